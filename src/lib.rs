@@ -6,3 +6,6 @@
 
 pub mod api;
 pub mod cli;
+pub mod convert;
+pub mod mutate;
+pub mod validate;
