@@ -5,7 +5,11 @@
 //! kube layers are thin wrappers around it.
 
 pub mod api;
+pub mod certs;
 pub mod cli;
 pub mod convert;
 pub mod mutate;
+pub mod pipeline;
+pub mod server;
 pub mod validate;
+pub mod webhook_config;

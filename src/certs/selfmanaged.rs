@@ -1,0 +1,1 @@
+//! Self-managed certificates (a Secret, caBundle injection, rotation). Written next.

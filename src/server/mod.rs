@@ -1,0 +1,362 @@
+//! The HTTPS server: axum routes over rustls (tokio-rustls), hyper for HTTP/1.1 and HTTP/2.
+//! Handlers are thin: read the body, call [`review`], log and count, answer.
+
+pub mod metrics;
+pub mod review;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::pipeline::Engine;
+use metrics::Metrics;
+use review::{Answer, Endpoint};
+use tls::CertResolver;
+
+/// Limits and behaviour of the server.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Largest accepted request body (the API server sends at most a few MB).
+    pub body_limit: usize,
+    /// Time allowed for one request, body read to answer.
+    pub request_timeout: Duration,
+    /// Time allowed for the TLS handshake and for request headers.
+    pub handshake_timeout: Duration,
+    /// Open connections at most; accept waits beyond that (no unbounded queue).
+    pub max_connections: usize,
+    /// Time in-flight requests get to finish after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// Serve `/bench/noop` and `/bench/decode` (load benchmarks only).
+    pub bench_endpoints: bool,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            body_limit: 3 * 1024 * 1024,
+            request_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            shutdown_grace: Duration::from_secs(25),
+            bench_endpoints: false,
+        }
+    }
+}
+
+/// Shared state of the handlers.
+pub struct AppState {
+    pub engine: ArcSwap<Engine>,
+    pub metrics: Metrics,
+    pub resolver: Arc<CertResolver>,
+    /// Caches synced (in-cluster) and certificates loaded.
+    pub ready: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(engine: Engine, resolver: Arc<CertResolver>) -> Arc<Self> {
+        let state = Arc::new(Self {
+            engine: ArcSwap::from_pointee(engine),
+            metrics: Metrics::new(),
+            resolver,
+            ready: AtomicBool::new(true),
+        });
+        state.update_cert_metric();
+        state
+    }
+
+    pub fn update_cert_metric(&self) {
+        if let Ok(t) = crate::certs::not_after(&self.resolver.cert_pem()) {
+            self.metrics.cert_expiry.set(t);
+        }
+    }
+}
+
+fn log_and_count(state: &AppState, endpoint: &str, answer: &Answer, started: Instant) {
+    let secs = started.elapsed().as_secs_f64();
+    let i = &answer.info;
+    state
+        .metrics
+        .record(endpoint, &i.kind, &i.operation, i.result, secs);
+    if endpoint == "mutate" && i.patch_bytes > 0 {
+        state
+            .metrics
+            .patch_bytes
+            .get_or_create(&metrics::EndpointLabels {
+                endpoint: endpoint.into(),
+            })
+            .observe(i.patch_bytes as f64);
+    }
+    tracing::info!(
+        endpoint,
+        uid = %i.uid,
+        kind = %i.kind,
+        namespace = %i.namespace,
+        name = %i.name,
+        operation = %i.operation,
+        result = i.result,
+        patch_bytes = i.patch_bytes,
+        latency_us = (secs * 1e6) as u64,
+        message = %i.message,
+        "review"
+    );
+}
+
+fn to_response(answer: Answer) -> Response {
+    let ct = if answer.status == 200 {
+        "application/json"
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    let mut resp = (
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST),
+        answer.body,
+    )
+        .into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    resp
+}
+
+async fn admission(state: Arc<AppState>, endpoint: Endpoint, body: Bytes) -> Response {
+    let started = Instant::now();
+    let engine = state.engine.load();
+    let answer = review::admission(endpoint, &body, &engine);
+    log_and_count(&state, endpoint.name(), &answer, started);
+    to_response(answer)
+}
+
+async fn mutate(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    admission(state, Endpoint::Mutate, body).await
+}
+
+async fn validate(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    admission(state, Endpoint::Validate, body).await
+}
+
+async fn convert(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let started = Instant::now();
+    let engine = state.engine.load();
+    let answer = review::conversion(&body, &engine);
+    log_and_count(&state, "convert", &answer, started);
+    to_response(answer)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.ready.load(Ordering::Relaxed) {
+        "ok".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    }
+}
+
+async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
+    let mut resp = state.metrics.encode().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+/// `/bench/noop`: a fixed answer (the transport floor).
+async fn bench_noop() -> Response {
+    to_response(Answer {
+        status: 200,
+        body: br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"","allowed":true}}"#.to_vec(),
+        info: Default::default(),
+    })
+}
+
+/// `/bench/decode`: reads the review and answers allowed with its uid (the work no webhook can skip).
+async fn bench_decode(body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Req<'a> {
+        #[serde(borrow)]
+        uid: std::borrow::Cow<'a, str>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Review<'a> {
+        #[serde(borrow)]
+        request: Req<'a>,
+    }
+    match serde_json::from_slice::<Review<'_>>(&body) {
+        Ok(r) => {
+            let v = serde_json::json!({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid": r.request.uid,"allowed":true}});
+            to_response(Answer {
+                status: 200,
+                body: serde_json::to_vec(&v).unwrap_or_default(),
+                info: Default::default(),
+            })
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
+}
+
+/// The production router (tests drive it in-process too).
+pub fn router(state: Arc<AppState>, opts: &ServerOptions) -> Router {
+    let panic_state = state.clone();
+    let mut r = Router::new()
+        .route("/mutate", post(mutate))
+        .route("/validate", post(validate))
+        .route("/convert", post(convert))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_handler));
+    if opts.bench_endpoints {
+        r = r
+            .route("/bench/noop", post(bench_noop))
+            .route("/bench/decode", post(bench_decode));
+    }
+    r.layer(DefaultBodyLimit::max(opts.body_limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            opts.request_timeout,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            move |_: Box<dyn std::any::Any + Send>| {
+                panic_state.metrics.panics.inc();
+                tracing::error!("handler panicked; answered 500");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+            },
+        ))
+        .with_state(state)
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    router: Router,
+    opts: ServerOptions,
+}
+
+impl Server {
+    pub async fn bind(
+        addr: SocketAddr,
+        state: Arc<AppState>,
+        opts: ServerOptions,
+    ) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        let cfg = tls::server_config(state.resolver.clone())
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(Server {
+            listener,
+            acceptor: TlsAcceptor::from(Arc::new(cfg)),
+            router: router(state, &opts),
+            opts,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests (up to the grace
+    /// period) and returns.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        let Server {
+            listener,
+            acceptor,
+            router,
+            opts,
+        } = self;
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let permits = Arc::new(tokio::sync::Semaphore::new(opts.max_connections));
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                _ = &mut shutdown => break,
+                p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            };
+            let (tcp, peer) = tokio::select! {
+                _ = &mut shutdown => break,
+                r = listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let service = TowerToHyperService::new(router.clone());
+            let handshake_timeout = opts.handshake_timeout;
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let _permit = permit;
+                let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                builder
+                    .http1()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(handshake_timeout)
+                    .keep_alive(true);
+                builder
+                    .http2()
+                    .timer(TokioTimer::new())
+                    .max_concurrent_streams(256)
+                    .keep_alive_interval(Some(Duration::from_secs(30)));
+                let conn = builder.serve_connection(TokioIo::new(tls), service);
+                if let Err(e) = watcher.watch(conn.into_owned()).await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        tracing::info!("shutting down: finishing in-flight requests");
+        if tokio::time::timeout(opts.shutdown_grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("grace period over; closing remaining connections");
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}

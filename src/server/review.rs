@@ -1,0 +1,529 @@
+//! Decoding AdmissionReview / ConversionReview bodies, calling the engine, encoding answers.
+//!
+//! Pure functions of (body bytes, engine): the HTTP layer only moves bytes, and tests and
+//! benchmarks call these directly. Client faults get a precise answer: HTTP 400 when no review
+//! uid can be read, otherwise a review answer (`allowed: false`, code 400) echoing the uid.
+
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionResponse, AdmissionReview};
+use kube::core::conversion::{ConversionRequest, ConversionResponse};
+use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
+use kube::core::{Status, TypeMeta};
+use serde_json::Value;
+
+use crate::api::{GROUP, Kind};
+use crate::pipeline::Engine;
+use crate::validate::Outcome;
+
+/// Which admission endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Mutate,
+    Validate,
+}
+
+impl Endpoint {
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::Mutate => "mutate",
+            Endpoint::Validate => "validate",
+        }
+    }
+}
+
+/// What to log and count about one request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReviewInfo {
+    pub uid: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub operation: String,
+    /// patched, allowed, denied, converted, failed, bad_request
+    pub result: &'static str,
+    pub patch_bytes: usize,
+    pub message: String,
+}
+
+/// An HTTP answer: status code and JSON (or text) body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub info: ReviewInfo,
+}
+
+fn bad_request(msg: String, info: ReviewInfo) -> Answer {
+    Answer {
+        status: 400,
+        body: msg.clone().into_bytes(),
+        info: ReviewInfo {
+            result: "bad_request",
+            message: msg,
+            ..info
+        },
+    }
+}
+
+fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The review envelope: apiVersion must be admission.k8s.io/v1 (or v1beta1).
+fn admission_envelope(body: &[u8]) -> Result<(String, Value), String> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| format!("request body is not JSON: {e}"))?;
+    let api_version = str_at(&v, "apiVersion").to_string();
+    if !matches!(
+        api_version.as_str(),
+        "admission.k8s.io/v1" | "admission.k8s.io/v1beta1"
+    ) {
+        return Err(format!(
+            "expected apiVersion admission.k8s.io/v1, got {api_version:?}"
+        ));
+    }
+    if str_at(&v, "kind") != "AdmissionReview" {
+        return Err(format!(
+            "expected kind AdmissionReview, got {:?}",
+            str_at(&v, "kind")
+        ));
+    }
+    let Some(Value::Object(_)) = v.get("request") else {
+        return Err("AdmissionReview has no request".into());
+    };
+    let mut v = v;
+    let req = v
+        .as_object_mut()
+        .and_then(|m| m.remove("request"))
+        .unwrap_or(Value::Null);
+    Ok((api_version, req))
+}
+
+fn respond(api_version: &str, resp: AdmissionResponse) -> Vec<u8> {
+    let mut review: AdmissionReview<DynamicObject> = resp.into_review();
+    review.types = TypeMeta {
+        api_version: api_version.to_string(),
+        kind: "AdmissionReview".into(),
+    };
+    // Serialising our own types cannot fail; fall back to a minimal body if it ever did.
+    serde_json::to_vec(&review).unwrap_or_else(|_| b"{}".to_vec())
+}
+
+fn base_response(uid: &str) -> AdmissionResponse {
+    let mut r = AdmissionResponse::invalid("");
+    r.uid = uid.to_string();
+    r.allowed = true;
+    r.result = Status::default();
+    r
+}
+
+fn rejected(uid: &str, code: u16, reason: &str, message: String) -> AdmissionResponse {
+    let mut r = base_response(uid);
+    r.allowed = false;
+    r.result = Status {
+        status: Some(StatusSummary::Failure),
+        code,
+        message,
+        reason: reason.into(),
+        metadata: None,
+        details: None,
+    };
+    r
+}
+
+/// Handles an AdmissionReview body for `/mutate` or `/validate`.
+pub fn admission(endpoint: Endpoint, body: &[u8], engine: &Engine) -> Answer {
+    let (api_version, req) = match admission_envelope(body) {
+        Ok(x) => x,
+        Err(msg) => return bad_request(msg, ReviewInfo::default()),
+    };
+    let uid = str_at(&req, "uid").to_string();
+    if uid.is_empty() {
+        return bad_request(
+            "AdmissionReview request has no uid".into(),
+            ReviewInfo::default(),
+        );
+    }
+    let kind_obj = req.get("kind").cloned().unwrap_or(Value::Null);
+    let mut info = ReviewInfo {
+        uid: uid.clone(),
+        kind: str_at(&kind_obj, "kind").to_string(),
+        namespace: str_at(&req, "namespace").to_string(),
+        name: str_at(&req, "name").to_string(),
+        operation: str_at(&req, "operation").to_string(),
+        ..Default::default()
+    };
+    let fail = |info: ReviewInfo, msg: String| {
+        let body = respond(&api_version, rejected(&uid, 400, "BadRequest", msg.clone()));
+        Answer {
+            status: 200,
+            body,
+            info: ReviewInfo {
+                result: "bad_request",
+                message: msg,
+                ..info
+            },
+        }
+    };
+    if str_at(&kind_obj, "group") != GROUP || Kind::from_name(&info.kind).is_none() {
+        let msg = format!(
+            "llmisvc handles {GROUP} LLMInferenceService and LLMInferenceServiceConfig, not {}/{}",
+            str_at(&kind_obj, "group"),
+            info.kind
+        );
+        return fail(info, msg);
+    }
+    let operation = info.operation.clone();
+    match operation.as_str() {
+        "CREATE" | "UPDATE" => {}
+        // Nothing to do on DELETE/CONNECT: allow.
+        "DELETE" | "CONNECT" => {
+            info.result = "allowed";
+            return Answer {
+                status: 200,
+                body: respond(&api_version, base_response(&uid)),
+                info,
+            };
+        }
+        other => return fail(info, format!("unknown operation {other:?}")),
+    }
+    let object = match req.get("object") {
+        Some(o @ Value::Object(_)) => o,
+        _ => return fail(info, "AdmissionReview request has no object".into()),
+    };
+    if info.name.is_empty() {
+        info.name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+    }
+    match endpoint {
+        Endpoint::Mutate => match engine.mutate(object) {
+            Ok(mutated) => {
+                let patch = json_patch::diff(object, &mutated);
+                let mut resp = base_response(&uid);
+                let n = patch.0.len();
+                if n > 0 {
+                    resp = match resp.with_patch(patch) {
+                        Ok(r) => r,
+                        Err(e) => return fail(info, format!("could not encode patch: {e}")),
+                    };
+                }
+                info.patch_bytes = resp.patch.as_ref().map_or(0, Vec::len);
+                info.result = if n > 0 { "patched" } else { "allowed" };
+                Answer {
+                    status: 200,
+                    body: respond(&api_version, resp),
+                    info,
+                }
+            }
+            Err(msg) => {
+                info.result = "denied";
+                info.message = msg.clone();
+                Answer {
+                    status: 200,
+                    body: respond(&api_version, rejected(&uid, 422, "Invalid", msg)),
+                    info,
+                }
+            }
+        },
+        Endpoint::Validate => {
+            let old = match (operation.as_str(), req.get("oldObject")) {
+                ("UPDATE", Some(o @ Value::Object(_))) => Some(o),
+                _ => None,
+            };
+            let outcome = engine.validate(old, object);
+            let resp = validation_response(&uid, &info, outcome);
+            info.result = if resp.allowed { "allowed" } else { "denied" };
+            info.message = resp.result.message.clone();
+            Answer {
+                status: 200,
+                body: respond(&api_version, resp),
+                info,
+            }
+        }
+    }
+}
+
+/// Errors become a `Status` like the API server's own validation failures:
+/// `reason: Invalid`, `code: 422`, one cause per field error; warnings go to `warnings`.
+pub fn validation_response(uid: &str, info: &ReviewInfo, outcome: Outcome) -> AdmissionResponse {
+    let mut resp = base_response(uid);
+    if !outcome.warnings.is_empty() {
+        resp.warnings = Some(outcome.warnings);
+    }
+    if outcome.errors.is_empty() {
+        return resp;
+    }
+    let list: Vec<String> = outcome.errors.iter().map(ToString::to_string).collect();
+    let message = format!(
+        "{}.{} {:?} is invalid: {}",
+        info.kind,
+        GROUP,
+        info.name,
+        if list.len() == 1 {
+            list[0].clone()
+        } else {
+            format!("[{}]", list.join(", "))
+        }
+    );
+    resp.allowed = false;
+    resp.result = Status {
+        status: Some(StatusSummary::Failure),
+        code: 422,
+        message,
+        reason: "Invalid".into(),
+        metadata: None,
+        details: Some(StatusDetails {
+            name: info.name.clone(),
+            group: GROUP.into(),
+            kind: info.kind.clone(),
+            uid: String::new(),
+            causes: outcome
+                .errors
+                .iter()
+                .map(|e| {
+                    let full = e.to_string();
+                    // The cause message is the error without its leading field path.
+                    let msg = full
+                        .strip_prefix(&format!("{}: ", e.field))
+                        .unwrap_or(&full)
+                        .to_string();
+                    StatusCause {
+                        reason: e.kind.cause_type().into(),
+                        message: msg,
+                        field: e.field.clone(),
+                    }
+                })
+                .collect(),
+            retry_after_seconds: 0,
+        }),
+    };
+    resp
+}
+
+/// Handles a ConversionReview body for `/convert`.
+pub fn conversion(body: &[u8], engine: &Engine) -> Answer {
+    let v: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return bad_request(
+                format!("request body is not JSON: {e}"),
+                ReviewInfo::default(),
+            );
+        }
+    };
+    if str_at(&v, "apiVersion") != "apiextensions.k8s.io/v1"
+        || str_at(&v, "kind") != "ConversionReview"
+    {
+        return bad_request(
+            format!(
+                "expected apiextensions.k8s.io/v1 ConversionReview, got {:?} {:?}",
+                str_at(&v, "apiVersion"),
+                str_at(&v, "kind")
+            ),
+            ReviewInfo::default(),
+        );
+    }
+    let Some(req_v) = v.get("request").cloned() else {
+        return bad_request(
+            "ConversionReview has no request".into(),
+            ReviewInfo::default(),
+        );
+    };
+    let uid = str_at(&req_v, "uid").to_string();
+    if uid.is_empty() {
+        return bad_request(
+            "ConversionReview request has no uid".into(),
+            ReviewInfo::default(),
+        );
+    }
+    let mut info = ReviewInfo {
+        uid: uid.clone(),
+        operation: "CONVERT".into(),
+        ..Default::default()
+    };
+    let encode = |resp: ConversionResponse| {
+        serde_json::to_vec(&resp.into_review()).unwrap_or_else(|_| b"{}".to_vec())
+    };
+    let req: ConversionRequest = match serde_json::from_value(req_v) {
+        Ok(r) => r,
+        Err(e) => {
+            let msg = format!("ConversionReview request does not decode: {e}");
+            let mut resp = ConversionResponse::invalid(Status::failure(&msg, "BadRequest"));
+            resp.uid = uid;
+            info.result = "bad_request";
+            info.message = msg;
+            return Answer {
+                status: 200,
+                body: encode(resp),
+                info,
+            };
+        }
+    };
+    let desired = req.desired_api_version.clone();
+    let mut converted = Vec::with_capacity(req.objects.len());
+    let mut error = None;
+    for (i, obj) in req.objects.iter().enumerate() {
+        if info.kind.is_empty() {
+            info.kind = str_at(obj, "kind").to_string();
+        }
+        match engine.convert(obj, &desired) {
+            Ok(o) => converted.push(o),
+            Err(e) => {
+                let name = obj
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                error = Some(format!("object {i} ({name:?}): {e}"));
+                break;
+            }
+        }
+    }
+    let resp = ConversionResponse::for_request(req);
+    let resp = match error {
+        None => {
+            info.result = "converted";
+            resp.success(converted)
+        }
+        Some(msg) => {
+            info.result = "failed";
+            info.message = msg.clone();
+            resp.failure(Status::failure(&msg, "ConversionFailed"))
+        }
+    };
+    Answer {
+        status: 200,
+        body: encode(resp),
+        info,
+    }
+}
+
+/// A sample AdmissionReview for the README's curl and for tests.
+pub fn sample_admission_review(uid: &str) -> Value {
+    serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": GROUP, "version": "v1alpha2", "kind": "LLMInferenceService"},
+            "resource": {"group": GROUP, "version": "v1alpha2", "resource": "llminferenceservices"},
+            "name": "demo",
+            "namespace": "default",
+            "operation": "CREATE",
+            "userInfo": {"username": "demo"},
+            "object": {
+                "apiVersion": "serving.kserve.io/v1alpha2",
+                "kind": "LLMInferenceService",
+                "metadata": {"name": "demo", "namespace": "default"},
+                "spec": {"model": {"uri": "hf://Qwen/Qwen2.5-0.5B-Instruct"}}
+            },
+            "dryRun": false
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(v: &Value) -> Vec<u8> {
+        serde_json::to_vec(v).unwrap()
+    }
+
+    #[test]
+    fn garbage_gets_400() {
+        let a = admission(Endpoint::Mutate, b"not json", &Engine::default());
+        assert_eq!(a.status, 400);
+        assert!(String::from_utf8_lossy(&a.body).contains("not JSON"));
+        let a = admission(
+            Endpoint::Mutate,
+            br#"{"apiVersion":"v1","kind":"Pod"}"#,
+            &Engine::default(),
+        );
+        assert_eq!(a.status, 400);
+        let a = conversion(b"[]", &Engine::default());
+        assert_eq!(a.status, 400);
+    }
+
+    #[test]
+    fn wrong_kind_with_uid_gets_a_review_answer_echoing_the_uid() {
+        let mut r = sample_admission_review("u-1");
+        r["request"]["kind"]["kind"] = "Pod".into();
+        let a = admission(Endpoint::Validate, &body(&r), &Engine::default());
+        assert_eq!(a.status, 200);
+        let v: Value = serde_json::from_slice(&a.body).unwrap();
+        assert_eq!(v["response"]["uid"], "u-1");
+        assert_eq!(v["response"]["allowed"], false);
+        assert_eq!(v["response"]["status"]["code"], 400);
+    }
+
+    #[test]
+    fn missing_object_is_a_400_review_answer() {
+        let mut r = sample_admission_review("u-2");
+        r["request"].as_object_mut().unwrap().remove("object");
+        let a = admission(Endpoint::Mutate, &body(&r), &Engine::default());
+        let v: Value = serde_json::from_slice(&a.body).unwrap();
+        assert_eq!(v["response"]["uid"], "u-2");
+        assert_eq!(v["response"]["allowed"], false);
+        assert!(
+            v["response"]["status"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("no object")
+        );
+    }
+
+    #[test]
+    fn validation_errors_become_a_422_status_with_causes() {
+        use crate::validate::{ErrorKind, FieldError};
+        let info = ReviewInfo {
+            kind: "LLMInferenceService".into(),
+            name: "x".into(),
+            ..Default::default()
+        };
+        let outcome = Outcome {
+            errors: vec![FieldError {
+                kind: ErrorKind::Invalid,
+                field: "spec.parallelism.tensor".into(),
+                value: Some("4".into()),
+                detail: "needs 4 GPUs".into(),
+            }],
+            warnings: vec!["w".into()],
+        };
+        let r = validation_response("u", &info, outcome);
+        assert!(!r.allowed);
+        assert_eq!(r.result.code, 422);
+        assert_eq!(r.result.reason, "Invalid");
+        assert_eq!(
+            r.result.message,
+            "LLMInferenceService.serving.kserve.io \"x\" is invalid: spec.parallelism.tensor: Invalid value: 4: needs 4 GPUs"
+        );
+        let causes = &r.result.details.as_ref().unwrap().causes;
+        assert_eq!(causes[0].field, "spec.parallelism.tensor");
+        assert_eq!(causes[0].reason, "FieldValueInvalid");
+        assert_eq!(causes[0].message, "Invalid value: 4: needs 4 GPUs");
+        assert_eq!(r.warnings.as_deref(), Some(&["w".to_string()][..]));
+    }
+
+    #[test]
+    fn conversion_echoes_uid_and_keeps_order() {
+        let review = serde_json::json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
+            "request": {"uid": "c-1", "desiredAPIVersion": "serving.kserve.io/v1alpha2",
+              "objects": [
+                {"apiVersion": "serving.kserve.io/v1alpha1", "kind": "LLMInferenceService", "metadata": {"name": "a"}, "spec": {}},
+                {"apiVersion": "serving.kserve.io/v1alpha1", "kind": "LLMInferenceService", "metadata": {"name": "b"}, "spec": {}}
+              ]}
+        });
+        let a = conversion(&body(&review), &Engine::default());
+        let v: Value = serde_json::from_slice(&a.body).unwrap();
+        assert_eq!(v["response"]["uid"], "c-1");
+        assert_eq!(v["response"]["result"]["status"], "Success");
+        let objs = v["response"]["convertedObjects"].as_array().unwrap();
+        assert_eq!(objs[0]["metadata"]["name"], "a");
+        assert_eq!(objs[1]["metadata"]["name"], "b");
+        assert_eq!(objs[1]["apiVersion"], "serving.kserve.io/v1alpha2");
+    }
+}
