@@ -911,3 +911,40 @@ fn hostile_input_does_not_panic() {
     o["spec"] = json!("x");
     assert_err(&run(None, &o), "spec", "must be an object, not a string");
 }
+
+#[test]
+fn confidential_v1alpha2() {
+    let v = "serving.kserve.io/v1alpha2";
+    let o = run(
+        None,
+        &with(
+            v,
+            json!({"model": {"confidential": {"enabled": true, "resourceId": "kbs:///repo/key/tag"}}}),
+        ),
+    );
+    assert_ok(&o);
+    let o = run(
+        None,
+        &with(
+            v,
+            json!({"model": {"confidential": {"enabled": true, "resourceId": "repo/key"}}}),
+        ),
+    );
+    assert_err(
+        &o,
+        "spec.model.confidential.resourceId",
+        "must be in the format kbs:///<repo>/<type>/<tag>",
+    );
+    let o = run(
+        None,
+        &with(
+            v,
+            json!({"model": {"uri": "pvc://models/x", "confidential": {"enabled": true}}}),
+        ),
+    );
+    assert_ok(&o);
+    assert_warn(
+        &o,
+        "spec.model.confidential: confidential has no effect with PVC URIs",
+    );
+}

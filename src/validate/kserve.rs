@@ -282,6 +282,7 @@ pub fn check_model(spec: &Obj, meta_name: &str, is_config: bool, s: &mut Sink) {
         }
         None => {}
     }
+    check_confidential(&model, s);
     let base = model
         .str("name", s)
         .filter(|n| !n.is_empty())
@@ -557,4 +558,46 @@ pub fn meta_name(obj: &Value) -> &str {
         .and_then(|m| m.get("name"))
         .and_then(Value::as_str)
         .unwrap_or("")
+}
+
+/// `model.confidential` (v1alpha2): warnings where it has no effect, resourceId format.
+fn check_confidential(model: &Obj, s: &mut Sink) {
+    let c = model.obj("confidential", s);
+    if c.bool("enabled", s) != Some(true) {
+        return;
+    }
+    let uri = model.raw("uri").and_then(Value::as_str).unwrap_or("");
+    if uri.starts_with("oci://") {
+        s.warn(format!(
+            "{}: confidential has no effect with OCI URIs; OCI image decryption is handled by the container runtime via runtimeClassName",
+            c.path
+        ));
+    }
+    if uri.starts_with("pvc://") {
+        s.warn(format!(
+            "{}: confidential has no effect with PVC URIs; the storage initializer is not injected for PVC volumes",
+            c.path
+        ));
+    }
+    if let Some(id) = c.str("resourceId", s)
+        && !id.is_empty()
+    {
+        let parts: Vec<&str> = id
+            .strip_prefix("kbs:///")
+            .map(|r| r.split('/').collect())
+            .unwrap_or_default();
+        let ok = parts.len() == 3
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            });
+        if !ok {
+            s.invalid_str(
+                c.path_of("resourceId"),
+                id,
+                "must be in the format kbs:///<repo>/<type>/<tag>",
+            );
+        }
+    }
 }

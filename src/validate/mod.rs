@@ -107,9 +107,30 @@ pub fn validate(
     cfg: &ValidateConfig,
     policies: &crate::policy::PolicySet,
 ) -> Outcome {
+    validate_with_namespace_labels(old, new, cfg, policies, None)
+}
+
+/// [`validate`], with the labels of the object's namespace when the caller knows them (for
+/// policies with a `namespaceSelector`; see [`crate::policy::Scope`]).
+pub fn validate_with_namespace_labels(
+    old: Option<&Value>,
+    new: &Value,
+    cfg: &ValidateConfig,
+    policies: &crate::policy::PolicySet,
+    namespace_labels: Option<&std::collections::BTreeMap<String, String>>,
+) -> Outcome {
+    // Like KServe: an object being deleted is not validated (finalizer removal must pass).
+    if old.is_some()
+        && new
+            .get("metadata")
+            .and_then(|m| m.get("deletionTimestamp"))
+            .is_some_and(|t| !t.is_null())
+    {
+        return Outcome::default();
+    }
     let mut s = Sink::default();
     check_object(old, new, cfg, &mut s);
-    let policy = policies.evaluate(old, new, None);
+    let policy = policies.evaluate(old, new, namespace_labels);
     s.errors.extend(policy.errors);
     s.warnings.extend(policy.warnings);
     s.dedup();
@@ -174,5 +195,87 @@ pub fn check_object(old: Option<&Value>, new: &Value, cfg: &ValidateConfig, s: &
     // 3. Pod templates as PodSpecs.
     for (path, tpl) in podspec::templates(&spec, s) {
         podspec::check_template(&path, tpl, s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json::{Sink, render, whole_quantity};
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn display_matches_kubernetes() {
+        let e = FieldError {
+            kind: ErrorKind::Invalid,
+            field: "spec.parallelism.tensor".into(),
+            value: Some("4".into()),
+            detail: "why".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "spec.parallelism.tensor: Invalid value: 4: why"
+        );
+        assert_eq!(render(&json!("hf")), "\"hf\"");
+        assert!(render(&json!({"a": "x".repeat(300)})).ends_with("..."));
+    }
+
+    #[test]
+    fn quantities() {
+        assert_eq!(whole_quantity(&json!(2)), Some(2));
+        assert_eq!(whole_quantity(&json!("4")), Some(4));
+        assert_eq!(whole_quantity(&json!("2000m")), Some(2));
+        assert_eq!(whole_quantity(&json!("1500m")), None);
+        assert_eq!(whole_quantity(&json!("1k")), Some(1000));
+        assert_eq!(whole_quantity(&json!("two")), None);
+        assert_eq!(whole_quantity(&json!(-1)), Some(-1));
+        assert_eq!(whole_quantity(&json!(2.0)), Some(2));
+        assert_eq!(whole_quantity(&json!([])), None);
+    }
+
+    #[test]
+    fn pod_spec_schema_builds_and_walks() {
+        let mut s = Sink::default();
+        podspec::check_template(
+            "spec.template",
+            &json!({"containers": [{"name": "main", "resources": {"limits": {"cpu": 1}}, "imagePullPolicy": "Always"}], "nodeName": 1}),
+            &mut s,
+        );
+        let r: Vec<String> = s.errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            r,
+            vec![
+                "spec.template.nodeName: Invalid value: 1: must be a string, not an integer"
+                    .to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn deleting_objects_are_not_validated() {
+        let bad = json!({"kind": "LLMInferenceService", "metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}, "spec": {"parallelism": {"tensor": 0}}});
+        let p = crate::policy::PolicySet::empty();
+        assert!(
+            validate(Some(&bad), &bad, &ValidateConfig::default(), &p)
+                .errors
+                .is_empty()
+        );
+        assert!(
+            !validate(None, &bad, &ValidateConfig::default(), &p)
+                .errors
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn duplicates_are_reported_once() {
+        // tensor is read by the parallelism rules and the policies; one error.
+        let o = validate(
+            None,
+            &json!({"kind": "LLMInferenceService", "metadata": {"name": "x"}, "spec": {"model": {"uri": "hf://a/b"}, "parallelism": {"tensor": "2"}}}),
+            &ValidateConfig::default(),
+            &crate::policy::PolicySet::empty(),
+        );
+        assert_eq!(o.errors.len(), 1, "{:?}", o.errors);
     }
 }
