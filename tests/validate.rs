@@ -948,3 +948,137 @@ fn confidential_v1alpha2() {
         "spec.model.confidential: confidential has no effect with PVC URIs",
     );
 }
+
+/// `tests/fixtures/validate/accept/*.yaml` validate cleanly; `reject/*.yaml` produce every
+/// error named by an `# expect: ` line.
+#[test]
+fn fixtures() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/validate");
+    let mut n = 0;
+    for dir in ["accept", "reject"] {
+        let mut files: Vec<_> = std::fs::read_dir(root.join(dir))
+            .expect("fixtures")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        for f in files {
+            let text = std::fs::read_to_string(&f).expect("read");
+            let obj: Value = serde_norway::from_str(&text).expect("yaml");
+            let o = run(None, &obj);
+            let got = rendered(&o);
+            if dir == "accept" {
+                assert!(got.is_empty(), "{}: {got:#?}", f.display());
+            } else {
+                let expects: Vec<&str> = text
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("# expect: "))
+                    .collect();
+                assert!(!expects.is_empty(), "{}: no expect lines", f.display());
+                for e in expects {
+                    assert!(
+                        got.iter().any(|g| g.starts_with(e)),
+                        "{}: expected {e:?} in {got:#?}",
+                        f.display()
+                    );
+                }
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 4);
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|i| json!(i)),
+            (-1e6f64..1e6).prop_map(|f| json!(f)),
+            "[a-z0-9:/%.-]{0,12}".prop_map(Value::String),
+            prop_oneof![
+                Just("4"),
+                Just("hf://a/b"),
+                Just("25%"),
+                Just("2000m"),
+                Just("pvc://"),
+                Just("main")
+            ]
+            .prop_map(|s| json!(s)),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec(
+                    (
+                        prop_oneof![
+                            Just("tensor".to_string()),
+                            Just("containers".to_string()),
+                            Just("name".to_string()),
+                            Just("resources".to_string()),
+                            Just("limits".to_string()),
+                            Just("nvidia.com/gpu".to_string()),
+                            "[a-z]{1,6}"
+                        ],
+                        inner
+                    ),
+                    0..4
+                )
+                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    const PATHS: &[&[&str]] = &[
+        &[],
+        &["spec"],
+        &["metadata"],
+        &["spec", "parallelism"],
+        &["spec", "parallelism", "tensor"],
+        &["spec", "template"],
+        &["spec", "template", "containers"],
+        &["spec", "worker"],
+        &["spec", "prefill"],
+        &["spec", "model"],
+        &["spec", "model", "lora"],
+        &["spec", "router"],
+        &["spec", "scaling"],
+        &["spec", "kvCacheOffloading"],
+        &["spec", "rolloutStrategy"],
+        &["spec", "router", "scheduler"],
+    ];
+
+    fn put(obj: &mut Value, path: &[&str], v: Value) {
+        match path.split_first() {
+            None => *obj = v,
+            Some((k, rest)) => {
+                if !obj.is_object() {
+                    *obj = json!({});
+                }
+                if let Some(m) = obj.as_object_mut() {
+                    put(m.entry(k.to_string()).or_insert(Value::Null), rest, v);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+        #[test]
+        fn never_panics(v in any_json(), w in any_json(), i in 0..PATHS.len(), j in 0..PATHS.len(), version in 0..2usize) {
+            let policies = PolicySet::load_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/policies")).expect("policies");
+            let mut new = base(VERSIONS[version]);
+            put(&mut new, PATHS[i], v);
+            let mut old = base(VERSIONS[version]);
+            put(&mut old, PATHS[j], w);
+            let o = validate(Some(&old), &new, &ValidateConfig::default(), &policies);
+            for e in &o.errors {
+                prop_assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+}
