@@ -436,6 +436,24 @@ fn scaling_rules() {
             Some("spec.prefill.scaling"),
             "scaling and replicas are mutually exclusive",
         ),
+        (
+            "decode and prefill same mode ok",
+            json!({"replicas": null, "scaling": wva.clone(), "prefill": {"scaling": wva.clone()}}),
+            None,
+            "",
+        ),
+        (
+            "decode and prefill different backends",
+            json!({"replicas": null, "scaling": wva.clone(), "prefill": {"scaling": {"maxReplicas": 2, "wva": {"keda": {}}}}}),
+            Some("spec.prefill.scaling.wva"),
+            "decode and prefill must use the same actuator backend; decode uses hpa but prefill uses keda",
+        ),
+        (
+            "decode and prefill different modes",
+            json!({"replicas": null, "scaling": wva.clone(), "prefill": {"scaling": {"maxReplicas": 2, "keda": {"triggers": [{"type": "cpu", "metadata": {}}]}}}}),
+            Some("spec.prefill.scaling"),
+            "decode uses wva but prefill uses direct keda",
+        ),
     ];
     table(cases, VERSIONS);
 }

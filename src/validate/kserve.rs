@@ -266,10 +266,6 @@ pub fn check_router(spec: &Obj, s: &mut Sink) {
             s.required(reference.path_of("key"), "the ConfigMap key is required");
         }
     }
-    let pool = sched.obj("pool", s);
-    if pool.has("spec") && pool.has("ref") {
-        s.forbidden(&pool.path, "pool.spec and pool.ref are exclusive; set one");
-    }
 }
 
 /// `spec.model`: URI and LoRA.
@@ -597,6 +593,44 @@ fn check_confidential(model: &Obj, s: &mut Sink) {
                 c.path_of("resourceId"),
                 id,
                 "must be in the format kbs:///<repo>/<type>/<tag>",
+            );
+        }
+    }
+}
+
+/// Decode and prefill must scale the same way (both direct KEDA or both WVA, and under WVA the
+/// same actuator backend).
+pub fn check_actuator_consistency(spec: &Obj, prefill: &Obj, s: &mut Sink) {
+    let mut quiet = Sink::default();
+    let d = spec.obj("scaling", &mut quiet);
+    let p = prefill.obj("scaling", &mut quiet);
+    if !d.present() || !p.present() {
+        return;
+    }
+    let mode = |o: &Obj| if o.has("keda") { "direct keda" } else { "wva" };
+    if mode(&d) != mode(&p) {
+        s.forbidden(
+            &p.path,
+            format!(
+                "decode and prefill must use the same scaling mode; decode uses {} but prefill uses {}",
+                mode(&d),
+                mode(&p)
+            ),
+        );
+        return;
+    }
+    let dw = d.obj("wva", &mut quiet);
+    let pw = p.obj("wva", &mut quiet);
+    if dw.present() && pw.present() {
+        let backend = |o: &Obj| if o.has("hpa") { "hpa" } else { "keda" };
+        if backend(&dw) != backend(&pw) {
+            s.forbidden(
+                &pw.path,
+                format!(
+                    "decode and prefill must use the same actuator backend; decode uses {} but prefill uses {}: mixed backends scale independently",
+                    backend(&dw),
+                    backend(&pw)
+                ),
             );
         }
     }

@@ -189,6 +189,7 @@ pub fn check_object(old: Option<&Value>, new: &Value, cfg: &ValidateConfig, s: &
         kserve::check_kv_cache(w, s);
         kserve::check_rollout(w, s);
     }
+    kserve::check_actuator_consistency(&spec, &prefill, s);
     kserve::check_router(&spec, s);
     kserve::check_model(&spec, name, is_config, s);
 
