@@ -40,10 +40,11 @@ impl CelRule {
         })
     }
 
-    pub(super) fn run(&self, old: Option<&Value>, new: &Value) -> Vec<Violation> {
+    pub(super) fn run(&self, vars: &Vars) -> Vec<Violation> {
+        let (object, old_object) = vars.get();
         let mut ctx = Context::default();
-        ctx.add_variable_from_value("object", to_cel(new, 0));
-        ctx.add_variable_from_value("oldObject", old.map_or(Cel::Null, |o| to_cel(o, 0)));
+        ctx.add_variable_from_value("object", object);
+        ctx.add_variable_from_value("oldObject", old_object);
         let text = match self.program.execute(&ctx) {
             Ok(Cel::Bool(true)) => return Vec::new(),
             Ok(Cel::Bool(false)) => format!("expression {:?} is false", self.source),
@@ -54,6 +55,35 @@ impl CelRule {
             Err(e) => format!("expression {:?} failed: {e}", self.source),
         };
         vec![super::v(&self.field_path, text)]
+    }
+}
+
+/// `object` and `oldObject` as CEL values, converted once per evaluation (on first use) and
+/// shared by every CEL rule (CEL values are reference counted).
+pub(super) struct Vars<'a> {
+    old: Option<&'a Value>,
+    new: &'a Value,
+    cell: std::cell::OnceCell<(Cel, Cel)>,
+}
+
+impl<'a> Vars<'a> {
+    pub(super) fn new(old: Option<&'a Value>, new: &'a Value) -> Self {
+        Vars {
+            old,
+            new,
+            cell: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn get(&self) -> (Cel, Cel) {
+        self.cell
+            .get_or_init(|| {
+                (
+                    to_cel(self.new, 0),
+                    self.old.map_or(Cel::Null, |o| to_cel(o, 0)),
+                )
+            })
+            .clone()
     }
 }
 

@@ -293,12 +293,13 @@ impl PolicySet {
         if self.policies.is_empty() {
             return out;
         }
+        let vars = cel_rule::Vars::new(old, new);
         for p in self.policies.iter() {
             for r in &p.rules {
                 if !r.scope.matches(new, namespace_labels) {
                     continue;
                 }
-                for viol in r.check.run(old, new) {
+                for viol in r.check.run(&vars, new) {
                     let mut detail =
                         format!("policy {:?} rule {:?}: {}", p.name, r.name, viol.text);
                     if !r.message.is_empty() {
@@ -464,7 +465,7 @@ fn all_containers(new: &Value) -> Vec<(String, &Value)> {
 }
 
 impl Check {
-    fn run(&self, old: Option<&Value>, new: &Value) -> Vec<Violation> {
+    fn run(&self, vars: &cel_rule::Vars, new: &Value) -> Vec<Violation> {
         match self {
             Check::MaxGpus(c) => c.run(new),
             Check::ModelSources(c) => c.run(new),
@@ -472,7 +473,7 @@ impl Check {
             Check::RequiredLabels(c) => c.run(new),
             Check::ForbiddenPodSettings(c) => c.run(new),
             Check::GpuResources(c) => c.run(new),
-            Check::Cel(c) => c.run(old, new),
+            Check::Cel(c) => c.run(vars),
         }
     }
 }
