@@ -166,9 +166,9 @@ pub fn check_object(old: Option<&Value>, new: &Value, cfg: &ValidateConfig, s: &
     let name = kserve::meta_name(new);
 
     // 1. Parallelism and GPUs, decode and prefill.
-    parallelism::check_workload(&spec, cfg, s);
+    parallelism::check_workload(&spec, cfg, is_config, s);
     let prefill = spec.obj("prefill", s);
-    parallelism::check_workload(&prefill, cfg, s);
+    parallelism::check_workload(&prefill, cfg, is_config, s);
     if let Some(old_spec) = old.and_then(|o| o.get("spec")) {
         let new_spec = new.get("spec");
         parallelism::check_immutable(Some(old_spec), new_spec, "spec", s);

@@ -210,8 +210,9 @@ pub fn pod_gpus(tpl: &Obj, cfg: &ValidateConfig, s: &mut Sink) -> Option<PodGpus
     Some(out)
 }
 
-/// Checks one workload (`spec` or `spec.prefill`).
-pub fn check_workload(w: &Obj, cfg: &ValidateConfig, s: &mut Sink) {
+/// Checks one workload (`spec` or `spec.prefill`). `partial`: an LLMInferenceServiceConfig
+/// preset, where a missing worker may come from another preset.
+pub fn check_workload(w: &Obj, cfg: &ValidateConfig, partial: bool, s: &mut Sink) {
     if !w.present() {
         return;
     }
@@ -248,6 +249,27 @@ pub fn check_workload(w: &Obj, cfg: &ValidateConfig, s: &mut Sink) {
             format!("data ({d}) must be a multiple of dataLocal ({dl}); set data: {} or dataLocal to a divisor of {d}", (d / dl + 1) * dl),
         ),
         _ => {}
+    }
+    let single_node = partial || par.invalid || (dp && pp) || w.has("worker");
+    if !single_node && par.pods_per_group() > 1 {
+        let why = if dp {
+            format!(
+                "data ({}) / dataLocal ({}) = {} pods per replica",
+                par.data.unwrap_or(1),
+                par.data_local.unwrap_or(1),
+                par.pods_per_group()
+            )
+        } else {
+            format!(
+                "pipeline ({}) = {} pods per replica",
+                par.pipeline.unwrap_or(1),
+                par.pods_per_group()
+            )
+        };
+        s.required(
+            w.path_of("worker"),
+            format!("{why} need a worker pod template (a multi-node LeaderWorkerSet); set worker, or reduce to one pod per replica"),
+        );
     }
     if par.expert == Some(true)
         && par
@@ -347,9 +369,9 @@ pub fn check_workload(w: &Obj, cfg: &ValidateConfig, s: &mut Sink) {
 
 fn pod_word(g: &PodGpus, base: &str) -> String {
     if g.path.ends_with(".worker") {
-        "in the worker pod ".to_string()
+        "in the worker pod, ".to_string()
     } else if g.path != child(base, "template") {
-        format!("in {} ", g.path)
+        format!("in {}, ", g.path)
     } else {
         String::new()
     }
