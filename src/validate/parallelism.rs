@@ -250,8 +250,8 @@ pub fn check_workload(w: &Obj, cfg: &ValidateConfig, partial: bool, s: &mut Sink
         ),
         _ => {}
     }
-    let single_node = partial || par.invalid || (dp && pp) || w.has("worker");
-    if !single_node && par.pods_per_group() > 1 {
+    let skip = partial || par.invalid || (dp && pp) || w.has("worker");
+    if !skip && par.pods_per_group() > 1 {
         let why = if dp {
             format!(
                 "data ({}) / dataLocal ({}) = {} pods per replica",
