@@ -1,8 +1,8 @@
 //! llmisvc: admission webhook, CRD conversion server and minimal reconciler for KServe's
 //! `LLMInferenceService`.
 //!
-//! The pure core (`api`, and the jobs built on it) does no I/O; the server, certificate and
-//! kube layers are thin wrappers around it.
+//! The pure core (`api`, `mutate`, `validate`, `policy`, `convert`, `pipeline`) does no I/O;
+//! the server, certificate and kube layers are thin wrappers around it.
 
 pub mod api;
 pub mod certs;
@@ -10,6 +10,7 @@ pub mod cli;
 pub mod convert;
 pub mod mutate;
 pub mod pipeline;
+pub mod policy;
 pub mod server;
 pub mod validate;
 pub mod webhook_config;

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::policy::PolicySet;
 use crate::{convert, mutate, validate};
 
 /// Everything a request needs, built once (presets parsed, policies compiled) and shared.
@@ -10,6 +11,7 @@ use crate::{convert, mutate, validate};
 pub struct Engine {
     pub mutate_cfg: mutate::MutateConfig,
     pub validate_cfg: validate::ValidateConfig,
+    pub policies: PolicySet,
 }
 
 impl Engine {
@@ -20,7 +22,7 @@ impl Engine {
 
     /// The validating webhook's decision.
     pub fn validate(&self, old: Option<&Value>, new: &Value) -> validate::Outcome {
-        validate::validate(old, new, &self.validate_cfg)
+        validate::validate(old, new, &self.validate_cfg, &self.policies)
     }
 
     /// The conversion webhook's job for one object.

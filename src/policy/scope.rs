@@ -1,0 +1,170 @@
+//! Which objects a rule applies to.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::DEFAULT_KINDS;
+
+/// The scope of a rule. Every part that is set must match (an empty scope matches every
+/// `LLMInferenceService`).
+///
+/// - `namespaces`: the object's namespace is one of these.
+/// - `namespaceSelector`: a label selector on the namespace's labels. The webhook does not
+///   look namespaces up: when the caller passes no namespace labels, the selector sees only
+///   `kubernetes.io/metadata.name: <namespace>` (set by Kubernetes on every namespace).
+/// - `objectSelector`: a label selector on the object's own labels.
+/// - `kinds`: `LLMInferenceService` (default) and/or `LLMInferenceServiceConfig`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Scope {
+    #[serde(default)]
+    pub namespaces: Option<Vec<String>>,
+    #[serde(default)]
+    pub namespace_selector: Option<LabelSelector>,
+    #[serde(default)]
+    pub object_selector: Option<LabelSelector>,
+    #[serde(default)]
+    pub kinds: Option<Vec<String>>,
+}
+
+/// A Kubernetes label selector.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelSelector {
+    #[serde(default)]
+    pub match_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub match_expressions: Vec<Requirement>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Requirement {
+    pub key: String,
+    pub operator: String,
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+impl LabelSelector {
+    fn check(&self) -> Result<(), String> {
+        for r in &self.match_expressions {
+            match r.operator.as_str() {
+                "In" | "NotIn" if r.values.is_empty() => {
+                    return Err(format!(
+                        "matchExpressions key {:?}: operator {} needs values",
+                        r.key, r.operator
+                    ));
+                }
+                "Exists" | "DoesNotExist" if !r.values.is_empty() => {
+                    return Err(format!(
+                        "matchExpressions key {:?}: operator {} takes no values",
+                        r.key, r.operator
+                    ));
+                }
+                "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+                other => {
+                    return Err(format!(
+                        "matchExpressions key {:?}: unknown operator {other:?} (In, NotIn, Exists, DoesNotExist)",
+                        r.key
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+            && self.match_expressions.iter().all(|r| {
+                let got = labels.get(&r.key);
+                match r.operator.as_str() {
+                    "In" => got.is_some_and(|g| r.values.contains(g)),
+                    "NotIn" => got.is_none_or(|g| !r.values.contains(g)),
+                    "Exists" => got.is_some(),
+                    "DoesNotExist" => got.is_none(),
+                    _ => false,
+                }
+            })
+    }
+}
+
+fn labels_of(obj: &Value) -> BTreeMap<String, String> {
+    obj.get("metadata")
+        .and_then(|m| m.get("labels"))
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Scope {
+    pub(super) fn check(&self) -> Result<(), String> {
+        if let Some(s) = &self.namespace_selector {
+            s.check()
+                .map_err(|e| format!("scope.namespaceSelector: {e}"))?;
+        }
+        if let Some(s) = &self.object_selector {
+            s.check()
+                .map_err(|e| format!("scope.objectSelector: {e}"))?;
+        }
+        if let Some(k) = &self.kinds
+            && let Some(bad) = k.iter().find(|k| {
+                !["LLMInferenceService", "LLMInferenceServiceConfig"].contains(&k.as_str())
+            })
+        {
+            return Err(format!(
+                "scope.kinds: unknown kind {bad:?} (LLMInferenceService, LLMInferenceServiceConfig)"
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn matches(
+        &self,
+        obj: &Value,
+        namespace_labels: Option<&BTreeMap<String, String>>,
+    ) -> bool {
+        let kind = obj
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or(super::KIND_SERVICE);
+        let kind_ok = match &self.kinds {
+            Some(k) => k.iter().any(|k| k == kind),
+            None => DEFAULT_KINDS.contains(&kind),
+        };
+        if !kind_ok {
+            return false;
+        }
+        let ns = obj
+            .get("metadata")
+            .and_then(|m| m.get("namespace"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if let Some(list) = &self.namespaces
+            && !list.iter().any(|n| n == ns)
+        {
+            return false;
+        }
+        if let Some(sel) = &self.namespace_selector {
+            let fallback: BTreeMap<String, String> =
+                [("kubernetes.io/metadata.name".to_string(), ns.to_string())].into();
+            if !sel.matches(namespace_labels.unwrap_or(&fallback)) {
+                return false;
+            }
+        }
+        if let Some(sel) = &self.object_selector
+            && !sel.matches(&labels_of(obj))
+        {
+            return false;
+        }
+        true
+    }
+}
