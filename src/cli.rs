@@ -22,19 +22,19 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the mutating, validating and conversion webhooks over TLS.
-    Serve,
+    Serve(crate::serve::ServeArgs),
     /// Run the reconciler (Deployments, LeaderWorkerSets, Services, scheduler, InferencePool, HTTPRoute).
     Reconcile,
     /// Print an object as the mutating webhook would store it.
     Render,
-    /// Mutate and validate an object offline, as the API server would.
-    Validate,
+    /// Mutate and validate objects offline, as the API server would (exit 1 when invalid).
+    Validate(ValidateArgs),
     /// Print the CustomResourceDefinitions (or write them to a directory).
     Crds(CrdsArgs),
-    /// Generate a CA and a serving certificate.
-    Certs,
-    /// Print the Mutating/ValidatingWebhookConfigurations.
-    WebhookConfig,
+    /// Generate a CA and a serving certificate (ca.crt, ca.key, tls.crt, tls.key).
+    Certs(CertsArgs),
+    /// Print the Mutating/ValidatingWebhookConfigurations (or write them to a directory).
+    WebhookConfig(WebhookConfigArgs),
 }
 
 #[derive(Debug, Args)]
@@ -53,15 +53,64 @@ pub struct CrdsArgs {
     pub write: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// Directory to write ca.crt, ca.key, tls.crt, tls.key into.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: PathBuf,
+    /// DNS SANs of the serving certificate (repeatable).
+    #[arg(long = "dns", value_name = "NAME")]
+    pub dns: Vec<String>,
+    /// IP SANs of the serving certificate (repeatable).
+    #[arg(long = "ip", value_name = "IP")]
+    pub ips: Vec<std::net::IpAddr>,
+    /// Key algorithm.
+    #[arg(long, value_enum, default_value = "ecdsa-p256")]
+    pub algorithm: crate::certs::KeyAlgorithm,
+    /// Validity of the serving certificate in days.
+    #[arg(long, default_value_t = 365)]
+    pub days: u64,
+    /// Validity of the CA in days.
+    #[arg(long, default_value_t = 3650)]
+    pub ca_days: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct WebhookConfigArgs {
+    /// Point the webhooks at this Service, NAMESPACE/NAME (port 443).
+    #[arg(long, value_name = "NS/NAME", conflicts_with = "url")]
+    pub service: Option<String>,
+    /// Point the webhooks at this URL base (e.g. https://127.0.0.1:8443); /mutate and /validate are appended.
+    #[arg(long, value_name = "BASE_URL")]
+    pub url: Option<String>,
+    /// PEM file whose content becomes the caBundle.
+    #[arg(long)]
+    pub ca_bundle: Option<PathBuf>,
+    /// Write webhooks.yaml into this directory instead of printing.
+    #[arg(long, value_name = "DIR")]
+    pub write: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Manifest file(s) (YAML or JSON, multi-document); `-` for stdin.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Directory of policy files to enforce.
+    #[arg(long)]
+    pub policies_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: crate::serve::EngineArgs,
+}
+
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Crds(args) => crds(args),
-        Command::Serve
-        | Command::Reconcile
-        | Command::Render
-        | Command::Validate
-        | Command::Certs
-        | Command::WebhookConfig => {
+        Command::Certs(args) => certs(args),
+        Command::WebhookConfig(args) => webhook_config(args),
+        Command::Serve(args) => crate::serve::serve(args),
+        Command::Validate(args) => validate(args),
+        Command::Reconcile | Command::Render => {
             eprintln!("llmisvc: this subcommand is not implemented yet");
             return ExitCode::from(2);
         }
@@ -120,4 +169,112 @@ fn crds(args: CrdsArgs) -> anyhow::Result<ExitCode> {
         None => print!("{}", crd::crds_yaml(&opts)?),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn read_ca(path: &Option<PathBuf>) -> anyhow::Result<Option<Vec<u8>>> {
+    match path {
+        Some(p) => Ok(Some(
+            std::fs::read(p).map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?,
+        )),
+        None => Ok(None),
+    }
+}
+
+fn certs(args: CertsArgs) -> anyhow::Result<ExitCode> {
+    use crate::certs::{ServingSpec, generate_bundle, write_bundle};
+    let day = std::time::Duration::from_secs(86400);
+    let dns = if args.dns.is_empty() && args.ips.is_empty() {
+        vec!["localhost".to_string()]
+    } else {
+        args.dns
+    };
+    let bundle = generate_bundle(
+        day * args.ca_days as u32,
+        &ServingSpec {
+            dns,
+            ips: args.ips,
+            validity: day * args.days as u32,
+            algorithm: args.algorithm,
+        },
+    )?;
+    write_bundle(&args.out_dir, &bundle)?;
+    eprintln!(
+        "wrote ca.crt, ca.key, tls.crt, tls.key to {}",
+        args.out_dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn webhook_config(args: WebhookConfigArgs) -> anyhow::Result<ExitCode> {
+    use crate::webhook_config::{FILE_NAME, Target, webhook_configs_yaml};
+    let target = if let Some(url) = args.url {
+        Target::Url(url)
+    } else if let Some(svc) = args.service {
+        let (namespace, name) = parse_ns_name(&svc)?;
+        Target::Service { namespace, name }
+    } else {
+        Target::default()
+    };
+    let yaml = webhook_configs_yaml(&target, read_ca(&args.ca_bundle)?.as_deref())?;
+    match args.write {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join(FILE_NAME), yaml)?;
+        }
+        None => print!("{yaml}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads YAML/JSON documents from files (or stdin for `-`).
+pub fn read_documents(files: &[PathBuf]) -> anyhow::Result<Vec<(String, serde_json::Value)>> {
+    use serde::Deserialize;
+    let mut docs = Vec::new();
+    for f in files {
+        let text = if f.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin())?
+        } else {
+            std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("reading {}: {e}", f.display()))?
+        };
+        for (i, de) in serde_norway::Deserializer::from_str(&text).enumerate() {
+            let v = serde_json::Value::deserialize(de)
+                .map_err(|e| anyhow::anyhow!("{}: document {}: {e}", f.display(), i + 1))?;
+            if !v.is_null() {
+                docs.push((format!("{}#{}", f.display(), i + 1), v));
+            }
+        }
+    }
+    Ok(docs)
+}
+
+fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
+    let mut engine = args.engine.engine()?;
+    if let Some(dir) = &args.policies_dir {
+        engine.policies = crate::policy::PolicySet::load_dir(dir)?;
+    }
+    let mut invalid = false;
+    for (origin, doc) in read_documents(&args.files)? {
+        let name = doc.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let mutated = match engine.mutate(&doc) {
+            Ok(m) => m,
+            Err(e) => {
+                println!("{origin} ({name}): {e}");
+                invalid = true;
+                continue;
+            }
+        };
+        let outcome = engine.validate(None, &mutated);
+        for w in &outcome.warnings {
+            eprintln!("Warning: {w}");
+        }
+        for e in &outcome.errors {
+            println!("{e}");
+        }
+        if outcome.errors.is_empty() {
+            eprintln!("{origin} ({name}): valid");
+        } else {
+            invalid = true;
+        }
+    }
+    Ok(if invalid { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

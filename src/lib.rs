@@ -11,6 +11,7 @@ pub mod convert;
 pub mod mutate;
 pub mod pipeline;
 pub mod policy;
+pub mod serve;
 pub mod server;
 pub mod validate;
 pub mod webhook_config;

@@ -1,0 +1,206 @@
+//! `llmisvc serve`: wiring of the server (TLS material, engine, reloads, signals). The HTTP
+//! layer is in [`crate::server`]; the decisions in the pure modules.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::certs::{self, KeyAlgorithm, ServingSpec};
+use crate::pipeline::Engine;
+use crate::policy::PolicySet;
+use crate::server::tls::{CertFiles, CertResolver, watch_files};
+use crate::server::{AppState, Server, ServerOptions, shutdown_signal};
+
+/// Settings of the pure pipeline, shared by `serve`, `validate` and `render`.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// Largest GPU count a node of the cluster's GPU profile has.
+    #[arg(long, default_value_t = 8)]
+    pub max_gpus_per_node: u32,
+}
+
+impl EngineArgs {
+    pub fn engine(&self) -> anyhow::Result<Engine> {
+        let mut engine = Engine::default();
+        engine.validate_cfg.max_gpus_per_node = self.max_gpus_per_node;
+        Ok(engine)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen address [default: 0.0.0.0:8443; 127.0.0.1:8443 with generated certificates].
+    #[arg(long)]
+    pub addr: Option<SocketAddr>,
+    /// Serving certificate (PEM); reloaded when the file changes.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Serving key (PEM); reloaded when the file changes.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Without --tls-cert: where to write the generated CA certificate.
+    #[arg(long)]
+    pub ca_out: Option<PathBuf>,
+    /// Directory of policy files; reloaded when files change.
+    #[arg(long)]
+    pub policies_dir: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Largest request body in bytes (413 beyond).
+    #[arg(long, default_value_t = 3 * 1024 * 1024)]
+    pub body_limit: usize,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub request_timeout: u64,
+    /// How often to check certificate and policy files for changes, in seconds.
+    #[arg(long, default_value_t = 2)]
+    pub reload_interval: u64,
+    /// Serve /bench/noop and /bench/decode (load benchmarks only).
+    #[arg(long, hide = true)]
+    pub bench_endpoints: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => b.try_init(),
+        LogFormat::Json => b.json().flatten_event(true).try_init(),
+    };
+}
+
+pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging(args.log_format);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(serve_async(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_engine(args: &ServeArgs) -> anyhow::Result<Engine> {
+    let mut engine = args.engine.engine()?;
+    if let Some(dir) = &args.policies_dir {
+        engine.policies = PolicySet::load_dir(dir)?;
+    }
+    Ok(engine)
+}
+
+async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
+    let interval = Duration::from_secs(args.reload_interval.max(1));
+    let (resolver, files, default_addr) = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let files = CertFiles { cert: cert.clone(), key: key.clone() };
+            let (c, k) = files.read()?;
+            (Arc::new(CertResolver::new(&c, &k)?), Some(files), "0.0.0.0:8443")
+        }
+        _ => {
+            // Embedded default: a CA and a serving certificate for localhost, made now.
+            let bundle = certs::generate_bundle(
+                Duration::from_secs(30 * 86400),
+                &ServingSpec {
+                    dns: vec!["localhost".into()],
+                    ips: vec!["127.0.0.1".parse()?, "::1".parse()?],
+                    validity: Duration::from_secs(30 * 86400),
+                    algorithm: KeyAlgorithm::EcdsaP256,
+                },
+            )?;
+            let ca_out = args
+                .ca_out
+                .clone()
+                .unwrap_or_else(|| std::env::temp_dir().join("llmisvc-ca.crt"));
+            std::fs::write(&ca_out, &bundle.ca.cert)?;
+            tracing::info!(ca = %ca_out.display(), "generated a CA and a serving certificate for localhost");
+            (
+                Arc::new(CertResolver::new(&bundle.serving.cert, &bundle.serving.key)?),
+                None,
+                "127.0.0.1:8443",
+            )
+        }
+    };
+    let addr = args.addr.unwrap_or(default_addr.parse()?);
+    let state = AppState::new(load_engine(&args)?, resolver.clone());
+    let opts = ServerOptions {
+        body_limit: args.body_limit,
+        request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+        bench_endpoints: args.bench_endpoints,
+        ..Default::default()
+    };
+    let server = Server::bind(addr, state.clone(), opts).await?;
+    let local = server.local_addr()?;
+
+    if let Some(files) = files {
+        let st = state.clone();
+        tokio::spawn(watch_files(files, resolver, interval, move |r| {
+            st.metrics.record_reload(r.is_ok());
+            st.update_cert_metric();
+        }));
+    }
+    if let Some(dir) = args.policies_dir.clone() {
+        let st = state.clone();
+        tokio::spawn(watch_policies(dir, st, interval));
+    }
+
+    tracing::info!(addr = %local, "llmisvc webhook listening (POST /mutate /validate /convert; GET /healthz /readyz /metrics)");
+    if args.tls_cert.is_none() {
+        let ca = args.ca_out.clone().unwrap_or_else(|| std::env::temp_dir().join("llmisvc-ca.crt"));
+        let sample = serde_json::to_string(&crate::server::review::sample_admission_review("demo-uid"))?;
+        tracing::info!(
+            "try it: curl -sS --cacert {} -H 'Content-Type: application/json' --data '{}' https://127.0.0.1:{}/mutate",
+            ca.display(),
+            sample,
+            local.port()
+        );
+    }
+    server.run(shutdown_signal()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn dir_stamp(dir: &std::path::Path) -> Vec<(PathBuf, Option<std::time::SystemTime>, u64)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let md = std::fs::metadata(e.path()).ok();
+            (e.path(), md.as_ref().and_then(|m| m.modified().ok()), md.map_or(0, |m| m.len()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Reloads the policies when the directory changes; a broken file keeps the old set.
+async fn watch_policies(dir: PathBuf, state: Arc<AppState>, interval: Duration) {
+    let mut last = dir_stamp(&dir);
+    loop {
+        tokio::time::sleep(interval).await;
+        let now = dir_stamp(&dir);
+        if now == last {
+            continue;
+        }
+        last = now;
+        match PolicySet::load_dir(&dir) {
+            Ok(policies) => {
+                let mut engine = (**state.engine.load()).clone();
+                engine.policies = policies;
+                state.engine.store(Arc::new(engine));
+                tracing::info!(dir = %dir.display(), "reloaded policies");
+            }
+            Err(e) => tracing::warn!(error = %e, "policies changed but do not load; keeping the old ones"),
+        }
+    }
+}
