@@ -173,9 +173,11 @@ fn crds(args: CrdsArgs) -> anyhow::Result<ExitCode> {
 
 fn read_ca(path: &Option<PathBuf>) -> anyhow::Result<Option<Vec<u8>>> {
     match path {
-        Some(p) => Ok(Some(
-            std::fs::read(p).map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?,
-        )),
+        Some(p) => {
+            Ok(Some(std::fs::read(p).map_err(|e| {
+                anyhow::anyhow!("reading {}: {e}", p.display())
+            })?))
+        }
         None => Ok(None),
     }
 }
@@ -234,7 +236,8 @@ pub fn read_documents(files: &[PathBuf]) -> anyhow::Result<Vec<(String, serde_js
         let text = if f.as_os_str() == "-" {
             std::io::read_to_string(std::io::stdin())?
         } else {
-            std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("reading {}: {e}", f.display()))?
+            std::fs::read_to_string(f)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", f.display()))?
         };
         for (i, de) in serde_norway::Deserializer::from_str(&text).enumerate() {
             let v = serde_json::Value::deserialize(de)
@@ -254,7 +257,11 @@ fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     }
     let mut invalid = false;
     for (origin, doc) in read_documents(&args.files)? {
-        let name = doc.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let name = doc
+            .pointer("/metadata/name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string();
         let mutated = match engine.mutate(&doc) {
             Ok(m) => m,
             Err(e) => {
@@ -276,5 +283,9 @@ fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             invalid = true;
         }
     }
-    Ok(if invalid { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if invalid {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -76,7 +76,9 @@ pub struct ServeArgs {
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => b.try_init(),
         LogFormat::Json => b.json().flatten_event(true).try_init(),
@@ -85,7 +87,9 @@ pub fn init_logging(format: LogFormat) {
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log_format);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(serve_async(args))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -102,9 +106,16 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
     let interval = Duration::from_secs(args.reload_interval.max(1));
     let (resolver, files, default_addr) = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
-            let files = CertFiles { cert: cert.clone(), key: key.clone() };
+            let files = CertFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            };
             let (c, k) = files.read()?;
-            (Arc::new(CertResolver::new(&c, &k)?), Some(files), "0.0.0.0:8443")
+            (
+                Arc::new(CertResolver::new(&c, &k)?),
+                Some(files),
+                "0.0.0.0:8443",
+            )
         }
         _ => {
             // Embedded default: a CA and a serving certificate for localhost, made now.
@@ -124,7 +135,10 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
             std::fs::write(&ca_out, &bundle.ca.cert)?;
             tracing::info!(ca = %ca_out.display(), "generated a CA and a serving certificate for localhost");
             (
-                Arc::new(CertResolver::new(&bundle.serving.cert, &bundle.serving.key)?),
+                Arc::new(CertResolver::new(
+                    &bundle.serving.cert,
+                    &bundle.serving.key,
+                )?),
                 None,
                 "127.0.0.1:8443",
             )
@@ -155,8 +169,12 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
 
     tracing::info!(addr = %local, "llmisvc webhook listening (POST /mutate /validate /convert; GET /healthz /readyz /metrics)");
     if args.tls_cert.is_none() {
-        let ca = args.ca_out.clone().unwrap_or_else(|| std::env::temp_dir().join("llmisvc-ca.crt"));
-        let sample = serde_json::to_string(&crate::server::review::sample_admission_review("demo-uid"))?;
+        let ca = args
+            .ca_out
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("llmisvc-ca.crt"));
+        let sample =
+            serde_json::to_string(&crate::server::review::sample_admission_review("demo-uid"))?;
         tracing::info!(
             "try it: curl -sS --cacert {} -H 'Content-Type: application/json' --data '{}' https://127.0.0.1:{}/mutate",
             ca.display(),
@@ -176,7 +194,11 @@ fn dir_stamp(dir: &std::path::Path) -> Vec<(PathBuf, Option<std::time::SystemTim
         .flatten()
         .map(|e| {
             let md = std::fs::metadata(e.path()).ok();
-            (e.path(), md.as_ref().and_then(|m| m.modified().ok()), md.map_or(0, |m| m.len()))
+            (
+                e.path(),
+                md.as_ref().and_then(|m| m.modified().ok()),
+                md.map_or(0, |m| m.len()),
+            )
         })
         .collect();
     v.sort();
@@ -200,7 +222,9 @@ async fn watch_policies(dir: PathBuf, state: Arc<AppState>, interval: Duration) 
                 state.engine.store(Arc::new(engine));
                 tracing::info!(dir = %dir.display(), "reloaded policies");
             }
-            Err(e) => tracing::warn!(error = %e, "policies changed but do not load; keeping the old ones"),
+            Err(e) => {
+                tracing::warn!(error = %e, "policies changed but do not load; keeping the old ones")
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Generated files in the repository match what the binary generates.
-//! Regenerate with `cargo run -- crds --write crds`.
+//! Regenerate with `cargo run -- crds --write crds` and
+//! `cargo run -- webhook-config --write webhook-config`.
 
 use llmisvc::api::Kind;
 use llmisvc::api::crd::{CrdOptions, crd_yaml, file_name};
@@ -15,4 +16,16 @@ fn committed_crds_match_the_generator() {
             "{path} is out of date: run `cargo run -- crds --write crds`"
         );
     }
+}
+
+#[test]
+fn committed_webhook_configs_match_the_generator() {
+    use llmisvc::webhook_config::{FILE_NAME, Target, webhook_configs_yaml};
+    let path = format!("{}/webhook-config/{FILE_NAME}", env!("CARGO_MANIFEST_DIR"));
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    let generated = webhook_configs_yaml(&Target::default(), None).unwrap();
+    assert!(
+        committed == generated,
+        "{path} is out of date: run `cargo run -- webhook-config --write webhook-config`"
+    );
 }

@@ -22,7 +22,11 @@ fn gen_certs(dir: &Path) {
         .args(["--dns", "localhost", "--ip", "127.0.0.1", "--days", "2"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 struct Running {
@@ -33,18 +37,33 @@ struct Running {
 }
 
 async fn start(dir: &Path, opts: ServerOptions) -> Running {
-    let files = CertFiles { cert: dir.join("tls.crt"), key: dir.join("tls.key") };
+    let files = CertFiles {
+        cert: dir.join("tls.crt"),
+        key: dir.join("tls.key"),
+    };
     let (c, k) = files.read().unwrap();
     let resolver = Arc::new(CertResolver::new(&c, &k).unwrap());
     let state = AppState::new(Engine::default(), resolver.clone());
-    tokio::spawn(watch_files(files, resolver, Duration::from_millis(100), |_| {}));
-    let server = Server::bind("127.0.0.1:0".parse().unwrap(), state.clone(), opts).await.unwrap();
+    tokio::spawn(watch_files(
+        files,
+        resolver,
+        Duration::from_millis(100),
+        |_| {},
+    ));
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), state.clone(), opts)
+        .await
+        .unwrap();
     let addr = server.local_addr().unwrap();
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(server.run(async move {
         let _ = rx.await;
     }));
-    Running { addr, state, stop, handle }
+    Running {
+        addr,
+        state,
+        stop,
+        handle,
+    }
 }
 
 fn ca(dir: &Path) -> String {
@@ -59,21 +78,40 @@ async fn valid_reviews_are_answered_over_http1_and_http2() {
     let body = serde_json::to_vec(&sample_admission_review("uid-42")).unwrap();
     for h2 in [false, true] {
         for path in ["/mutate", "/validate"] {
-            let r = request(srv.addr, &ca(dir.path()), "POST", path, body.clone(), h2).await.unwrap();
+            let r = request(srv.addr, &ca(dir.path()), "POST", path, body.clone(), h2)
+                .await
+                .unwrap();
             assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-            assert_eq!(r.alpn.as_deref(), Some(if h2 { &b"h2"[..] } else { &b"http/1.1"[..] }));
+            assert_eq!(
+                r.alpn.as_deref(),
+                Some(if h2 { &b"h2"[..] } else { &b"http/1.1"[..] })
+            );
             let v = r.json();
             assert_eq!(v["kind"], "AdmissionReview");
             assert_eq!(v["response"]["uid"], "uid-42");
             assert_eq!(v["response"]["allowed"], true);
         }
     }
-    let r = request(srv.addr, &ca(dir.path()), "GET", "/metrics", vec![], false).await.unwrap();
+    let r = request(srv.addr, &ca(dir.path()), "GET", "/metrics", vec![], false)
+        .await
+        .unwrap();
     let text = String::from_utf8(r.body).unwrap();
-    assert!(text.contains("llmisvc_webhook_requests_total{endpoint=\"mutate\""), "{text}");
-    assert!(text.contains("llmisvc_serving_certificate_expiry_timestamp_seconds"), "{text}");
+    assert!(
+        text.contains("llmisvc_webhook_requests_total{endpoint=\"mutate\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("llmisvc_serving_certificate_expiry_timestamp_seconds"),
+        "{text}"
+    );
     for p in ["/healthz", "/readyz"] {
-        assert_eq!(request(srv.addr, &ca(dir.path()), "GET", p, vec![], false).await.unwrap().status, 200);
+        assert_eq!(
+            request(srv.addr, &ca(dir.path()), "GET", p, vec![], false)
+                .await
+                .unwrap()
+                .status,
+            200
+        );
     }
     let _ = srv.stop.send(());
     srv.handle.await.unwrap();
@@ -83,20 +121,45 @@ async fn valid_reviews_are_answered_over_http1_and_http2() {
 async fn garbage_gets_400_and_oversized_bodies_get_413() {
     let dir = tempfile::tempdir().unwrap();
     gen_certs(dir.path());
-    let opts = ServerOptions { body_limit: 64 * 1024, ..Default::default() };
+    let opts = ServerOptions {
+        body_limit: 64 * 1024,
+        ..Default::default()
+    };
     let srv = start(dir.path(), opts).await;
     let ca = ca(dir.path());
-    let r = request(srv.addr, &ca, "POST", "/mutate", b"{not json".to_vec(), false).await.unwrap();
+    let r = request(
+        srv.addr,
+        &ca,
+        "POST",
+        "/mutate",
+        b"{not json".to_vec(),
+        false,
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status, 400);
     assert!(String::from_utf8_lossy(&r.body).contains("not JSON"));
-    let r = request(srv.addr, &ca, "POST", "/convert", b"\xff\xfe".to_vec(), true).await.unwrap();
+    let r = request(
+        srv.addr,
+        &ca,
+        "POST",
+        "/convert",
+        b"\xff\xfe".to_vec(),
+        true,
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status, 400);
     let big = vec![b' '; 200 * 1024];
-    let r = request(srv.addr, &ca, "POST", "/validate", big, false).await.unwrap();
+    let r = request(srv.addr, &ca, "POST", "/validate", big, false)
+        .await
+        .unwrap();
     assert_eq!(r.status, 413);
     // The server still serves after all that.
     let body = serde_json::to_vec(&sample_admission_review("after")).unwrap();
-    let r = request(srv.addr, &ca, "POST", "/mutate", body, false).await.unwrap();
+    let r = request(srv.addr, &ca, "POST", "/mutate", body, false)
+        .await
+        .unwrap();
     assert_eq!(r.json()["response"]["uid"], "after");
     assert_eq!(srv.state.metrics.panics.get(), 0);
 }
@@ -120,7 +183,10 @@ async fn tls_1_1_only_clients_are_refused() {
     let mut tcp = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
     tcp.write_all(&record).await.unwrap();
     let mut buf = [0u8; 7];
-    tokio::time::timeout(Duration::from_secs(5), tcp.read_exact(&mut buf)).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(buf[0], 0x15, "an alert record");
     assert_eq!(buf[5], 2, "fatal");
     // rustls answers handshake_failure (40) when no protocol version is shared; some stacks
@@ -135,7 +201,9 @@ async fn rotated_certificates_are_served_after_the_files_change() {
     let srv = start(dir.path(), ServerOptions::default()).await;
     let old_ca = ca(dir.path());
     let body = serde_json::to_vec(&sample_admission_review("r")).unwrap();
-    request(srv.addr, &old_ca, "POST", "/mutate", body.clone(), false).await.unwrap();
+    request(srv.addr, &old_ca, "POST", "/mutate", body.clone(), false)
+        .await
+        .unwrap();
 
     // A new CA and certificate land in the same files (as a rotated Secret would).
     let new = tempfile::tempdir().unwrap();
@@ -148,13 +216,19 @@ async fn rotated_certificates_are_served_after_the_files_change() {
     let mut ok = false;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if request(srv.addr, &new_ca, "POST", "/mutate", body.clone(), false).await.is_ok() {
+        if request(srv.addr, &new_ca, "POST", "/mutate", body.clone(), false)
+            .await
+            .is_ok()
+        {
             ok = true;
             break;
         }
     }
     assert!(ok, "the new certificate is served");
-    let err = request(srv.addr, &old_ca, "POST", "/mutate", body, false).await.err().unwrap();
+    let err = request(srv.addr, &old_ca, "POST", "/mutate", body, false)
+        .await
+        .err()
+        .unwrap();
     assert!(err.contains("TLS"), "{err}");
 }
 
@@ -164,6 +238,9 @@ async fn shutdown_finishes_and_stops_accepting() {
     gen_certs(dir.path());
     let srv = start(dir.path(), ServerOptions::default()).await;
     let _ = srv.stop.send(());
-    tokio::time::timeout(Duration::from_secs(10), srv.handle).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), srv.handle)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(tokio::net::TcpStream::connect(srv.addr).await.is_err());
 }

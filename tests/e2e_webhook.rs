@@ -1,0 +1,151 @@
+//! Real-cluster suite, admission server: kube-apiserver v1.20.2 reaches `llmisvc serve` by URL
+//! with the generated CA bundle; applies go through /mutate and /validate; field errors and
+//! policy warnings reach kubectl; failurePolicy Fail blocks applies while the server is down.
+
+mod support;
+
+use std::time::Duration;
+
+use support::cluster::Cluster;
+use support::server::{ServerProcess, gen_certs, llmisvc_ok};
+
+const POLICY: &str = r#"
+name: e2e
+rules:
+  - name: team-label
+    action: warn
+    message: cost reports group by team
+    requiredLabels:
+      labels:
+        team: []
+"#;
+
+fn service(name: &str, tensor: u32, gpus: u32) -> String {
+    format!(
+        r#"
+apiVersion: serving.kserve.io/v1alpha2
+kind: LLMInferenceService
+metadata:
+  name: {name}
+  namespace: default
+spec:
+  model:
+    uri: hf://Qwen/Qwen2.5-7B-Instruct
+  parallelism:
+    tensor: {tensor}
+  template:
+    containers:
+      - name: main
+        image: vllm/vllm-openai:v0.11.0
+        resources:
+          limits: {{nvidia.com/gpu: "{gpus}"}}
+          requests: {{nvidia.com/gpu: "{gpus}"}}
+"#
+    )
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn apiserver_calls_the_webhooks_and_kubectl_shows_their_answers() {
+    let cluster = Cluster::start();
+    let dir = cluster.dir.path().join("llmisvc");
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    std::fs::write(dir.join("policies/e2e.yaml"), POLICY).unwrap();
+    gen_certs(&dir);
+    let policies = format!("--policies-dir={}", dir.join("policies").display());
+    let mut server = ServerProcess::start(&dir, &[&policies]);
+    let ca = dir.join("ca.crt").display().to_string();
+
+    let crds = llmisvc_ok(&[
+        "crds",
+        "--conversion-url",
+        &server.base_url(),
+        "--ca-bundle",
+        &ca,
+    ]);
+    cluster.apply_ok(&crds);
+    let hooks = llmisvc_ok(&[
+        "webhook-config",
+        "--url",
+        &server.base_url(),
+        "--ca-bundle",
+        &ca,
+    ]);
+    cluster.apply_ok(&hooks);
+    cluster.wait_for(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/llminferenceservices.serving.kserve.io",
+        ],
+        Duration::from_secs(60),
+    );
+
+    // A valid service goes through /mutate and /validate; the warn policy reaches kubectl.
+    let out = cluster.kubectl_stdin(&["apply", "-f", "-"], &service("ok", 2, 2));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stderr(&out),
+        server.log_text()
+    );
+    let text = stderr(&out);
+    assert!(text.contains("Warning:") && text.contains("team"), "{text}");
+    let log = server.log_text();
+    assert!(
+        log.contains("endpoint=\"mutate\"") || log.contains("endpoint=mutate"),
+        "{log}"
+    );
+    assert!(log.contains("name=ok"), "{log}");
+    let metrics = cluster.kubectl_ok(&["get", "llmisvc", "ok", "-o", "name"]);
+    assert!(metrics.contains("ok"));
+
+    // An invalid one is refused with our field error.
+    let out = cluster.kubectl_stdin(&["apply", "-f", "-"], &service("bad", 4, 2));
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(
+        text.contains("spec.parallelism.tensor: Invalid value: 4")
+            && text.contains("set parallelism.tensor: 2 or request 4 GPUs"),
+        "{text}"
+    );
+
+    // Total parallelism is immutable on UPDATE.
+    let out = cluster.kubectl_stdin(&["apply", "-f", "-"], &service("ok", 4, 4));
+    assert!(
+        !out.status.success(),
+        "changing total parallelism must be refused"
+    );
+    assert!(
+        stderr(&out).contains("spec.parallelism"),
+        "{}",
+        stderr(&out)
+    );
+
+    // `llmisvc validate -f` gives the same error offline.
+    let f = dir.join("bad.yaml");
+    std::fs::write(&f, service("bad", 4, 2)).unwrap();
+    let out = support::server::llmisvc()
+        .args(["validate", "-f"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("spec.parallelism.tensor: Invalid value: 4")
+    );
+
+    // With the server down, failurePolicy: Fail makes the apply fail with the webhook error.
+    server.stop();
+    let out = cluster.kubectl_stdin(&["apply", "-f", "-"], &service("down", 1, 1));
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(text.contains("failed calling webhook"), "{text}");
+}
