@@ -452,10 +452,11 @@ impl Conversion {
             _ => false,
         };
         let filled = !self.ann.is_empty() || !self.outgoing.is_empty();
-        if filled && original_was_empty {
-            if let Some(original) = self.original_annotations.clone() {
-                self.outgoing.insert(ANNOTATIONS_POINTER.into(), original);
-            }
+        if filled
+            && original_was_empty
+            && let Some(original) = self.original_annotations.clone()
+        {
+            self.outgoing.insert(ANNOTATIONS_POINTER.into(), original);
         }
         if !self.outgoing.is_empty() {
             let key = match self.to {
