@@ -174,7 +174,10 @@ fn adapter_confidential_is_stashed() {
     v2_only_case(
         json!({"model": {"uri": "hf://a", "lora": {"adapters": [{"uri": "x", "confidential": {"enabled": false}}]}}}),
         json!({"model": {"uri": "hf://a", "lora": {"adapters": [{"uri": "x"}]}}}),
-        json!({"/spec/model/lora/adapters/0/confidential": {"enabled": false}}),
+        json!({
+            "/spec/model/lora/adapters/0/confidential": {"enabled": false},
+            "match": {"/spec/model/lora/adapters/0": {"uri": "x"}}
+        }),
     );
 }
 
@@ -343,7 +346,11 @@ fn status_address_origin_and_models() {
         "LLMInferenceService",
         json!({"addresses": [{"url": "a", "origin": {"group": "g", "kind": "Gateway", "name": "gw"}}, {"url": "b", "models": [{"name": "m"}]}]}),
         json!({"addresses": [{"url": "a"}, {"url": "b"}]}),
-        json!({"/status/addresses/0/origin": {"group": "g", "kind": "Gateway", "name": "gw"}, "/status/addresses/1/models": [{"name": "m"}]}),
+        json!({
+            "/status/addresses/0/origin": {"group": "g", "kind": "Gateway", "name": "gw"},
+            "/status/addresses/1/models": [{"name": "m"}],
+            "match": {"/status/addresses/0": {"url": "a"}, "/status/addresses/1": {"url": "b"}}
+        }),
     );
 }
 
@@ -415,6 +422,28 @@ fn v1alpha1_client_edit_keeps_v1alpha2_fields() {
     assert_eq!(
         back["spec"]["kvCacheOffloading"],
         v2["spec"]["kvCacheOffloading"]
+    );
+    assert!(back["metadata"].get("annotations").is_none());
+}
+
+#[test]
+fn v1alpha1_client_removing_an_adapter_keeps_the_others_confidential() {
+    let v2 = svc(
+        V2,
+        json!({"model": {"uri": "u", "lora": {"adapters": [
+            {"name": "a", "uri": "hf://a", "confidential": {"enabled": true, "resourceId": "ka"}},
+            {"name": "b", "uri": "hf://b", "confidential": {"enabled": true, "resourceId": "kb"}}
+        ]}}}),
+    );
+    let mut v1 = down(&v2);
+    let adapters = v1["spec"]["model"]["lora"]["adapters"]
+        .as_array_mut()
+        .unwrap();
+    adapters.remove(0);
+    let back = up(&v1);
+    assert_eq!(
+        back["spec"]["model"]["lora"]["adapters"],
+        json!([{"name": "b", "uri": "hf://b", "confidential": {"enabled": true, "resourceId": "kb"}}])
     );
     assert!(back["metadata"].get("annotations").is_none());
 }
@@ -901,7 +930,7 @@ fn object(v2: bool, allow_hostile: bool) -> impl Strategy<Value = Value> {
         spec(v2),
         prop::option::of(service_status(v2)),
         prop::option::of(config_status(v2)),
-        any::<bool>(),
+        prop::bool::weighted(0.15),
         annotations(),
         hostile(v2),
     )

@@ -264,18 +264,17 @@ impl Conversion {
             Version::V1alpha1 => V1ALPHA1_FIELDS,
         };
         // Only a well-formed stash is ours; anything else stays an ordinary annotation.
-        let mut incoming = match ann.get(incoming_key).and_then(Value::as_str) {
-            Some(s) => Stash::parse(s).unwrap_or_default(),
-            None => Stash::new(),
-        };
-        if ann
+        let parsed = ann
             .get(incoming_key)
             .and_then(Value::as_str)
-            .and_then(Stash::parse)
-            .is_some()
-        {
-            ann.shift_remove(incoming_key);
-        }
+            .and_then(Stash::parse);
+        let mut incoming = match parsed {
+            Some(stash) => {
+                ann.shift_remove(incoming_key);
+                stash
+            }
+            None => Stash::new(),
+        };
         let annotations_marker = incoming.take(ANNOTATIONS_POINTER);
         Self {
             out,
@@ -313,27 +312,22 @@ impl Conversion {
         self.stash_fields(status_v2_only(kind));
 
         // Criticalities into KServe's annotations; what they cannot carry into the stash.
-        let outgoing = &mut self.outgoing;
         let mut model = None;
-        stash::remove_matching(
-            &mut self.out,
-            MODEL_CRITICALITY_PATH,
-            &mut |tokens, v| match v {
+        for (tokens, v) in stash::remove_matching(&mut self.out, MODEL_CRITICALITY_PATH) {
+            match v {
                 Value::String(s) if !s.is_empty() => model = Some(s),
-                v => outgoing.insert(stash::pointer(tokens), v),
-            },
-        );
+                v => self.outgoing.put(&self.out, &tokens, v),
+            }
+        }
         let mut lora = BTreeMap::new();
-        stash::remove_matching(
-            &mut self.out,
-            LORA_CRITICALITY_PATH,
-            &mut |tokens, v| match v {
+        for (tokens, v) in stash::remove_matching(&mut self.out, LORA_CRITICALITY_PATH) {
+            match v {
                 Value::String(s) if !s.is_empty() => {
                     lora.insert(tokens[4].clone(), s);
                 }
-                v => outgoing.insert(stash::pointer(tokens), v),
-            },
-        );
+                v => self.outgoing.put(&self.out, &tokens, v),
+            }
+        }
         if let Some(c) = model {
             self.ann.insert(MODEL_CRITICALITY.into(), Value::String(c));
         }
@@ -427,8 +421,9 @@ impl Conversion {
     /// Puts back what the reverse conversion stashed, where the slot is free and the parent is
     /// still there; annotations are restored into the annotation map.
     fn restore_incoming(&mut self) {
-        for (ptr, v) in std::mem::take(&mut self.incoming).into_entries() {
-            let Some(tokens) = stash::parse_pointer(&ptr) else {
+        let entries = std::mem::take(&mut self.incoming).resolve(&self.out);
+        for (tokens, v) in entries {
+            let Some(tokens) = tokens else {
                 continue;
             };
             match tokens.as_slice() {
