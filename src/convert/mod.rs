@@ -16,7 +16,8 @@
 //!   Config kind `referencedBy`) are removed going down and kept in the stash annotation
 //!   [`stash::V1ALPHA2_FIELDS`]; going up they are put back (where the `v1alpha1` client left
 //!   their parent in place) and the annotation removed. A `v1alpha1` client that reads, edits
-//!   and writes back does not erase them.
+//!   and writes back does not erase them. Entries inside arrays (an adapter's `confidential`,
+//!   an address's `origin`) follow their element by its `name`/`uri`/`url`, see [`stash`].
 //! - **The InferencePool spec** (`spec.router.scheduler.pool.spec`) changes shape, see
 //!   [`pool`]. When a shape cannot carry all of a spec (`appProtocol`, a second port, an empty
 //!   `targetPorts: []`, ...) the whole original spec is stashed, and restored on the way back
