@@ -66,6 +66,33 @@ pub struct ServeArgs {
     /// How often to check certificate and policy files for changes, in seconds.
     #[arg(long, default_value_t = 2)]
     pub reload_interval: u64,
+    /// Manage our own CA and serving certificate in a Secret and inject the CA bundle into the
+    /// webhook configurations and CRDs (clusters without cert-manager).
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub self_managed_certs: bool,
+    /// Self-managed: the Service the API server calls, NAMESPACE/NAME.
+    #[arg(
+        long,
+        value_name = "NS/NAME",
+        requires = "self_managed_certs",
+        conflicts_with = "webhook_url"
+    )]
+    pub service: Option<String>,
+    /// Self-managed: the URL base the API server calls (out-of-cluster), e.g. https://127.0.0.1:8443.
+    #[arg(long, value_name = "URL", requires = "self_managed_certs")]
+    pub webhook_url: Option<String>,
+    /// Self-managed: namespace of the certificate Secret.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "llmisvc-system")]
+    pub secret_namespace: String,
+    /// Self-managed: name of the certificate Secret.
+    #[arg(long, default_value = "llmisvc-webhook-certs")]
+    pub secret_name: String,
+    /// Self-managed: validity of the serving certificate in hours (renewed when a third is left).
+    #[arg(long, default_value_t = 24 * 90)]
+    pub cert_validity_hours: u64,
+    /// Self-managed: how often to check the Secret, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub cert_check_interval: u64,
     /// Serve /bench/noop and /bench/decode (load benchmarks only).
     #[arg(long, hide = true)]
     pub bench_endpoints: bool,
@@ -104,7 +131,41 @@ fn load_engine(args: &ServeArgs) -> anyhow::Result<Engine> {
 
 async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
     let interval = Duration::from_secs(args.reload_interval.max(1));
+    let mut self_managed = None;
     let (resolver, files, default_addr) = match (&args.tls_cert, &args.tls_key) {
+        _ if args.self_managed_certs => {
+            use crate::certs::selfmanaged::{SelfManaged, ensure_secret, inject_ca_bundle};
+            use crate::webhook_config::Target;
+            let target = match (&args.service, &args.webhook_url) {
+                (Some(svc), _) => {
+                    let (namespace, name) = crate::cli::parse_ns_name(svc)?;
+                    Target::Service { namespace, name }
+                }
+                (None, Some(url)) => Target::Url(url.clone()),
+                (None, None) => anyhow::bail!(
+                    "--self-managed-certs needs --service NS/NAME or --webhook-url URL"
+                ),
+            };
+            let hours = Duration::from_secs(3600 * args.cert_validity_hours.max(1));
+            let cfg = SelfManaged {
+                secret_namespace: args.secret_namespace.clone(),
+                secret_name: args.secret_name.clone(),
+                target,
+                ca_validity: hours * 10,
+                serving_validity: hours,
+                renew_fraction: 1.0 / 3.0,
+                check_interval: Duration::from_secs(args.cert_check_interval.max(1)),
+            };
+            let client = kube::Client::try_default().await?;
+            let material = ensure_secret(&client, &cfg).await?;
+            inject_ca_bundle(&client, &cfg, &material.ca_bundle).await?;
+            let resolver = Arc::new(CertResolver::new(
+                &material.serving.cert,
+                &material.serving.key,
+            )?);
+            self_managed = Some((client, cfg, material));
+            (resolver, None, "0.0.0.0:8443")
+        }
         (Some(cert), Some(key)) => {
             let files = CertFiles {
                 cert: cert.clone(),
@@ -157,10 +218,18 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
 
     if let Some(files) = files {
         let st = state.clone();
-        tokio::spawn(watch_files(files, resolver, interval, move |r| {
+        tokio::spawn(watch_files(files, resolver.clone(), interval, move |r| {
             st.metrics.record_reload(r.is_ok());
             st.update_cert_metric();
         }));
+    }
+    if let Some((client, cfg, material)) = self_managed {
+        tokio::spawn(crate::certs::selfmanaged::maintain(
+            client,
+            cfg,
+            resolver.clone(),
+            material,
+        ));
     }
     if let Some(dir) = args.policies_dir.clone() {
         let st = state.clone();
@@ -168,7 +237,7 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     tracing::info!(addr = %local, "llmisvc webhook listening (POST /mutate /validate /convert; GET /healthz /readyz /metrics)");
-    if args.tls_cert.is_none() {
+    if args.tls_cert.is_none() && !args.self_managed_certs {
         let ca = args
             .ca_out
             .clone()

@@ -51,6 +51,15 @@ impl ServerProcess {
     }
 
     pub fn start_on(dir: &Path, port: u16, extra: &[&str]) -> ServerProcess {
+        let cert = format!("--tls-cert={}", dir.join("tls.crt").display());
+        let key = format!("--tls-key={}", dir.join("tls.key").display());
+        let mut args = vec![cert.as_str(), key.as_str()];
+        args.extend_from_slice(extra);
+        Self::spawn(dir, port, &args, &[])
+    }
+
+    /// `llmisvc serve --addr 127.0.0.1:PORT ARGS...` with extra environment variables.
+    pub fn spawn(dir: &Path, port: u16, args: &[&str], envs: &[(&str, &str)]) -> ServerProcess {
         let log = dir.join(format!("llmisvc-{port}.log"));
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -60,9 +69,8 @@ impl ServerProcess {
         let mut cmd = llmisvc();
         cmd.arg("serve")
             .arg(format!("--addr=127.0.0.1:{port}"))
-            .arg(format!("--tls-cert={}", dir.join("tls.crt").display()))
-            .arg(format!("--tls-key={}", dir.join("tls.key").display()))
-            .args(extra)
+            .args(args)
+            .envs(envs.iter().copied())
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
