@@ -36,7 +36,12 @@ fn golden_files() {
     for input in names {
         let obj = yaml(&std::fs::read_to_string(&input).unwrap());
         let out = expand(&obj, &cfg()).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
-        assert_eq!(expand(&out, &cfg()).unwrap(), out, "{}: not idempotent", input.display());
+        assert_eq!(
+            expand(&out, &cfg()).unwrap(),
+            out,
+            "{}: not idempotent",
+            input.display()
+        );
         let rendered = serde_norway::to_string(&out).unwrap();
         let golden = input.with_extension("out.yaml");
         if update {
@@ -48,13 +53,20 @@ fn golden_files() {
             }
         }
     }
-    assert!(failures.is_empty(), "golden files differ (UPDATE_GOLDEN=1 to regenerate): {failures:?}");
+    assert!(
+        failures.is_empty(),
+        "golden files differ (UPDATE_GOLDEN=1 to regenerate): {failures:?}"
+    );
 }
 
 #[test]
 fn examples_expand() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    for name in ["minimal.yaml", "multinode-data-parallel.yaml", "prefill-decode-multinode.yaml"] {
+    for name in [
+        "minimal.yaml",
+        "multinode-data-parallel.yaml",
+        "prefill-decode-multinode.yaml",
+    ] {
         let obj = yaml(&std::fs::read_to_string(dir.join(name)).unwrap());
         let out = expand(&obj, &cfg()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(expand(&out, &cfg()).unwrap(), out, "{name}");
@@ -108,10 +120,22 @@ fn config_kind_unchanged_and_other_kinds_rejected() {
 #[test]
 fn wrong_types_give_paths() {
     let cases = [
-        (json!({ "parallelism": { "tensor": "two" } }), "spec.parallelism.tensor"),
-        (json!({ "template": { "containers": {} } }), "spec.template.containers"),
-        (json!({ "router": { "gateway": [] } }), "spec.router.gateway"),
-        (json!({ "template": { "containers": [ { "name": "main", "args": [1] } ] } }), "spec.template.containers[0].args[0]"),
+        (
+            json!({ "parallelism": { "tensor": "two" } }),
+            "spec.parallelism.tensor",
+        ),
+        (
+            json!({ "template": { "containers": {} } }),
+            "spec.template.containers",
+        ),
+        (
+            json!({ "router": { "gateway": [] } }),
+            "spec.router.gateway",
+        ),
+        (
+            json!({ "template": { "containers": [ { "name": "main", "args": [1] } ] } }),
+            "spec.template.containers[0].args[0]",
+        ),
     ];
     for (spec, path) in cases {
         let err = expand(&base(spec), &cfg()).unwrap_err().to_string();
@@ -121,7 +145,12 @@ fn wrong_types_give_paths() {
 
 #[test]
 fn defaults() {
-    let out = expand_until(&base(json!({ "parallelism": { "data": 4, "dataLocal": 2 } })), &cfg(), Stage::Defaults).unwrap();
+    let out = expand_until(
+        &base(json!({ "parallelism": { "data": 4, "dataLocal": 2 } })),
+        &cfg(),
+        Stage::Defaults,
+    )
+    .unwrap();
     assert_eq!(out["spec"]["model"]["name"], "llm");
     assert_eq!(out["spec"]["replicas"], 1);
     assert_eq!(out["spec"]["parallelism"]["dataRPCPort"], 5555);
@@ -136,11 +165,26 @@ fn gpu_table() {
     let cases = [
         (json!(null), json!(null), None, None),
         (json!({ "tensor": 4 }), json!(null), Some("4"), Some(4)),
-        (json!({ "tensor": 2, "data": 4, "dataLocal": 2 }), json!(null), Some("4"), Some(2)),
+        (
+            json!({ "tensor": 2, "data": 4, "dataLocal": 2 }),
+            json!(null),
+            Some("4"),
+            Some(2),
+        ),
         (json!({ "data": 2 }), json!(null), Some("2"), Some(1)),
         (json!(null), json!({ "nvidia.com/gpu": "2" }), None, Some(2)),
-        (json!({ "data": 4, "dataLocal": 2 }), json!({ "nvidia.com/gpu": 4 }), None, Some(2)),
-        (json!({ "tensor": 8 }), json!({ "amd.com/gpu": "2" }), None, Some(8)),
+        (
+            json!({ "data": 4, "dataLocal": 2 }),
+            json!({ "nvidia.com/gpu": 4 }),
+            None,
+            Some(2),
+        ),
+        (
+            json!({ "tensor": 8 }),
+            json!({ "amd.com/gpu": "2" }),
+            None,
+            Some(8),
+        ),
     ];
     for (par, limits, gpu, tensor) in cases {
         let mut spec = json!({});
@@ -149,29 +193,41 @@ fn gpu_table() {
         }
         let mut obj = base(spec);
         if !limits.is_null() {
-            obj["spec"]["template"]["containers"][0]["resources"] = json!({ "limits": limits.clone() });
+            obj["spec"]["template"]["containers"][0]["resources"] =
+                json!({ "limits": limits.clone() });
         }
         let out = expand(&obj, &cfg()).unwrap();
         let main = main_of(&out, "/spec/template");
         match gpu {
             Some(g) => {
-                assert_eq!(main["resources"]["limits"]["nvidia.com/gpu"], g, "{par} {limits}");
+                assert_eq!(
+                    main["resources"]["limits"]["nvidia.com/gpu"], g,
+                    "{par} {limits}"
+                );
                 assert_eq!(main["resources"]["requests"]["nvidia.com/gpu"], g);
             }
             None if limits.is_null() => assert!(main.get("resources").is_none(), "{par}"),
             None => assert_eq!(main["resources"]["limits"], limits, "user limits kept"),
         }
-        assert_eq!(out["spec"]["parallelism"]["tensor"].as_i64(), tensor, "{par} {limits}");
+        assert_eq!(
+            out["spec"]["parallelism"]["tensor"].as_i64(),
+            tensor,
+            "{par} {limits}"
+        );
     }
 }
 
 #[test]
 fn user_args_kept_and_override_generated() {
     let mut obj = base(json!({ "parallelism": { "tensor": 2 } }));
-    obj["spec"]["template"]["containers"][0]["args"] =
-        json!(["--max-model-len", "4096", "--tensor-parallel-size=4", "--port", "9000"]);
-    obj["spec"]["template"]["containers"][0]["env"] =
-        json!([{ "name": "VLLM_ADDITIONAL_ARGS", "value": "--enforce-eager  --served-model-name alias" }]);
+    obj["spec"]["template"]["containers"][0]["args"] = json!([
+        "--max-model-len",
+        "4096",
+        "--tensor-parallel-size=4",
+        "--port",
+        "9000"
+    ]);
+    obj["spec"]["template"]["containers"][0]["env"] = json!([{ "name": "VLLM_ADDITIONAL_ARGS", "value": "--enforce-eager  --served-model-name alias" }]);
     let out = expand(&obj, &cfg()).unwrap();
     let a = args(&out, "/spec/template");
     assert_eq!(
@@ -203,7 +259,8 @@ fn user_args_kept_and_override_generated() {
 #[test]
 fn shell_command_left_alone() {
     let mut obj = base(json!({ "parallelism": { "tensor": 2 } }));
-    obj["spec"]["template"]["containers"][0]["command"] = json!(["/bin/bash", "-c", "exec vllm serve /mnt/models $@", "--"]);
+    obj["spec"]["template"]["containers"][0]["command"] =
+        json!(["/bin/bash", "-c", "exec vllm serve /mnt/models $@", "--"]);
     obj["spec"]["template"]["containers"][0]["args"] = json!(["--foo"]);
     let out = expand(&obj, &cfg()).unwrap();
     assert_eq!(main_of(&out, "/spec/template")["args"], json!(["--foo"]));
@@ -227,7 +284,12 @@ fn storage_schemes() {
         assert!(vols.iter().any(|v| v["name"] == vol), "{uri}");
         assert_eq!(args(&out, "/spec/template")[0], model_arg, "{uri}");
         let init = out["spec"]["template"].get("initContainers");
-        let has_si = init.is_some_and(|i| i.as_array().unwrap().iter().any(|c| c["name"] == "storage-initializer"));
+        let has_si = init.is_some_and(|i| {
+            i.as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["name"] == "storage-initializer")
+        });
         assert_eq!(has_si, vol == "model-cache", "{uri}");
     }
     // pvc sub-path
@@ -238,7 +300,9 @@ fn storage_schemes() {
     assert_eq!(m["subPath"], "sub/dir");
     assert_eq!(m["readOnly"], true);
     // hf without the storage initializer: vLLM pulls it.
-    let obj = base(json!({ "model": { "uri": "hf://org/model:rev1" }, "storageInitializer": { "enabled": false } }));
+    let obj = base(
+        json!({ "model": { "uri": "hf://org/model:rev1" }, "storageInitializer": { "enabled": false } }),
+    );
     let out = expand(&obj, &cfg()).unwrap();
     let a = args(&out, "/spec/template");
     assert_eq!(&a[..3], ["org/model", "--revision", "rev1"]);
@@ -255,7 +319,8 @@ fn prefill_decode_roles_match() {
     let out = expand(&base(json!({ "prefill": prefill })), &cfg()).unwrap();
     let d = args(&out, "/spec/template");
     let p = args(&out, "/spec/prefill/template");
-    let kv = |a: &[String]| a[a.iter().position(|x| x == "--kv-transfer-config").unwrap() + 1].clone();
+    let kv =
+        |a: &[String]| a[a.iter().position(|x| x == "--kv-transfer-config").unwrap() + 1].clone();
     assert_eq!(kv(&d), kv(&p));
     assert!(kv(&d).contains("kv_both"));
     let port = |a: &[String]| a[a.iter().position(|x| x == "--port").unwrap() + 1].clone();
@@ -282,7 +347,11 @@ fn leaves(v: &Value, path: String, out: &mut Vec<(String, Value)>) {
         Value::Array(a) if a.is_empty() => {}
         Value::Object(m) => {
             for (k, x) in m {
-                leaves(x, format!("{path}/{}", k.replace('~', "~0").replace('/', "~1")), out);
+                leaves(
+                    x,
+                    format!("{path}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                );
             }
         }
         Value::Array(a) => {
@@ -294,13 +363,24 @@ fn leaves(v: &Value, path: String, out: &mut Vec<(String, Value)>) {
     }
 }
 
-fn opt<T: std::fmt::Debug + Clone + 'static>(s: impl Strategy<Value = T> + 'static) -> BoxedStrategy<Option<T>> {
+fn opt<T: std::fmt::Debug + Clone + 'static>(
+    s: impl Strategy<Value = T> + 'static,
+) -> BoxedStrategy<Option<T>> {
     prop_oneof![Just(None), s.prop_map(Some)].boxed()
 }
 
 fn container() -> impl Strategy<Value = Value> {
     let flags = prop::sample::subsequence(
-        vec!["--max-model-len=4096", "--tensor-parallel-size", "2", "--port", "7000", "--enforce-eager", "--foo", "bar"],
+        vec![
+            "--max-model-len=4096",
+            "--tensor-parallel-size",
+            "2",
+            "--port",
+            "7000",
+            "--enforce-eager",
+            "--foo",
+            "bar",
+        ],
         0..5,
     );
     (
@@ -348,10 +428,21 @@ fn pod() -> impl Strategy<Value = Value> {
 }
 
 fn parallelism() -> impl Strategy<Value = Value> {
-    (opt(1i64..5), opt(1i64..3), opt(prop_oneof![Just(2i64), Just(4), Just(8)]), opt(1i64..3), opt(any::<bool>()))
+    (
+        opt(1i64..5),
+        opt(1i64..3),
+        opt(prop_oneof![Just(2i64), Just(4), Just(8)]),
+        opt(1i64..3),
+        opt(any::<bool>()),
+    )
         .prop_map(|(t, p, d, dl, e)| {
             let mut m = serde_json::Map::new();
-            for (k, v) in [("tensor", t), ("pipeline", p), ("data", d), ("dataLocal", dl)] {
+            for (k, v) in [
+                ("tensor", t),
+                ("pipeline", p),
+                ("data", d),
+                ("dataLocal", dl),
+            ] {
                 if let Some(v) = v {
                     m.insert(k.into(), json!(v));
                 }
@@ -394,19 +485,25 @@ fn service() -> impl Strategy<Value = Value> {
         Just("https://h/m"),
         Just("weird://x"),
     ];
-    let router = (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(s, r, g, refs)| {
-        let mut m = json!({});
-        if s {
-            m["scheduler"] = json!({ "pool": { "spec": { "targetPorts": [{ "number": 8080 }] } } });
-        }
-        if r {
-            m["route"] = if refs { json!({ "http": { "refs": [{ "name": "mine" }] } }) } else { json!({}) };
-        }
-        if g {
-            m["gateway"] = json!({});
-        }
-        m
-    });
+    let router =
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(s, r, g, refs)| {
+            let mut m = json!({});
+            if s {
+                m["scheduler"] =
+                    json!({ "pool": { "spec": { "targetPorts": [{ "number": 8080 }] } } });
+            }
+            if r {
+                m["route"] = if refs {
+                    json!({ "http": { "refs": [{ "name": "mine" }] } })
+                } else {
+                    json!({})
+                };
+            }
+            if g {
+                m["gateway"] = json!({});
+            }
+            m
+        });
     (
         uri,
         opt(Just("served")),
@@ -448,7 +545,11 @@ fn service() -> impl Strategy<Value = Value> {
 
 fn str_list(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 

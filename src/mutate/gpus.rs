@@ -36,20 +36,22 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
         }
 
         if par.tensor.is_none() {
-            let tensor = match existing {
+            // GPUs the user set, divided by dataLocal; 1 when that does not divide (validation
+            // reports the inconsistency) or no GPUs are set but other parallelism is.
+            let from_gpus = match existing {
                 Some(g) if g > 0 => match par.data_local {
                     Some(l) if l > 0 && par.is_data_parallel() => (g % l == 0).then(|| g / l),
                     _ => Some(g),
                 },
-                _ if par.any() => Some(1),
                 _ => None,
             };
-            if let Some(t) = tensor.filter(|t| *t > 0) {
-                if let Some(p) = podspec::pool_mut(obj, pool)? {
-                    let pp = format!("{}.parallelism", podspec::pool_path(pool));
-                    json::ensure_obj(p, "parallelism", &pp)?.insert("tensor".into(), json!(t));
-                    par.tensor = Some(t);
-                }
+            let tensor = from_gpus.or((existing.is_some() || par.any()).then_some(1));
+            if let Some(t) = tensor.filter(|t| *t > 0)
+                && let Some(p) = podspec::pool_mut(obj, pool)?
+            {
+                let pp = format!("{}.parallelism", podspec::pool_path(pool));
+                json::ensure_obj(p, "parallelism", &pp)?.insert("tensor".into(), json!(t));
+                par.tensor = Some(t);
             }
         }
 

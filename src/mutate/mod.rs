@@ -338,10 +338,10 @@ impl Ctx {
             return Ok(ctx);
         };
         ctx.storage_initializer = true;
-        if let Some(si) = child(spec, "storageInitializer", "spec.storageInitializer")? {
-            if let Some(enabled) = get_bool(si, "enabled", "spec.storageInitializer.enabled")? {
-                ctx.storage_initializer = enabled;
-            }
+        if let Some(si) = child(spec, "storageInitializer", "spec.storageInitializer")?
+            && let Some(enabled) = get_bool(si, "enabled", "spec.storageInitializer.enabled")?
+        {
+            ctx.storage_initializer = enabled;
         }
         if let Some(model) = child(spec, "model", "spec.model")? {
             ctx.model_uri = get_str(model, "uri", "spec.model.uri")?.map(str::to_string);

@@ -92,21 +92,21 @@ fn fill_pool(
 
 fn parent_refs(router: &Obj, cfg: &MutateConfig) -> Result<Vec<Value>, MutateError> {
     let mut out = Vec::new();
-    if let Some(gw) = json::child(router, "gateway", "spec.router.gateway")? {
-        if let Some(refs) = json::get_arr(gw, "refs", "spec.router.gateway.refs")? {
-            for (i, r) in refs.iter().enumerate() {
-                let p = format!("spec.router.gateway.refs[{i}]");
-                let r = json::as_obj(r, &p)?;
-                let mut pr = json::Obj::new();
-                pr.insert("group".into(), json!("gateway.networking.k8s.io"));
-                pr.insert("kind".into(), json!("Gateway"));
-                for key in ["name", "namespace", "sectionName"] {
-                    if let Some(v) = json::get_str(r, key, &format!("{p}.{key}"))? {
-                        pr.insert(key.into(), json!(v));
-                    }
+    if let Some(gw) = json::child(router, "gateway", "spec.router.gateway")?
+        && let Some(refs) = json::get_arr(gw, "refs", "spec.router.gateway.refs")?
+    {
+        for (i, r) in refs.iter().enumerate() {
+            let p = format!("spec.router.gateway.refs[{i}]");
+            let r = json::as_obj(r, &p)?;
+            let mut pr = json::Obj::new();
+            pr.insert("group".into(), json!("gateway.networking.k8s.io"));
+            pr.insert("kind".into(), json!("Gateway"));
+            for key in ["name", "namespace", "sectionName"] {
+                if let Some(v) = json::get_str(r, key, &format!("{p}.{key}"))? {
+                    pr.insert(key.into(), json!(v));
                 }
-                out.push(Value::Object(pr));
             }
+            out.push(Value::Object(pr));
         }
     }
     if out.is_empty() {
