@@ -156,6 +156,26 @@ pub(crate) fn add_mount(container: &mut Obj, cpath: &str, mount: Value) -> Resul
     Ok(())
 }
 
+/// The volume mounted at `mount_path` in a container, if any.
+pub(crate) fn mount_at(
+    container: &Obj,
+    cpath: &str,
+    mount_path: &str,
+) -> Result<Option<String>, MutateError> {
+    let lpath = format!("{cpath}.volumeMounts");
+    let Some(list) = json::get_arr(container, "volumeMounts", &lpath)? else {
+        return Ok(None);
+    };
+    for (i, m) in list.iter().enumerate() {
+        let o = json::as_obj(m, &format!("{lpath}[{i}]"))?;
+        if json::get_str(o, "mountPath", &format!("{lpath}[{i}].mountPath"))? == Some(mount_path) {
+            let name = json::get_str(o, "name", &format!("{lpath}[{i}].name"))?;
+            return Ok(Some(name.unwrap_or_default().to_string()));
+        }
+    }
+    Ok(None)
+}
+
 /// Adds an env var unless one with its name exists.
 pub(crate) fn add_env(container: &mut Obj, cpath: &str, env: Value) -> Result<(), MutateError> {
     let lpath = format!("{cpath}.env");

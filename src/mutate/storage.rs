@@ -11,7 +11,9 @@
 //! LoRA adapter `name` goes to `/mnt/lora/<name>` the same way, with its own volume
 //! `lora-<name>` and init container `storage-initializer-lora-<name>` (name sanitised to a DNS
 //! label); vLLM gets `--lora-modules name=/mnt/lora/<name>` (or the repo id / URI when vLLM pulls).
-//! Existing volumes, mounts (by mount path), init containers and env vars of the same name win.
+//! Existing volumes, mounts (by mount path), init containers and env vars of the same name win;
+//! a pod whose `main` container already mounts another volume at the target path (e.g. the
+//! user's own `/mnt/models`) gets nothing for that source.
 
 use serde_json::{Value, json};
 
@@ -187,6 +189,10 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
     Ok(())
 }
 
+fn owned(volume: &str, names: &Names) -> bool {
+    volume == names.cache || volume == names.pvc || volume == names.image
+}
+
 struct Names {
     cache: String,
     pvc: String,
@@ -205,6 +211,14 @@ fn attach(
     si: bool,
     cfg: &MutateConfig,
 ) -> Result<(), MutateError> {
+    // Something else already mounted at the target (by the user, or by an earlier run):
+    // the pod owns that path, nothing to add.
+    {
+        let (main, cpath) = podspec::main_mut(pod, path)?;
+        if podspec::mount_at(main, &cpath, mount)?.is_some_and(|name| !owned(&name, names)) {
+            return Ok(());
+        }
+    }
     match src {
         Source::Pvc { claim, sub_path } => {
             podspec::add_volume(
