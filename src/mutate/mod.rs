@@ -273,7 +273,9 @@ impl Par {
             None => self.data.unwrap_or(1),
         }
     }
-    /// GPUs each pod of the pool needs, `None` when no parallelism is set.
+    /// GPUs each pod of the pool needs, `None` when no parallelism is set: `tensor × dataLocal`
+    /// with data parallelism, `tensor × pipeline` for single-node pipeline parallelism, `tensor`
+    /// per node for multi-node pipeline parallelism, `tensor` otherwise.
     pub fn gpus_per_pod(&self, multi_node: bool) -> Option<i64> {
         if !self.any() {
             return None;
@@ -281,6 +283,9 @@ impl Par {
         let tensor = self.tensor.unwrap_or(1);
         if self.is_data_parallel() {
             Some(tensor.saturating_mul(self.local_ranks(multi_node)))
+        } else if let (Some(p), false) = (self.pipeline, multi_node) {
+            // Pipeline stages in one pod: each stage needs its own tensor-parallel GPUs.
+            Some(tensor.saturating_mul(p))
         } else {
             Some(tensor)
         }

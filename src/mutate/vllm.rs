@@ -286,3 +286,54 @@ fn read_record(obj: &Value) -> Result<Map<String, Value>, MutateError> {
         })
         .unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn flag_keys() {
+        assert_eq!(flag_key("--port=9").as_deref(), Some("--port"));
+        assert_eq!(
+            flag_key("--tensor_parallel_size").as_deref(),
+            Some("--tensor-parallel-size")
+        );
+        assert_eq!(flag_key("-tp").as_deref(), Some("--tensor-parallel-size"));
+        assert_eq!(flag_key("-1"), None);
+        assert_eq!(flag_key("/mnt/models"), None);
+    }
+
+    #[test]
+    fn user_flag_replaces_generated() {
+        let g = vec![
+            Item {
+                key: MODEL_KEY.into(),
+                tokens: s(&["/mnt/models"]),
+            },
+            Item::value("--port", 8000),
+            Item::value("--tensor-parallel-size", 2),
+            Item::switch("--enable-lora"),
+        ];
+        let (out, prefix) = merge(&g, &s(&["--port=9000", "--x"]), &s(&["-tp", "4"]));
+        assert_eq!(
+            out,
+            s(&[
+                "/mnt/models",
+                "--enable-lora",
+                "--port=9000",
+                "--x",
+                "-tp",
+                "4"
+            ])
+        );
+        assert_eq!(prefix, s(&["/mnt/models", "--enable-lora"]));
+        // A positional first user argument replaces the model.
+        let (out, _) = merge(&g, &s(&["my/model"]), &[]);
+        assert_eq!(out[0], "--port");
+        assert_eq!(out.last().unwrap(), "my/model");
+    }
+}
