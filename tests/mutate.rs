@@ -561,6 +561,12 @@ proptest! {
         let once = expand(&obj, &cfg()).unwrap();
         let twice = expand(&once, &cfg()).unwrap();
         prop_assert_eq!(&twice, &once);
+        for stage in Stage::ALL {
+            let partial = expand_until(&obj, &cfg(), stage).unwrap();
+            prop_assert_eq!(&expand_until(&partial, &cfg(), stage).unwrap(), &partial, "stage {:?}", stage);
+            // Finishing a partial expansion reaches the same object.
+            prop_assert_eq!(&expand(&partial, &cfg()).unwrap(), &once, "after stage {:?}", stage);
+        }
         let mut ls = Vec::new();
         leaves(&obj, String::new(), &mut ls);
         for (path, value) in ls {
