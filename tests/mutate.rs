@@ -257,6 +257,37 @@ fn user_args_kept_and_override_generated() {
 }
 
 #[test]
+fn rank_wrapper_follows_spec() {
+    let w = json!({ "containers": [ { "name": "main", "image": "vllm", "command": ["vllm", "serve"] } ] });
+    let obj = base(json!({ "parallelism": { "data": 4, "dataLocal": 2 }, "worker": w }));
+    let out = expand(&obj, &cfg()).unwrap();
+    let cmd = &main_of(&out, "/spec/worker")["command"];
+    assert_eq!(cmd[3], "llmisvc-dp-rank");
+    assert!(cmd[2].as_str().unwrap().contains("* 2"));
+    assert_eq!(cmd[4], "vllm");
+    // dataLocal changes to 1 on update: the wrapper goes, the original command comes back.
+    let mut upd = out.clone();
+    upd["spec"]["parallelism"]["dataLocal"] = json!(1);
+    let out2 = expand(&upd, &cfg()).unwrap();
+    assert_eq!(
+        main_of(&out2, "/spec/worker")["command"],
+        json!(["vllm", "serve"])
+    );
+    let a = args(&out2, "/spec/worker");
+    let i = a
+        .iter()
+        .position(|x| x == "--data-parallel-start-rank")
+        .unwrap();
+    assert_eq!(a[i + 1], "$(LWS_WORKER_INDEX)");
+    assert_eq!(
+        a.iter()
+            .filter(|x| *x == "--data-parallel-start-rank")
+            .count(),
+        1
+    );
+}
+
+#[test]
 fn shell_command_left_alone() {
     let mut obj = base(json!({ "parallelism": { "tensor": 2 } }));
     obj["spec"]["template"]["containers"][0]["command"] =

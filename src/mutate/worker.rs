@@ -12,8 +12,9 @@
 //!   `["/bin/sh", "-c", "exec \"$@\" --data-parallel-start-rank $(( ${LWS_WORKER_INDEX:-0} * N ))",
 //!   "llmisvc-dp-rank", <original command...>]`: the original command (default `vllm serve`)
 //!   and args run unchanged with the computed rank appended. The wrapper is recognised by its
-//!   `$0` marker `llmisvc-dp-rank`, so it is never applied twice. It is not applied when the
-//!   command is a shell script or the user passes `--data-parallel-start-rank` themselves.
+//!   `$0` marker `llmisvc-dp-rank`, so it is never applied twice, and removed again (the original
+//!   command restored) when it is no longer needed. It is not applied when the command is a
+//!   shell script or the user passes `--data-parallel-start-rank` themselves.
 //! - pipeline parallel (Ray-free, vLLM's multiprocessing executor): leader `--nnodes P
 //!   --node-rank 0 --master-addr $(LWS_LEADER_ADDRESS) --distributed-executor-backend mp`;
 //!   workers add `--headless` and `--node-rank $(LWS_WORKER_INDEX)`.
@@ -83,11 +84,11 @@ fn rank_script(local: i64) -> String {
 pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<(), MutateError> {
     vllm::apply(obj, ctx, cfg, Stage::Worker)?;
     for pool in [Pool::Decode, Pool::Prefill] {
-        let Some(info) = ctx.pool(pool) else { continue };
-        let local = info.par.data_local.unwrap_or(1);
-        if !info.has_worker || !info.par.is_data_parallel() || local <= 1 {
+        let Some(info) = ctx.pool(pool) else {
             continue;
-        }
+        };
+        let local = info.par.data_local.unwrap_or(1);
+        let wanted = info.par.is_data_parallel() && local > 1;
         let path = podspec::pod_path(pool, Role::Worker);
         let Some(pod) = podspec::pod_mut(obj, pool, Role::Worker)? else {
             continue;
@@ -102,13 +103,18 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
         let user_rank = args
             .iter()
             .any(|a| vllm::flag_key(a).as_deref() == Some("--data-parallel-start-rank"));
+        let wanted = wanted && !user_rank;
         let new_cmd = match cmd {
-            Some(c) if is_rank_wrapper(&c) => {
-                let mut c = c;
-                c[2] = rank_script(local);
-                c
+            // Our wrapper: keep it current, or unwrap when no longer needed.
+            Some(mut c) if is_rank_wrapper(&c) => {
+                if wanted {
+                    c[2] = rank_script(local);
+                    c
+                } else {
+                    c.split_off(4)
+                }
             }
-            _ if user_rank => continue,
+            _ if !wanted => continue,
             Some(c) if podspec::is_shell(&c) => continue,
             other => {
                 let inner = other
