@@ -1,19 +1,423 @@
-//! The mutating webhook's pure core. PLACEHOLDER: being written.
+//! The mutating webhook's expansion steps: everything that happens to an `LLMInferenceService`
+//! after its presets have been merged.
+//!
+//! [`expand`] runs the steps in order ([`Stage`]): defaults, GPU resources, the vLLM command
+//! line, model storage, multi-node (LeaderWorkerSet) wiring, prefill/decode disaggregation and
+//! router wiring. Every step works on the object as `serde_json::Value`, so fields unknown to
+//! llmisvc are never dropped.
+//!
+//! Rules every step follows:
+//! - **Fill only what is absent.** A value the user (or a preset) set is never removed or
+//!   changed. The two documented exceptions keep every user token: the vLLM `args`
+//!   rearrangement (see [`vllm`]) and the start-rank wrapper of data-parallel worker pods with
+//!   `dataLocal > 1` (see [`worker`]).
+//! - **Idempotent**: `expand(expand(x)) == expand(x)`; the API server may call the webhook twice.
+//! - **Deterministic**, and `status` is never touched.
+//! - Wrong JSON types give a [`MutateError`] naming the field path; nothing panics.
+//!
+//! Only kind `LLMInferenceService` is expanded; `LLMInferenceServiceConfig` is returned unchanged.
+//!
+//! Conventions (shared with the reconciler):
+//! - annotation [`GENERATED_ARGS_ANNOTATION`] on the service records the vLLM arguments the
+//!   webhook generated per pod, so a later run can tell them from the user's own;
+//! - the model is mounted at [`MODEL_MOUNT_PATH`]; LoRA adapter `name` at `/mnt/lora/<name>`;
+//! - vLLM listens on `cfg.vllm_port` (8000), except the decode pool of a prefill/decode
+//!   deployment, where the routing sidecar owns 8000 and vLLM moves to `cfg.vllm_port + 1`;
+//! - pods per LeaderWorkerSet group are not stored: [`worker::group_size`] computes them.
 
 use serde_json::Value;
 
-/// Why an object could not be mutated (for example a `baseRef` that does not exist).
+mod defaults;
+mod gpus;
+mod json;
+mod podspec;
+mod prefill;
+mod router;
+mod storage;
+pub mod vllm;
+pub mod worker;
+
+pub use worker::group_size;
+
+/// Where the model is mounted in every vLLM container.
+pub const MODEL_MOUNT_PATH: &str = "/mnt/models";
+/// Where LoRA adapters are mounted (`/mnt/lora/<adapter name>`).
+pub const LORA_MOUNT_ROOT: &str = "/mnt/lora";
+/// Annotation (on the service) holding the arguments the webhook generated, per pod.
+pub const GENERATED_ARGS_ANNOTATION: &str = "serving.kserve.io/generated-args";
+/// Accelerator resource names recognised when reading a container's resources.
+pub const KNOWN_ACCELERATORS: [&str; 3] = ["nvidia.com/gpu", "amd.com/gpu", "gpu.intel.com/i915"];
+
+/// Why an object could not be expanded.
 #[derive(Debug, thiserror::Error)]
 pub enum MutateError {
-    #[error("{0}")]
-    Invalid(String),
+    /// A field has the wrong JSON type.
+    #[error("{path}: expected {expected}")]
+    WrongType {
+        /// Field path, e.g. `spec.template.containers[0].args`.
+        path: String,
+        /// The expected JSON type.
+        expected: &'static str,
+    },
+    /// A field has a value the webhook cannot work with.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// Field path.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The object is not an `LLMInferenceService` (or `LLMInferenceServiceConfig`).
+    #[error("unsupported object: apiVersion {api_version:?}, kind {kind:?}")]
+    UnsupportedKind {
+        /// The object's apiVersion.
+        api_version: String,
+        /// The object's kind.
+        kind: String,
+    },
 }
 
 /// Settings of the mutation pipeline.
-#[derive(Clone, Debug, Default)]
-pub struct MutateConfig {}
+#[derive(Clone, Debug)]
+pub struct MutateConfig {
+    /// Accelerator resource injected into `main` containers (default `nvidia.com/gpu`).
+    pub gpu_resource: String,
+    /// (namespace, name) of the default Gateway.
+    pub default_gateway: (String, String),
+    /// Image of the storage initializer init container.
+    pub storage_initializer_image: String,
+    /// Image of the llm-d routing sidecar of prefill/decode deployments.
+    pub routing_sidecar_image: String,
+    /// Port of the workload (vLLM, or the routing sidecar in front of it).
+    pub vllm_port: i32,
+    /// gRPC port of the endpoint picker Service.
+    pub epp_port: i32,
+    /// Default data parallel RPC port.
+    pub data_rpc_port: i32,
+    /// KV connector used by both sides of a prefill/decode deployment.
+    pub kv_connector: String,
+}
 
-/// Expands `obj` into its full form.
-pub fn mutate(obj: &Value, _cfg: &MutateConfig) -> Result<Value, MutateError> {
-    Ok(obj.clone())
+impl Default for MutateConfig {
+    fn default() -> Self {
+        Self {
+            gpu_resource: "nvidia.com/gpu".into(),
+            default_gateway: ("llmisvc-system".into(), "llmisvc-gateway".into()),
+            storage_initializer_image: "kserve/storage-initializer:v0.15.2".into(),
+            routing_sidecar_image: "ghcr.io/llm-d/llm-d-routing-sidecar:v0.3.0".into(),
+            vllm_port: 8000,
+            epp_port: 9002,
+            data_rpc_port: 5555,
+            kv_connector: "NixlConnector".into(),
+        }
+    }
+}
+
+/// The expansion steps, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stage {
+    /// Scalar defaults: model name, replicas, data RPC port, storage initializer.
+    Defaults,
+    /// Accelerator resources and the tensor parallel default.
+    Gpus,
+    /// The vLLM command line of every `main` container.
+    Vllm,
+    /// Volumes, mounts and init containers for the model and LoRA adapters.
+    Storage,
+    /// Multi-node (LeaderWorkerSet) flags of leader and worker pods.
+    Worker,
+    /// Prefill/decode disaggregation: KV transfer roles and the routing sidecar.
+    Prefill,
+    /// Scheduler InferencePool, HTTPRoute and Gateway defaults.
+    Router,
+}
+
+impl Stage {
+    /// All stages in order.
+    pub const ALL: [Stage; 7] = [
+        Stage::Defaults,
+        Stage::Gpus,
+        Stage::Vllm,
+        Stage::Storage,
+        Stage::Worker,
+        Stage::Prefill,
+        Stage::Router,
+    ];
+
+    /// Lower-case name (`defaults`, `gpus`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Defaults => "defaults",
+            Stage::Gpus => "gpus",
+            Stage::Vllm => "vllm",
+            Stage::Storage => "storage",
+            Stage::Worker => "worker",
+            Stage::Prefill => "prefill",
+            Stage::Router => "router",
+        }
+    }
+}
+
+impl std::str::FromStr for Stage {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Stage::ALL
+            .into_iter()
+            .find(|st| st.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown stage {s:?}"))
+    }
+}
+
+/// Runs every step in order on an object whose presets are already merged.
+pub fn expand(obj: &Value, cfg: &MutateConfig) -> Result<Value, MutateError> {
+    expand_until(obj, cfg, Stage::Router)
+}
+
+/// Runs the steps up to and including `stage` (for `llmisvc render --stage`).
+pub fn expand_until(obj: &Value, cfg: &MutateConfig, stage: Stage) -> Result<Value, MutateError> {
+    let root = json::as_obj(obj, "")?;
+    let kind = json::get_str(root, "kind", "kind")?.unwrap_or_default();
+    let api_version = json::get_str(root, "apiVersion", "apiVersion")?.unwrap_or_default();
+    match kind {
+        "LLMInferenceService" => {}
+        "LLMInferenceServiceConfig" => return Ok(obj.clone()),
+        _ => {
+            return Err(MutateError::UnsupportedKind {
+                api_version: api_version.to_string(),
+                kind: kind.to_string(),
+            });
+        }
+    }
+    let mut out = obj.clone();
+    if root.get("spec").is_none_or(Value::is_null) {
+        return Ok(out);
+    }
+    for st in Stage::ALL {
+        if st > stage {
+            break;
+        }
+        let ctx = Ctx::read(&out, cfg)?;
+        match st {
+            Stage::Defaults => defaults::apply(&mut out, &ctx)?,
+            Stage::Gpus => gpus::apply(&mut out, &ctx, cfg)?,
+            Stage::Vllm => vllm::apply(&mut out, &ctx, cfg, Stage::Vllm)?,
+            Stage::Storage => storage::apply(&mut out, &ctx, cfg)?,
+            Stage::Worker => worker::apply(&mut out, &ctx, cfg)?,
+            Stage::Prefill => prefill::apply(&mut out, &ctx, cfg)?,
+            Stage::Router => router::apply(&mut out, &ctx, cfg)?,
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The read-only view every step starts from
+// ---------------------------------------------------------------------------------------------
+
+/// The decode pool (inline in the spec) or the prefill pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pool {
+    Decode,
+    Prefill,
+}
+
+/// The pod spec of a pool: `template` (single-node pods, or leaders) or `worker`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Template,
+    Worker,
+}
+
+/// Every pod spec location, in processing order.
+pub(crate) const PODS: [(Pool, Role); 4] = [
+    (Pool::Decode, Role::Template),
+    (Pool::Decode, Role::Worker),
+    (Pool::Prefill, Role::Template),
+    (Pool::Prefill, Role::Worker),
+];
+
+/// `template`, `worker`, `prefill.template`, `prefill.worker`.
+pub(crate) fn pod_key(pool: Pool, role: Role) -> &'static str {
+    match (pool, role) {
+        (Pool::Decode, Role::Template) => "template",
+        (Pool::Decode, Role::Worker) => "worker",
+        (Pool::Prefill, Role::Template) => "prefill.template",
+        (Pool::Prefill, Role::Worker) => "prefill.worker",
+    }
+}
+
+/// Parallelism of one pool, as read from the spec.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Par {
+    pub tensor: Option<i64>,
+    pub pipeline: Option<i64>,
+    pub data: Option<i64>,
+    pub data_local: Option<i64>,
+    pub rpc_port: Option<i64>,
+    pub expert: bool,
+}
+
+impl Par {
+    pub fn is_data_parallel(&self) -> bool {
+        self.data.is_some() || self.data_local.is_some()
+    }
+    /// Whether any parallelism that implies GPUs is set.
+    pub fn any(&self) -> bool {
+        self.tensor.is_some() || self.pipeline.is_some() || self.is_data_parallel()
+    }
+    /// Data parallel ranks in one pod.
+    pub fn local_ranks(&self, multi_node: bool) -> i64 {
+        match self.data_local {
+            Some(l) => l,
+            None if multi_node => 1,
+            None => self.data.unwrap_or(1),
+        }
+    }
+    /// GPUs each pod of the pool needs, `None` when no parallelism is set: `tensor × dataLocal`
+    /// with data parallelism, `tensor × pipeline` for single-node pipeline parallelism, `tensor`
+    /// per node for multi-node pipeline parallelism, `tensor` otherwise.
+    pub fn gpus_per_pod(&self, multi_node: bool) -> Option<i64> {
+        if !self.any() {
+            return None;
+        }
+        let tensor = self.tensor.unwrap_or(1);
+        if self.is_data_parallel() {
+            Some(tensor.saturating_mul(self.local_ranks(multi_node)))
+        } else if let (Some(p), false) = (self.pipeline, multi_node) {
+            // Pipeline stages in one pod: each stage needs its own tensor-parallel GPUs.
+            Some(tensor.saturating_mul(p))
+        } else {
+            Some(tensor)
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PoolInfo {
+    pub par: Par,
+    pub has_template: bool,
+    pub has_worker: bool,
+}
+
+/// A LoRA adapter.
+#[derive(Clone, Debug)]
+pub(crate) struct Adapter {
+    pub name: String,
+    pub uri: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LoraInfo {
+    pub adapters: Vec<Adapter>,
+    pub max_rank: Option<i64>,
+    pub max_adapters: Option<i64>,
+    pub max_cpu_adapters: Option<i64>,
+}
+
+/// What the steps need to know about the object, read fresh before each step.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Ctx {
+    pub name: Option<String>,
+    pub v1alpha1: bool,
+    pub model_uri: Option<String>,
+    pub model_name: Option<String>,
+    pub storage_initializer: bool,
+    pub lora: Option<LoraInfo>,
+    pub decode: PoolInfo,
+    pub prefill: Option<PoolInfo>,
+}
+
+impl Ctx {
+    fn read(obj: &Value, _cfg: &MutateConfig) -> Result<Ctx, MutateError> {
+        use json::{as_obj, child, get_bool, get_int, get_str};
+        let root = as_obj(obj, "")?;
+        let mut ctx = Ctx {
+            v1alpha1: get_str(root, "apiVersion", "apiVersion")?
+                .is_some_and(|v| v.ends_with("/v1alpha1")),
+            ..Ctx::default()
+        };
+        if let Some(meta) = child(root, "metadata", "metadata")? {
+            ctx.name = get_str(meta, "name", "metadata.name")?.map(str::to_string);
+        }
+        let Some(spec) = child(root, "spec", "spec")? else {
+            return Ok(ctx);
+        };
+        ctx.storage_initializer = true;
+        if let Some(si) = child(spec, "storageInitializer", "spec.storageInitializer")?
+            && let Some(enabled) = get_bool(si, "enabled", "spec.storageInitializer.enabled")?
+        {
+            ctx.storage_initializer = enabled;
+        }
+        if let Some(model) = child(spec, "model", "spec.model")? {
+            ctx.model_uri = get_str(model, "uri", "spec.model.uri")?.map(str::to_string);
+            ctx.model_name = get_str(model, "name", "spec.model.name")?.map(str::to_string);
+            if let Some(lora) = child(model, "lora", "spec.model.lora")? {
+                let mut info = LoraInfo {
+                    max_rank: get_int(lora, "maxRank", "spec.model.lora.maxRank")?,
+                    max_adapters: get_int(lora, "maxAdapters", "spec.model.lora.maxAdapters")?,
+                    max_cpu_adapters: get_int(
+                        lora,
+                        "maxCpuAdapters",
+                        "spec.model.lora.maxCpuAdapters",
+                    )?,
+                    ..LoraInfo::default()
+                };
+                if let Some(list) = json::get_arr(lora, "adapters", "spec.model.lora.adapters")? {
+                    for (i, a) in list.iter().enumerate() {
+                        let p = format!("spec.model.lora.adapters[{i}]");
+                        let a = as_obj(a, &p)?;
+                        let uri = get_str(a, "uri", &format!("{p}.uri"))?;
+                        let name = get_str(a, "name", &format!("{p}.name"))?;
+                        if let (Some(uri), Some(name)) = (uri, name) {
+                            info.adapters.push(Adapter {
+                                name: name.to_string(),
+                                uri: uri.to_string(),
+                            });
+                        }
+                    }
+                }
+                ctx.lora = Some(info);
+            }
+        }
+        ctx.decode = read_pool(spec, "spec")?;
+        if let Some(prefill) = child(spec, "prefill", "spec.prefill")? {
+            ctx.prefill = Some(read_pool(prefill, "spec.prefill")?);
+        }
+        return Ok(ctx);
+
+        fn read_pool(
+            m: &serde_json::Map<String, Value>,
+            path: &str,
+        ) -> Result<PoolInfo, MutateError> {
+            let mut info = PoolInfo {
+                has_template: child(m, "template", &format!("{path}.template"))?.is_some(),
+                has_worker: child(m, "worker", &format!("{path}.worker"))?.is_some(),
+                ..PoolInfo::default()
+            };
+            let pp = format!("{path}.parallelism");
+            if let Some(par) = child(m, "parallelism", &pp)? {
+                info.par = Par {
+                    tensor: get_int(par, "tensor", &format!("{pp}.tensor"))?,
+                    pipeline: get_int(par, "pipeline", &format!("{pp}.pipeline"))?,
+                    data: get_int(par, "data", &format!("{pp}.data"))?,
+                    data_local: get_int(par, "dataLocal", &format!("{pp}.dataLocal"))?,
+                    rpc_port: get_int(par, "dataRPCPort", &format!("{pp}.dataRPCPort"))?,
+                    expert: get_bool(par, "expert", &format!("{pp}.expert"))?.unwrap_or(false),
+                };
+            }
+            Ok(info)
+        }
+    }
+
+    pub fn pool(&self, pool: Pool) -> Option<&PoolInfo> {
+        match pool {
+            Pool::Decode => Some(&self.decode),
+            Pool::Prefill => self.prefill.as_ref(),
+        }
+    }
+
+    /// Prefill/decode disaggregation: a prefill pool with pods.
+    pub fn disaggregated(&self) -> bool {
+        self.prefill.as_ref().is_some_and(|p| p.has_template)
+    }
 }

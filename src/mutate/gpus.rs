@@ -1,0 +1,122 @@
+//! Step 2: accelerator resources of the `main` containers and the tensor parallel default.
+//!
+//! GPUs per pod: `tensor × dataLocal` with data parallelism (`dataLocal` defaults to `data` in a
+//! single-node pool), `tensor` otherwise (with pipeline parallelism: per node). Where a `main`
+//! container names no accelerator (any of [`KNOWN_ACCELERATORS`](super::KNOWN_ACCELERATORS) or
+//! `cfg.gpu_resource`, in limits or requests) the count is written into limits and requests of
+//! `cfg.gpu_resource` as a string. A container that names one is left alone (validation checks
+//! consistency). Nothing is injected without parallelism: CPU serving is legitimate.
+//!
+//! `parallelism.tensor` when absent: the GPU count the user set (divided by `dataLocal` with
+//! data parallelism), or `1` when other parallelism is set and no GPUs are.
+
+use serde_json::{Value, json};
+
+use super::json::{self, Obj};
+use super::{Ctx, KNOWN_ACCELERATORS, MutateConfig, MutateError, Pool, Role, podspec};
+
+pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<(), MutateError> {
+    for pool in [Pool::Decode, Pool::Prefill] {
+        let Some(info) = ctx.pool(pool).cloned() else {
+            continue;
+        };
+        let multi_node = info.has_worker;
+        let mut par = info.par.clone();
+
+        // GPUs the user already set (leader first).
+        let mut existing = None;
+        for role in [Role::Template, Role::Worker] {
+            if existing.is_some() {
+                break;
+            }
+            let path = podspec::pod_path(pool, role);
+            if let Some(pod) = podspec::pod_mut(obj, pool, role)? {
+                existing = read_existing(pod, &path, cfg)?;
+            }
+        }
+
+        if par.tensor.is_none() {
+            // GPUs the user set, divided by dataLocal; 1 when that does not divide (validation
+            // reports the inconsistency) or no GPUs are set but other parallelism is.
+            let from_gpus = match existing {
+                Some(g) if g > 0 => match par.data_local {
+                    Some(l) if l > 0 && par.is_data_parallel() => (g % l == 0).then(|| g / l),
+                    _ => Some(g),
+                },
+                _ => None,
+            };
+            let tensor = from_gpus.or((existing.is_some() || par.any()).then_some(1));
+            if let Some(t) = tensor.filter(|t| *t > 0)
+                && let Some(p) = podspec::pool_mut(obj, pool)?
+            {
+                let pp = format!("{}.parallelism", podspec::pool_path(pool));
+                json::ensure_obj(p, "parallelism", &pp)?.insert("tensor".into(), json!(t));
+                par.tensor = Some(t);
+            }
+        }
+
+        let Some(gpus) = par.gpus_per_pod(multi_node) else {
+            continue;
+        };
+        for role in [Role::Template, Role::Worker] {
+            let path = podspec::pod_path(pool, role);
+            let Some(pod) = podspec::pod_mut(obj, pool, role)? else {
+                continue;
+            };
+            let (main, cpath) = podspec::main_mut(pod, &path)?;
+            if accelerator(main, &cpath, cfg)?.is_some() {
+                continue;
+            }
+            let res = json::ensure_obj(main, "resources", &format!("{cpath}.resources"))?;
+            for key in ["limits", "requests"] {
+                let m = json::ensure_obj(res, key, &format!("{cpath}.resources.{key}"))?;
+                m.insert(cfg.gpu_resource.clone(), json!(gpus.to_string()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_existing(
+    pod: &mut Obj,
+    path: &str,
+    cfg: &MutateConfig,
+) -> Result<Option<i64>, MutateError> {
+    let cpath = format!("{path}.containers");
+    let Some(list) = json::get_arr(pod, "containers", &cpath)? else {
+        return Ok(None);
+    };
+    let Some(i) = podspec::find_named(list, "main", &cpath)? else {
+        return Ok(None);
+    };
+    let c = json::as_obj(&list[i], &format!("{cpath}[{i}]"))?;
+    Ok(accelerator(c, &format!("{cpath}[{i}]"), cfg)?.and_then(|(_, n)| n))
+}
+
+/// The accelerator named in limits (then requests) and its count when it is a plain integer.
+pub(crate) fn accelerator(
+    c: &Obj,
+    cpath: &str,
+    cfg: &MutateConfig,
+) -> Result<Option<(String, Option<i64>)>, MutateError> {
+    let Some(res) = json::child(c, "resources", &format!("{cpath}.resources"))? else {
+        return Ok(None);
+    };
+    for key in ["limits", "requests"] {
+        let Some(m) = json::child(res, key, &format!("{cpath}.resources.{key}"))? else {
+            continue;
+        };
+        let names = std::iter::once(cfg.gpu_resource.as_str()).chain(KNOWN_ACCELERATORS);
+        for name in names {
+            if let Some(v) = m.get(name).filter(|v| !v.is_null()) {
+                let n = match v {
+                    Value::String(s) => s.trim().parse::<i64>().ok(),
+                    Value::Number(n) => n.as_i64(),
+                    _ => None,
+                };
+                return Ok(Some((name.to_string(), n)));
+            }
+        }
+    }
+    Ok(None)
+}

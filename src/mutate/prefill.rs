@@ -1,0 +1,88 @@
+//! Step 6: prefill/decode disaggregation (a `prefill` pool with a `template`).
+//!
+//! - Both sides carry the same `--kv-transfer-config
+//!   {"kv_connector":"NixlConnector","kv_role":"kv_both"}` (llm-d convention; one function
+//!   generates it for both, so the roles can never mismatch, cf. ai-dynamo/dynamo#11467), and
+//!   `VLLM_NIXL_SIDE_CHANNEL_HOST` from the pod IP.
+//! - The decode pool's leader/single pods get the llm-d routing sidecar: init container
+//!   `llm-d-routing-sidecar` with `restartPolicy: Always`, listening on `cfg.vllm_port` (8000)
+//!   and forwarding to vLLM, which moves to `cfg.vllm_port + 1` (8001); `main` gets that port.
+//!   Probes are left alone: the sidecar answers `/health` on 8000.
+//! - Pool labels `llm-d.ai/role: decode` / `prefill` when absent (the endpoint picker selects
+//!   prefill and decode pods by this label).
+
+use serde_json::{Value, json};
+
+use super::json;
+use super::{Ctx, MutateConfig, MutateError, PODS, Pool, Role, Stage, podspec, vllm};
+
+/// Name of the routing sidecar init container.
+pub const ROUTING_SIDECAR: &str = "llm-d-routing-sidecar";
+
+pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<(), MutateError> {
+    vllm::apply(obj, ctx, cfg, Stage::Prefill)?;
+    if !ctx.disaggregated() {
+        return Ok(());
+    }
+    let vllm_port = cfg.vllm_port as i64 + 1;
+    for (pool, role) in PODS {
+        let path = podspec::pod_path(pool, role);
+        let Some(pod) = podspec::pod_mut(obj, pool, role)? else {
+            continue;
+        };
+        if pool == Pool::Decode && role == Role::Template {
+            sidecar(pod, &path, cfg, vllm_port)?;
+            let (main, cpath) = podspec::main_mut(pod, &path)?;
+            podspec::add_port(main, &cpath, vllm_port)?;
+        }
+        let (main, cpath) = podspec::main_mut(pod, &path)?;
+        podspec::add_env(
+            main,
+            &cpath,
+            json!({ "name": "VLLM_NIXL_SIDE_CHANNEL_HOST", "valueFrom": { "fieldRef": { "fieldPath": "status.podIP" } } }),
+        )?;
+    }
+    for (pool, role) in [(Pool::Decode, "decode"), (Pool::Prefill, "prefill")] {
+        let Some(p) = podspec::pool_mut(obj, pool)? else {
+            continue;
+        };
+        let labels =
+            json::ensure_obj(p, "labels", &format!("{}.labels", podspec::pool_path(pool)))?;
+        json::set_default(labels, "llm-d.ai/role", json!(role));
+    }
+    Ok(())
+}
+
+fn sidecar(
+    pod: &mut json::Obj,
+    path: &str,
+    cfg: &MutateConfig,
+    vllm_port: i64,
+) -> Result<(), MutateError> {
+    let lpath = format!("{path}.initContainers");
+    let list = json::ensure_arr(pod, "initContainers", &lpath)?;
+    let idx = match podspec::find_named(list, ROUTING_SIDECAR, &lpath)? {
+        Some(i) => i,
+        None => {
+            list.push(json!({ "name": ROUTING_SIDECAR }));
+            list.len() - 1
+        }
+    };
+    let cpath = format!("{lpath}[{idx}]");
+    let c = json::as_obj_mut(&mut list[idx], &cpath)?;
+    json::set_default(c, "image", json!(cfg.routing_sidecar_image));
+    json::set_default(c, "restartPolicy", json!("Always"));
+    if !json::has(c, "command") && !json::has(c, "args") {
+        c.insert(
+            "args".into(),
+            json!([
+                format!("--port={}", cfg.vllm_port),
+                format!("--vllm-port={vllm_port}"),
+                "--connector=nixlv2",
+                "--secure-proxy=false"
+            ]),
+        );
+    }
+    podspec::add_port(c, &cpath, cfg.vllm_port as i64)?;
+    Ok(())
+}

@@ -1,0 +1,281 @@
+//! Step 4: model and LoRA adapter storage of every vLLM pod (template, worker, prefill pods).
+//!
+//! | `model.uri`          | storage initializer on (default)                                   | off                                      |
+//! |----------------------|--------------------------------------------------------------------|------------------------------------------|
+//! | `pvc://claim/path`   | read-only PVC volume `model-volume` at `/mnt/models`, `subPath: path` | same                                  |
+//! | `oci://image`        | image volume `model-image` (`pullPolicy: IfNotPresent`), read-only  | same                                     |
+//! | `hf://org/model[:rev]` | init container `storage-initializer` (args `[uri, /mnt/models]`) into emptyDir `model-cache` | vLLM pulls `org/model` (`--revision rev`), `HF_HOME=/mnt/models` on emptyDir `model-cache` |
+//! | `s3://`, `gs://`, `https://`, `http://` | storage initializer as for `hf://`                | vLLM is given the URI itself             |
+//! | anything else        | untouched (validation rejects it)                                  |                                          |
+//!
+//! LoRA adapter `name` goes to `/mnt/lora/<name>` the same way, with its own volume
+//! `lora-<name>` and init container `storage-initializer-lora-<name>` (name sanitised to a DNS
+//! label); vLLM gets `--lora-modules name=/mnt/lora/<name>` (or the repo id / URI when vLLM pulls).
+//! Existing volumes, mounts (by mount path), init containers and env vars of the same name win;
+//! a pod whose `main` container already mounts another volume at the target path (e.g. the
+//! user's own `/mnt/models`) gets nothing for that source.
+
+use serde_json::{Value, json};
+
+use super::json::Obj;
+use super::{
+    Adapter, Ctx, LORA_MOUNT_ROOT, MODEL_MOUNT_PATH, MutateConfig, MutateError, PODS, podspec,
+};
+
+/// A parsed storage URI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    Pvc {
+        claim: String,
+        sub_path: Option<String>,
+    },
+    Oci {
+        image: String,
+    },
+    Hf {
+        repo: String,
+        revision: Option<String>,
+    },
+    Remote {
+        uri: String,
+    },
+    Unknown,
+}
+
+pub(crate) fn parse(uri: &str) -> Source {
+    if let Some(rest) = uri.strip_prefix("pvc://") {
+        let (claim, sub) = match rest.split_once('/') {
+            Some((c, p)) => (c, p.trim_matches('/')),
+            None => (rest, ""),
+        };
+        if claim.is_empty() {
+            return Source::Unknown;
+        }
+        return Source::Pvc {
+            claim: claim.to_string(),
+            sub_path: (!sub.is_empty()).then(|| sub.to_string()),
+        };
+    }
+    if let Some(rest) = uri.strip_prefix("oci://") {
+        return if rest.is_empty() {
+            Source::Unknown
+        } else {
+            Source::Oci {
+                image: rest.to_string(),
+            }
+        };
+    }
+    if let Some(rest) = uri.strip_prefix("hf://") {
+        let (repo, rev) = match rest.rsplit_once(':') {
+            Some((r, v)) if !v.is_empty() && !v.contains('/') => (r, Some(v.to_string())),
+            _ => (rest, None),
+        };
+        if repo.is_empty() {
+            return Source::Unknown;
+        }
+        return Source::Hf {
+            repo: repo.trim_matches('/').to_string(),
+            revision: rev,
+        };
+    }
+    if ["s3://", "gs://", "https://", "http://"]
+        .iter()
+        .any(|p| uri.starts_with(p))
+    {
+        return Source::Remote {
+            uri: uri.to_string(),
+        };
+    }
+    Source::Unknown
+}
+
+/// Where vLLM finds a source mounted at `mount` (or what it pulls itself).
+fn vllm_path(src: &Source, si: bool, mount: &str) -> Option<(String, Option<String>)> {
+    match src {
+        Source::Pvc { .. } | Source::Oci { .. } => Some((mount.to_string(), None)),
+        Source::Hf { .. } | Source::Remote { .. } if si => Some((mount.to_string(), None)),
+        Source::Hf { repo, revision } => Some((repo.clone(), revision.clone())),
+        Source::Remote { uri } => Some((uri.clone(), None)),
+        Source::Unknown => None,
+    }
+}
+
+/// The model argument of vLLM and the revision to pass with `--revision`.
+pub(crate) fn model_arg(ctx: &Ctx) -> Option<(String, Option<String>)> {
+    let uri = ctx.model_uri.as_deref()?;
+    vllm_path(&parse(uri), ctx.storage_initializer, MODEL_MOUNT_PATH)
+}
+
+/// The path (or repo id / URI) of a LoRA adapter for `--lora-modules`.
+pub(crate) fn adapter_path(ctx: &Ctx, a: &Adapter) -> String {
+    let mount = format!("{LORA_MOUNT_ROOT}/{}", a.name);
+    vllm_path(&parse(&a.uri), ctx.storage_initializer, &mount)
+        .map(|(p, _)| p)
+        .unwrap_or_else(|| a.uri.clone())
+}
+
+/// A DNS-label-safe form of an adapter name (at most 38 characters).
+pub(crate) fn sanitize(name: &str) -> String {
+    let s: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let s = s.trim_matches('-');
+    let s: String = s.chars().take(38).collect();
+    let s = s.trim_end_matches('-').to_string();
+    if s.is_empty() { "adapter".into() } else { s }
+}
+
+pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<(), MutateError> {
+    let model = ctx.model_uri.as_deref().map(parse);
+    let adapters: Vec<Adapter> = ctx
+        .lora
+        .as_ref()
+        .map(|l| l.adapters.clone())
+        .unwrap_or_default();
+    for (pool, role) in PODS {
+        let path = podspec::pod_path(pool, role);
+        let Some(pod) = podspec::pod_mut(obj, pool, role)? else {
+            continue;
+        };
+        if let (Some(src), Some(uri)) = (&model, ctx.model_uri.as_deref()) {
+            let names = Names {
+                cache: "model-cache".into(),
+                pvc: "model-volume".into(),
+                image: "model-image".into(),
+                init: "storage-initializer".into(),
+            };
+            attach(
+                pod,
+                &path,
+                src,
+                uri,
+                MODEL_MOUNT_PATH,
+                &names,
+                ctx.storage_initializer,
+                cfg,
+            )?;
+            if matches!(src, Source::Hf { .. }) && !ctx.storage_initializer {
+                let (main, cpath) = podspec::main_mut(pod, &path)?;
+                podspec::add_env(
+                    main,
+                    &cpath,
+                    json!({ "name": "HF_HOME", "value": MODEL_MOUNT_PATH }),
+                )?;
+            }
+        }
+        for a in &adapters {
+            let san = sanitize(&a.name);
+            let names = Names {
+                cache: format!("lora-{san}"),
+                pvc: format!("lora-{san}"),
+                image: format!("lora-{san}"),
+                init: format!("storage-initializer-lora-{san}"),
+            };
+            let mount = format!("{LORA_MOUNT_ROOT}/{}", a.name);
+            attach(
+                pod,
+                &path,
+                &parse(&a.uri),
+                &a.uri,
+                &mount,
+                &names,
+                ctx.storage_initializer,
+                cfg,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn owned(volume: &str, names: &Names) -> bool {
+    volume == names.cache || volume == names.pvc || volume == names.image
+}
+
+struct Names {
+    cache: String,
+    pvc: String,
+    image: String,
+    init: String,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attach(
+    pod: &mut Obj,
+    path: &str,
+    src: &Source,
+    uri: &str,
+    mount: &str,
+    names: &Names,
+    si: bool,
+    cfg: &MutateConfig,
+) -> Result<(), MutateError> {
+    // Something else already mounted at the target (by the user, or by an earlier run):
+    // the pod owns that path, nothing to add.
+    {
+        let (main, cpath) = podspec::main_mut(pod, path)?;
+        if podspec::mount_at(main, &cpath, mount)?.is_some_and(|name| !owned(&name, names)) {
+            return Ok(());
+        }
+    }
+    match src {
+        Source::Pvc { claim, sub_path } => {
+            podspec::add_volume(
+                pod,
+                path,
+                json!({ "name": names.pvc, "persistentVolumeClaim": { "claimName": claim, "readOnly": true } }),
+            )?;
+            let mut m = json!({ "name": names.pvc, "mountPath": mount, "readOnly": true });
+            if let Some(sp) = sub_path {
+                m["subPath"] = json!(sp);
+            }
+            let (main, cpath) = podspec::main_mut(pod, path)?;
+            podspec::add_mount(main, &cpath, m)?;
+        }
+        Source::Oci { image } => {
+            podspec::add_volume(
+                pod,
+                path,
+                json!({ "name": names.image, "image": { "reference": image, "pullPolicy": "IfNotPresent" } }),
+            )?;
+            let (main, cpath) = podspec::main_mut(pod, path)?;
+            podspec::add_mount(
+                main,
+                &cpath,
+                json!({ "name": names.image, "mountPath": mount, "readOnly": true }),
+            )?;
+        }
+        Source::Hf { .. } | Source::Remote { .. } if si => {
+            podspec::add_volume(pod, path, json!({ "name": names.cache, "emptyDir": {} }))?;
+            podspec::upsert_named(
+                pod,
+                "initContainers",
+                path,
+                json!({
+                    "name": names.init,
+                    "image": cfg.storage_initializer_image,
+                    "args": [uri, mount],
+                    "volumeMounts": [{ "name": names.cache, "mountPath": mount }],
+                }),
+            )?;
+            let (main, cpath) = podspec::main_mut(pod, path)?;
+            podspec::add_mount(
+                main,
+                &cpath,
+                json!({ "name": names.cache, "mountPath": mount }),
+            )?;
+        }
+        Source::Hf { .. } if mount == MODEL_MOUNT_PATH => {
+            podspec::add_volume(pod, path, json!({ "name": names.cache, "emptyDir": {} }))?;
+            let (main, cpath) = podspec::main_mut(pod, path)?;
+            podspec::add_mount(
+                main,
+                &cpath,
+                json!({ "name": names.cache, "mountPath": mount }),
+            )?;
+        }
+        _ => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! Step 5: multi-node pools (`worker` set; the reconciler creates a LeaderWorkerSet).
+//!
+//! Leader (`template`) and worker pods get matching flags. LeaderWorkerSet injects
+//! `LWS_LEADER_ADDRESS` and `LWS_WORKER_INDEX` into every container, and Kubernetes expands
+//! `$(VAR)` in `args`:
+//!
+//! - data parallel: leader `--data-parallel-address $(LWS_LEADER_ADDRESS)
+//!   --data-parallel-start-rank 0`; workers `--headless --data-parallel-address
+//!   $(LWS_LEADER_ADDRESS) --data-parallel-start-rank <LWS_WORKER_INDEX × dataLocal>`.
+//!   With `dataLocal` 1 (or unset) the rank is `$(LWS_WORKER_INDEX)`. With `dataLocal > 1`
+//!   Kubernetes cannot multiply, so the worker's command gets a minimal shell wrapper
+//!   `["/bin/sh", "-c", "exec \"$@\" --data-parallel-start-rank $(( ${LWS_WORKER_INDEX:-0} * N ))",
+//!   "llmisvc-dp-rank", <original command...>]`: the original command (default `vllm serve`)
+//!   and args run unchanged with the computed rank appended. The wrapper is recognised by its
+//!   `$0` marker `llmisvc-dp-rank`, so it is never applied twice, and removed again (the original
+//!   command restored) when it is no longer needed. It is not applied when the command is a
+//!   shell script or the user passes `--data-parallel-start-rank` themselves.
+//! - pipeline parallel (Ray-free, vLLM's multiprocessing executor): leader `--nnodes P
+//!   --node-rank 0 --master-addr $(LWS_LEADER_ADDRESS) --distributed-executor-backend mp`;
+//!   workers add `--headless` and `--node-rank $(LWS_WORKER_INDEX)`.
+//!
+//! GPU resources and volumes reach the worker pods through the GPU and storage steps.
+//! Pods per group are not stored anywhere: [`group_size`] computes them (data / dataLocal, or
+//! pipeline).
+
+use serde_json::{Value, json};
+
+use super::vllm::{self, Item};
+use super::{Ctx, MutateConfig, MutateError, Par, Pool, Role, Stage, json as j, podspec};
+
+/// `$0` of the start-rank wrapper.
+pub const RANK_WRAPPER_MARKER: &str = "llmisvc-dp-rank";
+
+/// Pods per LeaderWorkerSet group: data / dataLocal with data parallelism, else pipeline.
+pub fn group_size(data: Option<i32>, data_local: Option<i32>, pipeline: Option<i32>) -> i32 {
+    match (data, data_local) {
+        (Some(d), l) if d > 0 => (d / l.filter(|l| *l > 0).unwrap_or(1)).max(1),
+        _ => pipeline.filter(|p| *p > 0).unwrap_or(1),
+    }
+}
+
+/// Multi-node flags of a leader (`Role::Template`) or worker pod.
+pub(crate) fn multinode_items(par: &Par, role: Role, _cfg: &MutateConfig) -> Vec<Item> {
+    const LEADER: &str = "$(LWS_LEADER_ADDRESS)";
+    let mut items = Vec::new();
+    let worker = role == Role::Worker;
+    if par.is_data_parallel() {
+        if worker {
+            items.push(Item::switch("--headless"));
+        }
+        items.push(Item::value("--data-parallel-address", LEADER));
+        match role {
+            Role::Template => items.push(Item::value("--data-parallel-start-rank", 0)),
+            Role::Worker if par.data_local.unwrap_or(1) <= 1 => items.push(Item::value(
+                "--data-parallel-start-rank",
+                "$(LWS_WORKER_INDEX)",
+            )),
+            Role::Worker => {} // appended by the rank wrapper
+        }
+    } else if let Some(p) = par.pipeline {
+        if worker {
+            items.push(Item::switch("--headless"));
+        }
+        items.push(Item::value("--nnodes", p));
+        items.push(Item::value(
+            "--node-rank",
+            if worker { "$(LWS_WORKER_INDEX)" } else { "0" },
+        ));
+        items.push(Item::value("--master-addr", LEADER));
+        items.push(Item::value("--distributed-executor-backend", "mp"));
+    }
+    items
+}
+
+/// Whether a command is the start-rank wrapper.
+pub(crate) fn is_rank_wrapper(cmd: &[String]) -> bool {
+    cmd.len() >= 4 && cmd[0] == "/bin/sh" && cmd[1] == "-c" && cmd[3] == RANK_WRAPPER_MARKER
+}
+
+fn rank_script(local: i64) -> String {
+    format!("exec \"$@\" --data-parallel-start-rank $(( ${{LWS_WORKER_INDEX:-0}} * {local} ))")
+}
+
+pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<(), MutateError> {
+    vllm::apply(obj, ctx, cfg, Stage::Worker)?;
+    for pool in [Pool::Decode, Pool::Prefill] {
+        let Some(info) = ctx.pool(pool) else {
+            continue;
+        };
+        let local = info.par.data_local.unwrap_or(1);
+        let wanted = info.par.is_data_parallel() && local > 1;
+        let path = podspec::pod_path(pool, Role::Worker);
+        let Some(pod) = podspec::pod_mut(obj, pool, Role::Worker)? else {
+            continue;
+        };
+        let (main, cpath) = podspec::main_mut(pod, &path)?;
+        let cmd = podspec::command(main, &cpath)?;
+        let apath = format!("{cpath}.args");
+        let args = match j::get_arr(main, "args", &apath)? {
+            Some(a) => j::str_list(a, &apath)?,
+            None => Vec::new(),
+        };
+        let user_rank = args
+            .iter()
+            .any(|a| vllm::flag_key(a).as_deref() == Some("--data-parallel-start-rank"));
+        let wanted = wanted && !user_rank;
+        let new_cmd = match cmd {
+            // Our wrapper: keep it current, or unwrap when no longer needed.
+            Some(mut c) if is_rank_wrapper(&c) => {
+                if wanted {
+                    c[2] = rank_script(local);
+                    c
+                } else {
+                    c.split_off(4)
+                }
+            }
+            _ if !wanted => continue,
+            Some(c) if podspec::is_shell(&c) => continue,
+            other => {
+                let inner = other
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or_else(|| vec!["vllm".into(), "serve".into()]);
+                let mut c = vec![
+                    "/bin/sh".to_string(),
+                    "-c".to_string(),
+                    rank_script(local),
+                    RANK_WRAPPER_MARKER.to_string(),
+                ];
+                c.extend(inner);
+                c
+            }
+        };
+        main.insert("command".into(), json!(new_cmd));
+    }
+    Ok(())
+}

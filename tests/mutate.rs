@@ -1,0 +1,619 @@
+//! Mutation steps: golden files, table tests and a property test.
+//!
+//! Golden files: `tests/golden/NAME.yaml` is expanded with the default `MutateConfig` and
+//! compared with `tests/golden/NAME.out.yaml`. Regenerate them with
+//! `UPDATE_GOLDEN=1 cargo test --test mutate`.
+
+use std::path::Path;
+
+use llmisvc::mutate::{MutateConfig, Stage, expand, expand_until};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+fn cfg() -> MutateConfig {
+    MutateConfig::default()
+}
+
+fn yaml(s: &str) -> Value {
+    serde_norway::from_str(s).expect("valid yaml")
+}
+
+#[test]
+fn golden_files() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            let n = p.file_name()?.to_str()?.to_string();
+            (n.ends_with(".yaml") && !n.ends_with(".out.yaml")).then_some(p)
+        })
+        .collect();
+    names.sort();
+    assert!(!names.is_empty());
+    let mut failures = Vec::new();
+    for input in names {
+        let obj = yaml(&std::fs::read_to_string(&input).unwrap());
+        let out = expand(&obj, &cfg()).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
+        assert_eq!(
+            expand(&out, &cfg()).unwrap(),
+            out,
+            "{}: not idempotent",
+            input.display()
+        );
+        let rendered = serde_norway::to_string(&out).unwrap();
+        let golden = input.with_extension("out.yaml");
+        if update {
+            std::fs::write(&golden, &rendered).unwrap();
+        } else {
+            let want = std::fs::read_to_string(&golden).unwrap_or_default();
+            if want != rendered {
+                failures.push(golden.display().to_string());
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "golden files differ (UPDATE_GOLDEN=1 to regenerate): {failures:?}"
+    );
+}
+
+#[test]
+fn examples_expand() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    for name in [
+        "minimal.yaml",
+        "multinode-data-parallel.yaml",
+        "prefill-decode-multinode.yaml",
+    ] {
+        let obj = yaml(&std::fs::read_to_string(dir.join(name)).unwrap());
+        let out = expand(&obj, &cfg()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(expand(&out, &cfg()).unwrap(), out, "{name}");
+    }
+}
+
+fn main_of<'a>(obj: &'a Value, pod: &str) -> &'a Value {
+    let pod = obj.pointer(pod).unwrap();
+    pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "main")
+        .unwrap()
+}
+
+fn args(obj: &Value, pod: &str) -> Vec<String> {
+    main_of(obj, pod)["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn base(extra_spec: Value) -> Value {
+    let mut obj = json!({
+        "apiVersion": "serving.kserve.io/v1alpha2",
+        "kind": "LLMInferenceService",
+        "metadata": { "name": "llm", "namespace": "ns" },
+        "spec": {
+            "model": { "uri": "hf://org/model" },
+            "template": { "containers": [ { "name": "main", "image": "vllm/vllm-openai:v0.11.0", "command": ["vllm", "serve"] } ] }
+        }
+    });
+    for (k, v) in extra_spec.as_object().unwrap() {
+        obj["spec"][k] = v.clone();
+    }
+    obj
+}
+
+#[test]
+fn config_kind_unchanged_and_other_kinds_rejected() {
+    let mut obj = base(json!({}));
+    obj["kind"] = json!("LLMInferenceServiceConfig");
+    assert_eq!(expand(&obj, &cfg()).unwrap(), obj);
+    obj["kind"] = json!("Pod");
+    assert!(expand(&obj, &cfg()).is_err());
+}
+
+#[test]
+fn wrong_types_give_paths() {
+    let cases = [
+        (
+            json!({ "parallelism": { "tensor": "two" } }),
+            "spec.parallelism.tensor",
+        ),
+        (
+            json!({ "template": { "containers": {} } }),
+            "spec.template.containers",
+        ),
+        (
+            json!({ "router": { "gateway": [] } }),
+            "spec.router.gateway",
+        ),
+        (
+            json!({ "template": { "containers": [ { "name": "main", "args": [1] } ] } }),
+            "spec.template.containers[0].args[0]",
+        ),
+    ];
+    for (spec, path) in cases {
+        let err = expand(&base(spec), &cfg()).unwrap_err().to_string();
+        assert!(err.contains(path), "{err} should name {path}");
+    }
+}
+
+#[test]
+fn defaults() {
+    let out = expand_until(
+        &base(json!({ "parallelism": { "data": 4, "dataLocal": 2 } })),
+        &cfg(),
+        Stage::Defaults,
+    )
+    .unwrap();
+    assert_eq!(out["spec"]["model"]["name"], "llm");
+    assert_eq!(out["spec"]["replicas"], 1);
+    assert_eq!(out["spec"]["parallelism"]["dataRPCPort"], 5555);
+    assert_eq!(out["spec"]["storageInitializer"]["enabled"], true);
+    let out = expand(&base(json!({ "scaling": { "maxReplicas": 3 } })), &cfg()).unwrap();
+    assert!(out["spec"].get("replicas").is_none());
+}
+
+#[test]
+fn gpu_table() {
+    // (parallelism, user limits, expected injected gpu, expected tensor)
+    let cases = [
+        (json!(null), json!(null), None, None),
+        (json!({ "tensor": 4 }), json!(null), Some("4"), Some(4)),
+        (
+            json!({ "tensor": 2, "data": 4, "dataLocal": 2 }),
+            json!(null),
+            Some("4"),
+            Some(2),
+        ),
+        (json!({ "data": 2 }), json!(null), Some("2"), Some(1)),
+        (json!(null), json!({ "nvidia.com/gpu": "2" }), None, Some(2)),
+        (
+            json!({ "data": 4, "dataLocal": 2 }),
+            json!({ "nvidia.com/gpu": 4 }),
+            None,
+            Some(2),
+        ),
+        (
+            json!({ "tensor": 8 }),
+            json!({ "amd.com/gpu": "2" }),
+            None,
+            Some(8),
+        ),
+    ];
+    for (par, limits, gpu, tensor) in cases {
+        let mut spec = json!({});
+        if !par.is_null() {
+            spec["parallelism"] = par.clone();
+        }
+        let mut obj = base(spec);
+        if !limits.is_null() {
+            obj["spec"]["template"]["containers"][0]["resources"] =
+                json!({ "limits": limits.clone() });
+        }
+        let out = expand(&obj, &cfg()).unwrap();
+        let main = main_of(&out, "/spec/template");
+        match gpu {
+            Some(g) => {
+                assert_eq!(
+                    main["resources"]["limits"]["nvidia.com/gpu"], g,
+                    "{par} {limits}"
+                );
+                assert_eq!(main["resources"]["requests"]["nvidia.com/gpu"], g);
+            }
+            None if limits.is_null() => assert!(main.get("resources").is_none(), "{par}"),
+            None => assert_eq!(main["resources"]["limits"], limits, "user limits kept"),
+        }
+        assert_eq!(
+            out["spec"]["parallelism"]["tensor"].as_i64(),
+            tensor,
+            "{par} {limits}"
+        );
+    }
+}
+
+#[test]
+fn user_args_kept_and_override_generated() {
+    let mut obj = base(json!({ "parallelism": { "tensor": 2 } }));
+    obj["spec"]["template"]["containers"][0]["args"] = json!([
+        "--max-model-len",
+        "4096",
+        "--tensor-parallel-size=4",
+        "--port",
+        "9000"
+    ]);
+    obj["spec"]["template"]["containers"][0]["env"] = json!([{ "name": "VLLM_ADDITIONAL_ARGS", "value": "--enforce-eager  --served-model-name alias" }]);
+    let out = expand(&obj, &cfg()).unwrap();
+    let a = args(&out, "/spec/template");
+    assert_eq!(
+        a,
+        [
+            "/mnt/models",
+            "--max-model-len",
+            "4096",
+            "--tensor-parallel-size=4",
+            "--port",
+            "9000",
+            "--enforce-eager",
+            "--served-model-name",
+            "alias"
+        ]
+    );
+    // Re-running (API server reinvocation) changes nothing.
+    assert_eq!(expand(&out, &cfg()).unwrap(), out);
+    // A spec change on update regenerates the generated part only.
+    let mut upd = out.clone();
+    upd["spec"]["model"]["uri"] = json!("pvc://claim/models/llama");
+    let out2 = expand(&upd, &cfg()).unwrap();
+    let a2 = args(&out2, "/spec/template");
+    assert_eq!(a2[0], "/mnt/models");
+    assert_eq!(a2.iter().filter(|x| *x == "--max-model-len").count(), 1);
+    assert_eq!(a2.iter().filter(|x| *x == "--enforce-eager").count(), 1);
+}
+
+#[test]
+fn rank_wrapper_follows_spec() {
+    let w = json!({ "containers": [ { "name": "main", "image": "vllm", "command": ["vllm", "serve"] } ] });
+    let obj = base(json!({ "parallelism": { "data": 4, "dataLocal": 2 }, "worker": w }));
+    let out = expand(&obj, &cfg()).unwrap();
+    let cmd = &main_of(&out, "/spec/worker")["command"];
+    assert_eq!(cmd[3], "llmisvc-dp-rank");
+    assert!(cmd[2].as_str().unwrap().contains("* 2"));
+    assert_eq!(cmd[4], "vllm");
+    // dataLocal changes to 1 on update: the wrapper goes, the original command comes back.
+    let mut upd = out.clone();
+    upd["spec"]["parallelism"]["dataLocal"] = json!(1);
+    let out2 = expand(&upd, &cfg()).unwrap();
+    assert_eq!(
+        main_of(&out2, "/spec/worker")["command"],
+        json!(["vllm", "serve"])
+    );
+    let a = args(&out2, "/spec/worker");
+    let i = a
+        .iter()
+        .position(|x| x == "--data-parallel-start-rank")
+        .unwrap();
+    assert_eq!(a[i + 1], "$(LWS_WORKER_INDEX)");
+    assert_eq!(
+        a.iter()
+            .filter(|x| *x == "--data-parallel-start-rank")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn shell_command_left_alone() {
+    let mut obj = base(json!({ "parallelism": { "tensor": 2 } }));
+    obj["spec"]["template"]["containers"][0]["command"] =
+        json!(["/bin/bash", "-c", "exec vllm serve /mnt/models $@", "--"]);
+    obj["spec"]["template"]["containers"][0]["args"] = json!(["--foo"]);
+    let out = expand(&obj, &cfg()).unwrap();
+    assert_eq!(main_of(&out, "/spec/template")["args"], json!(["--foo"]));
+}
+
+#[test]
+fn storage_schemes() {
+    let cases = [
+        ("pvc://claim/sub/dir", "model-volume", "/mnt/models"),
+        ("oci://registry/model:1", "model-image", "/mnt/models"),
+        ("hf://org/model", "model-cache", "/mnt/models"),
+        ("s3://bucket/model", "model-cache", "/mnt/models"),
+        ("gs://bucket/model", "model-cache", "/mnt/models"),
+        ("https://host/model.tgz", "model-cache", "/mnt/models"),
+    ];
+    for (uri, vol, model_arg) in cases {
+        let mut obj = base(json!({}));
+        obj["spec"]["model"]["uri"] = json!(uri);
+        let out = expand(&obj, &cfg()).unwrap();
+        let vols = out["spec"]["template"]["volumes"].as_array().unwrap();
+        assert!(vols.iter().any(|v| v["name"] == vol), "{uri}");
+        assert_eq!(args(&out, "/spec/template")[0], model_arg, "{uri}");
+        let init = out["spec"]["template"].get("initContainers");
+        let has_si = init.is_some_and(|i| {
+            i.as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["name"] == "storage-initializer")
+        });
+        assert_eq!(has_si, vol == "model-cache", "{uri}");
+    }
+    // pvc sub-path
+    let mut obj = base(json!({}));
+    obj["spec"]["model"]["uri"] = json!("pvc://claim/sub/dir");
+    let out = expand(&obj, &cfg()).unwrap();
+    let m = &main_of(&out, "/spec/template")["volumeMounts"][0];
+    assert_eq!(m["subPath"], "sub/dir");
+    assert_eq!(m["readOnly"], true);
+    // hf without the storage initializer: vLLM pulls it.
+    let obj = base(
+        json!({ "model": { "uri": "hf://org/model:rev1" }, "storageInitializer": { "enabled": false } }),
+    );
+    let out = expand(&obj, &cfg()).unwrap();
+    let a = args(&out, "/spec/template");
+    assert_eq!(&a[..3], ["org/model", "--revision", "rev1"]);
+    assert!(out["spec"]["template"].get("initContainers").is_none());
+    // Unknown scheme: untouched.
+    let obj = base(json!({ "model": { "uri": "ftp://x/y" } }));
+    let out = expand(&obj, &cfg()).unwrap();
+    assert!(out["spec"]["template"].get("volumes").is_none());
+}
+
+#[test]
+fn prefill_decode_roles_match() {
+    let prefill = json!({ "template": { "containers": [ { "name": "main", "image": "vllm", "command": ["vllm", "serve"] } ] } });
+    let out = expand(&base(json!({ "prefill": prefill })), &cfg()).unwrap();
+    let d = args(&out, "/spec/template");
+    let p = args(&out, "/spec/prefill/template");
+    let kv =
+        |a: &[String]| a[a.iter().position(|x| x == "--kv-transfer-config").unwrap() + 1].clone();
+    assert_eq!(kv(&d), kv(&p));
+    assert!(kv(&d).contains("kv_both"));
+    let port = |a: &[String]| a[a.iter().position(|x| x == "--port").unwrap() + 1].clone();
+    assert_eq!(port(&d), "8001");
+    assert_eq!(port(&p), "8000");
+    let side = &out["spec"]["template"]["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "llm-d-routing-sidecar")
+        .unwrap()
+        .clone();
+    assert_eq!(side["restartPolicy"], "Always");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property test
+// ---------------------------------------------------------------------------------------------
+
+fn leaves(v: &Value, path: String, out: &mut Vec<(String, Value)>) {
+    match v {
+        // `{}` and `[]` ask for managed defaults: filling them is the point, not a change.
+        Value::Object(m) if m.is_empty() => {}
+        Value::Array(a) if a.is_empty() => {}
+        Value::Object(m) => {
+            for (k, x) in m {
+                leaves(
+                    x,
+                    format!("{path}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                );
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                leaves(x, format!("{path}/{i}"), out);
+            }
+        }
+        _ => out.push((path, v.clone())),
+    }
+}
+
+fn opt<T: std::fmt::Debug + Clone + 'static>(
+    s: impl Strategy<Value = T> + 'static,
+) -> BoxedStrategy<Option<T>> {
+    prop_oneof![Just(None), s.prop_map(Some)].boxed()
+}
+
+fn container() -> impl Strategy<Value = Value> {
+    let flags = prop::sample::subsequence(
+        vec![
+            "--max-model-len=4096",
+            "--tensor-parallel-size",
+            "2",
+            "--port",
+            "7000",
+            "--enforce-eager",
+            "--foo",
+            "bar",
+        ],
+        0..5,
+    );
+    (
+        opt(prop_oneof![
+            Just(json!(["vllm", "serve"])),
+            Just(json!(["/bin/bash", "-c", "exec vllm serve $@", "--"]))
+        ]),
+        opt(flags),
+        opt(prop_oneof![Just("1"), Just("4")]),
+        opt(Just("--enforce-eager --x 1")),
+        any::<bool>(),
+    )
+        .prop_map(|(cmd, args, gpu, add, unknown)| {
+            let mut c = json!({ "name": "main", "image": "vllm/vllm-openai" });
+            if let Some(cmd) = cmd {
+                c["command"] = cmd;
+            }
+            if let Some(a) = args {
+                c["args"] = json!(a);
+            }
+            if let Some(g) = gpu {
+                c["resources"] = json!({ "limits": { "nvidia.com/gpu": g } });
+            }
+            if let Some(a) = add {
+                c["env"] = json!([{ "name": "VLLM_ADDITIONAL_ARGS", "value": a }]);
+            }
+            if unknown {
+                c["someFutureField"] = json!({ "x": 1 });
+            }
+            c
+        })
+}
+
+fn pod() -> impl Strategy<Value = Value> {
+    (opt(container()), any::<bool>()).prop_map(|(c, vol)| {
+        let mut p = json!({});
+        if let Some(c) = c {
+            p["containers"] = json!([c]);
+        }
+        if vol {
+            p["volumes"] = json!([{ "name": "model-cache", "persistentVolumeClaim": { "claimName": "mine" } }]);
+        }
+        p
+    })
+}
+
+fn parallelism() -> impl Strategy<Value = Value> {
+    (
+        opt(1i64..5),
+        opt(1i64..3),
+        opt(prop_oneof![Just(2i64), Just(4), Just(8)]),
+        opt(1i64..3),
+        opt(any::<bool>()),
+    )
+        .prop_map(|(t, p, d, dl, e)| {
+            let mut m = serde_json::Map::new();
+            for (k, v) in [
+                ("tensor", t),
+                ("pipeline", p),
+                ("data", d),
+                ("dataLocal", dl),
+            ] {
+                if let Some(v) = v {
+                    m.insert(k.into(), json!(v));
+                }
+            }
+            if let Some(e) = e {
+                m.insert("expert".into(), json!(e));
+            }
+            Value::Object(m)
+        })
+}
+
+fn pool() -> impl Strategy<Value = Value> {
+    (opt(pod()), opt(pod()), opt(parallelism()), opt(1i32..4)).prop_map(|(t, w, par, r)| {
+        let mut m = json!({});
+        if let Some(t) = t {
+            m["template"] = t;
+        }
+        if let Some(w) = w {
+            m["worker"] = w;
+        }
+        if let Some(p) = par {
+            m["parallelism"] = p;
+        }
+        if let Some(r) = r {
+            m["replicas"] = json!(r);
+        }
+        m
+    })
+}
+
+fn service() -> impl Strategy<Value = Value> {
+    let uri = prop_oneof![
+        Just("hf://org/model"),
+        Just("hf://org/model:main"),
+        Just("pvc://claim/path/x"),
+        Just("pvc://claim"),
+        Just("oci://reg/img:1"),
+        Just("s3://b/m"),
+        Just("gs://b/m"),
+        Just("https://h/m"),
+        Just("weird://x"),
+    ];
+    let router =
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(s, r, g, refs)| {
+            let mut m = json!({});
+            if s {
+                m["scheduler"] =
+                    json!({ "pool": { "spec": { "targetPorts": [{ "number": 8080 }] } } });
+            }
+            if r {
+                m["route"] = if refs {
+                    json!({ "http": { "refs": [{ "name": "mine" }] } })
+                } else {
+                    json!({})
+                };
+            }
+            if g {
+                m["gateway"] = json!({});
+            }
+            m
+        });
+    (
+        uri,
+        opt(Just("served")),
+        opt(any::<bool>()),
+        any::<bool>(),
+        pool(),
+        opt(pool()),
+        opt(router),
+        opt(prop_oneof![Just("v1alpha1"), Just("v1alpha2")]),
+    )
+        .prop_map(|(uri, name, si, lora, decode, prefill, router, version)| {
+            let mut spec = decode;
+            spec["model"] = json!({ "uri": uri });
+            if let Some(n) = name {
+                spec["model"]["name"] = json!(n);
+            }
+            if lora {
+                spec["model"]["lora"] = json!({ "adapters": [{ "name": "sql", "uri": "hf://org/sql-lora" }, { "name": "Fancy_Adapter", "uri": "pvc://loras/fancy" }], "maxRank": 16 });
+            }
+            if let Some(si) = si {
+                spec["storageInitializer"] = json!({ "enabled": si });
+            }
+            if let Some(p) = prefill {
+                spec["prefill"] = p;
+            }
+            if let Some(r) = router {
+                spec["router"] = r;
+            }
+            spec["unknownSpecField"] = json!("kept");
+            json!({
+                "apiVersion": format!("serving.kserve.io/{}", version.unwrap_or("v1alpha2")),
+                "kind": "LLMInferenceService",
+                "metadata": { "name": "svc", "namespace": "ns", "labels": { "a": "b" } },
+                "spec": spec,
+                "status": { "observedGeneration": 3 }
+            })
+        })
+}
+
+fn str_list(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn expand_is_idempotent_and_keeps_user_values(obj in service()) {
+        let once = expand(&obj, &cfg()).unwrap();
+        let twice = expand(&once, &cfg()).unwrap();
+        prop_assert_eq!(&twice, &once);
+        for stage in Stage::ALL {
+            let partial = expand_until(&obj, &cfg(), stage).unwrap();
+            prop_assert_eq!(&expand_until(&partial, &cfg(), stage).unwrap(), &partial, "stage {:?}", stage);
+            // Finishing a partial expansion reaches the same object.
+            prop_assert_eq!(&expand(&partial, &cfg()).unwrap(), &once, "after stage {:?}", stage);
+        }
+        let mut ls = Vec::new();
+        leaves(&obj, String::new(), &mut ls);
+        for (path, value) in ls {
+            // Documented exceptions: `args` and `command` tokens may move, but all survive.
+            let parts: Vec<&str> = path.rsplitn(2, '/').collect();
+            let parent = parts.get(1).copied().unwrap_or("");
+            if parent.ends_with("/args") || parent.ends_with("/command") {
+                let list = str_list(once.pointer(parent));
+                let before = str_list(obj.pointer(parent));
+                let tok = value.as_str().unwrap().to_string();
+                let n_before = before.iter().filter(|t| **t == tok).count();
+                let n_after = list.iter().filter(|t| **t == tok).count();
+                prop_assert!(n_after >= n_before, "{} lost {:?}: {:?}", parent, tok, list);
+                continue;
+            }
+            prop_assert_eq!(once.pointer(&path), Some(&value), "{} changed", path);
+        }
+    }
+}
