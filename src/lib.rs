@@ -8,4 +8,5 @@ pub mod api;
 pub mod cli;
 pub mod convert;
 pub mod mutate;
+pub mod presets;
 pub mod validate;
