@@ -814,9 +814,9 @@ pub fn resolve(
     if let Value::Object(s) = &mut ctx_spec {
         let model = s.entry("model").or_insert_with(|| json!({}));
         if let Value::Object(m) = model
-            && !m
-                .get("name")
-                .is_some_and(|n| n.as_str().is_some_and(|s| !s.is_empty()))
+            && m.get("name")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
         {
             m.insert("name".into(), Value::String(name.clone()));
         }

@@ -253,7 +253,7 @@ fn lex_action(s: &str) -> Result<(Option<Vec<Tok>>, usize, bool), String> {
                     }
                     let seg = &s[byte(st)..byte(i)];
                     if seg.is_empty() {
-                        if segs.is_empty() && !at(i).is_some_and(|c| c == '.') {
+                        if segs.is_empty() && at(i).is_none_or(|c| c != '.') {
                             break; // plain "."
                         }
                         return Err("bad field path".into());
