@@ -663,3 +663,91 @@ fn template_engine_is_public() {
     let t = template::compile("{{ or .Spec.Parallelism.Data 1 }}").unwrap();
     assert_eq!(t.render(&json!({"spec": {}})).unwrap(), "1");
 }
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn maybe(v: Value) -> impl Strategy<Value = Option<Value>> {
+        prop_oneof![Just(None), Just(Some(v))]
+    }
+
+    fn spec() -> impl Strategy<Value = Value> {
+        (
+            maybe(json!({})),
+            maybe(json!({"worker": {"containers": [{"name": "main", "image": "w"}]}})),
+            prop_oneof![Just(None), (0i64..3, 0i64..3, 0i64..3).prop_map(|(d, p, t)| Some(json!({"data": d, "pipeline": p, "tensor": t})))],
+            maybe(json!({"scheduler": {}})),
+            maybe(json!({"route": {}})),
+            maybe(json!({})),
+            maybe(json!({"containers": [{"name": "side"}, {"name": "main", "env": [{"name": "HF_HOME", "value": "/x"}]}]})),
+            maybe(json!([{"name": "ref-a"}, {"name": "ref-b"}])),
+        )
+            .prop_map(|(prefill, worker, par, sched, route, tracing, template, refs)| {
+                let mut s = json!({"model": {"uri": "hf://m"}});
+                if prefill.is_some() {
+                    s["prefill"] = json!({"parallelism": par.clone().unwrap_or(json!({}))});
+                    if let Some(w) = &worker {
+                        s["prefill"]["worker"] = w["worker"].clone();
+                    }
+                }
+                if let Some(w) = worker {
+                    s["worker"] = w["worker"].clone();
+                }
+                if let Some(p) = par {
+                    s["parallelism"] = p;
+                }
+                let mut router = json!({});
+                if sched.is_some() {
+                    router["scheduler"] = json!({});
+                }
+                if route.is_some() {
+                    router["route"] = json!({});
+                }
+                if router != json!({}) {
+                    s["router"] = router;
+                }
+                if tracing.is_some() {
+                    s["tracing"] = json!({"sampler": "always_on"});
+                }
+                if let Some(t) = template {
+                    s["template"] = t;
+                }
+                if let Some(r) = refs {
+                    s["baseRefs"] = r;
+                }
+                s
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn resolve_is_idempotent_and_user_wins(spec in spec()) {
+            let embedded = PresetStore::embedded(SYS).unwrap();
+            let mut objs = vec![
+                cfg("ref-a", SYS, json!({"parallelism": {"tensor": 8}, "labels": {"ref": "a"}})),
+                cfg("ref-b", SYS, json!({"router": {"scheduler": {}}, "labels": {"ref": "b"}})),
+            ];
+            for p in embedded.iter() {
+                objs.push(cfg(&p.name, SYS, p.spec.clone()));
+            }
+            let store = PresetStore::from_objects(objs, SYS).unwrap();
+            let obj = svc(spec.clone());
+            let r = resolve(&obj, &store, &ResolveOptions::default()).unwrap();
+            let again = resolve(&r.object, &store, &ResolveOptions::default()).unwrap();
+            prop_assert_eq!(&again.object, &r.object);
+            if let Some(p) = spec.get("parallelism") {
+                prop_assert_eq!(&r.object["spec"]["parallelism"]["tensor"], &p["tensor"]);
+            }
+            if spec.get("template").is_some() {
+                let want = json!({"name": "HF_HOME", "value": "/x"});
+                let containers = r.object["spec"]["template"]["containers"].as_array().unwrap();
+                let main = containers.iter().find(|c| c["name"] == "main").unwrap();
+                let found = main["env"].as_array().unwrap().iter().any(|e| e == &want);
+                prop_assert!(found);
+            }
+            prop_assert!(!r.object.to_string().contains("{{"));
+        }
+    }
+}

@@ -14,8 +14,8 @@
 //!   the well-known scheduler preset; opendatahub-io/kserve#772);
 //! * lists whose field name has a Kubernetes patch merge key are merged item by item on that key
 //!   (see [`merge_key`]): matching items merge recursively, base order first, then the overlay's
-//!   new items in overlay order. The key must be present as a scalar in every item of both lists;
-//!   otherwise the list is treated like any other list;
+//!   new items in overlay order. The key must be present as a scalar in every item of both lists
+//!   and unique in the overlay's; otherwise the list is treated like any other list;
 //! * every other list is replaced by the overlay's list (an empty overlay list empties it).
 //!
 //! Not supported: SMP directives (`$patch`, `$retainKeys`, `$setElementOrder`); they are kept as
@@ -54,7 +54,9 @@ fn merge_value(field: Option<&str>, base: &Value, overlay: &Value) -> Value {
         (_, Value::Null) => base.clone(),
         (Value::Object(b), Value::Object(o)) => Value::Object(merge_maps(b, o)),
         (Value::Array(b), Value::Array(o)) => match field.and_then(merge_key) {
-            Some(key) if keyed(b, key) && keyed(o, key) => Value::Array(merge_keyed(b, o, key)),
+            Some(key) if keyed(b, key) && keyed(o, key) && unique(o, key) => {
+                Value::Array(merge_keyed(b, o, key))
+            }
             _ => strip_nulls(overlay),
         },
         _ => strip_nulls(overlay),
@@ -87,6 +89,16 @@ fn item_key<'a>(item: &'a Value, key: &str) -> Option<&'a Value> {
 
 fn keyed(list: &[Value], key: &str) -> bool {
     list.iter().all(|i| item_key(i, key).is_some())
+}
+
+/// An overlay list with a duplicate key is taken as a whole (as a replacement): merging it item by
+/// item would not be idempotent.
+fn unique(list: &[Value], key: &str) -> bool {
+    list.iter().enumerate().all(|(i, a)| {
+        list[..i]
+            .iter()
+            .all(|b| item_key(a, key) != item_key(b, key))
+    })
 }
 
 fn merge_keyed(base: &[Value], overlay: &[Value], key: &str) -> Vec<Value> {
@@ -192,9 +204,52 @@ mod tests {
             (json!({"a": {"b": 1}}), json!({"a": "x"}), json!({"a": "x"})),
         ];
         for (i, (b, o, want)) in cases.iter().enumerate() {
+            // (the loop below also checks idempotence)
             let got = merge(b, o);
             assert_eq!(&got, want, "case {i}");
             assert_eq!(merge(&got, o), got, "idempotent, case {i}");
+        }
+    }
+
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (0i64..4).prop_map(|n| json!(n)),
+            prop::sample::select(vec!["a", "b", "main"]).prop_map(|s| json!(s)),
+        ];
+        leaf.prop_recursive(4, 40, 4, |inner| {
+            let keys = prop::sample::select(vec![
+                "name",
+                "containers",
+                "env",
+                "ports",
+                "containerPort",
+                "args",
+                "value",
+                "x",
+            ]);
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((keys, inner), 0..4).prop_map(|kv| Value::Object(
+                    kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn merge_is_idempotent(a in json_value(), b in json_value()) {
+            let m = merge(&a, &b);
+            prop_assert_eq!(merge(&m, &b), m);
+        }
+
+        #[test]
+        fn merge_onto_nothing_is_the_overlay_without_nulls(b in json_value()) {
+            prop_assert_eq!(merge(&Value::Null, &b), if b.is_null() { Value::Null } else { strip_nulls(&b) });
         }
     }
 }
