@@ -838,7 +838,6 @@ pub fn resolve(
         "EnableTLS": g.enable_tls,
         "ModelBasedRoutingHeaderName": g.model_based_routing_header_name,
         "InferencePoolNamespacedName": format!("{namespace}/{pool_name}"),
-        "DefaultModelName": name,
     });
 
     let mut rendered = Vec::with_capacity(wk.len() + refs.len());

@@ -587,14 +587,13 @@ fn schemas() -> &'static Schemas {
 }
 
 /// The fields of `.GlobalConfig` (KServe's `templateGlobalConfig`).
-pub const GLOBAL_CONFIG_FIELDS: [&str; 7] = [
+pub const GLOBAL_CONFIG_FIELDS: [&str; 6] = [
     "SystemNamespace",
     "IngressGatewayName",
     "IngressGatewayNamespace",
     "EnableTLS",
     "ModelBasedRoutingHeaderName",
     "InferencePoolNamespacedName",
-    "DefaultModelName",
 ];
 
 const PROMOTED_META: [&str; 12] = [
