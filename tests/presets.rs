@@ -751,3 +751,29 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn store_is_send_sync_and_presets_check_alone() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<PresetStore>();
+    let p = llmisvc::presets::Preset::from_object(
+        &cfg(
+            "x",
+            "team-a",
+            json!({"labels": {"a": "{{ .ObjectMeta.Name }}"}}),
+        ),
+        SYS,
+    )
+    .unwrap();
+    assert_eq!(
+        (p.namespace.as_str(), p.resource_version.as_deref()),
+        ("team-a", Some("1"))
+    );
+    assert!(
+        llmisvc::presets::Preset::from_object(
+            &cfg("x", SYS, json!({"labels": {"a": "{{ .Nope }}"}})),
+            SYS
+        )
+        .is_err()
+    );
+}

@@ -203,6 +203,13 @@ impl Preset {
         })
     }
 
+    /// Parses and compiles one LLMInferenceServiceConfig object (for example to reject a bad
+    /// preset when it is admitted). A preset without `metadata.namespace` goes to
+    /// `default_namespace`.
+    pub fn from_object(obj: &Value, default_namespace: &str) -> Result<Preset, PresetError> {
+        Preset::from_value(obj.clone(), "object", default_namespace, false)
+    }
+
     /// The version recorded in the annotation: the resourceVersion, else the content hash.
     pub fn version(&self) -> String {
         self.resource_version
