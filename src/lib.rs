@@ -1,8 +1,8 @@
 //! llmisvc: admission webhook, CRD conversion server and minimal reconciler for KServe's
 //! `LLMInferenceService`.
 //!
-//! The pure core (`api`, `mutate`, `validate`, `policy`, `convert`, `pipeline`) does no I/O;
-//! the server, certificate and kube layers are thin wrappers around it.
+//! The pure core (`api`, `presets`, `mutate`, `validate`, `policy`, `convert`, `pipeline`)
+//! does no I/O; the server, certificate and kube layers are thin wrappers around it.
 
 pub mod api;
 pub mod certs;
@@ -11,6 +11,7 @@ pub mod convert;
 pub mod mutate;
 pub mod pipeline;
 pub mod policy;
+pub mod presets;
 pub mod serve;
 pub mod server;
 pub mod validate;

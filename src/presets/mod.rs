@@ -1,0 +1,888 @@
+//! Presets: `LLMInferenceServiceConfig` objects merged under a service's own spec.
+//!
+//! * [`PresetStore`]: an immutable snapshot of all known presets, loaded from the binary
+//!   ([`PresetStore::embedded`], `deploy/presets/`), a directory, or a kube watch cache. Every
+//!   preset's templates are compiled at load time: a bad template or an unknown field path is a
+//!   load error, never an admission error.
+//! * [`resolve`]: picks the well-known presets (KServe's names and rules), then the object's
+//!   `spec.baseRefs` in order, renders their templates, merges them and puts the object's own
+//!   spec on top (the user always wins).
+//! * [`merge`]: the strategic-merge-like merge (see [`merge`](merge::merge) for the rules).
+//! * [`template`]: the Go text/template subset.
+//!
+//! # The applied-presets annotation
+//!
+//! [`resolve`] records the presets it applied, in the order applied, in the
+//! `metadata.annotations["serving.kserve.io/applied-presets"]` annotation of the object, as a
+//! compact JSON list:
+//!
+//! ```json
+//! [{"name":"kserve-config-llm-template","namespace":"llmisvc-system","resourceVersion":"fnv1a64:0123456789abcdef","source":"Preset"},
+//!  {"name":"my-base","namespace":"team-a","resourceVersion":"81723","source":"UserRef"}]
+//! ```
+//!
+//! `source` uses KServe's `status.appliedConfigs[].source` words: `Preset` for a well-known
+//! preset ([`PresetSource::WellKnown`]), `UserRef` for a `baseRefs` entry
+//! ([`PresetSource::BaseRef`]). `resourceVersion` is the cluster's `metadata.resourceVersion` of
+//! the preset when it came from a cluster, otherwise `fnv1a64:` and the 16-hex-digit FNV-1a hash
+//! of the preset's canonical JSON (keys sorted), so a changed embedded or file preset is
+//! detectable too. [`parse_applied_annotation`] reads it back.
+//!
+//! # Choices
+//!
+//! * Templates are evaluated against the object with the merged spec (all selected presets,
+//!   baseRefs and the user's spec, before rendering), so `{{ .Spec.Parallelism.Tensor }}` sees a
+//!   value that came from a baseRef. For the evaluation only, `spec.model.name` defaults to
+//!   `metadata.name` (KServe defaults it before its presets are rendered; our defaulting step
+//!   runs after `resolve`). `.GlobalConfig` comes from [`TemplateGlobals`] in the store.
+//! * Well-known selection looks at the spec merged from the baseRefs and the user's spec (as
+//!   KServe does), then re-selects on the merged result until the choice is stable (at most 4
+//!   rounds) so that resolving the output again picks the same presets.
+//! * A well-known preset missing from the store is skipped; a missing baseRef is an error.
+//!   Lookup: the object's namespace (`default` when `metadata.namespace` is absent), then the
+//!   system namespace.
+//! * A preset's own `spec.baseRefs` is ignored (presets do not chain).
+//! * Presets and objects are merged as JSON whatever their apiVersion; the fields that differ
+//!   between v1alpha1 and v1alpha2 (the InferencePool spec shape) are not converted here.
+
+pub mod md5;
+pub mod merge;
+pub mod template;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+pub use merge::merge;
+use template::Template;
+
+/// The namespace holding the platform's presets, by default.
+pub const SYSTEM_NAMESPACE_DEFAULT: &str = "llmisvc-system";
+/// The annotation listing the applied presets (see the module documentation for its format).
+pub const APPLIED_PRESETS_ANNOTATION: &str = "serving.kserve.io/applied-presets";
+/// The kind of a preset.
+pub const PRESET_KIND: &str = "LLMInferenceServiceConfig";
+
+/// KServe's well-known preset names.
+pub mod well_known {
+    pub const TEMPLATE: &str = "kserve-config-llm-template";
+    pub const DECODE_TEMPLATE: &str = "kserve-config-llm-decode-template";
+    pub const PREFILL_TEMPLATE: &str = "kserve-config-llm-prefill-template";
+    pub const WORKER_DATA_PARALLEL: &str = "kserve-config-llm-worker-data-parallel";
+    pub const DECODE_WORKER_DATA_PARALLEL: &str = "kserve-config-llm-decode-worker-data-parallel";
+    pub const PREFILL_WORKER_DATA_PARALLEL: &str = "kserve-config-llm-prefill-worker-data-parallel";
+    pub const WORKER_PIPELINE_PARALLEL: &str = "kserve-config-llm-worker-pipeline-parallel";
+    pub const DECODE_WORKER_PIPELINE_PARALLEL: &str =
+        "kserve-config-llm-decode-worker-pipeline-parallel";
+    pub const PREFILL_WORKER_PIPELINE_PARALLEL: &str =
+        "kserve-config-llm-prefill-worker-pipeline-parallel";
+    pub const SCHEDULER: &str = "kserve-config-llm-scheduler";
+    pub const TOKENIZER: &str = "kserve-config-llm-tokenizer";
+    pub const SCHEDULER_LATENCY_PREDICTOR: &str = "kserve-config-llm-scheduler-latency-predictor";
+    pub const ROUTER_ROUTE: &str = "kserve-config-llm-router-route";
+    pub const TRACING: &str = "kserve-config-llm-tracing";
+}
+
+/// Why presets could not be loaded or applied.
+#[derive(Debug, thiserror::Error)]
+pub enum PresetError {
+    /// A baseRef names a preset that exists in none of the namespaces searched.
+    #[error("LLMInferenceServiceConfig {name:?} not found in namespaces {namespaces:?}")]
+    NotFound {
+        name: String,
+        namespaces: Vec<String>,
+    },
+    /// A template does not compile (at load) or fails to evaluate (at admission).
+    #[error("preset {preset}: {message}")]
+    Template { preset: String, message: String },
+    /// A preset source (file, document, object) is not a valid LLMInferenceServiceConfig.
+    #[error("{source_name}: {message}")]
+    Parse {
+        source_name: String,
+        message: String,
+    },
+    /// Two presets with the same namespace and name.
+    #[error("duplicate preset {namespace}/{name} (in {source_name})")]
+    Duplicate {
+        name: String,
+        namespace: String,
+        source_name: String,
+    },
+    /// The object to resolve is malformed (wrong JSON types).
+    #[error("invalid object: {0}")]
+    Invalid(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// One preset, parsed and with its templates compiled at load time.
+#[derive(Clone, Debug)]
+pub struct Preset {
+    pub name: String,
+    pub namespace: String,
+    /// `metadata.resourceVersion` when the preset came from a cluster.
+    pub resource_version: Option<String>,
+    /// `fnv1a64:<16 hex>` of the preset's canonical JSON.
+    pub content_hash: String,
+    /// The spec as written (templates not rendered, `baseRefs` removed).
+    pub spec: Value,
+    templates: Vec<(Vec<Seg>, Template)>,
+}
+
+impl Preset {
+    /// Parses one LLMInferenceServiceConfig object. `default_namespace` is used when
+    /// `metadata.namespace` is absent (or always, with `force_namespace`).
+    fn from_value(
+        obj: Value,
+        source_name: &str,
+        default_namespace: &str,
+        force_namespace: bool,
+    ) -> Result<Preset, PresetError> {
+        let perr = |message: String| PresetError::Parse {
+            source_name: source_name.to_string(),
+            message,
+        };
+        let Value::Object(mut root) = obj else {
+            return Err(perr("expected an object".into()));
+        };
+        match root.get("kind") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(k)) if k == PRESET_KIND => {}
+            Some(other) => return Err(perr(format!("kind is {other}, expected {PRESET_KIND}"))),
+        }
+        let meta = root.get("metadata").and_then(Value::as_object);
+        let name = meta
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| perr("metadata.name is missing".into()))?
+            .to_string();
+        let namespace = match meta
+            .and_then(|m| m.get("namespace"))
+            .and_then(Value::as_str)
+        {
+            Some(ns) if !ns.is_empty() && !force_namespace => ns.to_string(),
+            _ => default_namespace.to_string(),
+        };
+        let resource_version = meta
+            .and_then(|m| m.get("resourceVersion"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        let mut spec = match root.remove("spec") {
+            None | Some(Value::Null) => Value::Object(Map::new()),
+            Some(s @ Value::Object(_)) => s,
+            Some(_) => return Err(perr(format!("{namespace}/{name}: spec must be an object"))),
+        };
+        if let Value::Object(m) = &mut spec {
+            m.remove("baseRefs");
+        }
+        let content_hash = format!("fnv1a64:{:016x}", md5::fnv1a64(canonical(&spec).as_bytes()));
+        let mut templates = Vec::new();
+        let mut path = Vec::new();
+        compile_all(&spec, &mut path, &mut templates).map_err(|(p, message)| {
+            PresetError::Template {
+                preset: format!("{namespace}/{name}"),
+                message: format!("spec{p}: {message}"),
+            }
+        })?;
+        Ok(Preset {
+            name,
+            namespace,
+            resource_version,
+            content_hash,
+            spec,
+            templates,
+        })
+    }
+
+    /// Parses and compiles one LLMInferenceServiceConfig object (for example to reject a bad
+    /// preset when it is admitted). A preset without `metadata.namespace` goes to
+    /// `default_namespace`.
+    pub fn from_object(obj: &Value, default_namespace: &str) -> Result<Preset, PresetError> {
+        Preset::from_value(obj.clone(), "object", default_namespace, false)
+    }
+
+    /// The version recorded in the annotation: the resourceVersion, else the content hash.
+    pub fn version(&self) -> String {
+        self.resource_version
+            .clone()
+            .unwrap_or_else(|| self.content_hash.clone())
+    }
+
+    /// Number of compiled templates (string values with actions).
+    pub fn template_count(&self) -> usize {
+        self.templates.len()
+    }
+
+    /// The spec with its templates rendered against `ctx` (the object plus `GlobalConfig`).
+    pub fn render(&self, ctx: &Value) -> Result<Value, PresetError> {
+        let mut out = self.spec.clone();
+        for (path, t) in &self.templates {
+            let text = t.render(ctx).map_err(|message| PresetError::Template {
+                preset: format!("{}/{}", self.namespace, self.name),
+                message: format!("spec{}: {message}", show_path(path)),
+            })?;
+            if let Some(slot) = at_path(&mut out, path) {
+                *slot = Value::String(text);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn show_path(path: &[Seg]) -> String {
+    path.iter()
+        .map(|s| match s {
+            Seg::Key(k) => format!(".{k}"),
+            Seg::Index(i) => format!("[{i}]"),
+        })
+        .collect()
+}
+
+fn at_path<'a>(v: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
+    let mut cur = v;
+    for s in path {
+        cur = match (s, cur) {
+            (Seg::Key(k), Value::Object(m)) => m.get_mut(k)?,
+            (Seg::Index(i), Value::Array(a)) => a.get_mut(*i)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+fn compile_all(
+    v: &Value,
+    path: &mut Vec<Seg>,
+    out: &mut Vec<(Vec<Seg>, Template)>,
+) -> Result<(), (String, String)> {
+    match v {
+        Value::String(s) if s.contains("{{") => {
+            let t = template::compile(s).map_err(|e| (show_path(path), e))?;
+            out.push((path.clone(), t));
+        }
+        Value::Object(m) => {
+            for (k, v) in m {
+                if k.contains("{{") {
+                    return Err((
+                        show_path(path),
+                        format!("templates in keys are not supported: {k:?}"),
+                    ));
+                }
+                path.push(Seg::Key(k.clone()));
+                compile_all(v, path, out)?;
+                path.pop();
+            }
+        }
+        Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                path.push(Seg::Index(i));
+                compile_all(v, path, out)?;
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// JSON with object keys sorted, for hashing.
+fn canonical(v: &Value) -> String {
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&m[k])))
+                        .collect(),
+                )
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+            o => o.clone(),
+        }
+    }
+    sorted(v).to_string()
+}
+
+/// Values of `.GlobalConfig` in templates (KServe's `templateGlobalConfig`).
+#[derive(Clone, Debug)]
+pub struct TemplateGlobals {
+    pub ingress_gateway_name: String,
+    pub ingress_gateway_namespace: String,
+    pub enable_tls: bool,
+    pub model_based_routing_header_name: String,
+}
+
+impl Default for TemplateGlobals {
+    fn default() -> Self {
+        TemplateGlobals {
+            ingress_gateway_name: "kserve-ingress-gateway".into(),
+            ingress_gateway_namespace: "kserve".into(),
+            enable_tls: false,
+            model_based_routing_header_name: "X-Gateway-Model-Name".into(),
+        }
+    }
+}
+
+struct Inner {
+    presets: HashMap<(String, String), Preset>,
+    system_namespace: String,
+    globals: TemplateGlobals,
+}
+
+/// An immutable snapshot of all known presets (cheap to clone, `Send + Sync`).
+#[derive(Clone)]
+pub struct PresetStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PresetStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<String> = self
+            .iter()
+            .map(|p| format!("{}/{}", p.namespace, p.name))
+            .collect();
+        names.sort();
+        f.debug_struct("PresetStore")
+            .field("system_namespace", &self.inner.system_namespace)
+            .field("presets", &names)
+            .finish()
+    }
+}
+
+/// The presets compiled into the binary: every file of `deploy/presets/`.
+pub const EMBEDDED_FILES: &[(&str, &str)] = &[
+    (
+        "kserve-config-llm-template.yaml",
+        include_str!("../../deploy/presets/kserve-config-llm-template.yaml"),
+    ),
+    (
+        "kserve-config-llm-decode-template.yaml",
+        include_str!("../../deploy/presets/kserve-config-llm-decode-template.yaml"),
+    ),
+    (
+        "kserve-config-llm-prefill-template.yaml",
+        include_str!("../../deploy/presets/kserve-config-llm-prefill-template.yaml"),
+    ),
+    (
+        "kserve-config-llm-worker-data-parallel.yaml",
+        include_str!("../../deploy/presets/kserve-config-llm-worker-data-parallel.yaml"),
+    ),
+    (
+        "kserve-config-llm-decode-worker-data-parallel.yaml",
+        include_str!("../../deploy/presets/kserve-config-llm-decode-worker-data-parallel.yaml"),
+    ),
+    (
+        "kserve-config-llm-prefill-worker-data-parallel.yaml",
+        include_str!("../../deploy/presets/kserve-config-llm-prefill-worker-data-parallel.yaml"),
+    ),
+    (
+        "kserve-config-llm-scheduler.yaml",
+        include_str!("../../deploy/presets/kserve-config-llm-scheduler.yaml"),
+    ),
+    (
+        "kserve-config-llm-router-route.yaml",
+        include_str!("../../deploy/presets/kserve-config-llm-router-route.yaml"),
+    ),
+];
+
+/// Parses YAML text (several documents allowed; empty documents skipped) into JSON values.
+pub fn parse_yaml_documents(text: &str, source_name: &str) -> Result<Vec<Value>, PresetError> {
+    let mut out = Vec::new();
+    for doc in serde_norway::Deserializer::from_str(text) {
+        let v = Value::deserialize(doc).map_err(|e| PresetError::Parse {
+            source_name: source_name.to_string(),
+            message: e.to_string(),
+        })?;
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+impl PresetStore {
+    fn build(
+        items: Vec<(String, Value)>,
+        system_namespace: &str,
+        force_namespace: bool,
+    ) -> Result<PresetStore, PresetError> {
+        let mut presets = HashMap::new();
+        for (source_name, v) in items {
+            let p = Preset::from_value(v, &source_name, system_namespace, force_namespace)?;
+            let key = (p.namespace.clone(), p.name.clone());
+            if presets.contains_key(&key) {
+                return Err(PresetError::Duplicate {
+                    name: p.name,
+                    namespace: p.namespace,
+                    source_name,
+                });
+            }
+            presets.insert(key, p);
+        }
+        Ok(PresetStore {
+            inner: Arc::new(Inner {
+                presets,
+                system_namespace: system_namespace.to_string(),
+                globals: TemplateGlobals::default(),
+            }),
+        })
+    }
+
+    /// The presets shipped in `deploy/presets/`, compiled into the binary, all placed in
+    /// `system_namespace` (whatever namespace the files name).
+    pub fn embedded(system_namespace: &str) -> Result<PresetStore, PresetError> {
+        let mut items = Vec::new();
+        for (file, text) in EMBEDDED_FILES {
+            for v in parse_yaml_documents(text, file)? {
+                items.push((file.to_string(), v));
+            }
+        }
+        Self::build(items, system_namespace, true)
+    }
+
+    /// Every `*.yaml` / `*.yml` file of `dir` (not recursive; several documents per file
+    /// allowed). A preset without `metadata.namespace` goes to `system_namespace`.
+    pub fn from_dir(dir: &Path, system_namespace: &str) -> Result<PresetStore, PresetError> {
+        let io = |e: std::io::Error| PresetError::Parse {
+            source_name: dir.display().to_string(),
+            message: e.to_string(),
+        };
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        files.sort();
+        let mut items = Vec::new();
+        for f in files {
+            let name = f.display().to_string();
+            let text = std::fs::read_to_string(&f).map_err(|e| PresetError::Parse {
+                source_name: name.clone(),
+                message: e.to_string(),
+            })?;
+            for v in parse_yaml_documents(&text, &name)? {
+                items.push((name.clone(), v));
+            }
+        }
+        Self::build(items, system_namespace, false)
+    }
+
+    /// Objects from a kube watch cache (with `metadata.namespace` and `resourceVersion`).
+    pub fn from_objects(
+        objs: Vec<Value>,
+        system_namespace: &str,
+    ) -> Result<PresetStore, PresetError> {
+        let items = objs
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let meta = v.get("metadata");
+                let label = format!(
+                    "object {i} ({}/{})",
+                    meta.and_then(|m| m.get("namespace"))
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
+                    meta.and_then(|m| m.get("name"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                );
+                (label, v)
+            })
+            .collect();
+        Self::build(items, system_namespace, false)
+    }
+
+    /// The same presets with other `.GlobalConfig` values.
+    pub fn with_globals(self, globals: TemplateGlobals) -> PresetStore {
+        let inner = Inner {
+            presets: self.inner.presets.clone(),
+            system_namespace: self.inner.system_namespace.clone(),
+            globals,
+        };
+        PresetStore {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The preset `name` in `namespace`, else in the system namespace.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<&Preset> {
+        let m = &self.inner.presets;
+        m.get(&(namespace.to_string(), name.to_string()))
+            .or_else(|| m.get(&(self.inner.system_namespace.clone(), name.to_string())))
+    }
+
+    pub fn system_namespace(&self) -> &str {
+        &self.inner.system_namespace
+    }
+
+    pub fn globals(&self) -> &TemplateGlobals {
+        &self.inner.globals
+    }
+
+    /// All presets, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Preset> {
+        self.inner.presets.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.presets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.presets.is_empty()
+    }
+}
+
+/// Why a preset was applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PresetSource {
+    /// Picked by what the object uses (KServe's "Preset").
+    WellKnown,
+    /// Named in `spec.baseRefs` (KServe's "UserRef").
+    BaseRef,
+}
+
+impl PresetSource {
+    /// The word used in the annotation (KServe's `AppliedConfigRef.source`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PresetSource::WellKnown => "Preset",
+            PresetSource::BaseRef => "UserRef",
+        }
+    }
+}
+
+/// A preset applied by [`resolve`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedPreset {
+    pub name: String,
+    pub namespace: String,
+    /// The cluster's resourceVersion, or `fnv1a64:<hex>` for embedded / file presets.
+    pub resource_version: Option<String>,
+    pub source: PresetSource,
+}
+
+/// The annotation value for `applied` (see the module documentation).
+pub fn applied_annotation(applied: &[AppliedPreset]) -> String {
+    let list: Vec<Value> = applied
+        .iter()
+        .map(|a| {
+            let mut m = Map::new();
+            m.insert("name".into(), a.name.clone().into());
+            m.insert("namespace".into(), a.namespace.clone().into());
+            if let Some(rv) = &a.resource_version {
+                m.insert("resourceVersion".into(), rv.clone().into());
+            }
+            m.insert("source".into(), a.source.as_str().into());
+            Value::Object(m)
+        })
+        .collect();
+    Value::Array(list).to_string()
+}
+
+/// Reads an annotation written by [`applied_annotation`].
+pub fn parse_applied_annotation(s: &str) -> Result<Vec<AppliedPreset>, PresetError> {
+    let bad = |m: &str| PresetError::Invalid(format!("{APPLIED_PRESETS_ANNOTATION}: {m}"));
+    let v: Value = serde_json::from_str(s).map_err(|e| bad(&e.to_string()))?;
+    let list = v.as_array().ok_or_else(|| bad("not a list"))?;
+    list.iter()
+        .map(|e| {
+            let field = |k: &str| e.get(k).and_then(Value::as_str).map(str::to_string);
+            Ok(AppliedPreset {
+                name: field("name").ok_or_else(|| bad("name missing"))?,
+                namespace: field("namespace").ok_or_else(|| bad("namespace missing"))?,
+                resource_version: field("resourceVersion"),
+                source: match field("source").as_deref() {
+                    Some("Preset") => PresetSource::WellKnown,
+                    Some("UserRef") => PresetSource::BaseRef,
+                    _ => return Err(bad("bad source")),
+                },
+            })
+        })
+        .collect()
+}
+
+/// Options of [`resolve`].
+#[derive(Clone, Debug, Default)]
+pub struct ResolveOptions {
+    /// Apply only the baseRefs, no well-known presets.
+    pub no_well_known: bool,
+}
+
+/// The result of [`resolve`].
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    pub object: Value,
+    pub applied: Vec<AppliedPreset>,
+}
+
+fn obj_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Map<String, Value>> {
+    let mut cur = v;
+    for k in path {
+        cur = cur.get(k)?;
+    }
+    cur.as_object()
+}
+
+fn positive(v: &Value, path: &[&str]) -> bool {
+    let mut cur = v;
+    for k in path {
+        match cur.get(k) {
+            Some(x) => cur = x,
+            None => return false,
+        }
+    }
+    cur.as_f64().is_some_and(|n| n > 0.0)
+}
+
+/// The well-known presets `spec` calls for, in KServe's order.
+pub fn select_well_known(spec: &Value) -> Vec<&'static str> {
+    use well_known::*;
+    let mut out = Vec::new();
+    let scheduler = obj_at(spec, &["router", "scheduler"]);
+    if let Some(s) = scheduler {
+        let has_pool_ref = s
+            .get("pool")
+            .and_then(|p| p.get("ref"))
+            .and_then(|r| r.get("name"))
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        if !has_pool_ref {
+            out.push(SCHEDULER);
+        }
+        if s.get("tokenizer").is_some_and(Value::is_object) {
+            out.push(TOKENIZER);
+        }
+        if s.get("config")
+            .and_then(|c| c.get("inline"))
+            .is_some_and(|i| i.to_string().contains("predicted-latency-producer"))
+        {
+            out.push(SCHEDULER_LATENCY_PREDICTOR);
+        }
+    }
+    if let Some(route) = obj_at(spec, &["router", "route"]) {
+        let has_refs = route
+            .get("http")
+            .and_then(|h| h.get("refs"))
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        if !has_refs {
+            out.push(ROUTER_ROUTE);
+        }
+    }
+    if obj_at(spec, &["tracing"]).is_some() {
+        out.push(TRACING);
+    }
+    let data = |p: &[&str]| {
+        let mut a = p.to_vec();
+        a.extend(["parallelism", "data"]);
+        let mut b = p.to_vec();
+        b.extend(["parallelism", "dataLocal"]);
+        positive(spec, &a) || positive(spec, &b)
+    };
+    let pipeline = |p: &[&str]| {
+        let mut a = p.to_vec();
+        a.extend(["parallelism", "pipeline"]);
+        positive(spec, &a)
+    };
+    let worker = obj_at(spec, &["worker"]).is_some();
+    if obj_at(spec, &["prefill"]).is_some() {
+        if obj_at(spec, &["prefill", "worker"]).is_none() {
+            out.push(PREFILL_TEMPLATE);
+        } else if data(&["prefill"]) {
+            out.push(PREFILL_WORKER_DATA_PARALLEL);
+        } else if pipeline(&["prefill"]) {
+            out.push(PREFILL_WORKER_PIPELINE_PARALLEL);
+        }
+        if !worker {
+            out.push(DECODE_TEMPLATE);
+        } else if data(&[]) {
+            out.push(DECODE_WORKER_DATA_PARALLEL);
+        } else if pipeline(&[]) {
+            out.push(DECODE_WORKER_PIPELINE_PARALLEL);
+        }
+    } else if !worker {
+        out.push(TEMPLATE);
+    } else if data(&[]) {
+        out.push(WORKER_DATA_PARALLEL);
+    } else if pipeline(&[]) {
+        out.push(WORKER_PIPELINE_PARALLEL);
+    }
+    out
+}
+
+fn fold_specs<'a>(specs: impl IntoIterator<Item = &'a Value>, user: &Value) -> Value {
+    let mut acc = Value::Object(Map::new());
+    for s in specs {
+        acc = merge(&acc, s);
+    }
+    merge(&acc, user)
+}
+
+/// Applies the well-known presets picked by what the object uses, then its baseRefs in order,
+/// then the object's own spec on top (user values always win). Records the applied presets in
+/// the [`APPLIED_PRESETS_ANNOTATION`] annotation of the returned object. Idempotent: resolving
+/// the output again yields the same object.
+pub fn resolve(
+    obj: &Value,
+    store: &PresetStore,
+    opts: &ResolveOptions,
+) -> Result<Resolved, PresetError> {
+    let invalid = |m: &str| PresetError::Invalid(m.to_string());
+    let Value::Object(root) = obj else {
+        return Err(invalid("the object is not a JSON object"));
+    };
+    let meta = match root.get("metadata") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => return Err(invalid("metadata must be an object")),
+    };
+    let namespace = match meta.get("namespace") {
+        None | Some(Value::Null) => "default".to_string(),
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::String(_)) => "default".to_string(),
+        Some(_) => return Err(invalid("metadata.namespace must be a string")),
+    };
+    let name = match meta.get("name") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(invalid("metadata.name must be a string")),
+    };
+    let user_spec = match root.get("spec") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(s @ Value::Object(_)) => s.clone(),
+        Some(_) => return Err(invalid("spec must be an object")),
+    };
+    let ref_names: Vec<String> = match user_spec.get("baseRefs") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|r| match r.get("name") {
+                Some(Value::String(n)) if !n.is_empty() => Ok(n.clone()),
+                _ => Err(invalid("spec.baseRefs[].name must be a non-empty string")),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(invalid("spec.baseRefs must be a list")),
+    };
+    let mut refs: Vec<&Preset> = Vec::with_capacity(ref_names.len());
+    for n in &ref_names {
+        let p = store.get(&namespace, n).ok_or_else(|| {
+            let mut namespaces = vec![namespace.clone()];
+            if store.system_namespace() != namespace {
+                namespaces.push(store.system_namespace().to_string());
+            }
+            PresetError::NotFound {
+                name: n.clone(),
+                namespaces,
+            }
+        })?;
+        refs.push(p);
+    }
+
+    // Well-known selection, iterated until stable.
+    let prelim = fold_specs(refs.iter().map(|p| &p.spec), &user_spec);
+    let mut selection = if opts.no_well_known {
+        Vec::new()
+    } else {
+        select_well_known(&prelim)
+    };
+    let lookup = |sel: &[&'static str]| -> Vec<&Preset> {
+        sel.iter()
+            .filter_map(|n| store.get(&namespace, n))
+            .collect()
+    };
+    let mut wk = lookup(&selection);
+    let mut merged_raw = fold_specs(wk.iter().chain(refs.iter()).map(|p| &p.spec), &user_spec);
+    if !opts.no_well_known {
+        for _ in 0..4 {
+            let next = select_well_known(&merged_raw);
+            if next == selection {
+                break;
+            }
+            selection = next;
+            wk = lookup(&selection);
+            merged_raw = fold_specs(wk.iter().chain(refs.iter()).map(|p| &p.spec), &user_spec);
+        }
+    }
+
+    // Template context: the object with the merged spec, plus GlobalConfig.
+    let mut ctx_spec = merged_raw;
+    if let Value::Object(s) = &mut ctx_spec {
+        let model = s.entry("model").or_insert_with(|| json!({}));
+        if let Value::Object(m) = model
+            && m.get("name")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+        {
+            m.insert("name".into(), Value::String(name.clone()));
+        }
+    }
+    let g = store.globals();
+    let pool_name = ctx_spec
+        .pointer("/router/scheduler/pool/ref/name")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| template::child_name(&name, "-inference-pool"));
+    let mut ctx = Value::Object(root.clone());
+    ctx["metadata"] = Value::Object(meta.clone());
+    ctx["spec"] = ctx_spec;
+    ctx["GlobalConfig"] = json!({
+        "SystemNamespace": store.system_namespace(),
+        "IngressGatewayName": g.ingress_gateway_name,
+        "IngressGatewayNamespace": g.ingress_gateway_namespace,
+        "EnableTLS": g.enable_tls,
+        "ModelBasedRoutingHeaderName": g.model_based_routing_header_name,
+        "InferencePoolNamespacedName": format!("{namespace}/{pool_name}"),
+    });
+
+    let mut rendered = Vec::with_capacity(wk.len() + refs.len());
+    let mut applied = Vec::with_capacity(wk.len() + refs.len());
+    for (p, source) in wk
+        .iter()
+        .map(|p| (p, PresetSource::WellKnown))
+        .chain(refs.iter().map(|p| (p, PresetSource::BaseRef)))
+    {
+        rendered.push(p.render(&ctx)?);
+        applied.push(AppliedPreset {
+            name: p.name.clone(),
+            namespace: p.namespace.clone(),
+            resource_version: Some(p.version()),
+            source,
+        });
+    }
+    let spec = fold_specs(rendered.iter(), &user_spec);
+
+    let mut out = root.clone();
+    let mut meta = meta;
+    let annotations = meta
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if annotations.is_null() {
+        *annotations = Value::Object(Map::new());
+    }
+    let Value::Object(ann) = annotations else {
+        return Err(invalid("metadata.annotations must be an object"));
+    };
+    ann.insert(
+        APPLIED_PRESETS_ANNOTATION.into(),
+        Value::String(applied_annotation(&applied)),
+    );
+    out.insert("metadata".into(), Value::Object(meta));
+    out.insert("spec".into(), spec);
+    Ok(Resolved {
+        object: Value::Object(out),
+        applied,
+    })
+}
