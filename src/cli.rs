@@ -25,8 +25,8 @@ pub enum Command {
     Serve(crate::serve::ServeArgs),
     /// Run the reconciler (Deployments, LeaderWorkerSets, Services, scheduler, InferencePool, HTTPRoute).
     Reconcile,
-    /// Print an object as the mutating webhook would store it.
-    Render,
+    /// Print objects as the mutating webhook would store them (offline, no cluster).
+    Render(RenderArgs),
     /// Mutate and validate objects offline, as the API server would (exit 1 when invalid).
     Validate(ValidateArgs),
     /// Print the CustomResourceDefinitions (or write them to a directory).
@@ -92,6 +92,27 @@ pub struct WebhookConfigArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Manifest file(s) (YAML or JSON, multi-document); `-` for stdin.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Print the RFC 6902 JSON patch the webhook would answer instead of the object.
+    #[arg(long)]
+    pub diff: bool,
+    /// Stop after this step: presets, defaults, gpus, vllm, storage, worker, prefill, router.
+    #[arg(long)]
+    pub stage: Option<String>,
+    /// Apply only the object's baseRefs, no well-known presets.
+    #[arg(long)]
+    pub no_well_known: bool,
+    /// Output format.
+    #[arg(short = 'o', long, default_value = "yaml", value_parser = ["yaml", "json"])]
+    pub output: String,
+    #[command(flatten)]
+    pub engine: crate::serve::EngineArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// Manifest file(s) (YAML or JSON, multi-document); `-` for stdin.
     #[arg(short = 'f', long = "filename", required = true)]
@@ -110,7 +131,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::WebhookConfig(args) => webhook_config(args),
         Command::Serve(args) => crate::serve::serve(args),
         Command::Validate(args) => validate(args),
-        Command::Reconcile | Command::Render => {
+        Command::Render(args) => render(args),
+        Command::Reconcile => {
             eprintln!("llmisvc: this subcommand is not implemented yet");
             return ExitCode::from(2);
         }
@@ -288,4 +310,37 @@ fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
+    use crate::pipeline::StopAfter;
+    let mut engine = args.engine.engine()?;
+    engine.resolve.no_well_known = args.no_well_known;
+    let stop = match args.stage.as_deref() {
+        None => StopAfter::End,
+        Some("presets") => StopAfter::Presets,
+        Some(s) => StopAfter::Step(
+            s.parse::<crate::mutate::Stage>()
+                .map_err(|_| anyhow::anyhow!("unknown stage {s:?}: one of presets, defaults, gpus, vllm, storage, worker, prefill, router"))?,
+        ),
+    };
+    let mut out = Vec::new();
+    for (origin, doc) in read_documents(&args.files)? {
+        let mutated = engine
+            .mutate_until(&doc, stop)
+            .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        out.push(if args.diff {
+            serde_json::to_value(json_patch::diff(&doc, &mutated))?
+        } else {
+            mutated
+        });
+    }
+    for doc in out {
+        if args.output == "json" {
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        } else {
+            print!("---\n{}", serde_norway::to_string(&doc)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -3,26 +3,103 @@
 
 use serde_json::Value;
 
+use crate::api::Kind;
+use crate::convert;
+use crate::mutate::{self, MutateConfig, Stage};
 use crate::policy::PolicySet;
-use crate::{convert, mutate, validate};
+use crate::presets::{self, PresetStore, ResolveOptions, SYSTEM_NAMESPACE_DEFAULT};
+use crate::validate::{self, ErrorKind, FieldError, Outcome, ValidateConfig};
 
-/// Everything a request needs, built once (presets parsed, policies compiled) and shared.
-#[derive(Clone, Debug, Default)]
+/// Everything a request needs, built once (presets parsed and templates compiled, policies
+/// compiled) and shared read-only.
+#[derive(Clone)]
 pub struct Engine {
-    pub mutate_cfg: mutate::MutateConfig,
-    pub validate_cfg: validate::ValidateConfig,
+    pub presets: PresetStore,
+    pub resolve: ResolveOptions,
+    pub mutate_cfg: MutateConfig,
+    pub validate_cfg: ValidateConfig,
     pub policies: PolicySet,
 }
 
+impl Default for Engine {
+    /// No presets, no policies: the steps and built-in rules only.
+    fn default() -> Self {
+        let presets = PresetStore::from_objects(Vec::new(), SYSTEM_NAMESPACE_DEFAULT)
+            .unwrap_or_else(|_| unreachable!("an empty preset store always loads"));
+        Self::with_presets(presets)
+    }
+}
+
+/// Where mutation stops (`llmisvc render --stage`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopAfter {
+    Presets,
+    Step(Stage),
+    End,
+}
+
 impl Engine {
-    /// The mutating webhook's decision: the expanded object.
-    pub fn mutate(&self, obj: &Value) -> Result<Value, String> {
-        mutate::mutate(obj, &self.mutate_cfg).map_err(|e| e.to_string())
+    pub fn with_presets(presets: PresetStore) -> Self {
+        Engine {
+            presets,
+            resolve: ResolveOptions::default(),
+            mutate_cfg: MutateConfig::default(),
+            validate_cfg: ValidateConfig::default(),
+            policies: PolicySet::empty(),
+        }
     }
 
-    /// The validating webhook's decision.
-    pub fn validate(&self, old: Option<&Value>, new: &Value) -> validate::Outcome {
-        validate::validate(old, new, &self.validate_cfg, &self.policies)
+    /// The engine with the presets shipped in `deploy/presets/` (compiled into the binary).
+    pub fn builtin() -> Result<Self, presets::PresetError> {
+        Ok(Self::with_presets(PresetStore::embedded(
+            SYSTEM_NAMESPACE_DEFAULT,
+        )?))
+    }
+
+    /// The mutating webhook's decision: the expanded object.
+    pub fn mutate(&self, obj: &Value) -> Result<Value, String> {
+        self.mutate_until(obj, StopAfter::End)
+    }
+
+    /// Mutation stopped after a step (for `render --stage`).
+    pub fn mutate_until(&self, obj: &Value, stop: StopAfter) -> Result<Value, String> {
+        let kind = obj
+            .get("kind")
+            .and_then(Value::as_str)
+            .and_then(Kind::from_name);
+        if kind != Some(Kind::Service) {
+            // Presets are not expanded themselves; they are checked by validation.
+            return Ok(obj.clone());
+        }
+        let resolved =
+            presets::resolve(obj, &self.presets, &self.resolve).map_err(|e| e.to_string())?;
+        match stop {
+            StopAfter::Presets => Ok(resolved.object),
+            StopAfter::Step(stage) => {
+                mutate::expand_until(&resolved.object, &self.mutate_cfg, stage)
+                    .map_err(|e| e.to_string())
+            }
+            StopAfter::End => {
+                mutate::expand(&resolved.object, &self.mutate_cfg).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// The validating webhook's decision. A preset whose templates do not compile is rejected
+    /// here, when it is written, not later when a service uses it.
+    pub fn validate(&self, old: Option<&Value>, new: &Value) -> Outcome {
+        let mut outcome = validate::validate(old, new, &self.validate_cfg, &self.policies);
+        if new.get("kind").and_then(Value::as_str) == Some(Kind::Config.name())
+            && let Err(e) = presets::Preset::from_object(new, self.presets.system_namespace())
+        {
+            outcome.errors.push(FieldError {
+                kind: ErrorKind::Invalid,
+                field: "spec".into(),
+                value: None,
+                detail: format!("{e}"),
+            });
+        }
+        outcome
     }
 
     /// The conversion webhook's job for one object.

@@ -21,12 +21,34 @@ pub struct EngineArgs {
     /// Largest GPU count a node of the cluster's GPU profile has.
     #[arg(long, default_value_t = 8)]
     pub max_gpus_per_node: u32,
+    /// Directory of LLMInferenceServiceConfig presets (YAML); default: the presets compiled in
+    /// from deploy/presets/.
+    #[arg(long)]
+    pub presets_dir: Option<PathBuf>,
+    /// Namespace of the platform's presets (looked up after the object's own namespace).
+    #[arg(long, default_value = crate::presets::SYSTEM_NAMESPACE_DEFAULT)]
+    pub system_namespace: String,
+    /// Extended resource name injected for GPUs.
+    #[arg(long, default_value = "nvidia.com/gpu")]
+    pub gpu_resource: String,
+    /// Default Gateway for `router.gateway: {}`, NAMESPACE/NAME.
+    #[arg(long, value_name = "NS/NAME")]
+    pub default_gateway: Option<String>,
 }
 
 impl EngineArgs {
     pub fn engine(&self) -> anyhow::Result<Engine> {
-        let mut engine = Engine::default();
+        use crate::presets::PresetStore;
+        let presets = match &self.presets_dir {
+            Some(dir) => PresetStore::from_dir(dir, &self.system_namespace)?,
+            None => PresetStore::embedded(&self.system_namespace)?,
+        };
+        let mut engine = Engine::with_presets(presets);
         engine.validate_cfg.max_gpus_per_node = self.max_gpus_per_node;
+        engine.mutate_cfg.gpu_resource = self.gpu_resource.clone();
+        if let Some(gw) = &self.default_gateway {
+            engine.mutate_cfg.default_gateway = crate::cli::parse_ns_name(gw)?;
+        }
         Ok(engine)
     }
 }

@@ -187,10 +187,22 @@ pub fn admission(endpoint: Endpoint, body: &[u8], engine: &Engine) -> Answer {
         }
         other => return fail(info, format!("unknown operation {other:?}")),
     }
-    let object = match req.get("object") {
-        Some(o @ Value::Object(_)) => o,
+    let mut object = match req.get("object") {
+        Some(o @ Value::Object(_)) => o.clone(),
         _ => return fail(info, "AdmissionReview request has no object".into()),
     };
+    // On CREATE the object may not carry its namespace yet; presets are looked up in it.
+    if !info.namespace.is_empty()
+        && object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty()
+        && let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        meta.insert("namespace".into(), Value::String(info.namespace.clone()));
+    }
+    let object = &object;
     if info.name.is_empty() {
         info.name = object
             .pointer("/metadata/name")
