@@ -40,13 +40,28 @@ pub enum StopAfter {
 
 impl Engine {
     pub fn with_presets(presets: PresetStore) -> Self {
-        Engine {
+        let mut engine = Engine {
             presets,
             resolve: ResolveOptions::default(),
             mutate_cfg: MutateConfig::default(),
             validate_cfg: ValidateConfig::default(),
             policies: PolicySet::empty(),
-        }
+        };
+        let (ns, name) = engine.mutate_cfg.default_gateway.clone();
+        engine.set_default_gateway(&ns, &name);
+        engine
+    }
+
+    /// The Gateway that `router.gateway: {}` means, for the router step and for presets'
+    /// `{{ .GlobalConfig.IngressGateway* }}` alike, so the two never disagree.
+    pub fn set_default_gateway(&mut self, namespace: &str, name: &str) {
+        self.mutate_cfg.default_gateway = (namespace.to_string(), name.to_string());
+        let globals = presets::TemplateGlobals {
+            ingress_gateway_name: name.to_string(),
+            ingress_gateway_namespace: namespace.to_string(),
+            ..self.presets.globals().clone()
+        };
+        self.presets = self.presets.clone().with_globals(globals);
     }
 
     /// The engine with the presets shipped in `deploy/presets/` (compiled into the binary).

@@ -47,7 +47,8 @@ impl EngineArgs {
         engine.validate_cfg.max_gpus_per_node = self.max_gpus_per_node;
         engine.mutate_cfg.gpu_resource = self.gpu_resource.clone();
         if let Some(gw) = &self.default_gateway {
-            engine.mutate_cfg.default_gateway = crate::cli::parse_ns_name(gw)?;
+            let (ns, name) = crate::cli::parse_ns_name(gw)?;
+            engine.set_default_gateway(&ns, &name);
         }
         Ok(engine)
     }

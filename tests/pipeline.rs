@@ -1,0 +1,116 @@
+//! The whole admission pipeline (presets + mutation steps + validation) on the examples and the
+//! golden inputs, with the shipped presets: idempotent, user values kept, result valid.
+
+use llmisvc::pipeline::Engine;
+use serde_json::Value;
+
+fn docs(dir: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    let root = format!("{}/{dir}", env!("CARGO_MANIFEST_DIR"));
+    let mut entries: Vec<_> = std::fs::read_dir(&root).unwrap().flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if !name.ends_with(".yaml") || name.ends_with(".out.yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        let v: Value = serde_norway::from_str(&text).unwrap();
+        if v.get("kind").and_then(Value::as_str) == Some("LLMInferenceService") {
+            out.push((name, v));
+        }
+    }
+    out
+}
+
+/// A path segment: a map key, or a list item identified by its merge key (or index).
+#[derive(Clone, Debug)]
+enum Seg {
+    Key(String),
+    Item(Option<(String, Value)>, usize),
+}
+
+const MERGE_KEYS: [&str; 4] = ["name", "containerPort", "mountPath", "devicePath"];
+
+/// Every scalar leaf of `v` with its path; list items are named by their merge key, since
+/// presets merge containers, env, volumes, ports by key and may put their own items first.
+fn leaves(v: &Value, path: Vec<Seg>, out: &mut Vec<(Vec<Seg>, Value)>) {
+    match v {
+        Value::Object(m) => m.iter().for_each(|(k, c)| {
+            let mut p = path.clone();
+            p.push(Seg::Key(k.clone()));
+            leaves(c, p, out)
+        }),
+        Value::Array(a) if !a.is_empty() => a.iter().enumerate().for_each(|(i, c)| {
+            let key = MERGE_KEYS.iter().find_map(|k| c.get(*k).map(|v| (k.to_string(), v.clone())));
+            let mut p = path.clone();
+            p.push(Seg::Item(key, i));
+            leaves(c, p, out)
+        }),
+        other => out.push((path, other.clone())),
+    }
+}
+
+fn find<'a>(mut v: &'a Value, path: &[Seg]) -> Option<&'a Value> {
+    for seg in path {
+        v = match seg {
+            Seg::Key(k) => v.get(k)?,
+            Seg::Item(Some((k, id)), _) => v.as_array()?.iter().find(|x| x.get(k) == Some(id))?,
+            Seg::Item(None, i) => v.get(*i)?,
+        };
+    }
+    Some(v)
+}
+
+#[test]
+fn examples_and_golden_inputs_mutate_idempotently_and_validate() {
+    let engine = Engine::builtin().unwrap();
+    let mut all = docs("examples");
+    assert!(all.len() >= 3);
+    all.extend(docs("tests/golden"));
+    for (name, input) in all {
+        let once = engine.mutate(&input).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let twice = engine.mutate(&once).unwrap();
+        assert_eq!(once, twice, "{name}: mutation is not idempotent");
+        assert!(json_patch::diff(&once, &twice).0.is_empty());
+        // User-set leaves survive (args/command may be rearranged, keeping every token).
+        let mut user = Vec::new();
+        leaves(&input["spec"], Vec::new(), &mut user);
+        for (path, value) in user {
+            if path.iter().any(|s| matches!(s, Seg::Key(k) if k == "args" || k == "command")) {
+                continue;
+            }
+            assert_eq!(find(&once["spec"], &path), Some(&value), "{name}: user value at {path:?} changed");
+        }
+    }
+    for (name, input) in docs("examples") {
+        let out = engine.mutate(&input).unwrap();
+        let outcome = engine.validate(None, &out);
+        assert!(outcome.errors.is_empty(), "{name}: {:?}", outcome.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn a_missing_base_ref_is_an_admission_error_naming_it() {
+    let engine = Engine::builtin().unwrap();
+    let obj = serde_json::json!({
+        "apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceService",
+        "metadata": {"name": "x", "namespace": "team-a"},
+        "spec": {"model": {"uri": "hf://Qwen/Qwen2.5-0.5B-Instruct"}, "baseRefs": [{"name": "nope"}]}
+    });
+    let err = engine.mutate(&obj).unwrap_err();
+    assert!(err.contains("\"nope\"") && err.contains("team-a"), "{err}");
+}
+
+#[test]
+fn a_preset_with_an_unknown_placeholder_is_rejected_when_written() {
+    let engine = Engine::builtin().unwrap();
+    let preset = serde_json::json!({
+        "apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceServiceConfig",
+        "metadata": {"name": "p", "namespace": "team-a"},
+        "spec": {"template": {"containers": [{"name": "main", "args": ["--x={{ .Spec.Model.Nmae }}"]}]}}
+    });
+    let outcome = engine.validate(None, &preset);
+    assert_eq!(outcome.errors.len(), 1, "{:?}", outcome.errors);
+    assert!(outcome.errors[0].to_string().contains("Nmae"), "{}", outcome.errors[0]);
+}
