@@ -7,7 +7,11 @@ use serde_json::Value;
 fn docs(dir: &str) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     let root = format!("{}/{dir}", env!("CARGO_MANIFEST_DIR"));
-    let mut entries: Vec<_> = std::fs::read_dir(&root).unwrap().flatten().map(|e| e.path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     entries.sort();
     for p in entries {
         let name = p.file_name().unwrap().to_string_lossy().to_string();
@@ -42,7 +46,9 @@ fn leaves(v: &Value, path: Vec<Seg>, out: &mut Vec<(Vec<Seg>, Value)>) {
             leaves(c, p, out)
         }),
         Value::Array(a) if !a.is_empty() => a.iter().enumerate().for_each(|(i, c)| {
-            let key = MERGE_KEYS.iter().find_map(|k| c.get(*k).map(|v| (k.to_string(), v.clone())));
+            let key = MERGE_KEYS
+                .iter()
+                .find_map(|k| c.get(*k).map(|v| (k.to_string(), v.clone())));
             let mut p = path.clone();
             p.push(Seg::Item(key, i));
             leaves(c, p, out)
@@ -69,7 +75,9 @@ fn examples_and_golden_inputs_mutate_idempotently_and_validate() {
     assert!(all.len() >= 3);
     all.extend(docs("tests/golden"));
     for (name, input) in all {
-        let once = engine.mutate(&input).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let once = engine
+            .mutate(&input)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let twice = engine.mutate(&once).unwrap();
         assert_eq!(once, twice, "{name}: mutation is not idempotent");
         assert!(json_patch::diff(&once, &twice).0.is_empty());
@@ -77,16 +85,31 @@ fn examples_and_golden_inputs_mutate_idempotently_and_validate() {
         let mut user = Vec::new();
         leaves(&input["spec"], Vec::new(), &mut user);
         for (path, value) in user {
-            if path.iter().any(|s| matches!(s, Seg::Key(k) if k == "args" || k == "command")) {
+            if path
+                .iter()
+                .any(|s| matches!(s, Seg::Key(k) if k == "args" || k == "command"))
+            {
                 continue;
             }
-            assert_eq!(find(&once["spec"], &path), Some(&value), "{name}: user value at {path:?} changed");
+            assert_eq!(
+                find(&once["spec"], &path),
+                Some(&value),
+                "{name}: user value at {path:?} changed"
+            );
         }
     }
     for (name, input) in docs("examples") {
         let out = engine.mutate(&input).unwrap();
         let outcome = engine.validate(None, &out);
-        assert!(outcome.errors.is_empty(), "{name}: {:?}", outcome.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>());
+        assert!(
+            outcome.errors.is_empty(),
+            "{name}: {:?}",
+            outcome
+                .errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+        );
     }
 }
 
@@ -112,5 +135,9 @@ fn a_preset_with_an_unknown_placeholder_is_rejected_when_written() {
     });
     let outcome = engine.validate(None, &preset);
     assert_eq!(outcome.errors.len(), 1, "{:?}", outcome.errors);
-    assert!(outcome.errors[0].to_string().contains("Nmae"), "{}", outcome.errors[0]);
+    assert!(
+        outcome.errors[0].to_string().contains("Nmae"),
+        "{}",
+        outcome.errors[0]
+    );
 }
