@@ -116,6 +116,10 @@ pub struct ServeArgs {
     /// Self-managed: how often to check the Secret, in seconds.
     #[arg(long, default_value_t = 60)]
     pub cert_check_interval: u64,
+    /// Read presets (LLMInferenceServiceConfigs) from the cluster through a watch cache;
+    /// built-in presets fill in names the cluster does not have. /readyz waits for the first sync.
+    #[arg(long)]
+    pub cluster_presets: bool,
     /// Serve /bench/noop and /bench/decode (load benchmarks only).
     #[arg(long, hide = true)]
     pub bench_endpoints: bool,
@@ -246,12 +250,26 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
             st.update_cert_metric();
         }));
     }
-    if let Some((client, cfg, material)) = self_managed {
+    if let Some((client, cfg, material)) = self_managed.clone() {
         tokio::spawn(crate::certs::selfmanaged::maintain(
             client,
             cfg,
             resolver.clone(),
             material,
+        ));
+    }
+    if args.cluster_presets {
+        let client = match &self_managed {
+            Some((c, _, _)) => c.clone(),
+            None => kube::Client::try_default().await?,
+        };
+        state
+            .ready
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        tokio::spawn(watch_cluster_presets(
+            client,
+            state.clone(),
+            args.engine.clone(),
         ));
     }
     if let Some(dir) = args.policies_dir.clone() {
@@ -317,6 +335,104 @@ async fn watch_policies(dir: PathBuf, state: Arc<AppState>, interval: Duration) 
             Err(e) => {
                 tracing::warn!(error = %e, "policies changed but do not load; keeping the old ones")
             }
+        }
+    }
+}
+
+/// The preset store from the cluster's LLMInferenceServiceConfigs plus the built-in presets for
+/// names the cluster does not define. A config that does not load is skipped (and logged): one
+/// bad preset must not take the others down. Validation rejects such configs when written.
+pub fn merged_preset_store(
+    cluster: Vec<serde_json::Value>,
+    system_namespace: &str,
+) -> anyhow::Result<crate::presets::PresetStore> {
+    use crate::presets::{EMBEDDED_FILES, Preset, PresetStore, parse_yaml_documents};
+    let mut objs = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for obj in cluster {
+        match Preset::from_object(&obj, system_namespace) {
+            Ok(p) => {
+                seen.insert((p.namespace.clone(), p.name.clone()));
+                objs.push(obj);
+            }
+            Err(e) => tracing::warn!(error = %e, "skipping a preset that does not load"),
+        }
+    }
+    for (file, text) in EMBEDDED_FILES {
+        for mut obj in parse_yaml_documents(text, file)? {
+            if let Some(m) = obj.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+                m.insert(
+                    "namespace".into(),
+                    serde_json::Value::String(system_namespace.into()),
+                );
+            }
+            let p = Preset::from_object(&obj, system_namespace)?;
+            if seen.insert((p.namespace.clone(), p.name.clone())) {
+                objs.push(obj);
+            }
+        }
+    }
+    Ok(PresetStore::from_objects(objs, system_namespace)?)
+}
+
+/// Keeps the engine's presets in sync with the cluster (a kube-runtime reflector: requests
+/// never wait on the API server).
+async fn watch_cluster_presets(
+    client: kube::Client,
+    state: Arc<AppState>,
+    engine_args: EngineArgs,
+) {
+    use futures::StreamExt;
+    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+    use kube::runtime::{WatchStreamExt, reflector, watcher};
+    let gvk = GroupVersionKind::gvk(crate::api::GROUP, "v1alpha2", "LLMInferenceServiceConfig");
+    let ar = ApiResource::from_gvk_with_plural(&gvk, "llminferenceserviceconfigs");
+    let api: Api<DynamicObject> = Api::all_with(client, &ar);
+
+    let writer = reflector::store::Writer::<DynamicObject>::new(ar.clone());
+    let reader = writer.as_reader();
+    let stream = reflector(writer, watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .touched_objects();
+    futures::pin_mut!(stream);
+    let mut synced = false;
+    loop {
+        let item = stream.next().await;
+        match item {
+            None => return,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "preset watch error; retrying");
+                continue;
+            }
+            Some(Ok(_)) => {}
+        }
+        if !synced {
+            if reader.wait_until_ready().await.is_err() {
+                return;
+            }
+            synced = true;
+        }
+        let objs: Vec<serde_json::Value> = reader
+            .state()
+            .iter()
+            .filter_map(|o| serde_json::to_value(o.as_ref()).ok())
+            .collect();
+        match merged_preset_store(objs, &engine_args.system_namespace) {
+            Ok(store) => {
+                let mut engine = (**state.engine.load()).clone();
+                let (ns, name) = engine.mutate_cfg.default_gateway.clone();
+                engine.presets = store;
+                engine.set_default_gateway(&ns, &name);
+                state.engine.store(Arc::new(engine));
+                state
+                    .ready
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(
+                    presets = state.engine.load().presets.len(),
+                    "presets updated from the cluster"
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "could not rebuild presets"),
         }
     }
 }

@@ -1100,3 +1100,29 @@ mod fuzz {
         }
     }
 }
+
+/// A preset may set parallelism without GPUs: the mutating webhook injects them into the
+/// service that uses it. GPUs it does set must still match.
+#[test]
+fn presets_with_parallelism_but_no_gpus_are_accepted() {
+    let cfg = llmisvc::validate::ValidateConfig::default();
+    let p = llmisvc::policy::PolicySet::empty();
+    let preset = serde_json::json!({
+        "apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceServiceConfig",
+        "metadata": {"name": "p", "namespace": "team"},
+        "spec": {"parallelism": {"tensor": 2}, "template": {"containers": [{"name": "main"}]}}
+    });
+    let out = llmisvc::validate::validate(None, &preset, &cfg, &p);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let mut bad = preset.clone();
+    bad["spec"]["template"]["containers"][0]["resources"] =
+        serde_json::json!({"limits": {"nvidia.com/gpu": "4"}});
+    let out = llmisvc::validate::validate(None, &bad, &cfg, &p);
+    assert!(
+        out.errors
+            .iter()
+            .any(|e| e.field == "spec.parallelism.tensor"),
+        "{:?}",
+        out.errors
+    );
+}

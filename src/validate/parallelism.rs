@@ -336,7 +336,8 @@ pub fn check_workload(w: &Obj, cfg: &ValidateConfig, partial: bool, s: &mut Sink
         }
     };
     // A pod with no GPU and a need of one is CPU serving (the mutator injects GPUs where wanted).
-    let mismatch = |g: &PodGpus| g.total != need && (g.total > 0 || need > 1);
+    // A preset (partial) without GPUs is fine: they are injected when a service uses it.
+    let mismatch = |g: &PodGpus| g.total != need && (g.total > 0 || (need > 1 && !partial));
     let tensor_path = child(&ppath, "tensor");
     let primary = leader.as_ref().or(worker.as_ref());
     if let Some(g) = primary
