@@ -100,6 +100,16 @@ fn objects_read_back_in_both_versions_and_v1alpha2_fields_survive_v1alpha1_updat
             .is_none()
     );
 
+    // Edit a v1alpha2-only field through v1alpha2.
+    cluster.kubectl_ok(&[
+        "patch",
+        "llminferenceservices.v1alpha2.serving.kserve.io",
+        "new-style",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"kvCacheOffloading":{"cpu":"20Gi"}}}"#,
+    ]);
+
     // v1alpha2 object read as v1alpha1: v1alpha2-only fields are not in the spec...
     let mut o = get(&cluster, "v1alpha1", "new-style");
     assert_eq!(o["apiVersion"], "serving.kserve.io/v1alpha1");
@@ -121,6 +131,10 @@ fn objects_read_back_in_both_versions_and_v1alpha2_fields_survive_v1alpha1_updat
     let o = get(&cluster, "v1alpha2", "new-style");
     assert_eq!(o["spec"]["replicas"], 3);
     assert_eq!(o["spec"]["kvCacheOffloading"]["evictionPolicy"], "arc");
+    assert_eq!(
+        o["spec"]["kvCacheOffloading"]["cpu"], "20Gi",
+        "the edit made through v1alpha2 is kept"
+    );
     assert_eq!(o["spec"]["model"]["confidential"]["resourceId"], "key-1");
     assert!(
         o["metadata"]["annotations"]
