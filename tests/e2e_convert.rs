@@ -4,11 +4,8 @@
 
 mod support;
 
-use std::time::Duration;
-
 use serde_json::Value;
 use support::cluster::Cluster;
-use support::server::{ServerProcess, gen_certs, llmisvc_ok};
 
 const V1: &str = r#"
 apiVersion: serving.kserve.io/v1alpha1
@@ -33,7 +30,7 @@ metadata: {name: new-style, namespace: default}
 spec:
   model:
     uri: "hf://Qwen/Qwen2.5-0.5B-Instruct"
-    confidential: {enabled: true, resourceId: key-1}
+    confidential: {enabled: true, resourceId: "kbs:///default/key/1"}
   replicas: 1
   kvCacheOffloading: {cpu: 10Gi, evictionPolicy: arc}
 "#;
@@ -52,26 +49,7 @@ fn get(cluster: &Cluster, version: &str, name: &str) -> Value {
 #[test]
 fn objects_read_back_in_both_versions_and_v1alpha2_fields_survive_v1alpha1_updates() {
     let cluster = Cluster::start();
-    let dir = cluster.dir.path().join("llmisvc");
-    std::fs::create_dir_all(&dir).unwrap();
-    gen_certs(&dir);
-    let server = ServerProcess::start(&dir, &[]);
-    let ca = dir.join("ca.crt").display().to_string();
-    cluster.apply_ok(&llmisvc_ok(&[
-        "crds",
-        "--conversion-url",
-        &server.base_url(),
-        "--ca-bundle",
-        &ca,
-    ]));
-    cluster.wait_for(
-        &[
-            "wait",
-            "--for=condition=Established",
-            "crd/llminferenceservices.serving.kserve.io",
-        ],
-        Duration::from_secs(60),
-    );
+    let server = support::server::install(&cluster, &[]);
 
     cluster.apply_ok(V1);
     cluster.apply_ok(V2);
@@ -135,7 +113,10 @@ fn objects_read_back_in_both_versions_and_v1alpha2_fields_survive_v1alpha1_updat
         o["spec"]["kvCacheOffloading"]["cpu"], "20Gi",
         "the edit made through v1alpha2 is kept"
     );
-    assert_eq!(o["spec"]["model"]["confidential"]["resourceId"], "key-1");
+    assert_eq!(
+        o["spec"]["model"]["confidential"]["resourceId"],
+        "kbs:///default/key/1"
+    );
     assert!(
         o["metadata"]["annotations"]
             .get("llmisvc.serving.kserve.io/v1alpha2-fields")

@@ -3,42 +3,13 @@
 
 mod support;
 
-use std::time::Duration;
-
 use serde_json::Value;
 use support::cluster::Cluster;
-use support::server::{ServerProcess, gen_certs, llmisvc_ok};
 
 #[test]
 fn applied_examples_are_stored_expanded_and_reapply_is_unchanged() {
     let cluster = Cluster::start();
-    let dir = cluster.dir.path().join("llmisvc");
-    std::fs::create_dir_all(&dir).unwrap();
-    gen_certs(&dir);
-    let server = ServerProcess::start(&dir, &[]);
-    let ca = dir.join("ca.crt").display().to_string();
-    cluster.apply_ok(&llmisvc_ok(&[
-        "crds",
-        "--conversion-url",
-        &server.base_url(),
-        "--ca-bundle",
-        &ca,
-    ]));
-    cluster.apply_ok(&llmisvc_ok(&[
-        "webhook-config",
-        "--url",
-        &server.base_url(),
-        "--ca-bundle",
-        &ca,
-    ]));
-    cluster.wait_for(
-        &[
-            "wait",
-            "--for=condition=Established",
-            "crd/llminferenceservices.serving.kserve.io",
-        ],
-        Duration::from_secs(60),
-    );
+    let server = support::server::install(&cluster, &[]);
     cluster.kubectl_ok(&["create", "namespace", "demo"]);
     let root = env!("CARGO_MANIFEST_DIR");
     for (file, name) in [

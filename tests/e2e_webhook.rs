@@ -4,10 +4,7 @@
 
 mod support;
 
-use std::time::Duration;
-
 use support::cluster::Cluster;
-use support::server::{ServerProcess, gen_certs, llmisvc_ok};
 
 const POLICY: &str = r#"
 name: e2e
@@ -58,35 +55,8 @@ fn apiserver_calls_the_webhooks_and_kubectl_shows_their_answers() {
     let dir = cluster.dir.path().join("llmisvc");
     std::fs::create_dir_all(dir.join("policies")).unwrap();
     std::fs::write(dir.join("policies/e2e.yaml"), POLICY).unwrap();
-    gen_certs(&dir);
     let policies = format!("--policies-dir={}", dir.join("policies").display());
-    let mut server = ServerProcess::start(&dir, &[&policies]);
-    let ca = dir.join("ca.crt").display().to_string();
-
-    let crds = llmisvc_ok(&[
-        "crds",
-        "--conversion-url",
-        &server.base_url(),
-        "--ca-bundle",
-        &ca,
-    ]);
-    cluster.apply_ok(&crds);
-    let hooks = llmisvc_ok(&[
-        "webhook-config",
-        "--url",
-        &server.base_url(),
-        "--ca-bundle",
-        &ca,
-    ]);
-    cluster.apply_ok(&hooks);
-    cluster.wait_for(
-        &[
-            "wait",
-            "--for=condition=Established",
-            "crd/llminferenceservices.serving.kserve.io",
-        ],
-        Duration::from_secs(60),
-    );
+    let mut server = support::server::install(&cluster, &[&policies]);
 
     // A valid service goes through /mutate and /validate; the warn policy reaches kubectl.
     let out = cluster.kubectl_stdin(&["apply", "-f", "-"], &service("ok", 2, 2));

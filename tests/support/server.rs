@@ -138,3 +138,40 @@ impl Drop for ServerProcess {
         self.stop();
     }
 }
+
+/// Installs llmisvc on `cluster` the way the e2e tests need it: certificates from `llmisvc
+/// certs`, `llmisvc serve` (with `extra` arguments) on a free port, the CRDs with their
+/// conversion webhook and the webhook configurations pointing at it by URL with the CA bundle.
+pub fn install(cluster: &super::cluster::Cluster, extra: &[&str]) -> ServerProcess {
+    let dir = cluster.dir.path().join("llmisvc");
+    std::fs::create_dir_all(&dir).unwrap();
+    gen_certs(&dir);
+    let server = ServerProcess::start(&dir, extra);
+    let ca = dir.join("ca.crt").display().to_string();
+    let base = server.base_url();
+    cluster.apply_ok(&llmisvc_ok(&[
+        "crds",
+        "--conversion-url",
+        &base,
+        "--ca-bundle",
+        &ca,
+    ]));
+    cluster.apply_ok(&llmisvc_ok(&[
+        "webhook-config",
+        "--url",
+        &base,
+        "--ca-bundle",
+        &ca,
+    ]));
+    for crd in ["llminferenceservices", "llminferenceserviceconfigs"] {
+        cluster.wait_for(
+            &[
+                "wait",
+                "--for=condition=Established",
+                &format!("crd/{crd}.serving.kserve.io"),
+            ],
+            Duration::from_secs(60),
+        );
+    }
+    server
+}
