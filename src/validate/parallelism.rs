@@ -86,10 +86,15 @@ impl Parallelism {
     }
 
     /// GPUs one pod needs.
-    pub fn gpus_per_pod(&self) -> i64 {
+    /// GPUs one pod needs. Pipeline parallelism runs one stage per pod across nodes (with a
+    /// worker); without a worker all stages share one pod: tensor x pipeline GPUs, as the
+    /// mutating webhook injects them.
+    pub fn gpus_per_pod(&self, multi_node: bool) -> i64 {
         let t = self.tensor.unwrap_or(1);
         if self.is_data_parallel() {
             t.saturating_mul(self.data_local.unwrap_or(1))
+        } else if self.is_pipeline_parallel() && !multi_node {
+            t.saturating_mul(self.pipeline.unwrap_or(1))
         } else {
             t
         }
@@ -250,7 +255,9 @@ pub fn check_workload(w: &Obj, cfg: &ValidateConfig, partial: bool, s: &mut Sink
         ),
         _ => {}
     }
-    let skip = partial || par.invalid || (dp && pp) || w.has("worker");
+    // Pipeline stages without a worker share one pod (single-node pipeline parallelism);
+    // data parallel ranks beyond dataLocal need more pods, hence a worker.
+    let skip = partial || par.invalid || (dp && pp) || w.has("worker") || !dp;
     if !skip && par.pods_per_group() > 1 {
         let why = if dp {
             format!(
@@ -311,16 +318,22 @@ pub fn check_workload(w: &Obj, cfg: &ValidateConfig, partial: bool, s: &mut Sink
     if !par.present && !any_gpu {
         return; // CPU serving.
     }
-    let need = par.gpus_per_pod();
+    let multi_node = w.has("worker");
+    let need = par.gpus_per_pod(multi_node);
     let t = par.tensor.unwrap_or(1);
     let why = if dp {
         format!(
             "tensor ({t}) x dataLocal ({}) needs {need} GPUs per pod",
             par.data_local.unwrap_or(1)
         )
-    } else if pp {
+    } else if pp && multi_node {
         format!(
             "tensor ({t}) needs {need} GPUs per pod (pipeline parallelism runs one stage per pod)"
+        )
+    } else if pp {
+        format!(
+            "tensor ({t}) x pipeline ({}) needs {need} GPUs in the single pod (no worker: all stages in one pod)",
+            par.pipeline.unwrap_or(1)
         )
     } else if par.tensor.is_some() {
         format!("tensor ({t}) needs {need} GPUs per pod")
