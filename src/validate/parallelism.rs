@@ -257,7 +257,7 @@ pub fn check_workload(w: &Obj, cfg: &ValidateConfig, partial: bool, s: &mut Sink
     }
     // Pipeline stages without a worker share one pod (single-node pipeline parallelism);
     // data parallel ranks beyond dataLocal need more pods, hence a worker.
-    let skip = partial || par.invalid || (dp && pp) || w.has("worker") || !dp;
+    let skip = partial || par.invalid || pp || w.has("worker") || !dp;
     if !skip && par.pods_per_group() > 1 {
         let why = if dp {
             format!(
