@@ -105,6 +105,9 @@ pub struct RenderArgs {
     /// Apply only the object's baseRefs, no well-known presets.
     #[arg(long)]
     pub no_well_known: bool,
+    /// For every field mutation set or changed, print the source that set it.
+    #[arg(long, conflicts_with_all = ["diff", "stage"])]
+    pub explain: bool,
     /// Output format.
     #[arg(short = 'o', long, default_value = "yaml", value_parser = ["yaml", "json"])]
     pub output: String,
@@ -326,6 +329,29 @@ fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     };
     let mut out = Vec::new();
     for (origin, doc) in read_documents(&args.files)? {
+        if args.explain {
+            let entries = crate::explain::explain(&engine, &doc)
+                .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+            if args.output == "json" {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else {
+                let name = doc
+                    .pointer("/metadata/name")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("");
+                println!("# {origin} ({name})");
+                let width = entries
+                    .iter()
+                    .map(|e| e.path.len())
+                    .max()
+                    .unwrap_or(0)
+                    .min(90);
+                for e in entries {
+                    println!("{:width$}  {}", e.path, e.source);
+                }
+            }
+            continue;
+        }
         let mutated = engine
             .mutate_until(&doc, stop)
             .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;

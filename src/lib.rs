@@ -8,6 +8,7 @@ pub mod api;
 pub mod certs;
 pub mod cli;
 pub mod convert;
+pub mod explain;
 pub mod mutate;
 pub mod pipeline;
 pub mod policy;

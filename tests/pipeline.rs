@@ -141,3 +141,22 @@ fn a_preset_with_an_unknown_placeholder_is_rejected_when_written() {
         outcome.errors[0]
     );
 }
+
+/// `render --explain` names a source for every field it prints, each path once.
+#[test]
+fn explain_names_a_source_for_every_field_of_the_examples() {
+    let engine = Engine::builtin().unwrap();
+    for (name, input) in docs("examples") {
+        let entries = llmisvc::explain::explain(&engine, &input).unwrap();
+        assert!(entries.len() > 20, "{name}: {}", entries.len());
+        let mut seen = std::collections::HashSet::new();
+        for e in &entries {
+            assert!(!e.source.is_empty(), "{name}: {}", e.path);
+            assert!(
+                seen.insert(e.path.clone()),
+                "{name}: {} listed twice",
+                e.path
+            );
+        }
+    }
+}
