@@ -20,8 +20,16 @@ pub struct Entry {
     pub source: String,
 }
 
-/// List items are identified by these keys (as presets merge them), else by index.
-const MERGE_KEYS: [&str; 5] = ["name", "containerPort", "mountPath", "devicePath", "ip"];
+/// List items are identified by the key presets merge them by, else by index.
+fn merge_key(list_field: &str) -> &'static str {
+    match list_field {
+        "volumeMounts" => "mountPath",
+        "ports" => "containerPort",
+        "volumeDevices" => "devicePath",
+        "hostAliases" => "ip",
+        _ => "name",
+    }
+}
 
 /// Leaves of `v` (scalars, and lists of scalars as a whole) with their identity paths, in
 /// document order.
@@ -38,15 +46,23 @@ fn leaves(v: &Value, path: &str, out: &mut Vec<(String, Value)>) {
             }
         }
         Value::Array(a) if a.iter().any(Value::is_object) => {
+            let field = path.rsplit(['.', ']']).next().unwrap_or("");
+            let key = merge_key(field);
+            let ids: Vec<Option<String>> = a
+                .iter()
+                .map(|c| {
+                    c.get(key)
+                        .filter(|v| !v.is_object() && !v.is_array())
+                        .map(|v| format!("{key}={}", scalar(v)))
+                })
+                .collect();
+            let distinct: std::collections::HashSet<&String> = ids.iter().flatten().collect();
+            let unique = distinct.len() == a.len();
             for (i, c) in a.iter().enumerate() {
-                let id = MERGE_KEYS
-                    .iter()
-                    .find_map(|k| {
-                        c.get(*k)
-                            .filter(|v| !v.is_object() && !v.is_array())
-                            .map(|v| format!("{k}={}", scalar(v)))
-                    })
-                    .unwrap_or_else(|| i.to_string());
+                let id = match &ids[i] {
+                    Some(id) if unique => id.clone(),
+                    _ => i.to_string(),
+                };
                 leaves(c, &format!("{path}[{id}]"), out);
             }
         }
