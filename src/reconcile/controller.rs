@@ -294,11 +294,29 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
                 });
             }
         };
-        if let Some(l) = live
-            && contained(&d, &l)
+        if let Some(l) = &live
+            && contained(&d, l)
         {
-            observed.push(l);
+            observed.push(l.clone());
             continue;
+        }
+        // A Deployment's selector is immutable (it changes when the role label does, e.g.
+        // prefill added or removed): replace the object.
+        if let Some(l) = &live
+            && kind == "Deployment"
+            && l["spec"]["selector"] != d["spec"]["selector"]
+        {
+            tracing::info!(%ns, service = %name, name = %cname, "selector changed; recreating");
+            match api.delete(&cname, &DeleteParams::background()).await {
+                Ok(_) => {}
+                Err(e) if not_found(&e) => {}
+                Err(source) => {
+                    return Err(Error::Object {
+                        what: what(),
+                        source,
+                    });
+                }
+            }
         }
         let applied = api
             .patch(&cname, &pp, &Patch::Apply(&d))

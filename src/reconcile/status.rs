@@ -299,7 +299,6 @@ pub fn status(svc: &Value, observed: &[Value], presets: &PresetStore, now: &str)
             "scheduler".into(),
             json!({
                 "inferencePool": {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": p.name, "namespace": ns},
-                "service": {"group": "", "kind": "Service", "name": names::epp_service(n), "namespace": ns},
             }),
         );
     }
@@ -310,7 +309,9 @@ pub fn status(svc: &Value, observed: &[Value], presets: &PresetStore, now: &str)
         names::workload_service(n),
         super::build::WORKLOAD_PORT
     );
-    let mut origin = json!({"group": "", "kind": "Service", "name": names::workload_service(n), "namespace": ns});
+    // `origin` (group required by the schema) is only set for a Gateway: the API server here
+    // turned an empty core group into null and refused the status.
+    let mut origin = Value::Null;
     if let Some(r) = &route {
         let spec = &svc["spec"]["router"]["route"]["http"]["spec"];
         let mut gateways = Vec::new();
@@ -331,7 +332,7 @@ pub fn status(svc: &Value, observed: &[Value], presets: &PresetStore, now: &str)
             });
             let addr = gw.and_then(|g| g["status"]["addresses"][0]["value"].as_str());
             if let Some(addr) = addr
-                && origin["kind"] == "Service"
+                && origin.is_null()
             {
                 let path = spec["rules"][0]["matches"][0]["path"]["value"]
                     .as_str()
@@ -372,10 +373,11 @@ pub fn status(svc: &Value, observed: &[Value], presets: &PresetStore, now: &str)
     st.insert("url".into(), url.clone().into());
     st.insert("address".into(), json!({"url": url}));
     let model = svc["spec"]["model"]["name"].as_str().unwrap_or(n);
-    st.insert(
-        "addresses".into(),
-        json!([{"url": url, "origin": origin, "models": [{"name": model}]}]),
-    );
+    let mut address = json!({"url": url, "models": [{"name": model}]});
+    if !origin.is_null() {
+        address["origin"] = origin;
+    }
+    st.insert("addresses".into(), json!([address]));
     st.insert(
         "conditions".into(),
         conditions(
