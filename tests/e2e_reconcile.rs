@@ -29,7 +29,17 @@ struct Reconciler {
 }
 
 impl Reconciler {
+    /// `llmisvc reconcile` as the cluster admin, Lease in `default`.
     fn start(cluster: &Cluster, tag: &str) -> Reconciler {
+        Self::start_with(cluster, tag, &cluster.kubeconfig, "default")
+    }
+
+    fn start_with(
+        cluster: &Cluster,
+        tag: &str,
+        kubeconfig: &std::path::Path,
+        lease_ns: &str,
+    ) -> Reconciler {
         let log = cluster.dir.path().join(format!("reconciler-{tag}.log"));
         let out = std::fs::File::create(&log).unwrap();
         let err = out.try_clone().unwrap();
@@ -37,13 +47,13 @@ impl Reconciler {
         cmd.args([
             "reconcile",
             "--lease-namespace",
-            "default",
+            lease_ns,
             "--lease-duration",
             "3",
             "--resync",
             "600",
         ])
-        .env("KUBECONFIG", &cluster.kubeconfig)
+        .env("KUBECONFIG", kubeconfig)
         .env("POD_NAME", format!("reconciler-{tag}"))
         .env("RUST_LOG", "info,llmisvc=debug")
         .env("NO_COLOR", "1")
@@ -474,11 +484,26 @@ fn reconciler_against_a_real_api_server() {
         },
     );
 
-    // 6. Kill the reconciler mid-way; two new ones start, one leads and converges.
+    // 6. Kill the reconciler mid-way; two new ones start, one leads and converges. These run
+    // as deploy/'s ServiceAccount (impersonated, with deploy/rbac.yaml applied): the
+    // least-privilege ClusterRole and Role are enough for everything that follows.
+    cluster.kubectl_ok(&[
+        "apply",
+        "-f",
+        &format!("{root}/deploy/namespace.yaml"),
+        "-f",
+        &format!("{root}/deploy/rbac.yaml"),
+    ]);
+    let kc = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
+    let token_line = format!("    token: {}\n", cluster.token);
+    assert!(kc.contains(&token_line));
+    let sa_kc = kc.replace(&token_line, &format!("{token_line}    as: system:serviceaccount:llmisvc-system:llmisvc\n    as-groups: [system:serviceaccounts, \"system:serviceaccounts:llmisvc-system\", system:authenticated]\n"));
+    let sa_kubeconfig = cluster.dir.path().join("kubeconfig-llmisvc-sa");
+    std::fs::write(&sa_kubeconfig, sa_kc).unwrap();
     r1.kill();
     cluster.kubectl_ok(&["apply", "-f", &format!("{root}/examples/minimal.yaml")]);
-    let mut r2 = Reconciler::start(&cluster, "2");
-    let mut r3 = Reconciler::start(&cluster, "3");
+    let mut r2 = Reconciler::start_with(&cluster, "2", &sa_kubeconfig, "llmisvc-system");
+    let mut r3 = Reconciler::start_with(&cluster, "3", &sa_kubeconfig, "llmisvc-system");
     let logs23 = || format!("{}\n---\n{}", r2.log_text(), r3.log_text());
     wait_converged(&cluster, "qwen-small", &logs23);
     let s = wait_until("qwen-small status", Duration::from_secs(30), || {
@@ -543,7 +568,6 @@ fn reconciler_against_a_real_api_server() {
     // 9. The deploy/ kustomization is accepted by the API server. kube-apiserver here is
     // v1.20, which predates policy/v1 PodDisruptionBudgets: the built manifest is checked with
     // the PDB at policy/v1beta1 (same fields).
-    cluster.kubectl_ok(&["create", "namespace", "llmisvc-system"]);
     let built = cluster.kubectl_ok(&["kustomize", &format!("{root}/deploy")]);
     assert!(built.contains("kind: PodDisruptionBudget"));
     let built = built.replace("apiVersion: policy/v1\n", "apiVersion: policy/v1beta1\n");
