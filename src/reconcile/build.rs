@@ -640,6 +640,7 @@ impl<'a> Plan<'a> {
             .cloned()
             .ok_or(BuildError::Missing("spec.router.scheduler.template"))?;
         pod.insert("serviceAccountName".into(), names::epp_sa(n).into());
+        wire_scheduler_config(s, &mut pod)?;
         let mut labels = obj(s.get("labels"), &format!("{p}labels"))?
             .cloned()
             .unwrap_or_default();
@@ -666,6 +667,76 @@ impl<'a> Plan<'a> {
         out.push(Value::Object(d));
         Ok(())
     }
+}
+
+/// Where a `config.ref` ConfigMap is mounted in the scheduler container.
+pub const SCHEDULER_CONFIG_DIR: &str = "/etc/llmisvc/epp";
+
+/// Passes `router.scheduler.config` to the scheduler's `main` container (or its first one):
+/// `inline` as `--config-text <yaml>`, `ref` as a ConfigMap volume and
+/// `--config-file <dir>/<key>`. Nothing is added when the args already name a config.
+fn wire_scheduler_config(
+    s: &Map<String, Value>,
+    pod: &mut Map<String, Value>,
+) -> Result<(), BuildError> {
+    let Some(cfg) = obj(s.get("config"), "spec.router.scheduler.config")? else {
+        return Ok(());
+    };
+    let inline = cfg.get("inline").filter(|v| v.is_object());
+    let cref = obj(cfg.get("ref"), "spec.router.scheduler.config.ref")?;
+    if inline.is_none() && cref.is_none() {
+        return Ok(());
+    }
+    let Some(Value::Array(containers)) = pod.get_mut("containers") else {
+        return Ok(());
+    };
+    let idx = containers
+        .iter()
+        .position(|c| c["name"] == "main")
+        .unwrap_or(0);
+    let Some(Value::Object(c)) = containers.get_mut(idx) else {
+        return Ok(());
+    };
+    let args = c.entry("args").or_insert_with(|| json!([]));
+    let Value::Array(args) = args else {
+        return Err(BuildError::WrongType {
+            path: "spec.router.scheduler.template.containers[main].args".into(),
+            expected: "array",
+        });
+    };
+    if args
+        .iter()
+        .any(|a| a == "--config-text" || a == "--config-file")
+    {
+        return Ok(());
+    }
+    let mut volume = None;
+    if let Some(inline) = inline {
+        let text = serde_norway::to_string(inline).unwrap_or_default();
+        args.push("--config-text".into());
+        args.push(text.into());
+    } else if let Some(r) = cref {
+        let key = r
+            .get("key")
+            .and_then(Value::as_str)
+            .unwrap_or("config.yaml");
+        let name = r.get("name").and_then(Value::as_str).unwrap_or_default();
+        args.push("--config-file".into());
+        args.push(format!("{SCHEDULER_CONFIG_DIR}/{key}").into());
+        let mounts = c.entry("volumeMounts").or_insert_with(|| json!([]));
+        if let Value::Array(m) = mounts {
+            m.push(
+                json!({"name": "epp-config", "mountPath": SCHEDULER_CONFIG_DIR, "readOnly": true}),
+            );
+        }
+        volume = Some(json!({"name": "epp-config", "configMap": {"name": name}}));
+    }
+    if let Some(v) = volume
+        && let Value::Array(vols) = pod.entry("volumes").or_insert_with(|| json!([]))
+    {
+        vols.push(v);
+    }
+    Ok(())
 }
 
 /// The child objects of `svc` (a whole `serving.kserve.io/v1alpha2` LLMInferenceService, as
@@ -800,6 +871,25 @@ mod tests {
         })))
         .unwrap();
         assert_eq!(objs.len(), 2);
+    }
+
+    #[test]
+    fn scheduler_config() {
+        let main = json!({"containers": [{"name": "main", "args": ["--pool-name", "p"]}]});
+        let objs = build(&svc(json!({"template": {}, "router": {"scheduler": {
+            "template": main, "config": {"inline": {"kind": "EndpointPickerConfig"}}}}})))
+        .unwrap();
+        let d = find(&objs, "Deployment", "m-kserve-router-scheduler");
+        let args = &d["spec"]["template"]["spec"]["containers"][0]["args"];
+        assert_eq!(args[2], "--config-text");
+        assert_eq!(args[3], "kind: EndpointPickerConfig\n");
+        let objs = build(&svc(json!({"template": {}, "router": {"scheduler": {
+            "template": main, "config": {"ref": {"name": "cm", "key": "epp.yaml"}}}}})))
+        .unwrap();
+        let pod =
+            &find(&objs, "Deployment", "m-kserve-router-scheduler")["spec"]["template"]["spec"];
+        assert_eq!(pod["containers"][0]["args"][3], "/etc/llmisvc/epp/epp.yaml");
+        assert_eq!(pod["volumes"][0]["configMap"]["name"], "cm");
     }
 
     #[test]
