@@ -241,6 +241,17 @@ spec:
 
 #[test]
 fn reconciler_against_a_real_api_server() {
+    // CARGO_BIN_EXE_llmisvc lives in the (possibly shared) target dir: make sure it is this
+    // tree's build, with the reconcile subcommand.
+    let help = Command::new(env!("CARGO_BIN_EXE_llmisvc"))
+        .args(["reconcile", "--help"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("--lease-namespace"),
+        "{} is not this tree's build (another build replaced it?): rebuild and rerun",
+        env!("CARGO_BIN_EXE_llmisvc")
+    );
     let mut cluster = Cluster::start();
     cluster.start_controller_manager();
     let dir = cluster.dir.path().join("llmisvc");
@@ -500,6 +511,24 @@ fn reconciler_against_a_real_api_server() {
     let sa_kc = kc.replace(&token_line, &format!("{token_line}    as: system:serviceaccount:llmisvc-system:llmisvc\n    as-groups: [system:serviceaccounts, \"system:serviceaccounts:llmisvc-system\", system:authenticated]\n"));
     let sa_kubeconfig = cluster.dir.path().join("kubeconfig-llmisvc-sa");
     std::fs::write(&sa_kubeconfig, sa_kc).unwrap();
+    let can = |args: &[&str]| {
+        let mut a = vec!["auth", "can-i"];
+        a.extend_from_slice(args);
+        let out = cluster
+            .kubectl_cmd()
+            .arg(format!("--kubeconfig={}", sa_kubeconfig.display()))
+            .args(&a)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(can(&["patch", "deployments", "-n", "demo"]), "yes");
+    assert_eq!(
+        can(&["get", "secrets", "-n", "demo"]),
+        "no",
+        "the ServiceAccount must not read Secrets outside its namespace"
+    );
+    assert_eq!(can(&["create", "pods", "-n", "demo"]), "no");
     r1.kill();
     cluster.kubectl_ok(&["apply", "-f", &format!("{root}/examples/minimal.yaml")]);
     let mut r2 = Reconciler::start_with(&cluster, "2", &sa_kubeconfig, "llmisvc-system");

@@ -14,7 +14,8 @@
 //! 4. Status via the status subresource (merge patch), only when it changed.
 //!
 //! Owned Deployments, Services and (when their CRDs exist) LeaderWorkerSets, InferencePools
-//! and HTTPRoutes are watched, so drift is brought back. Errors requeue after a delay.
+//! and HTTPRoutes are watched, so drift is brought back. Errors requeue with a per-service
+//! exponential backoff ([`backoff`]: 5 s doubling up to 5 min).
 //!
 //! Leader election: a `coordination.k8s.io/v1` Lease; the controller runs only while this
 //! process holds it, and is stopped before the lease could expire when renewal fails.
@@ -158,6 +159,18 @@ struct Ctx {
     client: Client,
     cfg: Config,
     embedded: Vec<Value>,
+    /// Consecutive failures per `namespace/name`, for the retry backoff.
+    failures: std::sync::Mutex<HashMap<String, u32>>,
+}
+
+fn key_of(obj: &DynamicObject) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// Retry delay after `n` consecutive failures: `base`, doubling, at most 5 minutes.
+pub fn backoff(base: Duration, n: u32) -> Duration {
+    base.saturating_mul(1 << n.saturating_sub(1).min(10))
+        .min(Duration::from_secs(300))
 }
 
 fn now_rfc3339() -> String {
@@ -409,13 +422,22 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
             })?;
         writes += 1;
     }
+    if let Ok(mut f) = ctx.failures.lock() {
+        f.remove(&key_of(&obj));
+    }
     tracing::debug!(%ns, service = %name, writes, "reconciled");
     Ok(Action::requeue(ctx.cfg.resync))
 }
 
 fn error_policy(obj: Arc<DynamicObject>, err: &Error, ctx: Arc<Ctx>) -> Action {
-    tracing::warn!(service = %obj.name_any(), namespace = ?obj.namespace(), error = %err, "reconcile failed; retrying");
-    Action::requeue(ctx.cfg.error_delay)
+    let n = ctx.failures.lock().map_or(1, |mut f| {
+        let n = f.entry(key_of(&obj)).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    });
+    let delay = backoff(ctx.cfg.error_delay, n);
+    tracing::warn!(service = %obj.name_any(), namespace = ?obj.namespace(), error = %err, failures = n, retry_in = ?delay, "reconcile failed; retrying");
+    Action::requeue(delay)
 }
 
 /// Is `ar` served (its CRD installed)?
@@ -467,6 +489,7 @@ pub async fn run_controller(
         client,
         cfg,
         embedded,
+        failures: Default::default(),
     });
     tracing::info!("reconciler running");
     controller
@@ -753,6 +776,15 @@ mod tests {
         assert!(contained(&json!([{"a": 1}]), &json!([{"a": 1, "x": 0}])));
         assert!(!contained(&json!([{"a": 1}]), &json!([{"a": 1}, {"a": 2}])));
         assert!(contained(&json!({"n": 8000}), &json!({"n": 8000.0})));
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let b = Duration::from_secs(5);
+        assert_eq!(backoff(b, 1), b);
+        assert_eq!(backoff(b, 2), Duration::from_secs(10));
+        assert_eq!(backoff(b, 4), Duration::from_secs(40));
+        assert_eq!(backoff(b, 30), Duration::from_secs(300));
     }
 
     #[test]
