@@ -529,8 +529,10 @@ fn reconciler_against_a_real_api_server() {
         "the ServiceAccount must not read Secrets outside its namespace"
     );
     assert_eq!(can(&["create", "pods", "-n", "demo"]), "no");
-    r1.kill();
+    // Killed right after a new service arrives, likely in the middle of reconciling it.
     cluster.kubectl_ok(&["apply", "-f", &format!("{root}/examples/minimal.yaml")]);
+    std::thread::sleep(Duration::from_millis(150));
+    r1.kill();
     let mut r2 = Reconciler::start_with(&cluster, "2", &sa_kubeconfig, "llmisvc-system");
     let mut r3 = Reconciler::start_with(&cluster, "3", &sa_kubeconfig, "llmisvc-system");
     let logs23 = || format!("{}\n---\n{}", r2.log_text(), r3.log_text());
