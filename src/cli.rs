@@ -24,7 +24,7 @@ pub enum Command {
     /// Serve the mutating, validating and conversion webhooks over TLS.
     Serve(crate::serve::ServeArgs),
     /// Run the reconciler (Deployments, LeaderWorkerSets, Services, scheduler, InferencePool, HTTPRoute).
-    Reconcile,
+    Reconcile(crate::reconcile::controller::ReconcileArgs),
     /// Print objects as the mutating webhook would store them (offline, no cluster).
     Render(RenderArgs),
     /// Mutate and validate objects offline, as the API server would (exit 1 when invalid).
@@ -135,10 +135,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => crate::serve::serve(args),
         Command::Validate(args) => validate(args),
         Command::Render(args) => render(args),
-        Command::Reconcile => {
-            eprintln!("llmisvc: this subcommand is not implemented yet");
-            return ExitCode::from(2);
-        }
+        Command::Reconcile(args) => crate::reconcile::controller::run_cli(args),
     };
     match result {
         Ok(code) => code,

@@ -13,6 +13,7 @@ pub mod mutate;
 pub mod pipeline;
 pub mod policy;
 pub mod presets;
+pub mod reconcile;
 pub mod serve;
 pub mod server;
 pub mod validate;

@@ -123,6 +123,10 @@ pub struct ServeArgs {
     /// Serve /bench/noop and /bench/decode (load benchmarks only).
     #[arg(long, hide = true)]
     pub bench_endpoints: bool,
+    /// Also run the reconciler in this process (leader-elected with a Lease in the
+    /// `--secret-namespace`).
+    #[arg(long)]
+    pub reconcile: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -275,6 +279,21 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(dir) = args.policies_dir.clone() {
         let st = state.clone();
         tokio::spawn(watch_policies(dir, st, interval));
+    }
+
+    if args.reconcile {
+        let client = kube::Client::try_default().await?;
+        let cfg = crate::reconcile::controller::serve_config(
+            &args.engine.system_namespace,
+            &args.secret_namespace,
+        );
+        tokio::spawn(async move {
+            if let Err(e) =
+                crate::reconcile::controller::run(client, cfg, std::future::pending()).await
+            {
+                tracing::error!(error = %e, "reconciler stopped");
+            }
+        });
     }
 
     tracing::info!(addr = %local, "llmisvc webhook listening (POST /mutate /validate /convert; GET /healthz /readyz /metrics)");

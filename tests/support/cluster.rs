@@ -152,6 +152,28 @@ impl Cluster {
         cluster
     }
 
+    /// Starts kube-controller-manager with only the garbage collector and namespace
+    /// controllers (owner-reference cascading deletion; no Deployment/ReplicaSet controllers,
+    /// so workload status is whatever a test writes).
+    pub fn start_controller_manager(&mut self) {
+        let bin = k8s_bin_dir().join("kube-controller-manager");
+        let d = self.dir.path().to_path_buf();
+        let kcm = spawn(
+            "kube-controller-manager",
+            Command::new(&bin)
+                .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
+                .arg("--controllers=garbagecollector,namespace")
+                .arg("--leader-elect=false")
+                .arg("--port=0")
+                .arg("--secure-port=0")
+                .arg("--use-service-account-credentials=false")
+                .arg("--v=1"),
+            &d.join("kube-controller-manager.log"),
+        );
+        self.procs
+            .push(("kube-controller-manager".to_string(), kcm));
+    }
+
     fn wait_ready(&mut self, timeout: Duration) {
         let start = Instant::now();
         loop {

@@ -1,0 +1,912 @@
+//! The pure builder: an expanded `LLMInferenceService` (as stored, after the mutating webhook)
+//! in, the Kubernetes objects that run it out.
+//!
+//! Names follow KServe's LLMInferenceService controller (`<n>` is the service name):
+//!
+//! | object | name |
+//! |---|---|
+//! | decode `Deployment` / `LeaderWorkerSet` | `<n>-kserve` / `<n>-kserve-mn` |
+//! | prefill `Deployment` / `LeaderWorkerSet` | `<n>-kserve-prefill` / `<n>-kserve-mn-prefill` |
+//! | workload `Service` | `<n>-kserve-workload-svc` |
+//! | scheduler `Deployment`, `Service`, `ServiceAccount` | `<n>-kserve-router-scheduler`, `<n>-epp-service`, `<n>-epp-sa` |
+//! | scheduler `Role` / `RoleBinding` | `<n>-epp-role` |
+//! | `InferencePool` | `<n>-inference-pool` |
+//! | `HTTPRoute` | `<n>-kserve-route` |
+//! | `HorizontalPodAutoscaler` / KEDA `ScaledObject` | `<n>-kserve-hpa` / `<n>-kserve-keda` (prefill: `<n>-kserve-prefill-hpa` / `-keda`) |
+//!
+//! Every object carries [`MANAGED_BY_LABEL`]=[`MANAGED_BY`], `app.kubernetes.io/name: <n>`,
+//! `app.kubernetes.io/part-of: llminferenceservice` and a controller owner reference to the
+//! service. The output is deterministic (fixed order, no timestamps).
+
+use serde_json::{Map, Value, json};
+
+/// API version of the owner.
+pub const OWNER_API_VERSION: &str = "serving.kserve.io/v1alpha2";
+/// Label every child carries; used to find children to prune.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// Value of [`MANAGED_BY_LABEL`].
+pub const MANAGED_BY: &str = "llmisvc";
+/// `app.kubernetes.io/name`: the service name.
+pub const NAME_LABEL: &str = "app.kubernetes.io/name";
+/// `app.kubernetes.io/part-of`.
+pub const PART_OF_LABEL: &str = "app.kubernetes.io/part-of";
+/// Value of [`PART_OF_LABEL`].
+pub const PART_OF: &str = "llminferenceservice";
+/// `kserve.io/component`: `workload` on serving pods (leaders for multi-node).
+pub const COMPONENT_LABEL: &str = "kserve.io/component";
+/// `llm-d.ai/role`: `both`, `decode` or `prefill`.
+pub const ROLE_LABEL: &str = "llm-d.ai/role";
+/// `app.kubernetes.io/component` of the scheduler's objects.
+pub const SCHEDULER_COMPONENT: &str = "llminferenceservice-router-scheduler";
+/// The port of the workload Service (vLLM, or the routing sidecar in front of it).
+pub const WORKLOAD_PORT: i64 = 8000;
+
+/// Why a service cannot be built.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum BuildError {
+    /// A required field is absent.
+    #[error("{0} is missing")]
+    Missing(&'static str),
+    /// A field has the wrong JSON type.
+    #[error("{path}: expected {expected}")]
+    WrongType {
+        path: String,
+        expected: &'static str,
+    },
+}
+
+/// Names of the children of service `n`.
+pub mod names {
+    pub fn decode(n: &str, multi_node: bool) -> String {
+        if multi_node {
+            format!("{n}-kserve-mn")
+        } else {
+            format!("{n}-kserve")
+        }
+    }
+    pub fn prefill(n: &str, multi_node: bool) -> String {
+        if multi_node {
+            format!("{n}-kserve-mn-prefill")
+        } else {
+            format!("{n}-kserve-prefill")
+        }
+    }
+    pub fn workload_service(n: &str) -> String {
+        format!("{n}-kserve-workload-svc")
+    }
+    pub fn scheduler(n: &str) -> String {
+        format!("{n}-kserve-router-scheduler")
+    }
+    pub fn epp_service(n: &str) -> String {
+        format!("{n}-epp-service")
+    }
+    pub fn epp_sa(n: &str) -> String {
+        format!("{n}-epp-sa")
+    }
+    pub fn epp_role(n: &str) -> String {
+        format!("{n}-epp-role")
+    }
+    pub fn pool(n: &str) -> String {
+        format!("{n}-inference-pool")
+    }
+    pub fn route(n: &str) -> String {
+        format!("{n}-kserve-route")
+    }
+}
+
+/// The service's identity, read once.
+#[derive(Clone, Debug)]
+pub struct Meta {
+    pub name: String,
+    pub namespace: String,
+    pub uid: String,
+    pub kind: String,
+}
+
+impl Meta {
+    pub fn of(svc: &Value) -> Result<Meta, BuildError> {
+        let s = |p: &'static str, v: Option<&Value>| -> Result<String, BuildError> {
+            match v {
+                Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+                None | Some(Value::Null) => Err(BuildError::Missing(p)),
+                Some(Value::String(_)) => Err(BuildError::Missing(p)),
+                Some(_) => Err(BuildError::WrongType {
+                    path: p.into(),
+                    expected: "string",
+                }),
+            }
+        };
+        let m = svc.get("metadata");
+        Ok(Meta {
+            name: s("metadata.name", m.and_then(|m| m.get("name")))?,
+            namespace: s("metadata.namespace", m.and_then(|m| m.get("namespace")))?,
+            uid: s("metadata.uid", m.and_then(|m| m.get("uid")))?,
+            kind: svc
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("LLMInferenceService")
+                .to_string(),
+        })
+    }
+
+    fn owner_ref(&self) -> Value {
+        json!({
+            "apiVersion": OWNER_API_VERSION,
+            "kind": self.kind,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": true,
+            "blockOwnerDeletion": true,
+        })
+    }
+
+    /// Labels every child carries.
+    pub fn common_labels(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert(PART_OF_LABEL.into(), PART_OF.into());
+        m.insert(NAME_LABEL.into(), self.name.clone().into());
+        m.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
+        m
+    }
+
+    fn object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        name: &str,
+        extra_labels: &[(&str, &str)],
+    ) -> Map<String, Value> {
+        let mut labels = self.common_labels();
+        for (k, v) in extra_labels {
+            labels.insert((*k).into(), (*v).into());
+        }
+        let mut o = Map::new();
+        o.insert("apiVersion".into(), api_version.into());
+        o.insert("kind".into(), kind.into());
+        o.insert(
+            "metadata".into(),
+            json!({
+                "name": name,
+                "namespace": self.namespace,
+                "labels": labels,
+                "ownerReferences": [self.owner_ref()],
+            }),
+        );
+        o
+    }
+}
+
+fn obj<'a>(v: Option<&'a Value>, path: &str) -> Result<Option<&'a Map<String, Value>>, BuildError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m)),
+        Some(_) => Err(BuildError::WrongType {
+            path: path.into(),
+            expected: "object",
+        }),
+    }
+}
+
+fn int(v: Option<&Value>, path: &str) -> Result<Option<i64>, BuildError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.as_i64().is_some() => Ok(n.as_i64()),
+        Some(_) => Err(BuildError::WrongType {
+            path: path.into(),
+            expected: "integer",
+        }),
+    }
+}
+
+fn i32_of(v: Option<i64>) -> Option<i32> {
+    v.and_then(|x| i32::try_from(x).ok())
+}
+
+/// Which pool a workload serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pool {
+    Decode,
+    Prefill,
+}
+
+/// One workload (decode or prefill) as read from the spec.
+struct Workload<'a> {
+    pool: Pool,
+    path: &'static str,
+    spec: &'a Map<String, Value>,
+    role: &'static str,
+}
+
+impl Workload<'_> {
+    fn multi_node(&self) -> bool {
+        matches!(self.spec.get("worker"), Some(Value::Object(_)))
+    }
+    fn name(&self, n: &str) -> String {
+        match self.pool {
+            Pool::Decode => names::decode(n, self.multi_node()),
+            Pool::Prefill => names::prefill(n, self.multi_node()),
+        }
+    }
+    fn scaling(&self) -> Result<Option<&Map<String, Value>>, BuildError> {
+        obj(self.spec.get("scaling"), &format!("{}scaling", self.path))
+    }
+    fn group_size(&self) -> Result<i32, BuildError> {
+        let par = obj(
+            self.spec.get("parallelism"),
+            &format!("{}parallelism", self.path),
+        )?;
+        let get = |k: &str| -> Result<Option<i32>, BuildError> {
+            Ok(i32_of(int(
+                par.and_then(|p| p.get(k)),
+                &format!("{}parallelism.{k}", self.path),
+            )?))
+        };
+        Ok(crate::mutate::group_size(
+            get("data")?,
+            get("dataLocal")?,
+            get("pipeline")?,
+        ))
+    }
+    /// Pod labels: the spec's labels, then ours (ours win).
+    fn pod_metadata(&self, meta: &Meta, component: &str) -> Result<Value, BuildError> {
+        let mut labels = Map::new();
+        if let Some(l) = obj(self.spec.get("labels"), &format!("{}labels", self.path))? {
+            labels.extend(l.clone());
+        }
+        labels.insert(NAME_LABEL.into(), meta.name.clone().into());
+        labels.insert(PART_OF_LABEL.into(), PART_OF.into());
+        labels.insert(COMPONENT_LABEL.into(), component.into());
+        labels.insert(ROLE_LABEL.into(), self.role.into());
+        let mut m = Map::new();
+        m.insert("labels".into(), Value::Object(labels));
+        if let Some(a) = obj(
+            self.spec.get("annotations"),
+            &format!("{}annotations", self.path),
+        )? && !a.is_empty()
+        {
+            m.insert("annotations".into(), Value::Object(a.clone()));
+        }
+        Ok(Value::Object(m))
+    }
+    fn selector(&self, meta: &Meta) -> Value {
+        json!({
+            NAME_LABEL: meta.name,
+            PART_OF_LABEL: PART_OF,
+            COMPONENT_LABEL: "workload",
+            ROLE_LABEL: self.role,
+        })
+    }
+    fn template(&self) -> Result<&Map<String, Value>, BuildError> {
+        obj(self.spec.get("template"), &format!("{}template", self.path))?.ok_or(
+            BuildError::Missing(match self.pool {
+                Pool::Decode => "spec.template",
+                Pool::Prefill => "spec.prefill.template",
+            }),
+        )
+    }
+
+    fn build(&self, meta: &Meta) -> Result<Vec<Value>, BuildError> {
+        let name = self.name(&meta.name);
+        let scaling = self.scaling()?;
+        let replicas = int(self.spec.get("replicas"), &format!("{}replicas", self.path))?;
+        let rollout = obj(
+            self.spec.get("rolloutStrategy"),
+            &format!("{}rolloutStrategy", self.path),
+        )?;
+        let extra = [(COMPONENT_LABEL, "workload"), (ROLE_LABEL, self.role)];
+        let template = Value::Object(self.template()?.clone());
+        let mut spec = Map::new();
+        if scaling.is_none() {
+            spec.insert("replicas".into(), replicas.unwrap_or(1).into());
+        }
+        let mut out = Vec::new();
+        let (api_version, kind) = if let Some(worker) = self.spec.get("worker") {
+            let worker = obj(Some(worker), &format!("{}worker", self.path))?
+                .cloned()
+                .unwrap_or_default();
+            let mut o = meta.object(
+                "leaderworkerset.x-k8s.io/v1",
+                "LeaderWorkerSet",
+                &name,
+                &extra,
+            );
+            spec.insert("startupPolicy".into(), "LeaderReady".into());
+            if let Some(r) = rollout {
+                spec.insert(
+                    "rolloutStrategy".into(),
+                    json!({"type": "RollingUpdate", "rollingUpdateConfiguration": r}),
+                );
+            }
+            spec.insert(
+                "leaderWorkerTemplate".into(),
+                json!({
+                    "size": self.group_size()?,
+                    "leaderTemplate": {
+                        "metadata": self.pod_metadata(meta, "workload")?,
+                        "spec": template,
+                    },
+                    "workerTemplate": {
+                        "metadata": self.pod_metadata(meta, "workload-worker")?,
+                        "spec": Value::Object(worker),
+                    },
+                }),
+            );
+            o.insert("spec".into(), Value::Object(spec));
+            out.push(Value::Object(o));
+            ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet")
+        } else {
+            let mut o = meta.object("apps/v1", "Deployment", &name, &extra);
+            spec.insert(
+                "selector".into(),
+                json!({"matchLabels": self.selector(meta)}),
+            );
+            if let Some(r) = rollout {
+                spec.insert(
+                    "strategy".into(),
+                    json!({"type": "RollingUpdate", "rollingUpdate": r}),
+                );
+            }
+            spec.insert(
+                "template".into(),
+                json!({"metadata": self.pod_metadata(meta, "workload")?, "spec": template}),
+            );
+            o.insert("spec".into(), Value::Object(spec));
+            out.push(Value::Object(o));
+            ("apps/v1", "Deployment")
+        };
+        if let Some(scaling) = scaling {
+            out.push(self.autoscaler(meta, scaling, &name, api_version, kind)?);
+        }
+        Ok(out)
+    }
+
+    fn autoscaler(
+        &self,
+        meta: &Meta,
+        scaling: &Map<String, Value>,
+        target: &str,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<Value, BuildError> {
+        let p = format!("{}scaling", self.path);
+        let min = int(scaling.get("minReplicas"), &format!("{p}.minReplicas"))?;
+        let max = int(scaling.get("maxReplicas"), &format!("{p}.maxReplicas"))?
+            .ok_or(BuildError::Missing("scaling.maxReplicas"))?;
+        let suffix = match self.pool {
+            Pool::Decode => "kserve",
+            Pool::Prefill => "kserve-prefill",
+        };
+        let extra = [(COMPONENT_LABEL, "workload"), (ROLE_LABEL, self.role)];
+        let target_ref = json!({"apiVersion": api_version, "kind": kind, "name": target});
+        if let Some(keda) = obj(scaling.get("keda"), &format!("{p}.keda"))? {
+            let mut o = meta.object(
+                "keda.sh/v1alpha1",
+                "ScaledObject",
+                &format!("{}-{suffix}-keda", meta.name),
+                &extra,
+            );
+            let mut spec = Map::new();
+            spec.insert("scaleTargetRef".into(), target_ref);
+            if let Some(min) = min {
+                spec.insert("minReplicaCount".into(), min.into());
+            }
+            spec.insert("maxReplicaCount".into(), max.into());
+            for k in [
+                "pollingInterval",
+                "cooldownPeriod",
+                "initialCooldownPeriod",
+                "idleReplicaCount",
+                "fallback",
+                "advanced",
+                "triggers",
+            ] {
+                if let Some(v) = keda.get(k).filter(|v| !v.is_null()) {
+                    spec.insert(k.into(), v.clone());
+                }
+            }
+            o.insert("spec".into(), Value::Object(spec));
+            return Ok(Value::Object(o));
+        }
+        let mut o = meta.object(
+            "autoscaling/v2",
+            "HorizontalPodAutoscaler",
+            &format!("{}-{suffix}-hpa", meta.name),
+            &extra,
+        );
+        let mut spec = Map::new();
+        spec.insert("scaleTargetRef".into(), target_ref);
+        spec.insert("minReplicas".into(), min.unwrap_or(1).max(1).into());
+        spec.insert("maxReplicas".into(), max.into());
+        // The Workload Variant Autoscaler publishes the desired replicas of each variant as an
+        // external metric; AverageValue 1 makes the HPA follow it.
+        spec.insert(
+            "metrics".into(),
+            json!([{
+                "type": "External",
+                "external": {
+                    "metric": {
+                        "name": "wva_desired_replicas",
+                        "selector": {"matchLabels": {"variant_name": target}},
+                    },
+                    "target": {"type": "AverageValue", "averageValue": "1"},
+                },
+            }]),
+        );
+        let behavior = scaling
+            .get("wva")
+            .and_then(|w| w.get("hpa"))
+            .and_then(|h| h.get("behavior"))
+            .filter(|b| !b.is_null());
+        if let Some(b) = behavior {
+            spec.insert("behavior".into(), b.clone());
+        }
+        o.insert("spec".into(), Value::Object(spec));
+        Ok(Value::Object(o))
+    }
+}
+
+/// What the spec asks for, read once (shared by [`build`] and the status).
+pub(crate) struct Plan<'a> {
+    pub meta: Meta,
+    decode: Workload<'a>,
+    prefill: Option<Workload<'a>>,
+    scheduler: Option<&'a Map<String, Value>>,
+    pool_spec: Option<&'a Value>,
+    route_spec: Option<&'a Value>,
+}
+
+/// A child the plan expects, for the status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildRef {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub name: String,
+}
+
+impl<'a> Plan<'a> {
+    pub fn of(svc: &'a Value) -> Result<Plan<'a>, BuildError> {
+        let meta = Meta::of(svc)?;
+        let spec = obj(svc.get("spec"), "spec")?.ok_or(BuildError::Missing("spec"))?;
+        let prefill = obj(spec.get("prefill"), "spec.prefill")?;
+        let decode = Workload {
+            pool: Pool::Decode,
+            path: "spec.",
+            spec,
+            role: if prefill.is_some() { "decode" } else { "both" },
+        };
+        let prefill = prefill.map(|p| Workload {
+            pool: Pool::Prefill,
+            path: "spec.prefill.",
+            spec: p,
+            role: "prefill",
+        });
+        let router = obj(spec.get("router"), "spec.router")?;
+        let sched = obj(
+            router.and_then(|r| r.get("scheduler")),
+            "spec.router.scheduler",
+        )?;
+        let pool = obj(
+            sched.and_then(|s| s.get("pool")),
+            "spec.router.scheduler.pool",
+        )?;
+        let pool_ref = pool.and_then(|p| p.get("ref")).filter(|v| !v.is_null());
+        let (scheduler, pool_spec) = match (sched, pool_ref) {
+            (Some(s), None) => (
+                Some(s),
+                pool.and_then(|p| p.get("spec")).filter(|v| v.is_object()),
+            ),
+            _ => (None, None),
+        };
+        let route_spec = router
+            .and_then(|r| r.get("route"))
+            .and_then(|r| r.get("http"))
+            .and_then(|h| h.get("spec"))
+            .filter(|v| v.is_object());
+        Ok(Plan {
+            meta,
+            decode,
+            prefill,
+            scheduler,
+            pool_spec,
+            route_spec,
+        })
+    }
+
+    fn workload_ref(w: &Workload) -> ChildRef {
+        ChildRef {
+            api_version: if w.multi_node() {
+                "leaderworkerset.x-k8s.io/v1"
+            } else {
+                "apps/v1"
+            },
+            kind: if w.multi_node() {
+                "LeaderWorkerSet"
+            } else {
+                "Deployment"
+            },
+            name: String::new(),
+        }
+    }
+
+    /// The decode workload object.
+    pub fn decode_ref(&self) -> ChildRef {
+        ChildRef {
+            name: self.decode.name(&self.meta.name),
+            ..Self::workload_ref(&self.decode)
+        }
+    }
+    /// The prefill workload object, if any.
+    pub fn prefill_ref(&self) -> Option<ChildRef> {
+        self.prefill.as_ref().map(|p| ChildRef {
+            name: p.name(&self.meta.name),
+            ..Self::workload_ref(p)
+        })
+    }
+    /// The scheduler Deployment, if built.
+    pub fn scheduler_ref(&self) -> Option<ChildRef> {
+        self.scheduler.map(|_| ChildRef {
+            api_version: "apps/v1",
+            kind: "Deployment",
+            name: names::scheduler(&self.meta.name),
+        })
+    }
+    /// The InferencePool, if built.
+    pub fn pool_ref(&self) -> Option<ChildRef> {
+        self.pool_spec.map(|_| ChildRef {
+            api_version: "inference.networking.k8s.io/v1",
+            kind: "InferencePool",
+            name: names::pool(&self.meta.name),
+        })
+    }
+    /// The HTTPRoute, if built.
+    pub fn route_ref(&self) -> Option<ChildRef> {
+        self.route_spec.map(|_| ChildRef {
+            api_version: "gateway.networking.k8s.io/v1",
+            kind: "HTTPRoute",
+            name: names::route(&self.meta.name),
+        })
+    }
+
+    fn scheduler_objects(
+        &self,
+        s: &Map<String, Value>,
+        out: &mut Vec<Value>,
+    ) -> Result<(), BuildError> {
+        let meta = &self.meta;
+        let n = &meta.name;
+        let comp = [("app.kubernetes.io/component", SCHEDULER_COMPONENT)];
+
+        let mut sa = meta.object("v1", "ServiceAccount", &names::epp_sa(n), &comp);
+        sa.insert("automountServiceAccountToken".into(), true.into());
+        out.push(Value::Object(sa));
+
+        let mut role = meta.object(
+            "rbac.authorization.k8s.io/v1",
+            "Role",
+            &names::epp_role(n),
+            &comp,
+        );
+        role.insert(
+            "rules".into(),
+            json!([
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+                {
+                    "apiGroups": ["inference.networking.k8s.io", "inference.networking.x-k8s.io"],
+                    "resources": ["inferencepools", "inferenceobjectives"],
+                    "verbs": ["get", "list", "watch"],
+                },
+            ]),
+        );
+        out.push(Value::Object(role));
+
+        let mut rb = meta.object(
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            &names::epp_role(n),
+            &comp,
+        );
+        rb.insert(
+            "roleRef".into(),
+            json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": names::epp_role(n)}),
+        );
+        rb.insert(
+            "subjects".into(),
+            json!([{"kind": "ServiceAccount", "name": names::epp_sa(n), "namespace": meta.namespace}]),
+        );
+        out.push(Value::Object(rb));
+
+        let selector = json!({
+            NAME_LABEL: n,
+            PART_OF_LABEL: PART_OF,
+            "app.kubernetes.io/component": SCHEDULER_COMPONENT,
+        });
+        let mut svc = meta.object("v1", "Service", &names::epp_service(n), &comp);
+        svc.insert(
+            "spec".into(),
+            json!({
+                "type": "ClusterIP",
+                "selector": selector,
+                "ports": [
+                    {"name": "grpc", "port": 9002, "targetPort": 9002, "protocol": "TCP", "appProtocol": "http2"},
+                    {"name": "grpc-health", "port": 9003, "targetPort": 9003, "protocol": "TCP", "appProtocol": "http2"},
+                    {"name": "metrics", "port": 9090, "targetPort": 9090, "protocol": "TCP"},
+                ],
+            }),
+        );
+        out.push(Value::Object(svc));
+
+        let p = "spec.router.scheduler.";
+        let mut pod = obj(s.get("template"), &format!("{p}template"))?
+            .cloned()
+            .ok_or(BuildError::Missing("spec.router.scheduler.template"))?;
+        pod.insert("serviceAccountName".into(), names::epp_sa(n).into());
+        wire_scheduler_config(s, &mut pod)?;
+        let mut labels = obj(s.get("labels"), &format!("{p}labels"))?
+            .cloned()
+            .unwrap_or_default();
+        if let Value::Object(sel) = &selector {
+            labels.extend(sel.clone());
+        }
+        let mut pod_meta = Map::new();
+        pod_meta.insert("labels".into(), Value::Object(labels));
+        if let Some(a) = obj(s.get("annotations"), &format!("{p}annotations"))?
+            && !a.is_empty()
+        {
+            pod_meta.insert("annotations".into(), Value::Object(a.clone()));
+        }
+        let replicas = int(s.get("replicas"), &format!("{p}replicas"))?.unwrap_or(1);
+        let mut d = meta.object("apps/v1", "Deployment", &names::scheduler(n), &comp);
+        d.insert(
+            "spec".into(),
+            json!({
+                "replicas": replicas,
+                "selector": {"matchLabels": selector},
+                "template": {"metadata": Value::Object(pod_meta), "spec": Value::Object(pod)},
+            }),
+        );
+        out.push(Value::Object(d));
+        Ok(())
+    }
+}
+
+/// Where a `config.ref` ConfigMap is mounted in the scheduler container.
+pub const SCHEDULER_CONFIG_DIR: &str = "/etc/llmisvc/epp";
+
+/// Passes `router.scheduler.config` to the scheduler's `main` container (or its first one):
+/// `inline` as `--config-text <yaml>`, `ref` as a ConfigMap volume and
+/// `--config-file <dir>/<key>`. Nothing is added when the args already name a config.
+fn wire_scheduler_config(
+    s: &Map<String, Value>,
+    pod: &mut Map<String, Value>,
+) -> Result<(), BuildError> {
+    let Some(cfg) = obj(s.get("config"), "spec.router.scheduler.config")? else {
+        return Ok(());
+    };
+    let inline = cfg.get("inline").filter(|v| v.is_object());
+    let cref = obj(cfg.get("ref"), "spec.router.scheduler.config.ref")?;
+    if inline.is_none() && cref.is_none() {
+        return Ok(());
+    }
+    let Some(Value::Array(containers)) = pod.get_mut("containers") else {
+        return Ok(());
+    };
+    let idx = containers
+        .iter()
+        .position(|c| c["name"] == "main")
+        .unwrap_or(0);
+    let Some(Value::Object(c)) = containers.get_mut(idx) else {
+        return Ok(());
+    };
+    let args = c.entry("args").or_insert_with(|| json!([]));
+    let Value::Array(args) = args else {
+        return Err(BuildError::WrongType {
+            path: "spec.router.scheduler.template.containers[main].args".into(),
+            expected: "array",
+        });
+    };
+    if args
+        .iter()
+        .any(|a| a == "--config-text" || a == "--config-file")
+    {
+        return Ok(());
+    }
+    let mut volume = None;
+    if let Some(inline) = inline {
+        let text = serde_norway::to_string(inline).unwrap_or_default();
+        args.push("--config-text".into());
+        args.push(text.into());
+    } else if let Some(r) = cref {
+        let key = r
+            .get("key")
+            .and_then(Value::as_str)
+            .unwrap_or("config.yaml");
+        let name = r.get("name").and_then(Value::as_str).unwrap_or_default();
+        args.push("--config-file".into());
+        args.push(format!("{SCHEDULER_CONFIG_DIR}/{key}").into());
+        let mounts = c.entry("volumeMounts").or_insert_with(|| json!([]));
+        if let Value::Array(m) = mounts {
+            m.push(
+                json!({"name": "epp-config", "mountPath": SCHEDULER_CONFIG_DIR, "readOnly": true}),
+            );
+        }
+        volume = Some(json!({"name": "epp-config", "configMap": {"name": name}}));
+    }
+    if let Some(v) = volume
+        && let Value::Array(vols) = pod.entry("volumes").or_insert_with(|| json!([]))
+    {
+        vols.push(v);
+    }
+    Ok(())
+}
+
+/// The child objects of `svc` (a whole `serving.kserve.io/v1alpha2` LLMInferenceService, as
+/// stored), in a fixed order: scheduler RBAC, Services, workloads, autoscalers, InferencePool,
+/// HTTPRoute.
+pub fn build(svc: &Value) -> Result<Vec<Value>, BuildError> {
+    let plan = Plan::of(svc)?;
+    let meta = &plan.meta;
+    let mut out = Vec::new();
+    if let Some(s) = plan.scheduler {
+        plan.scheduler_objects(s, &mut out)?;
+    }
+    let mut ws = meta.object(
+        "v1",
+        "Service",
+        &names::workload_service(&meta.name),
+        &[(COMPONENT_LABEL, "workload")],
+    );
+    ws.insert(
+        "spec".into(),
+        json!({
+            "type": "ClusterIP",
+            "selector": {NAME_LABEL: meta.name, COMPONENT_LABEL: "workload"},
+            "ports": [{"name": "http", "port": WORKLOAD_PORT, "targetPort": WORKLOAD_PORT, "protocol": "TCP"}],
+        }),
+    );
+    out.push(Value::Object(ws));
+    out.extend(plan.decode.build(meta)?);
+    if let Some(p) = &plan.prefill {
+        out.extend(p.build(meta)?);
+    }
+    if let Some(spec) = plan.pool_spec {
+        let mut o = meta.object(
+            "inference.networking.k8s.io/v1",
+            "InferencePool",
+            &names::pool(&meta.name),
+            &[],
+        );
+        o.insert("spec".into(), spec.clone());
+        out.push(Value::Object(o));
+    }
+    if let Some(spec) = plan.route_spec {
+        let mut o = meta.object(
+            "gateway.networking.k8s.io/v1",
+            "HTTPRoute",
+            &names::route(&meta.name),
+            &[],
+        );
+        o.insert("spec".into(), spec.clone());
+        out.push(Value::Object(o));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(spec: Value) -> Value {
+        json!({
+            "apiVersion": OWNER_API_VERSION,
+            "kind": "LLMInferenceService",
+            "metadata": {"name": "m", "namespace": "ns", "uid": "u1"},
+            "spec": spec,
+        })
+    }
+
+    fn find<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+        objs.iter()
+            .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{kind} {name} not built"))
+    }
+
+    #[test]
+    fn single_node_deployment_and_service() {
+        let objs = build(&svc(json!({"replicas": 2, "template": {"containers": []}}))).unwrap();
+        assert_eq!(objs.len(), 2);
+        let d = find(&objs, "Deployment", "m-kserve");
+        assert_eq!(d["spec"]["replicas"], 2);
+        assert_eq!(
+            d["spec"]["template"]["metadata"]["labels"][ROLE_LABEL],
+            "both"
+        );
+        assert_eq!(d["metadata"]["ownerReferences"][0]["uid"], "u1");
+        assert_eq!(d["metadata"]["labels"][MANAGED_BY_LABEL], MANAGED_BY);
+        find(&objs, "Service", "m-kserve-workload-svc");
+    }
+
+    #[test]
+    fn lws_group_size() {
+        let objs = build(&svc(json!({
+            "parallelism": {"data": 16, "dataLocal": 8},
+            "template": {}, "worker": {},
+        })))
+        .unwrap();
+        let l = find(&objs, "LeaderWorkerSet", "m-kserve-mn");
+        assert_eq!(l["spec"]["leaderWorkerTemplate"]["size"], 2);
+        assert_eq!(l["spec"]["startupPolicy"], "LeaderReady");
+        let objs = build(&svc(json!({
+            "parallelism": {"pipeline": 4}, "template": {}, "worker": {},
+        })))
+        .unwrap();
+        let l = find(&objs, "LeaderWorkerSet", "m-kserve-mn");
+        assert_eq!(l["spec"]["leaderWorkerTemplate"]["size"], 4);
+    }
+
+    #[test]
+    fn scaling_drops_replicas() {
+        let objs = build(&svc(json!({
+            "template": {}, "scaling": {"minReplicas": 1, "maxReplicas": 3, "wva": {"hpa": {}}},
+        })))
+        .unwrap();
+        assert!(
+            find(&objs, "Deployment", "m-kserve")["spec"]
+                .get("replicas")
+                .is_none()
+        );
+        let h = find(&objs, "HorizontalPodAutoscaler", "m-kserve-hpa");
+        assert_eq!(h["spec"]["maxReplicas"], 3);
+        let objs = build(&svc(json!({
+            "template": {}, "scaling": {"maxReplicas": 3, "keda": {"triggers": [{"type": "cpu", "metadata": {}}]}},
+        })))
+        .unwrap();
+        find(&objs, "ScaledObject", "m-kserve-keda");
+    }
+
+    #[test]
+    fn pool_ref_builds_no_scheduler() {
+        let objs = build(&svc(json!({
+            "template": {},
+            "router": {"scheduler": {"pool": {"ref": {"name": "x"}}, "template": {}}},
+        })))
+        .unwrap();
+        assert_eq!(objs.len(), 2);
+    }
+
+    #[test]
+    fn scheduler_config() {
+        let main = json!({"containers": [{"name": "main", "args": ["--pool-name", "p"]}]});
+        let objs = build(&svc(json!({"template": {}, "router": {"scheduler": {
+            "template": main, "config": {"inline": {"kind": "EndpointPickerConfig"}}}}})))
+        .unwrap();
+        let d = find(&objs, "Deployment", "m-kserve-router-scheduler");
+        let args = &d["spec"]["template"]["spec"]["containers"][0]["args"];
+        assert_eq!(args[2], "--config-text");
+        assert_eq!(args[3], "kind: EndpointPickerConfig\n");
+        let objs = build(&svc(json!({"template": {}, "router": {"scheduler": {
+            "template": main, "config": {"ref": {"name": "cm", "key": "epp.yaml"}}}}})))
+        .unwrap();
+        let pod =
+            &find(&objs, "Deployment", "m-kserve-router-scheduler")["spec"]["template"]["spec"];
+        assert_eq!(pod["containers"][0]["args"][3], "/etc/llmisvc/epp/epp.yaml");
+        assert_eq!(pod["volumes"][0]["configMap"]["name"], "cm");
+    }
+
+    #[test]
+    fn errors() {
+        let mut s = svc(json!({"template": {}}));
+        s["metadata"].as_object_mut().unwrap().remove("uid");
+        assert_eq!(build(&s), Err(BuildError::Missing("metadata.uid")));
+        assert_eq!(
+            build(&svc(json!({"template": 3}))),
+            Err(BuildError::WrongType {
+                path: "spec.template".into(),
+                expected: "object"
+            })
+        );
+        assert_eq!(
+            build(&svc(json!({}))),
+            Err(BuildError::Missing("spec.template"))
+        );
+    }
+}

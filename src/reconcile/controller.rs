@@ -1,0 +1,808 @@
+//! The controller: `kube::runtime::Controller` over `serving.kserve.io/v1alpha2`
+//! LLMInferenceServices (as `DynamicObject`s, so no field is lost).
+//!
+//! Per reconcile:
+//! 1. [`build`](super::build::build) the children. Each carries the annotation
+//!    [`DESIRED_HASH_ANNOTATION`] (hash of what we apply).
+//! 2. For each child: GET the live object; when it carries the same hash and every field we
+//!    apply has the same value live, nothing is written. Otherwise server-side apply
+//!    (field manager [`FIELD_MANAGER`], `force`: we own these fields). A reconcile that finds
+//!    everything in place writes nothing.
+//! 3. Prune: children labelled `app.kubernetes.io/managed-by=llmisvc`,
+//!    `app.kubernetes.io/name=<n>`, with an owner reference to this service's uid, that are no
+//!    longer built are deleted.
+//! 4. Status via the status subresource (merge patch), only when it changed.
+//!
+//! Owned Deployments, Services and (when their CRDs exist) LeaderWorkerSets, InferencePools
+//! and HTTPRoutes are watched, so drift is brought back. Errors requeue with a per-service
+//! exponential backoff ([`backoff`]: 5 s doubling up to 5 min).
+//!
+//! Leader election: a `coordination.k8s.io/v1` Lease; the controller runs only while this
+//! process holds it, and is stopped before the lease could expire when renewal fails.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
+    PatchParams, PostParams,
+};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+
+use super::build::{MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL};
+use crate::presets::{EMBEDDED_FILES, PresetStore, parse_yaml_documents};
+
+/// Field manager of every write.
+pub const FIELD_MANAGER: &str = "llmisvc-reconciler";
+/// Annotation on each child: hash of the object last applied.
+pub const DESIRED_HASH_ANNOTATION: &str = "serving.kserve.io/llmisvc-desired-hash";
+/// Default Lease name.
+pub const LEASE_NAME: &str = "llmisvc-reconciler";
+
+/// Controller settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Namespace to watch (all when `None`).
+    pub namespace: Option<String>,
+    /// Where shipped presets live (for `PresetsUpToDate`).
+    pub system_namespace: String,
+    /// Leader election; `None` runs without it.
+    pub lease: Option<LeaseConfig>,
+    /// Periodic resync.
+    pub resync: Duration,
+    /// Delay before retrying a failed reconcile.
+    pub error_delay: Duration,
+}
+
+/// Leader election settings.
+#[derive(Clone, Debug)]
+pub struct LeaseConfig {
+    pub namespace: String,
+    pub name: String,
+    pub identity: String,
+    /// How long a lease is valid without renewal.
+    pub duration: Duration,
+    /// How often the holder renews (and others retry).
+    pub retry: Duration,
+}
+
+impl LeaseConfig {
+    /// Defaults (15 s lease, 2 s retry) with an identity from `POD_NAME` / hostname and pid.
+    pub fn new(namespace: &str) -> LeaseConfig {
+        let host = std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .or_else(|_| std::fs::read_to_string("/proc/sys/kernel/hostname"))
+            .unwrap_or_else(|_| "llmisvc".into());
+        LeaseConfig {
+            namespace: namespace.to_string(),
+            name: LEASE_NAME.to_string(),
+            identity: format!("{}_{}", host.trim(), std::process::id()),
+            duration: Duration::from_secs(15),
+            retry: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Why a reconcile failed (it is retried after [`Config::error_delay`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Kube(#[from] kube::Error),
+    #[error("{what}: {source}")]
+    Object {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// The LLMInferenceService resource.
+pub fn service_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("serving.kserve.io", "v1alpha2", "LLMInferenceService"),
+        "llminferenceservices",
+    )
+}
+
+/// Kinds the builder makes (apiVersion, kind, plural).
+pub const CHILD_KINDS: &[(&str, &str, &str)] = &[
+    ("v1", "ServiceAccount", "serviceaccounts"),
+    ("rbac.authorization.k8s.io/v1", "Role", "roles"),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        "rolebindings",
+    ),
+    ("v1", "Service", "services"),
+    ("apps/v1", "Deployment", "deployments"),
+    (
+        "leaderworkerset.x-k8s.io/v1",
+        "LeaderWorkerSet",
+        "leaderworkersets",
+    ),
+    (
+        "inference.networking.k8s.io/v1",
+        "InferencePool",
+        "inferencepools",
+    ),
+    ("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes"),
+    (
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+    ),
+    ("keda.sh/v1alpha1", "ScaledObject", "scaledobjects"),
+];
+
+/// The resource of `apiVersion` + `kind` (known kinds; otherwise a lowercase-plural guess).
+pub fn resource_of(api_version: &str, kind: &str) -> ApiResource {
+    let plural = CHILD_KINDS
+        .iter()
+        .find(|(a, k, _)| *a == api_version && *k == kind)
+        .map(|(_, _, p)| p.to_string())
+        .unwrap_or_else(|| format!("{}s", kind.to_lowercase()));
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), &plural)
+}
+
+struct Ctx {
+    client: Client,
+    cfg: Config,
+    embedded: Vec<Value>,
+    /// Consecutive failures per `namespace/name`, for the retry backoff.
+    failures: std::sync::Mutex<HashMap<String, u32>>,
+}
+
+fn key_of(obj: &DynamicObject) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// Retry delay after `n` consecutive failures: `base`, doubling, at most 5 minutes.
+pub fn backoff(base: Duration, n: u32) -> Duration {
+    base.saturating_mul(1 << n.saturating_sub(1).min(10))
+        .min(Duration::from_secs(300))
+}
+
+fn now_rfc3339() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// `want` is contained in `live`: every key of every object in `want` has an equal value in
+/// `live` (arrays: same length, element-wise containment).
+pub fn contained(want: &Value, live: &Value) -> bool {
+    match (want, live) {
+        (Value::Object(w), Value::Object(l)) => w
+            .iter()
+            .all(|(k, v)| l.get(k).is_some_and(|lv| contained(v, lv))),
+        (Value::Array(w), Value::Array(l)) => {
+            w.len() == l.len() && w.iter().zip(l).all(|(a, b)| contained(a, b))
+        }
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        _ => want == live,
+    }
+}
+
+fn hash_of(v: &Value) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    v.to_string().hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+fn not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+fn with_hash(mut obj: Value) -> Value {
+    let h = hash_of(&obj);
+    let meta = obj["metadata"]
+        .as_object_mut()
+        .expect("built objects have metadata");
+    let ann = meta
+        .entry("annotations")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("annotations is an object");
+    ann.insert(DESIRED_HASH_ANNOTATION.into(), h.into());
+    obj
+}
+
+/// Presets for `PresetsUpToDate`: the cluster's LLMInferenceServiceConfigs, and the embedded
+/// ones the cluster does not override.
+async fn preset_store(ctx: &Ctx) -> PresetStore {
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("serving.kserve.io", "v1alpha2", "LLMInferenceServiceConfig"),
+        "llminferenceserviceconfigs",
+    );
+    let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &ar);
+    let mut objs: Vec<Value> = match api.list(&ListParams::default()).await {
+        Ok(l) => l
+            .items
+            .into_iter()
+            .filter_map(|o| serde_json::to_value(o).ok())
+            .collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, "listing presets");
+            vec![]
+        }
+    };
+    let key = |v: &Value| {
+        (
+            v["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+            v["metadata"]["name"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    let have: BTreeSet<_> = objs.iter().map(key).collect();
+    objs.extend(
+        ctx.embedded
+            .iter()
+            .filter(|e| !have.contains(&key(e)))
+            .cloned(),
+    );
+    PresetStore::from_objects(objs, &ctx.cfg.system_namespace).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cluster presets do not load; comparing with the embedded ones");
+        PresetStore::embedded(&ctx.cfg.system_namespace).expect("embedded presets load")
+    })
+}
+
+async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    if obj.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let client = &ctx.client;
+    let ns = obj.namespace().unwrap_or_default();
+    let name = obj.name_any();
+    let uid = obj.uid().unwrap_or_default();
+    let mut svc = serde_json::to_value(&*obj)?;
+    if svc.get("kind").is_none() {
+        svc["apiVersion"] = "serving.kserve.io/v1alpha2".into();
+        svc["kind"] = "LLMInferenceService".into();
+    }
+    let svc_api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &service_resource());
+
+    let desired = match super::build::build(&svc) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(%ns, %name, error = %e, "cannot build");
+            vec![]
+        }
+    };
+    let pp = PatchParams::apply(FIELD_MANAGER).force();
+    let mut observed = Vec::new();
+    let mut keep = BTreeSet::new();
+    let mut writes = 0;
+    for d in desired {
+        let d = with_hash(d);
+        let api_version = d["apiVersion"].as_str().unwrap_or_default().to_string();
+        let kind = d["kind"].as_str().unwrap_or_default().to_string();
+        let cname = d["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        keep.insert((kind.clone(), cname.clone()));
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), &ns, &resource_of(&api_version, &kind));
+        let what = || format!("{kind} {ns}/{cname}");
+        let live = match api.get_opt(&cname).await {
+            Ok(l) => l.map(serde_json::to_value).transpose()?,
+            Err(source) => {
+                return Err(Error::Object {
+                    what: what(),
+                    source,
+                });
+            }
+        };
+        if let Some(l) = &live
+            && contained(&d, l)
+        {
+            observed.push(l.clone());
+            continue;
+        }
+        // A Deployment's selector is immutable (it changes when the role label does, e.g.
+        // prefill added or removed): replace the object.
+        if let Some(l) = &live
+            && kind == "Deployment"
+            && l["spec"]["selector"] != d["spec"]["selector"]
+        {
+            tracing::info!(%ns, service = %name, name = %cname, "selector changed; recreating");
+            match api.delete(&cname, &DeleteParams::background()).await {
+                Ok(_) => {}
+                Err(e) if not_found(&e) => {}
+                Err(source) => {
+                    return Err(Error::Object {
+                        what: what(),
+                        source,
+                    });
+                }
+            }
+        }
+        let applied = api
+            .patch(&cname, &pp, &Patch::Apply(&d))
+            .await
+            .map_err(|source| Error::Object {
+                what: what(),
+                source,
+            })?;
+        writes += 1;
+        tracing::info!(%ns, service = %name, kind, name = %cname, "applied");
+        observed.push(serde_json::to_value(applied)?);
+    }
+
+    // Prune children no longer built.
+    let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY},{NAME_LABEL}={name}");
+    for (api_version, kind, _) in CHILD_KINDS {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), &ns, &resource_of(api_version, kind));
+        let list = match api.list(&ListParams::default().labels(&selector)).await {
+            Ok(l) => l,
+            Err(e) if not_found(&e) => continue, // CRD not installed
+            Err(e) => return Err(e.into()),
+        };
+        for o in list.items {
+            let owned = o
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|r| r.uid == uid);
+            let oname = o.name_any();
+            if owned && !keep.contains(&(kind.to_string(), oname.clone())) {
+                match api.delete(&oname, &DeleteParams::background()).await {
+                    Ok(_) => {
+                        writes += 1;
+                        tracing::info!(%ns, service = %name, kind, name = %oname, "pruned");
+                    }
+                    Err(e) if not_found(&e) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+
+    // Gateways named by the route, for the URL.
+    let route = &svc["spec"]["router"]["route"]["http"]["spec"]["parentRefs"];
+    for p in route.as_array().into_iter().flatten() {
+        if p.get("kind").and_then(Value::as_str).unwrap_or("Gateway") != "Gateway" {
+            continue;
+        }
+        let (Some(gname), gns) = (p["name"].as_str(), p["namespace"].as_str().unwrap_or(&ns))
+        else {
+            continue;
+        };
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            gns,
+            &ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "Gateway"),
+                "gateways",
+            ),
+        );
+        if let Ok(Some(g)) = api.get_opt(gname).await {
+            let mut g = serde_json::to_value(g)?;
+            g["kind"] = "Gateway".into();
+            observed.push(g);
+        }
+    }
+
+    let presets = preset_store(&ctx).await;
+    let status = super::status::status(&svc, &observed, &presets, &now_rfc3339());
+    let old = svc.get("status").cloned().unwrap_or(Value::Null);
+    if old != status {
+        let mut patch = status.clone();
+        if let (Some(o), Some(p)) = (old.as_object(), patch.as_object_mut()) {
+            for k in o.keys() {
+                p.entry(k.clone()).or_insert(Value::Null);
+            }
+        }
+        svc_api
+            .patch_status(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": patch })),
+            )
+            .await
+            .map_err(|source| Error::Object {
+                what: format!("status of {ns}/{name}"),
+                source,
+            })?;
+        writes += 1;
+    }
+    if let Ok(mut f) = ctx.failures.lock() {
+        f.remove(&key_of(&obj));
+    }
+    tracing::debug!(%ns, service = %name, writes, "reconciled");
+    Ok(Action::requeue(ctx.cfg.resync))
+}
+
+fn error_policy(obj: Arc<DynamicObject>, err: &Error, ctx: Arc<Ctx>) -> Action {
+    let n = ctx.failures.lock().map_or(1, |mut f| {
+        let n = f.entry(key_of(&obj)).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    });
+    let delay = backoff(ctx.cfg.error_delay, n);
+    tracing::warn!(service = %obj.name_any(), namespace = ?obj.namespace(), error = %err, failures = n, retry_in = ?delay, "reconcile failed; retrying");
+    Action::requeue(delay)
+}
+
+/// Is `ar` served (its CRD installed)?
+async fn served(client: &Client, ar: &ApiResource) -> bool {
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
+    api.list(&ListParams::default().limit(1)).await.is_ok()
+}
+
+/// Runs the controller (no leader election) until `shutdown` completes.
+pub async fn run_controller(
+    client: Client,
+    cfg: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let embedded = EMBEDDED_FILES
+        .iter()
+        .flat_map(|(file, text)| parse_yaml_documents(text, file).unwrap_or_default())
+        .map(|mut v| {
+            v["metadata"]["namespace"] = cfg.system_namespace.clone().into();
+            v
+        })
+        .collect();
+    let ar = service_resource();
+    let svc_api: Api<DynamicObject> = match &cfg.namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    };
+    let owned_wc = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+    let mut controller = Controller::new_with(svc_api, watcher::Config::default(), ar);
+    for (api_version, kind, _) in CHILD_KINDS {
+        if !matches!(
+            *kind,
+            "Deployment" | "Service" | "LeaderWorkerSet" | "InferencePool" | "HTTPRoute"
+        ) {
+            continue;
+        }
+        let car = resource_of(api_version, kind);
+        if !served(&client, &car).await {
+            tracing::info!(kind, "not served; not watching it");
+            continue;
+        }
+        let api: Api<DynamicObject> = match &cfg.namespace {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &car),
+            None => Api::all_with(client.clone(), &car),
+        };
+        controller = controller.owns_with(api, car, owned_wc.clone());
+    }
+    let ctx = Arc::new(Ctx {
+        client,
+        cfg,
+        embedded,
+        failures: Default::default(),
+    });
+    tracing::info!("reconciler running");
+    controller
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "controller event");
+            }
+        })
+        .await;
+}
+
+/// One round of leader election: `Ok(true)` when this process holds the lease afterwards.
+/// `seen` remembers the other holder's last renewal and when it was first observed (local
+/// clock only, as client-go does).
+async fn try_lead(
+    api: &Api<Lease>,
+    lc: &LeaseConfig,
+    seen: &mut Option<(String, Instant)>,
+) -> Result<bool, kube::Error> {
+    let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
+    let secs = lc.duration.as_secs().max(1) as i32;
+    let mine = |transitions: i32, acquire: Option<MicroTime>| LeaseSpec {
+        holder_identity: Some(lc.identity.clone()),
+        lease_duration_seconds: Some(secs),
+        acquire_time: acquire.or(Some(now.clone())),
+        renew_time: Some(now.clone()),
+        lease_transitions: Some(transitions),
+        ..Default::default()
+    };
+    let Some(mut lease) = api.get_opt(&lc.name).await? else {
+        let lease = Lease {
+            metadata: kube::api::ObjectMeta {
+                name: Some(lc.name.clone()),
+                namespace: Some(lc.namespace.clone()),
+                ..Default::default()
+            },
+            spec: Some(mine(0, None)),
+        };
+        return match api.create(&PostParams::default(), &lease).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+            Err(e) => Err(e),
+        };
+    };
+    let spec = lease.spec.clone().unwrap_or_default();
+    let holder = spec.holder_identity.clone().unwrap_or_default();
+    let transitions = spec.lease_transitions.unwrap_or(0);
+    let new_spec = if holder == lc.identity {
+        mine(transitions, spec.acquire_time.clone())
+    } else {
+        let stamp = format!("{holder}@{:?}", spec.renew_time.as_ref().map(|t| t.0));
+        let expired = holder.is_empty()
+            || match seen {
+                Some((s, at)) if *s == stamp => {
+                    at.elapsed()
+                        >= Duration::from_secs(
+                            spec.lease_duration_seconds.unwrap_or(secs).max(1) as u64
+                        )
+                }
+                _ => {
+                    *seen = Some((stamp, Instant::now()));
+                    false
+                }
+            };
+        if !expired {
+            return Ok(false);
+        }
+        tracing::info!(previous = %holder, "taking over the lease");
+        mine(transitions + 1, None)
+    };
+    lease.spec = Some(new_spec);
+    match api.replace(&lc.name, &PostParams::default(), &lease).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Gives the lease up (on shutdown) so another replica takes over at once.
+async fn release(api: &Api<Lease>, lc: &LeaseConfig) {
+    if let Ok(Some(mut lease)) = api.get_opt(&lc.name).await
+        && lease
+            .spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.as_deref())
+            == Some(lc.identity.as_str())
+    {
+        if let Some(s) = lease.spec.as_mut() {
+            s.holder_identity = None;
+        }
+        let _ = api.replace(&lc.name, &PostParams::default(), &lease).await;
+    }
+}
+
+/// Runs the reconciler until `shutdown` completes: with leader election when
+/// `cfg.lease` is set (the controller runs only while this process holds the Lease).
+pub async fn run(
+    client: Client,
+    cfg: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let Some(lc) = cfg.lease.clone() else {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = tx.send(());
+        });
+        run_controller(client, cfg, async move {
+            let _ = rx.await;
+        })
+        .await;
+        return Ok(());
+    };
+    let api: Api<Lease> = Api::namespaced(client.clone(), &lc.namespace);
+    let mut seen = None;
+    let mut last_renewal: Option<Instant> = None;
+    let mut running: Option<(
+        tokio::task::JoinHandle<()>,
+        tokio::sync::oneshot::Sender<()>,
+    )> = None;
+    // Stop leading well before another replica may take over.
+    let deadline = lc.duration.mul_f32(0.66);
+    tokio::pin!(shutdown);
+    loop {
+        let leading = match try_lead(&api, &lc, &mut seen).await {
+            Ok(true) => {
+                last_renewal = Some(Instant::now());
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "lease renewal failed");
+                last_renewal.is_some_and(|t| t.elapsed() < deadline)
+            }
+        };
+        if !leading {
+            last_renewal = None;
+        }
+        match (&running, leading) {
+            (None, true) => {
+                tracing::info!(identity = %lc.identity, lease = %lc.name, "leading");
+                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                let h = tokio::spawn(run_controller(client.clone(), cfg.clone(), async move {
+                    let _ = rx.await;
+                }));
+                running = Some((h, tx));
+            }
+            (Some(_), false) => {
+                tracing::warn!("lost the lease; stopping the reconciler");
+                if let Some((h, _)) = running.take() {
+                    h.abort();
+                }
+            }
+            _ => {}
+        }
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep(lc.retry) => {}
+        }
+    }
+    if let Some((h, tx)) = running.take() {
+        let _ = tx.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
+        release(&api, &lc).await;
+    }
+    Ok(())
+}
+
+/// `llmisvc reconcile` options.
+#[derive(Debug, clap::Args)]
+pub struct ReconcileArgs {
+    /// Watch only this namespace (default: all).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Namespace of the shipped presets.
+    #[arg(long, default_value = crate::presets::SYSTEM_NAMESPACE_DEFAULT)]
+    pub system_namespace: String,
+    /// Namespace of the leader-election Lease.
+    #[arg(long, env = "POD_NAMESPACE", default_value = crate::presets::SYSTEM_NAMESPACE_DEFAULT)]
+    pub lease_namespace: String,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = LEASE_NAME)]
+    pub lease_name: String,
+    /// Lease duration in seconds (renewal every duration / 5, at least 1 s).
+    #[arg(long, default_value_t = 15)]
+    pub lease_duration: u64,
+    /// Run without leader election (a single replica only).
+    #[arg(long)]
+    pub no_leader_election: bool,
+    /// Periodic resync in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub resync: u64,
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: crate::serve::LogFormat,
+}
+
+impl ReconcileArgs {
+    /// The controller configuration.
+    pub fn config(&self) -> Config {
+        let lease = (!self.no_leader_election).then(|| {
+            let mut lc = LeaseConfig::new(&self.lease_namespace);
+            lc.name = self.lease_name.clone();
+            lc.duration = Duration::from_secs(self.lease_duration.max(1));
+            lc.retry = (lc.duration / 5).max(Duration::from_secs(1));
+            lc
+        });
+        Config {
+            namespace: self.namespace.clone(),
+            system_namespace: self.system_namespace.clone(),
+            lease,
+            resync: Duration::from_secs(self.resync.max(1)),
+            error_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Config for `serve --reconcile`: all namespaces, leader election in `lease_namespace`.
+pub fn serve_config(system_namespace: &str, lease_namespace: &str) -> Config {
+    Config {
+        namespace: None,
+        system_namespace: system_namespace.to_string(),
+        lease: Some(LeaseConfig::new(lease_namespace)),
+        resync: Duration::from_secs(300),
+        error_delay: Duration::from_secs(5),
+    }
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+/// `llmisvc reconcile`.
+pub fn run_cli(args: ReconcileArgs) -> anyhow::Result<std::process::ExitCode> {
+    crate::serve::init_logging(args.log_format);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let client = Client::try_default().await?;
+        run(client, args.config(), shutdown_signal()).await
+    })?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Keys for a quick look at what a list of objects holds (tests, logs).
+pub fn index(objs: &[Value]) -> HashMap<(String, String), &Value> {
+    objs.iter()
+        .map(|o| {
+            (
+                (
+                    o["kind"].as_str().unwrap_or_default().to_string(),
+                    o["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
+                o,
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containment() {
+        assert!(contained(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
+        assert!(!contained(&json!({"a": 1, "b": 2}), &json!({"a": 1})));
+        assert!(contained(&json!([{"a": 1}]), &json!([{"a": 1, "x": 0}])));
+        assert!(!contained(&json!([{"a": 1}]), &json!([{"a": 1}, {"a": 2}])));
+        assert!(contained(&json!({"n": 8000}), &json!({"n": 8000.0})));
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let b = Duration::from_secs(5);
+        assert_eq!(backoff(b, 1), b);
+        assert_eq!(backoff(b, 2), Duration::from_secs(10));
+        assert_eq!(backoff(b, 4), Duration::from_secs(40));
+        assert_eq!(backoff(b, 30), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn resources() {
+        let ar = resource_of("apps/v1", "Deployment");
+        assert_eq!(
+            (ar.group.as_str(), ar.plural.as_str()),
+            ("apps", "deployments")
+        );
+        let ar = resource_of("v1", "Service");
+        assert_eq!((ar.group.as_str(), ar.version.as_str()), ("", "v1"));
+        let h = with_hash(json!({"metadata": {"name": "x"}}));
+        assert_eq!(
+            h["metadata"]["annotations"][DESIRED_HASH_ANNOTATION]
+                .as_str()
+                .unwrap()
+                .len(),
+            16
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! The reconciler's pure builder: golden files and invariants.
+//!
+//! `tests/golden/reconcile/NAME.yaml` is a service as stored (expanded by
+//! `llmisvc render`, with a uid added); `NAME.out.yaml` holds the objects `build` makes for it.
+//! Regenerate with `UPDATE_GOLDEN=1 cargo test --test reconcile_build`.
+
+use std::path::{Path, PathBuf};
+
+use llmisvc::reconcile::build;
+use llmisvc::reconcile::build::{MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, PART_OF, PART_OF_LABEL};
+use serde_json::Value;
+
+fn inputs() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/reconcile");
+    let mut v: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            let n = p.file_name()?.to_str()?.to_string();
+            (n.ends_with(".yaml") && !n.ends_with(".out.yaml")).then_some(p)
+        })
+        .collect();
+    v.sort();
+    assert!(v.len() >= 8, "golden inputs missing");
+    v
+}
+
+fn load(p: &Path) -> Value {
+    serde_norway::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn to_yaml(objs: &[Value]) -> String {
+    objs.iter()
+        .map(|o| format!("---\n{}", serde_norway::to_string(o).unwrap()))
+        .collect()
+}
+
+#[test]
+fn golden_files() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut failures = Vec::new();
+    for input in inputs() {
+        let svc = load(&input);
+        let objs = build(&svc).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
+        let rendered = to_yaml(&objs);
+        let golden = input.with_extension("out.yaml");
+        if update {
+            std::fs::write(&golden, &rendered).unwrap();
+        } else if std::fs::read_to_string(&golden).unwrap_or_default() != rendered {
+            failures.push(golden.display().to_string());
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "golden files differ (UPDATE_GOLDEN=1 to regenerate): {failures:?}"
+    );
+}
+
+#[test]
+fn every_child_is_owned_labelled_and_unique() {
+    for input in inputs() {
+        let svc = load(&input);
+        let objs = build(&svc).unwrap();
+        assert_eq!(build(&svc).unwrap(), objs, "not deterministic");
+        let name = svc["metadata"]["name"].as_str().unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for o in &objs {
+            let m = &o["metadata"];
+            let id = format!("{}/{}", o["kind"], m["name"]);
+            assert!(
+                seen.insert(id.clone()),
+                "{}: duplicate {id}",
+                input.display()
+            );
+            assert_eq!(m["namespace"], svc["metadata"]["namespace"]);
+            assert_eq!(m["labels"][MANAGED_BY_LABEL], MANAGED_BY, "{id}");
+            assert_eq!(m["labels"][NAME_LABEL], name, "{id}");
+            assert_eq!(m["labels"][PART_OF_LABEL], PART_OF, "{id}");
+            let owners = m["ownerReferences"].as_array().unwrap();
+            assert_eq!(owners.len(), 1);
+            assert_eq!(owners[0]["uid"], svc["metadata"]["uid"]);
+            assert_eq!(owners[0]["apiVersion"], "serving.kserve.io/v1alpha2");
+            assert_eq!(owners[0]["controller"], true);
+            assert_eq!(owners[0]["blockOwnerDeletion"], true);
+            assert!(!m["name"].as_str().unwrap().is_empty());
+        }
+        assert!(
+            !objs.iter().any(|o| o["kind"] == "Gateway"),
+            "a Gateway is never created"
+        );
+    }
+}
+
+fn find<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objs.iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("{kind} {name} missing"))
+}
+
+fn golden(name: &str) -> Vec<Value> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/reconcile")
+        .join(format!("{name}.yaml"));
+    build(&load(&p)).unwrap()
+}
+
+#[test]
+fn multi_node_group_sizes() {
+    // data 16 / dataLocal 8 = 2 pods per group.
+    let objs = golden("multinode-data-parallel");
+    let l = find(&objs, "LeaderWorkerSet", "deepseek-dp-kserve-mn");
+    assert_eq!(l["spec"]["leaderWorkerTemplate"]["size"], 2);
+    assert_eq!(l["spec"]["startupPolicy"], "LeaderReady");
+    // pipeline 4 = 4 pods per group, 2 groups.
+    let objs = golden("pipeline");
+    let l = find(&objs, "LeaderWorkerSet", "llama-pp-kserve-mn");
+    assert_eq!(l["spec"]["leaderWorkerTemplate"]["size"], 4);
+    assert_eq!(l["spec"]["replicas"], 2);
+    // prefill/decode both multi-node.
+    let objs = golden("prefill-decode-multinode");
+    let d = find(&objs, "LeaderWorkerSet", "deepseek-pd-kserve-mn");
+    let p = find(&objs, "LeaderWorkerSet", "deepseek-pd-kserve-mn-prefill");
+    assert_eq!(d["spec"]["leaderWorkerTemplate"]["size"], 2);
+    assert_eq!(p["spec"]["leaderWorkerTemplate"]["size"], 1);
+    let role = |o: &Value| {
+        o["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["metadata"]["labels"]["llm-d.ai/role"]
+            .clone()
+    };
+    assert_eq!(role(d), "decode");
+    assert_eq!(role(p), "prefill");
+}
+
+#[test]
+fn scheduler_pool_route() {
+    let objs = golden("prefill-scheduler");
+    let n = "qwen-pd";
+    let sched = find(&objs, "Deployment", &format!("{n}-kserve-router-scheduler"));
+    assert_eq!(sched["spec"]["replicas"], 2);
+    assert_eq!(
+        sched["spec"]["template"]["spec"]["serviceAccountName"],
+        format!("{n}-epp-sa")
+    );
+    find(&objs, "ServiceAccount", &format!("{n}-epp-sa"));
+    find(&objs, "Role", &format!("{n}-epp-role"));
+    find(&objs, "RoleBinding", &format!("{n}-epp-role"));
+    let svc = find(&objs, "Service", &format!("{n}-epp-service"));
+    let ports: Vec<_> = svc["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["port"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ports, [9002, 9003, 9090]);
+    let pool = find(&objs, "InferencePool", &format!("{n}-inference-pool"));
+    assert_eq!(pool["apiVersion"], "inference.networking.k8s.io/v1");
+    // The pool selects the workload pods.
+    let sel = pool["spec"]["selector"]["matchLabels"].as_object().unwrap();
+    let pod_labels = &find(&objs, "Deployment", &format!("{n}-kserve"))["spec"]["template"]["metadata"]
+        ["labels"];
+    for (k, v) in sel {
+        assert_eq!(&pod_labels[k], v, "{k}");
+    }
+    let route = find(&objs, "HTTPRoute", &format!("{n}-kserve-route"));
+    assert!(route["spec"]["parentRefs"].is_array());
+    let d = find(&objs, "Deployment", &format!("{n}-kserve"));
+    assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], 1);
+    assert_eq!(
+        d["spec"]["template"]["metadata"]["labels"]["team"],
+        "search"
+    );
+    find(&objs, "Deployment", &format!("{n}-kserve-prefill"));
+    let ws = find(&objs, "Service", &format!("{n}-kserve-workload-svc"));
+    assert_eq!(ws["spec"]["ports"][0]["port"], 8000);
+    assert_eq!(ws["spec"]["ports"][0]["name"], "http");
+}
+
+#[test]
+fn scaling_objects() {
+    let objs = golden("scaling-hpa");
+    assert!(
+        find(&objs, "Deployment", "qwen-hpa-kserve")["spec"]
+            .get("replicas")
+            .is_none()
+    );
+    let h = find(&objs, "HorizontalPodAutoscaler", "qwen-hpa-kserve-hpa");
+    assert_eq!(h["spec"]["maxReplicas"], 4);
+    assert_eq!(h["spec"]["scaleTargetRef"]["name"], "qwen-hpa-kserve");
+    assert_eq!(
+        h["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"],
+        300
+    );
+    let objs = golden("scaling-keda");
+    assert!(
+        find(&objs, "Deployment", "qwen-keda-kserve")["spec"]
+            .get("replicas")
+            .is_none()
+    );
+    let s = find(&objs, "ScaledObject", "qwen-keda-kserve-keda");
+    assert_eq!(s["spec"]["maxReplicaCount"], 8);
+    assert_eq!(s["spec"]["triggers"][0]["type"], "prometheus");
+    // A gateway ref alone builds no route.
+    let objs = golden("gateway-only");
+    assert_eq!(objs.len(), 2);
+}
