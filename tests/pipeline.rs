@@ -160,3 +160,24 @@ fn explain_names_a_source_for_every_field_of_the_examples() {
         }
     }
 }
+
+/// Every shipped preset is accepted by the validating webhook, so `deploy/` can install them
+/// (presets are partial: a worker template without the parallelism the service brings is fine).
+#[test]
+fn shipped_presets_pass_validation() {
+    let engine = Engine::builtin().unwrap();
+    for (file, text) in llmisvc::presets::EMBEDDED_FILES {
+        for doc in llmisvc::presets::parse_yaml_documents(text, file).unwrap() {
+            let outcome = engine.validate(None, &doc);
+            assert!(
+                outcome.errors.is_empty(),
+                "{file}: {:?}",
+                outcome
+                    .errors
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+}

@@ -226,7 +226,7 @@ pub fn check_workload(w: &Obj, cfg: &ValidateConfig, partial: bool, s: &mut Sink
     let dp = par.is_data_parallel();
     let pp = par.is_pipeline_parallel();
 
-    if w.has("worker") && !dp && !pp {
+    if !partial && w.has("worker") && !dp && !pp {
         s.forbidden(
             w.path_of("worker"),
             "a worker (multi-node deployment) needs data parallelism (parallelism.data and parallelism.dataLocal) or pipeline parallelism (parallelism.pipeline); set one of them or remove worker",
