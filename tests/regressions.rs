@@ -256,3 +256,121 @@ fn prefill_and_decode_carry_matching_kv_transfer_config() {
     assert_eq!(d["kv_role"], p["kv_role"]);
     assert!(e.validate(None, &out).errors.is_empty());
 }
+
+fn cond<'a>(status: &'a Value, t: &str) -> (&'a str, &'a str, &'a str) {
+    let c = llmisvc::reconcile::status::condition(status, t)
+        .unwrap_or_else(|| panic!("no {t} in {status}"));
+    (
+        c["status"].as_str().unwrap_or(""),
+        c["reason"].as_str().unwrap_or(""),
+        c["message"].as_str().unwrap_or(""),
+    )
+}
+
+const NOW: &str = "2026-11-25T00:00:00Z";
+
+/// kserve/kserve#6043: a multi-node service never became Ready although its LeaderWorkerSet
+/// was. Here Ready follows the LeaderWorkerSet's Available condition.
+#[test]
+fn multi_node_service_is_ready_when_its_leaderworkerset_is() {
+    let e = Engine::builtin().unwrap();
+    let mut svc = e
+        .mutate(&service(
+            json!({"model": {"uri": "hf://Qwen/Qwen2.5-7B-Instruct"},
+            "parallelism": {"data": 2, "dataLocal": 1}, "worker": {}}),
+        ))
+        .unwrap();
+    svc["metadata"]["uid"] = "u1".into();
+    svc["metadata"]["generation"] = 1.into();
+    let lws = |available: &str, ready: i64| {
+        json!({"kind": "LeaderWorkerSet", "metadata": {"name": "m-kserve-mn"}, "spec": {"replicas": 1},
+            "status": {"readyReplicas": ready, "conditions": [{"type": "Available", "status": available}]}})
+    };
+    let s = llmisvc::reconcile::status::status(&svc, &[lws("True", 1)], &e.presets, NOW);
+    assert_eq!(cond(&s, "Ready").0, "True", "{s}");
+    let s = llmisvc::reconcile::status::status(&svc, &[lws("False", 0)], &e.presets, NOW);
+    assert_eq!(cond(&s, "Ready").0, "False", "{s}");
+}
+
+/// kserve/kserve#5986: a service with a user-supplied gateway and no route waited forever on
+/// the gateway. Here the gateway ref alone is not waited on.
+#[test]
+fn gateway_without_route_does_not_block_readiness() {
+    let e = Engine::builtin().unwrap();
+    let mut svc = service(
+        json!({"model": {"uri": "hf://Qwen/Qwen2.5-7B-Instruct", "name": "m"}, "replicas": 1,
+        "template": {"containers": [{"name": "main"}]},
+        "router": {"gateway": {"refs": [{"name": "my-gw", "namespace": "infra"}]}}}),
+    );
+    svc["metadata"]["uid"] = "u1".into();
+    svc["metadata"]["generation"] = 1.into();
+    let deploy = json!({"kind": "Deployment", "metadata": {"name": "m-kserve"}, "spec": {"replicas": 1},
+        "status": {"readyReplicas": 1}});
+    let s = llmisvc::reconcile::status::status(&svc, &[deploy], &e.presets, NOW);
+    assert_eq!(cond(&s, "Ready").0, "True", "{s}");
+}
+
+/// Multi-node workloads start workers after the leader (LeaderWorkerSet `startupPolicy:
+/// LeaderReady`), so workers do not crash-loop looking for it.
+#[test]
+fn leaderworkersets_start_workers_after_the_leader() {
+    let e = Engine::builtin().unwrap();
+    let mut svc = e
+        .mutate(&service(
+            json!({"model": {"uri": "hf://Qwen/Qwen2.5-7B-Instruct"},
+            "parallelism": {"tensor": 2, "data": 4, "dataLocal": 2}, "worker": {}}),
+        ))
+        .unwrap();
+    svc["metadata"]["uid"] = "u1".into();
+    let objs = llmisvc::reconcile::build::build(&svc).unwrap();
+    let lws = objs
+        .iter()
+        .find(|o| o["kind"] == "LeaderWorkerSet")
+        .expect("a LeaderWorkerSet");
+    assert_eq!(lws["spec"]["startupPolicy"], "LeaderReady");
+    assert_eq!(
+        lws["spec"]["leaderWorkerTemplate"]["size"], 2,
+        "data 4 / dataLocal 2"
+    );
+}
+
+/// KServe had to add per-service pinning because changing a shipped preset changed running
+/// services. Here a running service keeps what it was admitted with, and its
+/// `PresetsUpToDate` condition turns False naming the changed preset until it is applied again.
+#[test]
+fn a_changed_preset_is_reported_not_applied() {
+    let e = Engine::builtin().unwrap();
+    let mut svc = e
+        .mutate(&service(
+            json!({"model": {"uri": "hf://Qwen/Qwen2.5-7B-Instruct"}}),
+        ))
+        .unwrap();
+    svc["metadata"]["uid"] = "u1".into();
+    svc["metadata"]["generation"] = 1.into();
+    let s = llmisvc::reconcile::status::status(&svc, &[], &e.presets, NOW);
+    assert_eq!(cond(&s, "PresetsUpToDate").0, "True", "{s}");
+
+    // The platform team edits the template preset.
+    let mut objs = Vec::new();
+    for (file, text) in llmisvc::presets::EMBEDDED_FILES {
+        for mut doc in llmisvc::presets::parse_yaml_documents(text, file).unwrap() {
+            if doc["metadata"]["name"] == "kserve-config-llm-template" {
+                doc["spec"]["template"]["containers"][0]["image"] =
+                    "vllm/vllm-openai:v0.12.0".into();
+            }
+            objs.push(doc);
+        }
+    }
+    let changed = Engine::with_presets(PresetStore::from_objects(objs, "llmisvc-system").unwrap());
+    let after = llmisvc::reconcile::status::status(&svc, &[], &changed.presets, NOW);
+    let (status, _, message) = cond(&after, "PresetsUpToDate");
+    assert_eq!(status, "False");
+    assert!(message.contains("kserve-config-llm-template"), "{message}");
+    // The stored object is untouched until it is applied again: re-admitting the stored object
+    // (an UPDATE without changes) keeps the image it was admitted with.
+    let again = changed.mutate(&svc).unwrap();
+    assert_eq!(
+        main_container(&again, "template")["image"],
+        "vllm/vllm-openai:v0.11.0"
+    );
+}
