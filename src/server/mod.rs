@@ -317,7 +317,17 @@ impl Server {
                         return;
                     }
                 };
+                // The protocol comes from ALPN (RFC 9113: HTTP/2 over TLS is negotiated by ALPN),
+                // not from sniffing the first bytes: while the auto builder sniffs, no header
+                // read timeout runs, so a client that completed TLS and then sent nothing held
+                // its connection (and a max_connections permit) forever.
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                 let mut builder = auto::Builder::new(TokioExecutor::new());
+                builder = if h2 {
+                    builder.http2_only()
+                } else {
+                    builder.http1_only()
+                };
                 builder
                     .http1()
                     .timer(TokioTimer::new())
