@@ -64,9 +64,11 @@ fn benches(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("mutate", i.name), &i.review, |b, body| {
             b.iter(|| review::admission(Endpoint::Mutate, black_box(body), &engine))
         });
-        g.bench_with_input(BenchmarkId::new("validate", i.name), &i.review, |b, body| {
-            b.iter(|| review::admission(Endpoint::Validate, black_box(body), &engine))
-        });
+        g.bench_with_input(
+            BenchmarkId::new("validate", i.name),
+            &i.review,
+            |b, body| b.iter(|| review::admission(Endpoint::Validate, black_box(body), &engine)),
+        );
         g.throughput(Throughput::Bytes(i.conversion.len() as u64));
         g.bench_with_input(
             BenchmarkId::new("convert", i.name),
@@ -75,9 +77,13 @@ fn benches(c: &mut Criterion) {
         );
         // The floor: parsing the review into a serde_json::Value and nothing else.
         g.throughput(Throughput::Bytes(i.review.len() as u64));
-        g.bench_with_input(BenchmarkId::new("parse-only", i.name), &i.review, |b, body| {
-            b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(body)).unwrap())
-        });
+        g.bench_with_input(
+            BenchmarkId::new("parse-only", i.name),
+            &i.review,
+            |b, body| {
+                b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(body)).unwrap())
+            },
+        );
     }
     g.finish();
 }
