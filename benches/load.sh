@@ -102,10 +102,11 @@ wait_port "$OURS"
 wait_port "$AGN"
 
 # Sanity: both answer the review with 200 and the uid.
-for url in "https://127.0.0.1:$OURS/mutate" "https://127.0.0.1:$AGN/add-label"; do
-  out=$(curl -sS --cacert "$WORK/ca.crt" --resolve "localhost:${url##*:}" -H 'Content-Type: application/json' \
-    --data-binary @"$WORK/review.json" "${url/127.0.0.1/localhost}")
-  grep -q 705ab4f5 <<<"$out" || { log "bad answer from $url: ${out:0:300}"; exit 1; }
+for target in "$OURS /mutate" "$AGN /add-label"; do
+  read -r port path <<<"$target"
+  out=$(curl -sS --cacert "$WORK/ca.crt" --resolve "localhost:$port:127.0.0.1" \
+    -H 'Content-Type: application/json' --data-binary @"$WORK/review.json" "https://localhost:$port$path")
+  grep -q 705ab4f5 <<<"$out" || { log "bad answer from $port$path: ${out:0:300}"; exit 1; }
 done
 
 RESULTS=$WORK/results.tsv
