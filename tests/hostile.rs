@@ -277,7 +277,7 @@ fn invalid_utf8_and_bad_escapes_are_400() {
     all_400(lone.as_bytes(), "lone surrogate escape");
     all_400(b"", "empty body");
     all_400(b"\0\0\0\0", "NULs");
-    all_400(base[..base.len() / 2].as_bytes(), "truncated");
+    all_400(&base.as_bytes()[..base.len() / 2], "truncated");
 }
 
 #[test]

@@ -210,7 +210,7 @@ async fn soak_mixed_traffic_with_rotation_and_policy_reloads() {
     while started.elapsed() < Duration::from_secs(secs) {
         tokio::time::sleep(Duration::from_secs(1)).await;
         n += 1;
-        if n % 3 == 0 {
+        if n.is_multiple_of(3) {
             rotate(dir.path());
         }
         std::fs::write(pdir.path().join("soak.yaml.tmp"), policy(n)).unwrap();
