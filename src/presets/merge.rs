@@ -93,21 +93,33 @@ fn keyed(list: &[Value], key: &str) -> bool {
 
 /// An overlay list with a duplicate key is taken as a whole (as a replacement): merging it item by
 /// item would not be idempotent.
+/// A hashable form of an item's key (scalars only; the JSON text keeps "8000" and 8000 apart).
+fn key_text(item: &Value, key: &str) -> Option<String> {
+    item_key(item, key).map(Value::to_string)
+}
+
+/// Linear time: lists can be long (hostile input with thousands of containers).
 fn unique(list: &[Value], key: &str) -> bool {
-    list.iter().enumerate().all(|(i, a)| {
-        list[..i]
-            .iter()
-            .all(|b| item_key(a, key) != item_key(b, key))
-    })
+    let mut seen = std::collections::HashSet::with_capacity(list.len());
+    list.iter().all(|a| seen.insert(key_text(a, key)))
 }
 
 fn merge_keyed(base: &[Value], overlay: &[Value], key: &str) -> Vec<Value> {
     let mut out: Vec<Value> = base.to_vec();
+    // Index of the first item with each key, as a linear `position` search would find it.
+    let mut index: std::collections::HashMap<Option<String>, usize> =
+        std::collections::HashMap::with_capacity(out.len());
+    for (i, b) in out.iter().enumerate() {
+        index.entry(key_text(b, key)).or_insert(i);
+    }
     for o in overlay {
-        let k = item_key(o, key);
-        match out.iter().position(|b| item_key(b, key) == k) {
-            Some(i) => out[i] = merge_value(None, &out[i], o),
-            None => out.push(strip_nulls(o)),
+        let k = key_text(o, key);
+        match index.get(&k) {
+            Some(&i) => out[i] = merge_value(None, &out[i], o),
+            None => {
+                index.insert(k, out.len());
+                out.push(strip_nulls(o));
+            }
         }
     }
     out

@@ -177,8 +177,9 @@ async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
     resp
 }
 
-/// `/bench/noop`: a fixed answer (the transport floor).
-async fn bench_noop() -> Response {
+/// `/bench/noop`: a fixed answer (the transport floor). The body is read (not parsed): an
+/// unread body makes hyper close the HTTP/1.1 connection instead of keeping it alive.
+async fn bench_noop(_body: Bytes) -> Response {
     to_response(Answer {
         status: 200,
         body: br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"","allowed":true}}"#.to_vec(),
@@ -317,7 +318,17 @@ impl Server {
                         return;
                     }
                 };
+                // The protocol comes from ALPN (RFC 9113: HTTP/2 over TLS is negotiated by ALPN),
+                // not from sniffing the first bytes: while the auto builder sniffs, no header
+                // read timeout runs, so a client that completed TLS and then sent nothing held
+                // its connection (and a max_connections permit) forever.
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                 let mut builder = auto::Builder::new(TokioExecutor::new());
+                builder = if h2 {
+                    builder.http2_only()
+                } else {
+                    builder.http1_only()
+                };
                 builder
                     .http1()
                     .timer(TokioTimer::new())

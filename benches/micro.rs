@@ -1,0 +1,99 @@
+//! Criterion microbenchmarks of the pure pipeline and the whole admission handler.
+//!
+//! `cargo bench --bench micro` (add `-- prefill-decode` to filter). See docs/performance.md.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use llmisvc::pipeline::Engine;
+use llmisvc::server::review::{self, Endpoint};
+
+#[path = "support/mod.rs"]
+mod fixtures;
+
+fn benches(c: &mut Criterion) {
+    let engine = Engine::builtin().expect("shipped presets load");
+    let inputs = fixtures::inputs(&engine);
+    for i in &inputs {
+        eprintln!(
+            "input {}: object {} B, AdmissionReview {} B, ConversionReview {} B",
+            i.name,
+            serde_json::to_vec(&i.object).unwrap().len(),
+            i.review.len(),
+            i.conversion.len()
+        );
+        // Sanity: the handler answers 200 (bench numbers of an error path would be meaningless).
+        for ep in [Endpoint::Mutate, Endpoint::Validate] {
+            let a = review::admission(ep, &i.review, &engine);
+            assert_eq!(a.status, 200, "{}: {}", i.name, a.info.message);
+            assert!(
+                matches!(a.info.result, "patched" | "allowed"),
+                "{} {:?}: {} {}",
+                i.name,
+                ep,
+                a.info.result,
+                a.info.message
+            );
+        }
+        let a = review::conversion(&i.conversion, &engine);
+        assert_eq!(a.info.result, "converted", "{}", a.info.message);
+    }
+
+    let mut g = c.benchmark_group("engine");
+    for i in &inputs {
+        g.bench_with_input(BenchmarkId::new("mutate", i.name), &i.object, |b, o| {
+            b.iter(|| engine.mutate(black_box(o)).unwrap())
+        });
+        g.bench_with_input(BenchmarkId::new("validate", i.name), &i.object, |b, o| {
+            b.iter(|| engine.validate(Some(black_box(o)), black_box(o)))
+        });
+        g.bench_with_input(BenchmarkId::new("convert", i.name), &i.object, |b, o| {
+            b.iter(|| {
+                engine
+                    .convert(black_box(o), "serving.kserve.io/v1alpha1")
+                    .unwrap()
+            })
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("handler");
+    for i in &inputs {
+        g.throughput(Throughput::Bytes(i.review.len() as u64));
+        g.bench_with_input(BenchmarkId::new("mutate", i.name), &i.review, |b, body| {
+            b.iter(|| review::admission(Endpoint::Mutate, black_box(body), &engine))
+        });
+        g.bench_with_input(
+            BenchmarkId::new("validate", i.name),
+            &i.review,
+            |b, body| b.iter(|| review::admission(Endpoint::Validate, black_box(body), &engine)),
+        );
+        g.throughput(Throughput::Bytes(i.conversion.len() as u64));
+        g.bench_with_input(
+            BenchmarkId::new("convert", i.name),
+            &i.conversion,
+            |b, body| b.iter(|| review::conversion(black_box(body), &engine)),
+        );
+        // The floor: parsing the review into a serde_json::Value and nothing else.
+        g.throughput(Throughput::Bytes(i.review.len() as u64));
+        g.bench_with_input(
+            BenchmarkId::new("parse-only", i.name),
+            &i.review,
+            |b, body| {
+                b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(body)).unwrap())
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = micro;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30);
+    targets = benches
+}
+criterion_main!(micro);
