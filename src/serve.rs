@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::certs::{self, KeyAlgorithm, ServingSpec};
+use crate::certs;
 use crate::pipeline::Engine;
 use crate::policy::PolicySet;
 use crate::server::tls::{CertFiles, CertResolver, watch_files};
@@ -211,15 +211,7 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
         }
         _ => {
             // Embedded default: a CA and a serving certificate for localhost, made now.
-            let bundle = certs::generate_bundle(
-                Duration::from_secs(30 * 86400),
-                &ServingSpec {
-                    dns: vec!["localhost".into()],
-                    ips: vec!["127.0.0.1".parse()?, "::1".parse()?],
-                    validity: Duration::from_secs(30 * 86400),
-                    algorithm: KeyAlgorithm::EcdsaP256,
-                },
-            )?;
+            let bundle = certs::localhost_bundle(Duration::from_secs(30 * 86400))?;
             let ca_out = args
                 .ca_out
                 .clone()

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use llmisvc::certs::{KeyAlgorithm, ServingSpec, generate_bundle};
+use llmisvc::certs::localhost_bundle;
 use llmisvc::pipeline::Engine;
 use llmisvc::server::review::{self, Answer, Endpoint, sample_admission_review};
 use llmisvc::server::tls::CertResolver;
@@ -578,16 +578,7 @@ struct Srv {
 
 impl Srv {
     async fn start(opts: ServerOptions) -> Srv {
-        let bundle = generate_bundle(
-            Duration::from_secs(86400),
-            &ServingSpec {
-                dns: vec!["localhost".into()],
-                ips: vec!["127.0.0.1".parse().unwrap()],
-                validity: Duration::from_secs(86400),
-                algorithm: KeyAlgorithm::EcdsaP256,
-            },
-        )
-        .unwrap();
+        let bundle = localhost_bundle(Duration::from_secs(86400)).unwrap();
         let resolver =
             Arc::new(CertResolver::new(&bundle.serving.cert, &bundle.serving.key).unwrap());
         let state = AppState::new(engine().clone(), resolver);

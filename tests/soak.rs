@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use llmisvc::certs::{KeyAlgorithm, ServingSpec, generate_bundle, write_bundle};
+use llmisvc::certs::{localhost_bundle, write_bundle};
 use llmisvc::pipeline::Engine;
 use llmisvc::policy::PolicySet;
 use llmisvc::server::review::sample_admission_review;
@@ -31,24 +31,16 @@ fn rss_kib() -> u64 {
 
 /// A new CA and serving certificate into `dir` (atomically per file, as a rotated Secret).
 fn rotate(dir: &Path) {
-    let bundle = generate_bundle(
-        Duration::from_secs(86400),
-        &ServingSpec {
-            dns: vec!["localhost".into()],
-            ips: vec!["127.0.0.1".parse().unwrap()],
-            validity: Duration::from_secs(86400),
-            algorithm: KeyAlgorithm::EcdsaP256,
-        },
-    )
-    .unwrap();
+    let bundle = localhost_bundle(Duration::from_secs(86400)).unwrap();
     let tmp = tempfile::tempdir_in(dir).unwrap();
     write_bundle(tmp.path(), &bundle).unwrap();
     // The CA bundle holds the old and the new CA for a while, as cert-manager's does.
     let old_ca = std::fs::read_to_string(dir.join("ca.crt")).unwrap_or_default();
     let both = format!("{old_ca}{}", bundle.ca.cert);
     std::fs::write(tmp.path().join("ca.crt"), both).unwrap();
-    // Key first, then the certificate: the watcher ignores the half-written pair.
-    for f in ["tls.key", "tls.crt", "ca.crt"] {
+    // The bundle that trusts the new CA first (clients must trust it before it is served),
+    // then key and certificate: the watcher ignores the half-written pair.
+    for f in ["ca.crt", "tls.key", "tls.crt"] {
         std::fs::rename(tmp.path().join(f), dir.join(f)).unwrap();
     }
 }

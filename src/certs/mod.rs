@@ -86,7 +86,17 @@ pub fn generate_ca(
     let key = KeyPair::generate_for(algorithm.alg())?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, common_name);
+    // Each CA gets its own subject (name plus creation time): during a rotation the old and
+    // the new CA are trusted side by side, and verifiers pick the anchor by subject.
+    let stamp = OffsetDateTime::now_utc();
+    dn.push(
+        DnType::CommonName,
+        format!(
+            "{common_name} {}{:09}",
+            stamp.unix_timestamp(),
+            stamp.nanosecond()
+        ),
+    );
     dn.push(DnType::OrganizationName, "llmisvc");
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -147,6 +157,23 @@ pub fn generate_bundle(ca_validity: Duration, serving: &ServingSpec) -> Result<B
     let ca = generate_ca("llmisvc-ca", ca_validity, serving.algorithm)?;
     let serving = generate_serving(&ca, serving)?;
     Ok(Bundle { ca, serving })
+}
+
+/// A CA plus a serving certificate for `localhost`, `127.0.0.1` and `::1` (development servers
+/// and tests), both valid for `validity`.
+pub fn localhost_bundle(validity: Duration) -> Result<Bundle, CertError> {
+    generate_bundle(
+        validity,
+        &ServingSpec {
+            dns: vec!["localhost".into()],
+            ips: vec![
+                IpAddr::from([127, 0, 0, 1]),
+                IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+            ],
+            validity,
+            algorithm: KeyAlgorithm::EcdsaP256,
+        },
+    )
 }
 
 /// `notAfter` of the first certificate in a PEM string, as a Unix timestamp.
