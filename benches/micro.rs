@@ -3,6 +3,10 @@
 //! `cargo bench --bench micro` (add `-- prefill-decode` to filter). See docs/performance.md.
 
 use std::hint::black_box;
+
+// The same allocator as the `llmisvc` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

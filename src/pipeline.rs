@@ -86,8 +86,8 @@ impl Engine {
             // Presets are not expanded themselves; they are checked by validation.
             return Ok(obj.clone());
         }
-        let resolved =
-            presets::resolve(obj, &self.presets, &self.resolve).map_err(|e| e.to_string())?;
+        let resolved = presets::resolve_owned(obj.clone(), &self.presets, &self.resolve)
+            .map_err(|e| e.to_string())?;
         match stop {
             StopAfter::Presets => Ok(resolved.object),
             StopAfter::Step(stage) => {

@@ -46,38 +46,51 @@ pub fn merge_key(field: &str) -> Option<&'static str> {
 
 /// Merges `overlay` onto `base`; the overlay wins. See the module documentation for the rules.
 pub fn merge(base: &Value, overlay: &Value) -> Value {
-    merge_value(None, base, overlay)
+    let mut out = base.clone();
+    merge_into(&mut out, overlay.clone());
+    out
 }
 
-fn merge_value(field: Option<&str>, base: &Value, overlay: &Value) -> Value {
+/// `*base = merge(base, overlay)`, in place: the overlay's values are moved into `base`, and
+/// nothing is copied. This is the form the admission path uses.
+pub fn merge_into(base: &mut Value, overlay: Value) {
+    merge_field(None, base, overlay);
+}
+
+fn merge_field(field: Option<&str>, base: &mut Value, overlay: Value) {
     match (base, overlay) {
-        (_, Value::Null) => base.clone(),
-        (Value::Object(b), Value::Object(o)) => Value::Object(merge_maps(b, o)),
-        (Value::Array(b), Value::Array(o)) => match field.and_then(merge_key) {
-            Some(key) if keyed(b, key) && keyed(o, key) && unique(o, key) => {
-                Value::Array(merge_keyed(b, o, key))
+        (_, Value::Null) => {}
+        (Value::Object(b), Value::Object(o)) => merge_maps(b, o),
+        (Value::Array(b), Value::Array(o))
+            if field
+                .and_then(merge_key)
+                .is_some_and(|key| keyed(b, key) && keyed(&o, key) && unique(&o, key)) =>
+        {
+            // `is_some_and` above guarantees a key.
+            if let Some(key) = field.and_then(merge_key) {
+                merge_keyed(b, o, key);
             }
-            _ => strip_nulls(overlay),
-        },
-        _ => strip_nulls(overlay),
-    }
-}
-
-fn merge_maps(base: &Map<String, Value>, overlay: &Map<String, Value>) -> Map<String, Value> {
-    let mut out = Map::with_capacity(base.len() + overlay.len());
-    for (k, b) in base {
-        let v = match overlay.get(k) {
-            Some(o) => merge_value(Some(k), b, o),
-            None => b.clone(),
-        };
-        out.insert(k.clone(), v);
-    }
-    for (k, o) in overlay {
-        if !base.contains_key(k) && !o.is_null() {
-            out.insert(k.clone(), strip_nulls(o));
+        }
+        (b, mut o) => {
+            strip_nulls_in_place(&mut o);
+            *b = o;
         }
     }
-    out
+}
+
+/// Base keys keep their order; keys new in the overlay follow in the overlay's order.
+fn merge_maps(base: &mut Map<String, Value>, overlay: Map<String, Value>) {
+    for (k, o) in overlay {
+        match base.get_mut(&k) {
+            Some(b) => merge_field(Some(&k), b, o),
+            None if o.is_null() => {}
+            None => {
+                let mut o = o;
+                strip_nulls_in_place(&mut o);
+                base.insert(k, o);
+            }
+        }
+    }
 }
 
 fn item_key<'a>(item: &'a Value, key: &str) -> Option<&'a Value> {
@@ -91,51 +104,182 @@ fn keyed(list: &[Value], key: &str) -> bool {
     list.iter().all(|i| item_key(i, key).is_some())
 }
 
+/// Lists up to this many items are searched linearly (no hashing); longer ones (hostile input
+/// with thousands of containers) through a hash index.
+const LINEAR: usize = 16;
+
+/// An item's merge key, borrowed (the JSON type is part of it: "8000" and 8000 differ).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Key<'a> {
+    Str(&'a str),
+    Num(&'a serde_json::Number),
+    Bool(bool),
+}
+
+fn key_of<'a>(item: &'a Value, key: &str) -> Option<Key<'a>> {
+    match item.get(key)? {
+        Value::String(s) => Some(Key::Str(s)),
+        Value::Number(n) => Some(Key::Num(n)),
+        Value::Bool(b) => Some(Key::Bool(*b)),
+        _ => None,
+    }
+}
+
 /// An overlay list with a duplicate key is taken as a whole (as a replacement): merging it item by
 /// item would not be idempotent.
-/// A hashable form of an item's key (scalars only; the JSON text keeps "8000" and 8000 apart).
-fn key_text(item: &Value, key: &str) -> Option<String> {
-    item_key(item, key).map(Value::to_string)
-}
-
-/// Linear time: lists can be long (hostile input with thousands of containers).
 fn unique(list: &[Value], key: &str) -> bool {
-    let mut seen = std::collections::HashSet::with_capacity(list.len());
-    list.iter().all(|a| seen.insert(key_text(a, key)))
+    let keys: Vec<Option<Key>> = list.iter().map(|i| key_of(i, key)).collect();
+    if keys.len() <= LINEAR {
+        return keys
+            .iter()
+            .enumerate()
+            .all(|(i, a)| keys[..i].iter().all(|b| a != b));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(keys.len());
+    keys.into_iter().all(|k| seen.insert(k))
 }
 
-fn merge_keyed(base: &[Value], overlay: &[Value], key: &str) -> Vec<Value> {
-    let mut out: Vec<Value> = base.to_vec();
-    // Index of the first item with each key, as a linear `position` search would find it.
-    let mut index: std::collections::HashMap<Option<String>, usize> =
-        std::collections::HashMap::with_capacity(out.len());
-    for (i, b) in out.iter().enumerate() {
-        index.entry(key_text(b, key)).or_insert(i);
+/// For each item of `items`, the index of the first item of `within` with the same key.
+fn first_matches(within: &[Value], items: &[Value], key: &str) -> Vec<Option<usize>> {
+    let keys: Vec<Option<Key>> = within.iter().map(|i| key_of(i, key)).collect();
+    if keys.len() <= LINEAR {
+        return items
+            .iter()
+            .map(|o| {
+                let k = key_of(o, key);
+                keys.iter().position(|b| *b == k)
+            })
+            .collect();
     }
-    for o in overlay {
-        let k = key_text(o, key);
-        match index.get(&k) {
-            Some(&i) => out[i] = merge_value(None, &out[i], o),
+    let mut index = std::collections::HashMap::with_capacity(keys.len());
+    for (i, k) in keys.into_iter().enumerate() {
+        index.entry(k).or_insert(i);
+    }
+    items
+        .iter()
+        .map(|o| index.get(&key_of(o, key)).copied())
+        .collect()
+}
+
+/// Matching items merge (the first base item with a key takes the overlay's item), base order
+/// first, then the overlay's new items in overlay order. Overlay keys are unique (checked by
+/// the caller), so an item pushed here is never matched again.
+fn merge_keyed(base: &mut Vec<Value>, overlay: Vec<Value>, key: &str) {
+    let matches = first_matches(base, &overlay, key);
+    for (mut o, m) in overlay.into_iter().zip(matches) {
+        match m {
+            Some(i) => merge_field(None, &mut base[i], o),
             None => {
-                index.insert(k, out.len());
-                out.push(strip_nulls(o));
+                strip_nulls_in_place(&mut o);
+                base.push(o);
             }
         }
     }
-    out
+}
+
+/// `*top = merge(base, top)`: the same merge, computed in the overlay (`top`), so that only
+/// what `top` lacks is copied from `base`. On an object that already carries everything the
+/// presets would add (every UPDATE of an expanded object) almost nothing is copied.
+pub fn merge_under(top: &mut Value, base: &Value) {
+    under_field(None, top, base);
+}
+
+fn under_field(field: Option<&str>, top: &mut Value, base: &Value) {
+    match (top, base) {
+        (t @ Value::Null, b) => *t = b.clone(),
+        (Value::Object(t), Value::Object(b)) => under_maps(t, b),
+        (Value::Array(t), Value::Array(b))
+            if field
+                .and_then(merge_key)
+                .is_some_and(|key| keyed(b, key) && keyed(t, key) && unique(t, key)) =>
+        {
+            if let Some(key) = field.and_then(merge_key) {
+                under_keyed(t, b, key);
+            }
+        }
+        (t, _) => strip_nulls_in_place(t),
+    }
+}
+
+fn under_maps(top: &mut Map<String, Value>, base: &Map<String, Value>) {
+    // The top's own members: merged under the base's, or (absent from the base) kept without
+    // nulls; a null member absent from the base disappears.
+    if top
+        .iter()
+        .any(|(k, v)| v.is_null() && !base.contains_key(k))
+    {
+        top.retain(|k, v| !v.is_null() || base.contains_key(k));
+    }
+    for (k, t) in top.iter_mut() {
+        match base.get(k) {
+            Some(b) => under_field(Some(k), t, b),
+            None => strip_nulls_in_place(t),
+        }
+    }
+    for (k, b) in base {
+        if !top.contains_key(k) {
+            top.insert(k.clone(), b.clone());
+        }
+    }
+    // Order: the base's keys in the base's order, then the top's own.
+    let in_order = top.keys().zip(base.keys()).all(|(a, b)| a == b);
+    if !in_order {
+        let mut old: Map<String, Value> = std::mem::take(top);
+        for k in base.keys() {
+            if let Some(v) = old.shift_remove(k) {
+                top.insert(k.clone(), v);
+            }
+        }
+        // What is left are the top's own keys, still in their order.
+        top.extend(old);
+    }
+}
+
+/// The keyed-list merge of [`merge_keyed`], computed in the overlay's list.
+fn under_keyed(top: &mut Vec<Value>, base: &[Value], key: &str) {
+    // For each top item, the base item it merges into (the first with its key).
+    let matches = first_matches(base, top, key);
+    let mut taken: Vec<Option<Value>> = std::mem::take(top).into_iter().map(Some).collect();
+    let mut by_base: Vec<Option<usize>> = vec![None; base.len()];
+    for (j, m) in matches.iter().enumerate() {
+        if let Some(i) = m {
+            by_base[*i] = Some(j);
+        }
+    }
+    top.reserve(base.len() + taken.len());
+    for (b, j) in base.iter().zip(by_base) {
+        match j.and_then(|j| taken[j].take()) {
+            Some(mut t) => {
+                under_field(None, &mut t, b);
+                top.push(t);
+            }
+            None => top.push(b.clone()),
+        }
+    }
+    for mut t in taken.into_iter().flatten() {
+        strip_nulls_in_place(&mut t);
+        top.push(t);
+    }
 }
 
 /// `v` without `null` object members (recursively); `null` list items are kept.
 pub fn strip_nulls(v: &Value) -> Value {
+    let mut v = v.clone();
+    strip_nulls_in_place(&mut v);
+    v
+}
+
+/// [`strip_nulls`] in place (nothing is copied).
+pub fn strip_nulls_in_place(v: &mut Value) {
     match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), strip_nulls(v)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(strip_nulls).collect()),
-        other => other.clone(),
+        Value::Object(m) => {
+            if m.values().any(Value::is_null) {
+                m.retain(|_, v| !v.is_null());
+            }
+            m.values_mut().for_each(strip_nulls_in_place);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_nulls_in_place),
+        _ => {}
     }
 }
 
@@ -223,6 +367,25 @@ mod tests {
         }
     }
 
+    #[test]
+    fn long_keyed_lists_agree_with_the_copying_definition() {
+        // Beyond the linear-search size: the hash index must give the same result.
+        let item = |n: usize, v: &str| json!({"name": format!("c{n}"), "image": v, "x": null});
+        let base: Vec<Value> = (0..40).map(|n| item(n % 30, "base")).collect(); // duplicates
+        let overlay: Vec<Value> = (20..60).rev().map(|n| item(n, "over")).collect();
+        let (b, o) = (
+            json!({ "containers": base }),
+            json!({ "containers": overlay }),
+        );
+        assert_eq!(merge(&b, &o), reference::merge(&b, &o));
+        let mut top = o.clone();
+        merge_under(&mut top, &b);
+        assert_eq!(top.to_string(), reference::merge(&b, &o).to_string());
+        let m = merge(&b, &o);
+        assert_eq!(m["containers"].as_array().unwrap().len(), 40 + 30);
+        assert_eq!(merge(&m, &o), m);
+    }
+
     use proptest::prelude::*;
 
     fn json_value() -> impl Strategy<Value = Value> {
@@ -253,15 +416,95 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
         #[test]
         fn merge_is_idempotent(a in json_value(), b in json_value()) {
             let m = merge(&a, &b);
             prop_assert_eq!(merge(&m, &b), m);
         }
 
+        /// Both in-place forms give the copying definition's result, key order included.
+        #[test]
+        fn in_place_merges_agree_with_the_copying_definition(a in json_value(), b in json_value()) {
+            let want = reference::merge(&a, &b).to_string();
+            prop_assert_eq!(merge(&a, &b).to_string(), want.clone());
+            let mut top = b.clone();
+            merge_under(&mut top, &a);
+            prop_assert_eq!(top.to_string(), want);
+        }
+
         #[test]
         fn merge_onto_nothing_is_the_overlay_without_nulls(b in json_value()) {
             prop_assert_eq!(merge(&Value::Null, &b), if b.is_null() { Value::Null } else { strip_nulls(&b) });
+        }
+    }
+
+    /// The rules written the obvious way (every value copied), as the in-place merge's oracle.
+    mod reference {
+        use super::super::{item_key, merge_key};
+        use serde_json::{Map, Value};
+
+        pub fn merge(base: &Value, overlay: &Value) -> Value {
+            value(None, base, overlay)
+        }
+
+        fn value(field: Option<&str>, base: &Value, overlay: &Value) -> Value {
+            match (base, overlay) {
+                (_, Value::Null) => base.clone(),
+                (Value::Object(b), Value::Object(o)) => Value::Object(maps(b, o)),
+                (Value::Array(b), Value::Array(o)) => match field.and_then(merge_key) {
+                    Some(key)
+                        if b.iter().chain(o).all(|i| item_key(i, key).is_some())
+                            && o.iter().enumerate().all(|(i, x)| {
+                                o[..i].iter().all(|y| item_key(x, key) != item_key(y, key))
+                            }) =>
+                    {
+                        let mut out = b.clone();
+                        for x in o {
+                            match out
+                                .iter()
+                                .position(|y| item_key(y, key) == item_key(x, key))
+                            {
+                                Some(i) => out[i] = value(None, &out[i], x),
+                                None => out.push(strip(x)),
+                            }
+                        }
+                        Value::Array(out)
+                    }
+                    _ => strip(overlay),
+                },
+                _ => strip(overlay),
+            }
+        }
+
+        fn maps(base: &Map<String, Value>, overlay: &Map<String, Value>) -> Map<String, Value> {
+            let mut out = Map::new();
+            for (k, b) in base {
+                let v = match overlay.get(k) {
+                    Some(o) => value(Some(k), b, o),
+                    None => b.clone(),
+                };
+                out.insert(k.clone(), v);
+            }
+            for (k, o) in overlay {
+                if !base.contains_key(k) && !o.is_null() {
+                    out.insert(k.clone(), strip(o));
+                }
+            }
+            out
+        }
+
+        fn strip(v: &Value) -> Value {
+            match v {
+                Value::Object(m) => Value::Object(
+                    m.iter()
+                        .filter(|(_, v)| !v.is_null())
+                        .map(|(k, v)| (k.clone(), strip(v)))
+                        .collect(),
+                ),
+                Value::Array(a) => Value::Array(a.iter().map(strip).collect()),
+                other => other.clone(),
+            }
         }
     }
 }

@@ -134,6 +134,10 @@ pub struct Preset {
     /// The spec as written (templates not rendered, `baseRefs` removed).
     pub spec: Value,
     templates: Vec<(Vec<Seg>, Template)>,
+    /// Whether a template reads the object's spec ([`template::reads_spec`]).
+    reads_spec: bool,
+    /// The part of the spec that well-known selection reads (see [`project`]).
+    selection: Value,
 }
 
 impl Preset {
@@ -193,6 +197,10 @@ impl Preset {
                 message: format!("spec{p}: {message}"),
             }
         })?;
+        let reads_spec = templates
+            .iter()
+            .any(|(_, t)| t.field_paths().into_iter().any(template::reads_spec));
+        let selection = project(&spec, &SELECTION);
         Ok(Preset {
             name,
             namespace,
@@ -200,6 +208,8 @@ impl Preset {
             content_hash,
             spec,
             templates,
+            reads_spec,
+            selection,
         })
     }
 
@@ -722,12 +732,83 @@ pub fn select_well_known(spec: &Value) -> Vec<&'static str> {
     out
 }
 
-fn fold_specs<'a>(specs: impl IntoIterator<Item = &'a Value>, user: &Value) -> Value {
+/// What of a spec a lookup reads, for [`project`].
+enum Shape {
+    /// The whole value.
+    Keep,
+    /// Only whether it is an object (a list or a scalar is kept as such: merging them
+    /// replaces objects).
+    Exists,
+    /// These members of an object.
+    Fields(&'static [(&'static str, Shape)]),
+}
+
+const PAR: Shape = Shape::Fields(&[
+    ("data", Shape::Keep),
+    ("dataLocal", Shape::Keep),
+    ("pipeline", Shape::Keep),
+]);
+
+/// Everything [`select_well_known`] reads, and the InferencePool name of `.GlobalConfig`.
+const SELECTION: Shape = Shape::Fields(&[
+    (
+        "router",
+        Shape::Fields(&[
+            (
+                "scheduler",
+                Shape::Fields(&[
+                    (
+                        "pool",
+                        Shape::Fields(&[("ref", Shape::Fields(&[("name", Shape::Keep)]))]),
+                    ),
+                    ("tokenizer", Shape::Exists),
+                    ("config", Shape::Fields(&[("inline", Shape::Keep)])),
+                ]),
+            ),
+            (
+                "route",
+                Shape::Fields(&[("http", Shape::Fields(&[("refs", Shape::Keep)]))]),
+            ),
+        ]),
+    ),
+    ("tracing", Shape::Exists),
+    ("parallelism", PAR),
+    ("worker", Shape::Exists),
+    (
+        "prefill",
+        Shape::Fields(&[("worker", Shape::Exists), ("parallelism", PAR)]),
+    ),
+]);
+
+/// The part of `v` that `shape` reads. Projection commutes with [`merge`] (objects merge key by
+/// key, and a list or scalar replaces an object either way; none of the fields kept have a
+/// patch merge key), so merging projections gives the projection of the merge, at a fraction
+/// of the cost: [`resolve`] selects presets on merged projections.
+fn project(v: &Value, shape: &Shape) -> Value {
+    match (shape, v) {
+        (Shape::Keep, _) => v.clone(),
+        (Shape::Exists, Value::Object(_)) => Value::Object(Map::new()),
+        (Shape::Fields(fields), Value::Object(m)) => {
+            let mut out = Map::new();
+            for (k, sub) in *fields {
+                if let Some(x) = m.get(*k) {
+                    out.insert((*k).to_string(), project(x, sub));
+                }
+            }
+            Value::Object(out)
+        }
+        (_, Value::Array(_)) => Value::Array(Vec::new()),
+        (_, other) => other.clone(),
+    }
+}
+
+fn fold_projections<'a>(specs: impl IntoIterator<Item = &'a Value>, user: &Value) -> Value {
     let mut acc = Value::Object(Map::new());
     for s in specs {
-        acc = merge(&acc, s);
+        merge::merge_into(&mut acc, s.clone());
     }
-    merge(&acc, user)
+    merge::merge_into(&mut acc, project(user, &SELECTION));
+    acc
 }
 
 /// Applies the well-known presets picked by what the object uses, then its baseRefs in order,
@@ -739,59 +820,71 @@ pub fn resolve(
     store: &PresetStore,
     opts: &ResolveOptions,
 ) -> Result<Resolved, PresetError> {
+    resolve_owned(obj.clone(), store, opts)
+}
+
+/// [`resolve`] on an object it may consume: the admission path, where nothing of the object is
+/// copied (the user's spec is moved into the merge, the rest into the template context and
+/// back).
+pub fn resolve_owned(
+    obj: Value,
+    store: &PresetStore,
+    opts: &ResolveOptions,
+) -> Result<Resolved, PresetError> {
     let invalid = |m: &str| PresetError::Invalid(m.to_string());
-    let Value::Object(root) = obj else {
+    let Value::Object(mut root) = obj else {
         return Err(invalid("the object is not a JSON object"));
     };
     let meta = match root.get("metadata") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => m.clone(),
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => Some(m),
         Some(_) => return Err(invalid("metadata must be an object")),
     };
-    let namespace = match meta.get("namespace") {
+    let namespace = match meta.and_then(|m| m.get("namespace")) {
         None | Some(Value::Null) => "default".to_string(),
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(Value::String(_)) => "default".to_string(),
         Some(_) => return Err(invalid("metadata.namespace must be a string")),
     };
-    let name = match meta.get("name") {
+    let name = match meta.and_then(|m| m.get("name")) {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
         Some(_) => return Err(invalid("metadata.name must be a string")),
     };
-    let user_spec = match root.get("spec") {
+    // Taken out (its slot stays, so the object's key order does not change).
+    let user_spec = match root.get_mut("spec") {
         None | Some(Value::Null) => Value::Object(Map::new()),
-        Some(s @ Value::Object(_)) => s.clone(),
+        Some(s @ Value::Object(_)) => s.take(),
         Some(_) => return Err(invalid("spec must be an object")),
     };
-    let ref_names: Vec<String> = match user_spec.get("baseRefs") {
+    let ref_names: Vec<&str> = match user_spec.get("baseRefs") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a
             .iter()
             .map(|r| match r.get("name") {
-                Some(Value::String(n)) if !n.is_empty() => Ok(n.clone()),
+                Some(Value::String(n)) if !n.is_empty() => Ok(n.as_str()),
                 _ => Err(invalid("spec.baseRefs[].name must be a non-empty string")),
             })
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(invalid("spec.baseRefs must be a list")),
     };
     let mut refs: Vec<&Preset> = Vec::with_capacity(ref_names.len());
-    for n in &ref_names {
+    for n in ref_names {
         let p = store.get(&namespace, n).ok_or_else(|| {
             let mut namespaces = vec![namespace.clone()];
             if store.system_namespace() != namespace {
                 namespaces.push(store.system_namespace().to_string());
             }
             PresetError::NotFound {
-                name: n.clone(),
+                name: n.to_string(),
                 namespaces,
             }
         })?;
         refs.push(p);
     }
 
-    // Well-known selection, iterated until stable.
-    let prelim = fold_specs(refs.iter().map(|p| &p.spec), &user_spec);
+    // Well-known selection on the merged projections, iterated until stable.
+    let prelim = fold_projections(refs.iter().map(|p| &p.selection), &user_spec);
     let mut selection = if opts.no_well_known {
         Vec::new()
     } else {
@@ -803,21 +896,38 @@ pub fn resolve(
             .collect()
     };
     let mut wk = lookup(&selection);
-    let mut merged_raw = fold_specs(wk.iter().chain(refs.iter()).map(|p| &p.spec), &user_spec);
+    let mut merged_sel = fold_projections(
+        wk.iter().chain(refs.iter()).map(|p| &p.selection),
+        &user_spec,
+    );
     if !opts.no_well_known {
         for _ in 0..4 {
-            let next = select_well_known(&merged_raw);
+            let next = select_well_known(&merged_sel);
             if next == selection {
                 break;
             }
             selection = next;
             wk = lookup(&selection);
-            merged_raw = fold_specs(wk.iter().chain(refs.iter()).map(|p| &p.spec), &user_spec);
+            merged_sel = fold_projections(
+                wk.iter().chain(refs.iter()).map(|p| &p.selection),
+                &user_spec,
+            );
         }
     }
 
-    // Template context: the object with the merged spec, plus GlobalConfig.
-    let mut ctx_spec = merged_raw;
+    // Template context: the object with the merged spec, plus GlobalConfig. The merged spec is
+    // only built when a template can read it; otherwise the projection stands in for it.
+    let reads_spec = wk.iter().chain(refs.iter()).any(|p| p.reads_spec);
+    let mut ctx_spec = if reads_spec {
+        let mut acc = Value::Object(Map::new());
+        for p in wk.iter().chain(refs.iter()) {
+            merge::merge_into(&mut acc, p.spec.clone());
+        }
+        merge::merge_into(&mut acc, user_spec.clone());
+        acc
+    } else {
+        merged_sel
+    };
     if let Value::Object(s) = &mut ctx_spec {
         let model = s.entry("model").or_insert_with(|| json!({}));
         if let Value::Object(m) = model
@@ -835,10 +945,7 @@ pub fn resolve(
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .unwrap_or_else(|| template::child_name(&name, "-inference-pool"));
-    let mut ctx = Value::Object(root.clone());
-    ctx["metadata"] = Value::Object(meta.clone());
-    ctx["spec"] = ctx_spec;
-    ctx["GlobalConfig"] = json!({
+    let global_config = json!({
         "SystemNamespace": store.system_namespace(),
         "IngressGatewayName": g.ingress_gateway_name,
         "IngressGatewayNamespace": g.ingress_gateway_namespace,
@@ -846,15 +953,29 @@ pub fn resolve(
         "ModelBasedRoutingHeaderName": g.model_based_routing_header_name,
         "InferencePoolNamespacedName": format!("{namespace}/{pool_name}"),
     });
+    // Metadata as an object (appended when absent, as the output has it); the object's own
+    // `GlobalConfig` member, if it has one, is set aside while rendering and put back.
+    if !matches!(root.get("metadata"), Some(Value::Object(_))) {
+        root.insert("metadata".into(), Value::Object(Map::new()));
+    }
+    root.insert("spec".into(), ctx_spec);
+    let own_global_config = match root.get_mut("GlobalConfig") {
+        Some(v) => Some(std::mem::replace(v, global_config)),
+        None => {
+            root.insert("GlobalConfig".into(), global_config);
+            None
+        }
+    };
 
-    let mut rendered = Vec::with_capacity(wk.len() + refs.len());
+    let ctx = Value::Object(root);
+    let mut presets_spec = Value::Object(Map::new());
     let mut applied = Vec::with_capacity(wk.len() + refs.len());
     for (p, source) in wk
         .iter()
         .map(|p| (p, PresetSource::WellKnown))
         .chain(refs.iter().map(|p| (p, PresetSource::BaseRef)))
     {
-        rendered.push(p.render(&ctx)?);
+        merge::merge_into(&mut presets_spec, p.render(&ctx)?);
         applied.push(AppliedPreset {
             name: p.name.clone(),
             namespace: p.namespace.clone(),
@@ -862,10 +983,23 @@ pub fn resolve(
             source,
         });
     }
-    let spec = fold_specs(rendered.iter(), &user_spec);
+    // The user's spec over the presets, computed in the user's spec: what it already has is
+    // not copied.
+    let mut spec = user_spec;
+    merge::merge_under(&mut spec, &presets_spec);
 
-    let mut out = root.clone();
-    let mut meta = meta;
+    let Value::Object(mut root) = ctx else {
+        return Err(invalid("internal: the template context is not an object"));
+    };
+    match own_global_config {
+        Some(v) => root.insert("GlobalConfig".into(), v),
+        // The last member: removing it keeps the order of the others.
+        None => root.remove("GlobalConfig"),
+    };
+    root.insert("spec".into(), spec);
+    let Some(Value::Object(meta)) = root.get_mut("metadata") else {
+        return Err(invalid("internal: metadata is not an object"));
+    };
     let annotations = meta
         .entry("annotations")
         .or_insert_with(|| Value::Object(Map::new()));
@@ -879,10 +1013,156 @@ pub fn resolve(
         APPLIED_PRESETS_ANNOTATION.into(),
         Value::String(applied_annotation(&applied)),
     );
-    out.insert("metadata".into(), Value::Object(meta));
-    out.insert("spec".into(), spec);
     Ok(Resolved {
-        object: Value::Object(out),
+        object: Value::Object(root),
         applied,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Values over the keys selection reads, and some it does not.
+    fn spec_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (0i64..3).prop_map(|n| json!(n)),
+            prop::sample::select(vec!["", "p", "predicted-latency-producer"])
+                .prop_map(|s| json!(s)),
+        ];
+        leaf.prop_recursive(5, 48, 4, |inner| {
+            let keys = prop::sample::select(vec![
+                "router",
+                "scheduler",
+                "pool",
+                "ref",
+                "name",
+                "tokenizer",
+                "config",
+                "inline",
+                "route",
+                "http",
+                "refs",
+                "tracing",
+                "parallelism",
+                "data",
+                "dataLocal",
+                "pipeline",
+                "worker",
+                "prefill",
+                "containers",
+                "x",
+            ]);
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                prop::collection::vec((keys, inner), 0..5).prop_map(|kv| Value::Object(
+                    kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Selecting on merged projections is selecting on the merge.
+        #[test]
+        fn projection_commutes_with_merge(a in spec_value(), b in spec_value(), c in spec_value()) {
+            let full = merge(&merge(&a, &b), &c);
+            let mut acc = Value::Object(Map::new());
+            for v in [&a, &b] {
+                merge::merge_into(&mut acc, project(v, &SELECTION));
+            }
+            merge::merge_into(&mut acc, project(&c, &SELECTION));
+            if full.is_object() {
+                // (null members, which every reader takes as absent, may differ)
+                prop_assert_eq!(
+                    merge::strip_nulls(&project(&full, &SELECTION)),
+                    merge::strip_nulls(&acc)
+                );
+                prop_assert_eq!(select_well_known(&full), select_well_known(&acc));
+            }
+        }
+    }
+
+    #[test]
+    fn reads_spec_table() {
+        let p = |s: &str| -> Vec<String> {
+            s.split('.')
+                .filter(|x| !x.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        for (path, want) in [
+            (".", true),
+            (".Spec.Model.Name", true),
+            (".spec", true),
+            (".TypeMeta", true),
+            (".TypeMeta.Spec", true),
+            (".WorkloadSpec.Spec", true),
+            (".ObjectMeta.Name", false),
+            (".Name", false),
+            (".Annotations", false),
+            (".GlobalConfig.IngressGatewayName", false),
+            (".Kind", false),
+            (".TypeMeta.Kind", false),
+            (".Status.URL", false),
+        ] {
+            assert_eq!(template::reads_spec(&p(path)), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn shipped_presets_do_not_read_the_spec() {
+        // The admission fast path: no shipped preset needs the merged spec to render.
+        let store = PresetStore::embedded(SYSTEM_NAMESPACE_DEFAULT).unwrap();
+        for p in store.iter() {
+            assert!(!p.reads_spec, "{}", p.name);
+        }
+    }
+
+    #[test]
+    fn a_preset_reading_the_spec_sees_the_merged_spec() {
+        let base = json!({
+            "metadata": {"name": "b", "namespace": "ns"},
+            "spec": {"parallelism": {"tensor": 2}}
+        });
+        let reader = json!({
+            "metadata": {"name": "r", "namespace": "ns"},
+            "spec": {"template": {"containers": [{"name": "main",
+                "args": ["--tp={{ .Spec.Parallelism.Tensor }}", "--model={{ .Spec.Model.Name }}"]}]}}
+        });
+        let store = PresetStore::from_objects(vec![base, reader], "sys").unwrap();
+        let obj = json!({
+            "apiVersion": "serving.kserve.io/v1alpha1",
+            "kind": "LLMInferenceService",
+            "metadata": {"name": "svc", "namespace": "ns"},
+            "spec": {"baseRefs": [{"name": "r"}, {"name": "b"}], "model": {"uri": "hf://x/y"}}
+        });
+        let opts = ResolveOptions {
+            no_well_known: true,
+        };
+        let out = resolve(&obj, &store, &opts).unwrap().object;
+        assert_eq!(
+            out.pointer("/spec/template/containers/0/args").unwrap(),
+            &json!(["--tp=2", "--model=svc"])
+        );
+        // Key order of the object is kept, and the context's GlobalConfig does not leak.
+        let keys: Vec<&String> = out.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["apiVersion", "kind", "metadata", "spec"]);
+    }
+
+    #[test]
+    fn an_objects_own_global_config_member_survives() {
+        let store = PresetStore::from_objects(Vec::new(), "sys").unwrap();
+        let obj = json!({"kind": "LLMInferenceService", "GlobalConfig": {"mine": 1}, "spec": {}});
+        let out = resolve(&obj, &store, &ResolveOptions::default())
+            .unwrap()
+            .object;
+        assert_eq!(out["GlobalConfig"], json!({"mine": 1}));
+        let keys: Vec<&String> = out.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["kind", "GlobalConfig", "spec", "metadata"]);
+    }
 }

@@ -645,6 +645,25 @@ pub fn check_field_path(path: &[String]) -> Result<(), String> {
     }
 }
 
+/// Whether evaluating `path` can read the object's `spec` (conservative: `true` when unsure).
+/// Presets whose templates never read it are rendered without merging the spec first.
+pub fn reads_spec(path: &[String]) -> bool {
+    fn at_root(path: &[String]) -> bool {
+        // `WorkloadSpec` segments are transparent in `lookup`.
+        match path.iter().find(|s| s.as_str() != "WorkloadSpec") {
+            None => true,
+            Some(f) => f.eq_ignore_ascii_case("spec"),
+        }
+    }
+    match path.split_first() {
+        None => true,
+        Some((f, _)) if f == "ObjectMeta" || f == "GlobalConfig" => false,
+        Some((f, _)) if PROMOTED_META.contains(&f.as_str()) => false,
+        Some((f, rest)) if f == "TypeMeta" => at_root(rest),
+        Some(_) => at_root(path),
+    }
+}
+
 /// The embedded PodSpecs (`template`, `worker`) are opaque objects in our CRD schema; below them
 /// the walk continues in k8s-openapi's PodSpec schema.
 fn is_podspec(key: &str, schema: &Value) -> bool {
@@ -745,6 +764,38 @@ impl Template {
         let mut out = String::new();
         render_nodes(&self.nodes, root, &mut out)?;
         Ok(out)
+    }
+
+    /// Every field path the template reads (`.Spec.Model.Name` is `["Spec", "Model", "Name"]`,
+    /// `.` is `[]`), so what a template can see is known at load time.
+    pub fn field_paths(&self) -> Vec<&[String]> {
+        fn nodes<'a>(ns: &'a [Node], out: &mut Vec<&'a [String]>) {
+            for n in ns {
+                match n {
+                    Node::Text(_) => {}
+                    Node::Action(p) => pipeline(p, out),
+                    Node::If { cond, then, els } => {
+                        pipeline(cond, out);
+                        nodes(then, out);
+                        nodes(els, out);
+                    }
+                }
+            }
+        }
+        fn pipeline<'a>(p: &'a Pipeline, out: &mut Vec<&'a [String]>) {
+            for c in &p.cmds {
+                for a in &c.args {
+                    match a {
+                        Operand::Field(f) => out.push(f),
+                        Operand::Lit(_) => {}
+                        Operand::Sub(p) => pipeline(p, out),
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        nodes(&self.nodes, &mut out);
+        out
     }
 
     /// Whether the template is plain text (no actions).
