@@ -281,13 +281,18 @@ fn invalid_utf8_and_bad_escapes_are_400() {
 
 #[test]
 fn numbers_out_of_range_are_answered() {
-    // Unrepresentable as f64: a parse error, 400.
+    // Unrepresentable as f64 where it is read (in the object): a parse error, 400.
     let body = serde_json::to_string(&sample_admission_review("n")).unwrap();
+    assert!(body.contains("\"model\":{"), "{body}");
     all_400(
-        body.replace("\"dryRun\":false", "\"dryRun\":1e400")
+        body.replacen("\"model\":{", "\"replicas\":1e400,\"model\":{", 1)
             .as_bytes(),
-        "1e400",
+        "1e400 in the object",
     );
+    // In a field llmisvc never reads (dryRun) it is skipped unread: a normal answer.
+    let skipped = body.replace("\"dryRun\":false", "\"dryRun\":1e400");
+    assert_ne!(skipped, body);
+    admit_all(skipped.as_bytes(), Some("n"), "1e400 in dryRun");
     let spec = |s: &str| {
         format!(
             r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"n","kind":{{"group":"serving.kserve.io","version":"v1alpha2","kind":"LLMInferenceService"}},"operation":"CREATE","namespace":"d","object":{{"apiVersion":"serving.kserve.io/v1alpha2","kind":"LLMInferenceService","metadata":{{"name":"a"}},"spec":{s}}}}}}}"#

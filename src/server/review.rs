@@ -69,8 +69,92 @@ fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-/// The review envelope: apiVersion must be admission.k8s.io/v1 (or v1beta1).
-fn admission_envelope(body: &[u8]) -> Result<(String, Value), String> {
+/// One admission request, decoded.
+#[derive(Debug, PartialEq)]
+struct Request {
+    api_version: String,
+    uid: String,
+    group: String,
+    kind: String,
+    namespace: String,
+    name: String,
+    operation: String,
+    /// `Null` when absent.
+    object: Value,
+    /// Only decoded for `/validate` (mutation does not read it).
+    old_object: Option<Value>,
+}
+
+/// The fast path: the review decoded straight into the fields we read; `oldObject` is skipped
+/// without building a tree when mutating. `None` when the body does not have exactly the
+/// expected shape (wrong types, duplicate fields, not JSON, ...): [`decode_checked`] then
+/// decides, field by field, with its precise errors.
+fn decode_fast(endpoint: Endpoint, body: &[u8]) -> Option<Request> {
+    use serde::Deserialize;
+    use serde::de::IgnoredAny;
+    #[derive(Deserialize)]
+    struct Review<O> {
+        #[serde(rename = "apiVersion")]
+        api_version: String,
+        kind: String,
+        request: Req<O>,
+    }
+    #[derive(Deserialize)]
+    struct Req<O> {
+        uid: String,
+        kind: Gvk,
+        #[serde(default)]
+        namespace: Option<String>,
+        #[serde(default)]
+        name: Option<String>,
+        operation: String,
+        #[serde(default)]
+        object: Value,
+        #[serde(rename = "oldObject", default = "none")]
+        old_object: Option<O>,
+    }
+    fn none<O>() -> Option<O> {
+        None
+    }
+    #[derive(Deserialize)]
+    struct Gvk {
+        group: String,
+        kind: String,
+    }
+    fn take<O>(r: Review<O>, old: Option<Value>) -> Option<Request> {
+        (matches!(
+            r.api_version.as_str(),
+            "admission.k8s.io/v1" | "admission.k8s.io/v1beta1"
+        ) && r.kind == "AdmissionReview"
+            && !r.request.uid.is_empty())
+        .then(|| Request {
+            api_version: r.api_version,
+            uid: r.request.uid,
+            group: r.request.kind.group,
+            kind: r.request.kind.kind,
+            namespace: r.request.namespace.unwrap_or_default(),
+            name: r.request.name.unwrap_or_default(),
+            operation: r.request.operation,
+            object: r.request.object,
+            old_object: old,
+        })
+    }
+    match endpoint {
+        Endpoint::Mutate => {
+            let r: Review<IgnoredAny> = serde_json::from_slice(body).ok()?;
+            take(r, None)
+        }
+        Endpoint::Validate => {
+            let mut r: Review<Value> = serde_json::from_slice(body).ok()?;
+            let old = r.request.old_object.take();
+            take(r, old)
+        }
+    }
+}
+
+/// The careful path: the body as a JSON tree, each field read on its own (a field of the wrong
+/// type reads as absent), and an error message that says what is wrong with the envelope.
+fn decode_checked(body: &[u8]) -> Result<Request, String> {
     let v: Value =
         serde_json::from_slice(body).map_err(|e| format!("request body is not JSON: {e}"))?;
     let api_version = str_at(&v, "apiVersion").to_string();
@@ -92,11 +176,32 @@ fn admission_envelope(body: &[u8]) -> Result<(String, Value), String> {
         return Err("AdmissionReview has no request".into());
     };
     let mut v = v;
-    let req = v
+    let mut req = v
         .as_object_mut()
         .and_then(|m| m.remove("request"))
         .unwrap_or(Value::Null);
-    Ok((api_version, req))
+    let kind_obj = req.get("kind").cloned().unwrap_or(Value::Null);
+    let field = |k: &str| str_at(&req, k).to_string();
+    let mut out = Request {
+        api_version,
+        uid: field("uid"),
+        group: str_at(&kind_obj, "group").to_string(),
+        kind: str_at(&kind_obj, "kind").to_string(),
+        namespace: field("namespace"),
+        name: field("name"),
+        operation: field("operation"),
+        object: Value::Null,
+        old_object: None,
+    };
+    if out.uid.is_empty() {
+        return Err("AdmissionReview request has no uid".into());
+    }
+    out.object = req
+        .get_mut("object")
+        .map(Value::take)
+        .unwrap_or(Value::Null);
+    out.old_object = req.get_mut("oldObject").map(Value::take);
+    Ok(out)
 }
 
 fn respond(api_version: &str, resp: AdmissionResponse) -> Vec<u8> {
@@ -133,24 +238,30 @@ fn rejected(uid: &str, code: u16, reason: &str, message: String) -> AdmissionRes
 
 /// Handles an AdmissionReview body for `/mutate` or `/validate`.
 pub fn admission(endpoint: Endpoint, body: &[u8], engine: &Engine) -> Answer {
-    let (api_version, mut req) = match admission_envelope(body) {
-        Ok(x) => x,
-        Err(msg) => return bad_request(msg, ReviewInfo::default()),
+    let req = match decode_fast(endpoint, body) {
+        Some(r) => r,
+        None => match decode_checked(body) {
+            Ok(r) => r,
+            Err(msg) => return bad_request(msg, ReviewInfo::default()),
+        },
     };
-    let uid = str_at(&req, "uid").to_string();
-    if uid.is_empty() {
-        return bad_request(
-            "AdmissionReview request has no uid".into(),
-            ReviewInfo::default(),
-        );
-    }
-    let kind_obj = req.get("kind").cloned().unwrap_or(Value::Null);
+    let Request {
+        api_version,
+        uid,
+        group,
+        kind,
+        namespace,
+        name,
+        operation,
+        object,
+        old_object,
+    } = req;
     let mut info = ReviewInfo {
         uid: uid.clone(),
-        kind: str_at(&kind_obj, "kind").to_string(),
-        namespace: str_at(&req, "namespace").to_string(),
-        name: str_at(&req, "name").to_string(),
-        operation: str_at(&req, "operation").to_string(),
+        kind,
+        namespace,
+        name,
+        operation,
         ..Default::default()
     };
     let fail = |info: ReviewInfo, msg: String| {
@@ -165,11 +276,10 @@ pub fn admission(endpoint: Endpoint, body: &[u8], engine: &Engine) -> Answer {
             },
         }
     };
-    if str_at(&kind_obj, "group") != GROUP || Kind::from_name(&info.kind).is_none() {
+    if group != GROUP || Kind::from_name(&info.kind).is_none() {
         let msg = format!(
             "llmisvc handles {GROUP} LLMInferenceService and LLMInferenceServiceConfig, not {}/{}",
-            str_at(&kind_obj, "group"),
-            info.kind
+            group, info.kind
         );
         return fail(info, msg);
     }
@@ -188,8 +298,8 @@ pub fn admission(endpoint: Endpoint, body: &[u8], engine: &Engine) -> Answer {
         other => return fail(info, format!("unknown operation {other:?}")),
     }
     // Moved out of the request, not cloned (nothing reads request.object after this).
-    let mut object = match req.get_mut("object").map(Value::take) {
-        Some(o @ Value::Object(_)) => o,
+    let mut object = match object {
+        o @ Value::Object(_) => o,
         _ => return fail(info, "AdmissionReview request has no object".into()),
     };
     // On CREATE the object may not carry its namespace yet; presets are looked up in it.
@@ -242,7 +352,7 @@ pub fn admission(endpoint: Endpoint, body: &[u8], engine: &Engine) -> Answer {
             }
         },
         Endpoint::Validate => {
-            let old = match (operation.as_str(), req.get("oldObject")) {
+            let old = match (operation.as_str(), &old_object) {
                 ("UPDATE", Some(o @ Value::Object(_))) => Some(o),
                 _ => None,
             };
@@ -440,9 +550,44 @@ pub fn sample_admission_review(uid: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn body(v: &Value) -> Vec<u8> {
         serde_json::to_vec(v).unwrap()
+    }
+
+    #[test]
+    fn fast_and_checked_decoding_agree() {
+        let mut update = sample_admission_review("u-1");
+        update["request"]["operation"] = json!("UPDATE");
+        update["request"]["oldObject"] = update["request"]["object"].clone();
+        let mut no_ns = sample_admission_review("u-2");
+        no_ns["request"]
+            .as_object_mut()
+            .unwrap()
+            .remove("namespace");
+        for v in [sample_admission_review("u-0"), update, no_ns] {
+            let b = body(&v);
+            let checked = decode_checked(&b).unwrap();
+            let fast = decode_fast(Endpoint::Validate, &b).expect("fast path takes it");
+            assert_eq!(fast, checked);
+            let fast = decode_fast(Endpoint::Mutate, &b).expect("fast path takes it");
+            assert_eq!(
+                fast,
+                Request {
+                    old_object: None,
+                    ..checked
+                }
+            );
+        }
+        // Shapes the fast path leaves to the checked one.
+        let mut odd = sample_admission_review("u-3");
+        odd["request"]["namespace"] = json!(7);
+        assert_eq!(decode_fast(Endpoint::Mutate, &body(&odd)), None);
+        assert_eq!(decode_checked(&body(&odd)).unwrap().namespace, "");
+        let dup = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","uid":"b","kind":{"group":"g","kind":"k"},"operation":"CREATE"}}"#;
+        assert_eq!(decode_fast(Endpoint::Mutate, dup), None);
+        assert_eq!(decode_checked(dup).unwrap().uid, "b");
     }
 
     #[test]
