@@ -86,6 +86,10 @@ pub struct ServeArgs {
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 10)]
     pub request_timeout: u64,
+    /// Seconds a connection may read nothing before it is closed (HTTP/1.1 keep-alive and
+    /// HTTP/2 alike); longer than the request timeout.
+    #[arg(long, default_value_t = 90)]
+    pub idle_timeout: u64,
     /// How often to check certificate and policy files for changes, in seconds.
     #[arg(long, default_value_t = 2)]
     pub reload_interval: u64,
@@ -233,6 +237,7 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
     let opts = ServerOptions {
         body_limit: args.body_limit,
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+        idle_timeout: Duration::from_secs(args.idle_timeout.max(args.request_timeout + 1)),
         bench_endpoints: args.bench_endpoints,
         ..Default::default()
     };

@@ -244,3 +244,65 @@ async fn shutdown_finishes_and_stops_accepting() {
         .unwrap();
     assert!(tokio::net::TcpStream::connect(srv.addr).await.is_err());
 }
+
+/// A connection that says nothing after the TLS handshake (HTTP/2: not even its preface; or
+/// after one request) is closed after the idle timeout, and frees its connection permit.
+#[tokio::test]
+async fn idle_connections_are_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    gen_certs(dir.path());
+    let opts = ServerOptions {
+        idle_timeout: Duration::from_millis(500),
+        max_connections: 2,
+        ..Default::default()
+    };
+    let srv = start(dir.path(), opts).await;
+    let connect = |alpn: &'static [u8]| {
+        let ca = ca(dir.path());
+        let addr = srv.addr;
+        async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            support::client::connector(&ca, &[alpn])
+                .connect("localhost".try_into().unwrap(), tcp)
+                .await
+                .unwrap()
+        }
+    };
+    // HTTP/2 after the preface and SETTINGS, and HTTP/1.1 after a keep-alive request.
+    let mut h2 = connect(b"h2").await;
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let mut h1 = connect(b"http/1.1").await;
+    h1.write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    for (what, conn) in [
+        (
+            "h2",
+            &mut h2 as &mut (dyn tokio::io::AsyncRead + Unpin + Send),
+        ),
+        ("http/1.1", &mut h1),
+    ] {
+        // Reads what the server sends, then end of stream (or a reset) once it gives up.
+        let mut buf = vec![0u8; 4096];
+        let closed = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match conn.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "{what}: the idle connection stayed open");
+    }
+    // Both permits are free again: a new request is served.
+    let body = serde_json::to_vec(&sample_admission_review("after-idle")).unwrap();
+    let r = request(srv.addr, &ca(dir.path()), "POST", "/validate", body, true)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let _ = srv.stop.send(());
+    srv.handle.await.unwrap();
+}

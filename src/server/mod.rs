@@ -1,6 +1,7 @@
 //! The HTTPS server: axum routes over rustls (tokio-rustls), hyper for HTTP/1.1 and HTTP/2.
 //! Handlers are thin: read the body, call [`review`], log and count, answer.
 
+pub mod idle;
 pub mod metrics;
 pub mod review;
 pub mod tls;
@@ -37,6 +38,8 @@ pub struct ServerOptions {
     pub request_timeout: Duration,
     /// Time allowed for the TLS handshake and for request headers.
     pub handshake_timeout: Duration,
+    /// A connection that reads nothing for this long is closed (see [`idle`]).
+    pub idle_timeout: Duration,
     /// Open connections at most; accept waits beyond that (no unbounded queue).
     pub max_connections: usize,
     /// Time in-flight requests get to finish after SIGTERM.
@@ -51,6 +54,7 @@ impl Default for ServerOptions {
             body_limit: 3 * 1024 * 1024,
             request_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(90),
             max_connections: 4096,
             shutdown_grace: Duration::from_secs(25),
             bench_endpoints: false,
@@ -132,10 +136,34 @@ fn to_response(answer: Answer) -> Response {
     resp
 }
 
+/// Bodies up to this size are worked on in the async task (a typical review takes well under a
+/// millisecond); larger ones on tokio's blocking pool, so that a multi-megabyte review does not
+/// hold up the other connections served by the same worker thread.
+const INLINE_BODY: usize = 64 * 1024;
+
+async fn off_async_workers(body: &Bytes, work: impl FnOnce() -> Answer + Send + 'static) -> Answer {
+    if body.len() <= INLINE_BODY {
+        return work();
+    }
+    match tokio::task::spawn_blocking(work).await {
+        Ok(answer) => answer,
+        Err(e) => Answer {
+            status: 500,
+            body: format!("internal error: {e}").into_bytes(),
+            info: review::ReviewInfo {
+                result: "failed",
+                message: e.to_string(),
+                ..Default::default()
+            },
+        },
+    }
+}
+
 async fn admission(state: Arc<AppState>, endpoint: Endpoint, body: Bytes) -> Response {
     let started = Instant::now();
-    let engine = state.engine.load();
-    let answer = review::admission(endpoint, &body, &engine);
+    let engine = state.engine.load_full();
+    let b = body.clone();
+    let answer = off_async_workers(&body, move || review::admission(endpoint, &b, &engine)).await;
     log_and_count(&state, endpoint.name(), &answer, started);
     to_response(answer)
 }
@@ -150,8 +178,9 @@ async fn validate(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
 
 async fn convert(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let started = Instant::now();
-    let engine = state.engine.load();
-    let answer = review::conversion(&body, &engine);
+    let engine = state.engine.load_full();
+    let b = body.clone();
+    let answer = off_async_workers(&body, move || review::conversion(&b, &engine)).await;
     log_and_count(&state, "convert", &answer, started);
     to_response(answer)
 }
@@ -303,6 +332,7 @@ impl Server {
             let acceptor = acceptor.clone();
             let service = TowerToHyperService::new(router.clone());
             let handshake_timeout = opts.handshake_timeout;
+            let idle_timeout = opts.idle_timeout;
             let watcher = graceful.watcher();
             tokio::spawn(async move {
                 let _permit = permit;
@@ -334,12 +364,14 @@ impl Server {
                     .timer(TokioTimer::new())
                     .header_read_timeout(handshake_timeout)
                     .keep_alive(true);
+                // No HTTP/2 keep-alive PINGs: the peer's answers would count as activity and
+                // keep a silent connection open forever; the idle timeout also ends dead peers.
                 builder
                     .http2()
                     .timer(TokioTimer::new())
-                    .max_concurrent_streams(256)
-                    .keep_alive_interval(Some(Duration::from_secs(30)));
-                let conn = builder.serve_connection(TokioIo::new(tls), service);
+                    .max_concurrent_streams(256);
+                let io = idle::IdleTimeout::new(tls, idle_timeout);
+                let conn = builder.serve_connection(TokioIo::new(io), service);
                 if let Err(e) = watcher.watch(conn.into_owned()).await {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
