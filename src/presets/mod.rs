@@ -345,7 +345,8 @@ impl Default for TemplateGlobals {
 }
 
 struct Inner {
-    presets: HashMap<(String, String), Preset>,
+    /// By namespace, then name (looked up by `&str`, no allocation per request).
+    presets: HashMap<String, HashMap<String, Preset>>,
     system_namespace: String,
     globals: TemplateGlobals,
 }
@@ -430,15 +431,16 @@ impl PresetStore {
         let mut presets = HashMap::new();
         for (source_name, v) in items {
             let p = Preset::from_value(v, &source_name, system_namespace, force_namespace)?;
-            let key = (p.namespace.clone(), p.name.clone());
-            if presets.contains_key(&key) {
+            let in_ns: &mut HashMap<String, Preset> =
+                presets.entry(p.namespace.clone()).or_default();
+            if in_ns.contains_key(&p.name) {
                 return Err(PresetError::Duplicate {
                     name: p.name,
                     namespace: p.namespace,
                     source_name,
                 });
             }
-            presets.insert(key, p);
+            in_ns.insert(p.name.clone(), p);
         }
         Ok(PresetStore {
             inner: Arc::new(Inner {
@@ -528,8 +530,9 @@ impl PresetStore {
     /// The preset `name` in `namespace`, else in the system namespace.
     pub fn get(&self, namespace: &str, name: &str) -> Option<&Preset> {
         let m = &self.inner.presets;
-        m.get(&(namespace.to_string(), name.to_string()))
-            .or_else(|| m.get(&(self.inner.system_namespace.clone(), name.to_string())))
+        m.get(namespace)
+            .and_then(|ns| ns.get(name))
+            .or_else(|| m.get(&self.inner.system_namespace)?.get(name))
     }
 
     pub fn system_namespace(&self) -> &str {
@@ -542,15 +545,15 @@ impl PresetStore {
 
     /// All presets, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Preset> {
-        self.inner.presets.values()
+        self.inner.presets.values().flat_map(HashMap::values)
     }
 
     pub fn len(&self) -> usize {
-        self.inner.presets.len()
+        self.inner.presets.values().map(HashMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.inner.presets.is_empty()
+        self.inner.presets.values().all(HashMap::is_empty)
     }
 }
 
