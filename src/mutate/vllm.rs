@@ -22,11 +22,11 @@
 //! Containers whose command is a shell script (`/bin/bash -c ...`, as in KServe's own presets)
 //! build their command line themselves: their `args` and env are left alone.
 
-use std::collections::BTreeSet;
+use std::borrow::Cow;
 
 use serde_json::{Map, Value, json};
 
-use super::json;
+use super::json::{self, Path};
 use super::{
     Ctx, GENERATED_ARGS_ANNOTATION, MutateConfig, MutateError, PODS, Pool, Role, Stage, pod_key,
     podspec, storage, worker,
@@ -61,6 +61,11 @@ const MODEL_KEY: &str = "<model>";
 
 /// The normalised flag name of an argument token, `None` for values and positionals.
 pub fn flag_key(tok: &str) -> Option<String> {
+    flag_key_ref(tok).map(Cow::into_owned)
+}
+
+/// [`flag_key`], borrowing the token when it needs no rewriting.
+pub(crate) fn flag_key_ref(tok: &str) -> Option<Cow<'_, str>> {
     if !tok.starts_with('-')
         || tok.len() < 2
         || tok[1..].starts_with(|c: char| c.is_ascii_digit() || c == '.')
@@ -75,12 +80,10 @@ pub fn flag_key(tok: &str) -> Option<String> {
         "-dpl" => "--data-parallel-size-local",
         other => other,
     };
-    let norm = if let Some(rest) = name.strip_prefix("--") {
-        format!("--{}", rest.replace('_', "-"))
-    } else {
-        name.to_string()
-    };
-    Some(norm)
+    Some(match name.strip_prefix("--") {
+        Some(rest) if rest.contains('_') => Cow::Owned(format!("--{}", rest.replace('_', "-"))),
+        _ => Cow::Borrowed(name),
+    })
 }
 
 /// The merged argument list: generated items minus those the user overrides, then the user's
@@ -90,22 +93,38 @@ pub fn merge(
     user: &[String],
     additional: &[String],
 ) -> (Vec<String>, Vec<String>) {
-    let mut keys: BTreeSet<String> = user
+    let user: Vec<&str> = user.iter().map(String::as_str).collect();
+    let additional: Vec<&str> = additional.iter().map(String::as_str).collect();
+    let (out, prefix) = merge_refs(generated, &user, &additional);
+    let owned = |v: Vec<&str>| v.into_iter().map(str::to_string).collect();
+    (owned(out), owned(prefix))
+}
+
+/// [`merge`] on borrowed tokens.
+fn merge_refs<'a>(
+    generated: &'a [Item],
+    user: &[&'a str],
+    additional: &[&'a str],
+) -> (Vec<&'a str>, Vec<&'a str>) {
+    // A handful of user flags: a list is cheaper than a set.
+    let mut keys: Vec<Cow<'a, str>> = user
         .iter()
         .chain(additional)
-        .filter_map(|t| flag_key(t))
+        .filter_map(|t| flag_key_ref(t))
         .collect();
-    if user.first().is_some_and(|t| flag_key(t).is_none()) || keys.contains("--model") {
-        keys.insert(MODEL_KEY.to_string());
+    if user.first().is_some_and(|t| flag_key_ref(t).is_none()) || keys.iter().any(|k| k == "--model")
+    {
+        keys.push(Cow::Borrowed(MODEL_KEY));
     }
-    let prefix: Vec<String> = generated
+    let prefix: Vec<&str> = generated
         .iter()
-        .filter(|it| !keys.contains(&it.key))
-        .flat_map(|it| it.tokens.iter().cloned())
+        .filter(|it| !keys.iter().any(|k| *k == it.key))
+        .flat_map(|it| it.tokens.iter().map(String::as_str))
         .collect();
-    let mut out = prefix.clone();
-    out.extend(user.iter().cloned());
-    out.extend(additional.iter().cloned());
+    let mut out = Vec::with_capacity(prefix.len() + user.len() + additional.len());
+    out.extend_from_slice(&prefix);
+    out.extend_from_slice(user);
+    out.extend_from_slice(additional);
     (out, prefix)
 }
 
@@ -193,91 +212,177 @@ pub fn kv_transfer_config(cfg: &MutateConfig) -> String {
     json!({ "kv_connector": cfg.kv_connector, "kv_role": "kv_both" }).to_string()
 }
 
+/// The record of generated args (annotation [`GENERATED_ARGS_ANNOTATION`]), read once per
+/// expansion, updated by every vLLM pass and written back once by [`Record::write`].
+///
+/// Equivalent to reading and writing the annotation in every pass: nothing else reads or writes
+/// it, a written record parses back to the same map, and a pass that processes no pod leaves
+/// both the record and the annotation alone.
+#[derive(Debug, Default)]
+pub(crate) struct Record {
+    /// `None` until the first pass reads the annotation.
+    map: Option<Map<String, Value>>,
+    /// Whether a pass processed a pod, so the annotation is (re)written.
+    changed: bool,
+}
+
+impl Record {
+    /// Writes the record to the annotation when a pass processed a pod.
+    pub(crate) fn write(self, obj: &mut Value) -> Result<(), MutateError> {
+        let (Some(map), true) = (self.map, self.changed) else {
+            return Ok(());
+        };
+        let root = json::as_obj_mut(obj, &Path::ROOT)?;
+        let meta = json::ensure_obj(root, "metadata", &Path::ROOT)?;
+        let ann = json::ensure_obj(meta, "annotations", &Path::Lit("metadata"))?;
+        let value = Value::Object(map);
+        if let Some(Value::String(old)) = ann.get(GENERATED_ARGS_ANNOTATION)
+            && serializes_to(&value, old)
+        {
+            return Ok(());
+        }
+        ann.insert(
+            GENERATED_ARGS_ANNOTATION.into(),
+            Value::String(value.to_string()),
+        );
+        Ok(())
+    }
+}
+
+/// Whether `value.to_string()` is `text`, without building the string.
+fn serializes_to(value: &Value, text: &str) -> bool {
+    struct Cmp<'a> {
+        rest: &'a [u8],
+        same: bool,
+    }
+    impl std::io::Write for Cmp<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            match self.rest.strip_prefix(buf) {
+                Some(rest) if self.same => self.rest = rest,
+                _ => self.same = false,
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut cmp = Cmp {
+        rest: text.as_bytes(),
+        same: true,
+    };
+    serde_json::to_writer(&mut cmp, value).is_ok() && cmp.same && cmp.rest.is_empty()
+}
+
 /// Rewrites the args of every `main` container with the items of the steps up to `upto`.
 pub(crate) fn apply(
     obj: &mut Value,
     ctx: &Ctx,
     cfg: &MutateConfig,
     upto: Stage,
+    record: &mut Record,
 ) -> Result<(), MutateError> {
-    let mut record = read_record(obj)?;
-    let mut changed = false;
+    if record.map.is_none() {
+        record.map = Some(read_record(obj)?);
+    }
+    let map = record.map.get_or_insert_with(Map::new);
     for (pool, role) in PODS {
         let path = podspec::pod_path(pool, role);
         let items = generate(ctx, cfg, pool, role, upto);
         let key = pod_key(pool, role);
-        let (old_prefix, old_suffix) = record
-            .get(key)
-            .map(|e| (tokens_of(e, "prefix"), tokens_of(e, "suffix")))
-            .unwrap_or_default();
         let Some(pod) = podspec::pod_mut(obj, pool, role)? else {
             continue;
         };
-        let (main, cpath) = podspec::main_mut(pod, &path)?;
-        let cmd = podspec::command(main, &cpath)?.unwrap_or_default();
+        let (main, cpath) = podspec::main_mut(pod, path)?;
+        let cmd = podspec::command_refs(main, &cpath)?.unwrap_or_default();
         if podspec::is_shell(&cmd) && !worker::is_rank_wrapper(&cmd) {
             continue;
         }
-        let apath = format!("{cpath}.args");
-        let mut current = match json::get_arr(main, "args", &apath)? {
-            Some(a) => json::str_list(a, &apath)?,
+        let current_arr = json::get_arr(main, "args", &cpath)?;
+        let current = match current_arr {
+            Some(a) => json::str_refs(a, &cpath.key("args"))?,
             None => Vec::new(),
         };
-        if !old_prefix.is_empty() && current.starts_with(&old_prefix) {
-            current.drain(..old_prefix.len());
+        let entry = map.get(key);
+        let old_prefix = tokens_of(entry, "prefix");
+        let old_suffix = tokens_of(entry, "suffix");
+        let mut user = current.as_slice();
+        if !old_prefix.is_empty() && user.starts_with(&old_prefix) {
+            user = &user[old_prefix.len()..];
         }
-        if !old_suffix.is_empty() && current.ends_with(&old_suffix) {
-            current.truncate(current.len() - old_suffix.len());
+        if !old_suffix.is_empty() && user.ends_with(&old_suffix) {
+            user = &user[..user.len() - old_suffix.len()];
         }
-        let additional: Vec<String> = podspec::env_value(main, &cpath, "VLLM_ADDITIONAL_ARGS")?
-            .map(|v| v.split_whitespace().map(str::to_string).collect())
+        let additional: Vec<&str> = podspec::env_value(main, &cpath, "VLLM_ADDITIONAL_ARGS")?
+            .map(|v| v.split_whitespace().collect())
             .unwrap_or_default();
-        let (args, prefix) = merge(&items, &current, &additional);
-        main.insert("args".into(), json!(args));
-        record.insert(
-            key.to_string(),
-            json!({ "prefix": prefix, "suffix": additional }),
-        );
-        changed = true;
-    }
-    if changed {
-        let root = json::as_obj_mut(obj, "")?;
-        let meta = json::ensure_obj(root, "metadata", "metadata")?;
-        let ann = json::ensure_obj(meta, "annotations", "metadata.annotations")?;
-        ann.insert(
-            GENERATED_ARGS_ANNOTATION.into(),
-            Value::String(Value::Object(record).to_string()),
-        );
+        let (args, prefix) = merge_refs(&items, user, &additional);
+        // Only what changes is rebuilt; writing an equal value would be a no-op.
+        let new_args = (current_arr.is_none() || args != current).then(|| str_array(&args));
+        let new_entry = (!entry_is(entry, &prefix, &additional)).then(|| {
+            let mut e = Map::new();
+            e.insert("prefix".into(), str_array(&prefix));
+            e.insert("suffix".into(), str_array(&additional));
+            Value::Object(e)
+        });
+        if let Some(a) = new_args {
+            main.insert("args".into(), a);
+        }
+        if let Some(e) = new_entry {
+            map.insert(key.to_string(), e);
+        }
+        record.changed = true;
     }
     Ok(())
 }
 
-fn tokens_of(entry: &Value, key: &str) -> Vec<String> {
-    entry
-        .get(key)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
+fn str_array(v: &[&str]) -> Value {
+    Value::Array(v.iter().map(|s| Value::String((*s).to_string())).collect())
+}
+
+/// Whether a record entry is exactly `{"prefix": prefix, "suffix": suffix}` (keys in that
+/// order, so it serialises the same).
+fn entry_is(entry: Option<&Value>, prefix: &[&str], suffix: &[&str]) -> bool {
+    let Some(Value::Object(e)) = entry else {
+        return false;
+    };
+    let same = |v: &Value, want: &[&str]| {
+        v.as_array().is_some_and(|a| {
+            a.len() == want.len() && a.iter().zip(want).all(|(x, w)| x.as_str() == Some(*w))
         })
+    };
+    let mut it = e.iter();
+    matches!(
+        (it.next(), it.next(), it.next()),
+        (Some((k1, v1)), Some((k2, v2)), None)
+            if k1 == "prefix" && k2 == "suffix" && same(v1, prefix) && same(v2, suffix)
+    )
+}
+
+fn tokens_of<'a>(entry: Option<&'a Value>, key: &str) -> Vec<&'a str> {
+    entry
+        .and_then(|e| e.get(key))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default()
 }
 
 /// The record of generated args; a malformed record counts as none.
 fn read_record(obj: &Value) -> Result<Map<String, Value>, MutateError> {
-    let root = json::as_obj(obj, "")?;
-    let Some(meta) = json::child(root, "metadata", "metadata")? else {
+    let root = json::as_obj(obj, &Path::ROOT)?;
+    let Some(meta) = json::child(root, "metadata", &Path::ROOT)? else {
         return Ok(Map::new());
     };
-    let Some(ann) = json::child(meta, "annotations", "metadata.annotations")? else {
+    let Some(ann) = json::child(meta, "annotations", &Path::Lit("metadata"))? else {
         return Ok(Map::new());
     };
-    let raw = json::get_str(
-        ann,
-        GENERATED_ARGS_ANNOTATION,
-        &format!("metadata.annotations[{GENERATED_ARGS_ANNOTATION}]"),
-    )?;
+    let raw = match ann.get(GENERATED_ARGS_ANNOTATION) {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_str().ok_or_else(|| {
+            let at = Path::Lit("metadata.annotations");
+            json::wrong(&Path::Sub(&at, GENERATED_ARGS_ANNOTATION), "a string")
+        })?),
+    };
     Ok(raw
         .and_then(|s| serde_json::from_str::<Value>(s).ok())
         .and_then(|v| match v {

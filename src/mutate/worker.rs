@@ -73,16 +73,24 @@ pub(crate) fn multinode_items(par: &Par, role: Role, _cfg: &MutateConfig) -> Vec
 }
 
 /// Whether a command is the start-rank wrapper.
-pub(crate) fn is_rank_wrapper(cmd: &[String]) -> bool {
-    cmd.len() >= 4 && cmd[0] == "/bin/sh" && cmd[1] == "-c" && cmd[3] == RANK_WRAPPER_MARKER
+pub(crate) fn is_rank_wrapper<S: AsRef<str>>(cmd: &[S]) -> bool {
+    cmd.len() >= 4
+        && cmd[0].as_ref() == "/bin/sh"
+        && cmd[1].as_ref() == "-c"
+        && cmd[3].as_ref() == RANK_WRAPPER_MARKER
 }
 
 fn rank_script(local: i64) -> String {
     format!("exec \"$@\" --data-parallel-start-rank $(( ${{LWS_WORKER_INDEX:-0}} * {local} ))")
 }
 
-pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<(), MutateError> {
-    vllm::apply(obj, ctx, cfg, Stage::Worker)?;
+pub(crate) fn apply(
+    obj: &mut Value,
+    ctx: &Ctx,
+    cfg: &MutateConfig,
+    record: &mut vllm::Record,
+) -> Result<(), MutateError> {
+    vllm::apply(obj, ctx, cfg, Stage::Worker, record)?;
     for pool in [Pool::Decode, Pool::Prefill] {
         let Some(info) = ctx.pool(pool) else {
             continue;
@@ -93,22 +101,25 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
         let Some(pod) = podspec::pod_mut(obj, pool, Role::Worker)? else {
             continue;
         };
-        let (main, cpath) = podspec::main_mut(pod, &path)?;
+        let (main, cpath) = podspec::main_mut(pod, path)?;
         let cmd = podspec::command(main, &cpath)?;
-        let apath = format!("{cpath}.args");
-        let args = match j::get_arr(main, "args", &apath)? {
-            Some(a) => j::str_list(a, &apath)?,
+        let args = match j::get_arr(main, "args", &cpath)? {
+            Some(a) => j::str_refs(a, &cpath.key("args"))?,
             None => Vec::new(),
         };
         let user_rank = args
             .iter()
-            .any(|a| vllm::flag_key(a).as_deref() == Some("--data-parallel-start-rank"));
+            .any(|a| vllm::flag_key_ref(a).as_deref() == Some("--data-parallel-start-rank"));
         let wanted = wanted && !user_rank;
         let new_cmd = match cmd {
             // Our wrapper: keep it current, or unwrap when no longer needed.
             Some(mut c) if is_rank_wrapper(&c) => {
                 if wanted {
-                    c[2] = rank_script(local);
+                    let script = rank_script(local);
+                    if c[2] == script {
+                        continue; // already current
+                    }
+                    c[2] = script;
                     c
                 } else {
                     c.split_off(4)
