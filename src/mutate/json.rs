@@ -280,10 +280,7 @@ mod tests {
         let args = item.key("args");
         assert_eq!(args.idx(1).render(), "spec.template.containers[0].args[1]");
         let ann = Path::Lit("metadata.annotations");
-        assert_eq!(
-            Path::Sub(&ann, "a/b").render(),
-            "metadata.annotations[a/b]"
-        );
+        assert_eq!(Path::Sub(&ann, "a/b").render(), "metadata.annotations[a/b]");
         assert_eq!(root.idx(2).render(), "[2]");
         let err = wrong(&root, "an object").to_string();
         assert_eq!(err, "<root>: expected an object");

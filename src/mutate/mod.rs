@@ -209,7 +209,8 @@ pub fn expand_until_owned(
             return Ok(obj);
         }
     }
-    // The generated-args record, read once and written back once at the end (see `vllm`).
+    // The vLLM passes' results: args and the generated-args record, written once at the end
+    // (see `vllm::Record`).
     let mut record = vllm::Record::default();
     let mut ctx = Ctx::default();
     for st in Stage::ALL {
@@ -224,14 +225,14 @@ pub fn expand_until_owned(
         match st {
             Stage::Defaults => defaults::apply(&mut obj, &ctx)?,
             Stage::Gpus => gpus::apply(&mut obj, &ctx, cfg)?,
-            Stage::Vllm => vllm::apply(&mut obj, &ctx, cfg, Stage::Vllm, &mut record)?,
+            Stage::Vllm => vllm::apply(&mut obj, Stage::Vllm, &mut record)?,
             Stage::Storage => storage::apply(&mut obj, &ctx, cfg)?,
             Stage::Worker => worker::apply(&mut obj, &ctx, cfg, &mut record)?,
             Stage::Prefill => prefill::apply(&mut obj, &ctx, cfg, &mut record)?,
             Stage::Router => router::apply(&mut obj, &ctx, cfg)?,
         }
     }
-    record.write(&mut obj)?;
+    record.finish(&mut obj, &ctx, cfg)?;
     Ok(obj)
 }
 
@@ -339,7 +340,8 @@ pub(crate) struct LoraInfo {
     pub max_cpu_adapters: Option<i64>,
 }
 
-/// What the steps need to know about the object, read fresh before each step.
+/// What the steps need to know about the object, read before the defaults, GPU and vLLM steps
+/// (the later steps do not change what it is read from).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Ctx {
     pub name: Option<String>,

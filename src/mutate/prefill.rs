@@ -25,7 +25,7 @@ pub(crate) fn apply(
     cfg: &MutateConfig,
     record: &mut vllm::Record,
 ) -> Result<(), MutateError> {
-    vllm::apply(obj, ctx, cfg, Stage::Prefill, record)?;
+    vllm::apply(obj, Stage::Prefill, record)?;
     if !ctx.disaggregated() {
         return Ok(());
     }
@@ -41,9 +41,12 @@ pub(crate) fn apply(
             podspec::add_port(main, &cpath, vllm_port)?;
         }
         let (main, cpath) = podspec::main_mut(pod, path)?;
-        podspec::add_env(main, &cpath, "VLLM_NIXL_SIDE_CHANNEL_HOST", || {
-            json!({ "name": "VLLM_NIXL_SIDE_CHANNEL_HOST", "valueFrom": { "fieldRef": { "fieldPath": "status.podIP" } } })
-        })?;
+        podspec::add_env(
+            main,
+            &cpath,
+            "VLLM_NIXL_SIDE_CHANNEL_HOST",
+            || json!({ "name": "VLLM_NIXL_SIDE_CHANNEL_HOST", "valueFrom": { "fieldRef": { "fieldPath": "status.podIP" } } }),
+        )?;
     }
     for (pool, role) in [(Pool::Decode, "decode"), (Pool::Prefill, "prefill")] {
         let Some(p) = podspec::pool_mut(obj, pool)? else {

@@ -171,9 +171,12 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
             )?;
             if matches!(src, Source::Hf { .. }) && !ctx.storage_initializer {
                 let (main, cpath) = podspec::main_mut(pod, path)?;
-                podspec::add_env(main, &cpath, "HF_HOME", || {
-                    json!({ "name": "HF_HOME", "value": MODEL_MOUNT_PATH })
-                })?;
+                podspec::add_env(
+                    main,
+                    &cpath,
+                    "HF_HOME",
+                    || json!({ "name": "HF_HOME", "value": MODEL_MOUNT_PATH }),
+                )?;
             }
         }
         for (a, src, names, mount) in &adapters {
@@ -227,9 +230,12 @@ fn attach(
     }
     match src {
         Source::Pvc { claim, sub_path } => {
-            podspec::add_volume(pod, path, &names.pvc, || {
-                json!({ "name": names.pvc, "persistentVolumeClaim": { "claimName": claim, "readOnly": true } })
-            })?;
+            podspec::add_volume(
+                pod,
+                path,
+                &names.pvc,
+                || json!({ "name": names.pvc, "persistentVolumeClaim": { "claimName": claim, "readOnly": true } }),
+            )?;
             let (main, cpath) = podspec::main_mut(pod, path)?;
             podspec::add_mount(main, &cpath, mount, || {
                 let mut m = json!({ "name": names.pvc, "mountPath": mount, "readOnly": true });
@@ -240,18 +246,27 @@ fn attach(
             })?;
         }
         Source::Oci { image } => {
-            podspec::add_volume(pod, path, &names.image, || {
-                json!({ "name": names.image, "image": { "reference": image, "pullPolicy": "IfNotPresent" } })
-            })?;
+            podspec::add_volume(
+                pod,
+                path,
+                &names.image,
+                || json!({ "name": names.image, "image": { "reference": image, "pullPolicy": "IfNotPresent" } }),
+            )?;
             let (main, cpath) = podspec::main_mut(pod, path)?;
-            podspec::add_mount(main, &cpath, mount, || {
-                json!({ "name": names.image, "mountPath": mount, "readOnly": true })
-            })?;
+            podspec::add_mount(
+                main,
+                &cpath,
+                mount,
+                || json!({ "name": names.image, "mountPath": mount, "readOnly": true }),
+            )?;
         }
         Source::Hf { .. } | Source::Remote { .. } if si => {
-            podspec::add_volume(pod, path, &names.cache, || {
-                json!({ "name": names.cache, "emptyDir": {} })
-            })?;
+            podspec::add_volume(
+                pod,
+                path,
+                &names.cache,
+                || json!({ "name": names.cache, "emptyDir": {} }),
+            )?;
             podspec::upsert_named(
                 pod,
                 "initContainers",
@@ -268,18 +283,27 @@ fn attach(
                 },
             )?;
             let (main, cpath) = podspec::main_mut(pod, path)?;
-            podspec::add_mount(main, &cpath, mount, || {
-                json!({ "name": names.cache, "mountPath": mount })
-            })?;
+            podspec::add_mount(
+                main,
+                &cpath,
+                mount,
+                || json!({ "name": names.cache, "mountPath": mount }),
+            )?;
         }
         Source::Hf { .. } if mount == MODEL_MOUNT_PATH => {
-            podspec::add_volume(pod, path, &names.cache, || {
-                json!({ "name": names.cache, "emptyDir": {} })
-            })?;
+            podspec::add_volume(
+                pod,
+                path,
+                &names.cache,
+                || json!({ "name": names.cache, "emptyDir": {} }),
+            )?;
             let (main, cpath) = podspec::main_mut(pod, path)?;
-            podspec::add_mount(main, &cpath, mount, || {
-                json!({ "name": names.cache, "mountPath": mount })
-            })?;
+            podspec::add_mount(
+                main,
+                &cpath,
+                mount,
+                || json!({ "name": names.cache, "mountPath": mount }),
+            )?;
         }
         _ => {}
     }

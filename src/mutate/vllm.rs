@@ -112,7 +112,8 @@ fn merge_refs<'a>(
         .chain(additional)
         .filter_map(|t| flag_key_ref(t))
         .collect();
-    if user.first().is_some_and(|t| flag_key_ref(t).is_none()) || keys.iter().any(|k| k == "--model")
+    if user.first().is_some_and(|t| flag_key_ref(t).is_none())
+        || keys.iter().any(|k| k == "--model")
     {
         keys.push(Cow::Borrowed(MODEL_KEY));
     }
@@ -212,26 +213,110 @@ pub fn kv_transfer_config(cfg: &MutateConfig) -> String {
     json!({ "kv_connector": cfg.kv_connector, "kv_role": "kv_both" }).to_string()
 }
 
-/// The record of generated args (annotation [`GENERATED_ARGS_ANNOTATION`]), read once per
-/// expansion, updated by every vLLM pass and written back once by [`Record::write`].
+/// The vLLM passes of one expansion (after the `vllm`, `worker` and `prefill` steps) and the
+/// record of generated args (annotation [`GENERATED_ARGS_ANNOTATION`]).
 ///
-/// Equivalent to reading and writing the annotation in every pass: nothing else reads or writes
-/// it, a written record parses back to the same map, and a pass that processes no pod leaves
-/// both the record and the annotation alone.
+/// A pass finds each `main` container's own arguments (its `args` minus the generated prefix and
+/// the `VLLM_ADDITIONAL_ARGS` suffix of the record) and rewrites `args` as generated + own +
+/// additional. A later pass strips exactly what the earlier one wrote, so it finds the same own
+/// arguments: the result of several passes is the result of the last pass that processed the
+/// pod. So a pass only checks the container (same errors as a full pass) and remembers, per pod,
+/// which part of the original `args` are the user's and the last step that processed it;
+/// [`Record::finish`] writes `args`, the record entries and the annotation once, after the last
+/// step, and only where they change. The record is parsed once. Nothing else reads or writes
+/// `args` between the passes, except the worker step ([`Record::current_args`]).
 #[derive(Debug, Default)]
 pub(crate) struct Record {
-    /// `None` until the first pass reads the annotation.
+    /// The parsed annotation; `None` until the first pass.
     map: Option<Map<String, Value>>,
-    /// Whether a pass processed a pod, so the annotation is (re)written.
-    changed: bool,
+    /// Per pod (in [`PODS`] order), when a pass processed it.
+    pods: [Option<Pending>; 4],
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    /// The last step whose pass processed the pod.
+    upto: Stage,
+    /// The user's own arguments: `args[start..end]` of the original (still unwritten) `args`.
+    start: usize,
+    end: usize,
+}
+
+fn pod_index(pool: Pool, role: Role) -> usize {
+    PODS.iter().position(|p| *p == (pool, role)).unwrap_or(0)
 }
 
 impl Record {
-    /// Writes the record to the annotation when a pass processed a pod.
-    pub(crate) fn write(self, obj: &mut Value) -> Result<(), MutateError> {
-        let (Some(map), true) = (self.map, self.changed) else {
+    /// The `args` of a pod's `main` container as the passes so far leave them.
+    pub(crate) fn current_args(
+        &self,
+        main: &json::Obj,
+        cpath: &Path,
+        ctx: &Ctx,
+        cfg: &MutateConfig,
+        pool: Pool,
+        role: Role,
+    ) -> Result<Vec<String>, MutateError> {
+        let current = match json::get_arr(main, "args", cpath)? {
+            Some(a) => json::str_refs(a, &cpath.key("args"))?,
+            None => Vec::new(),
+        };
+        let Some(p) = self.pods[pod_index(pool, role)] else {
+            return Ok(current.into_iter().map(str::to_string).collect());
+        };
+        let items = generate(ctx, cfg, pool, role, p.upto);
+        let user = current.get(p.start..p.end).unwrap_or_default();
+        let additional = additional_args(main, cpath)?;
+        let (args, _) = merge_refs(&items, user, &additional);
+        Ok(args.into_iter().map(str::to_string).collect())
+    }
+
+    /// Writes the arguments of every processed pod, their record entries and the annotation.
+    pub(crate) fn finish(
+        self,
+        obj: &mut Value,
+        ctx: &Ctx,
+        cfg: &MutateConfig,
+    ) -> Result<(), MutateError> {
+        let Some(mut map) = self.map else {
             return Ok(());
         };
+        if self.pods.iter().all(Option::is_none) {
+            return Ok(());
+        }
+        for (k, (pool, role)) in PODS.into_iter().enumerate() {
+            let Some(p) = self.pods[k] else {
+                continue;
+            };
+            let Some(pod) = podspec::pod_mut(obj, pool, role)? else {
+                continue;
+            };
+            let (main, cpath) = podspec::main_mut(pod, podspec::pod_path(pool, role))?;
+            let items = generate(ctx, cfg, pool, role, p.upto);
+            let current_arr = json::get_arr(main, "args", &cpath)?;
+            let current = match current_arr {
+                Some(a) => json::str_refs(a, &cpath.key("args"))?,
+                None => Vec::new(),
+            };
+            let user = current.get(p.start..p.end).unwrap_or_default();
+            let additional = additional_args(main, &cpath)?;
+            let (args, prefix) = merge_refs(&items, user, &additional);
+            // Only what changes is rebuilt; writing an equal value would be a no-op.
+            let new_args = (current_arr.is_none() || args != current).then(|| str_array(&args));
+            let key = pod_key(pool, role);
+            let new_entry = (!entry_is(map.get(key), &prefix, &additional)).then(|| {
+                let mut e = Map::new();
+                e.insert("prefix".into(), str_array(&prefix));
+                e.insert("suffix".into(), str_array(&additional));
+                Value::Object(e)
+            });
+            if let Some(a) = new_args {
+                main.insert("args".into(), a);
+            }
+            if let Some(e) = new_entry {
+                map.insert(key.to_string(), e);
+            }
+        }
         let root = json::as_obj_mut(obj, &Path::ROOT)?;
         let meta = json::ensure_obj(root, "metadata", &Path::ROOT)?;
         let ann = json::ensure_obj(meta, "annotations", &Path::Lit("metadata"))?;
@@ -274,28 +359,33 @@ fn serializes_to(value: &Value, text: &str) -> bool {
     serde_json::to_writer(&mut cmp, value).is_ok() && cmp.same && cmp.rest.is_empty()
 }
 
-/// Rewrites the args of every `main` container with the items of the steps up to `upto`.
-pub(crate) fn apply(
-    obj: &mut Value,
-    ctx: &Ctx,
-    cfg: &MutateConfig,
-    upto: Stage,
-    record: &mut Record,
-) -> Result<(), MutateError> {
+/// The `VLLM_ADDITIONAL_ARGS` tokens of a container.
+fn additional_args<'a>(main: &'a json::Obj, cpath: &Path) -> Result<Vec<&'a str>, MutateError> {
+    Ok(podspec::env_value(main, cpath, "VLLM_ADDITIONAL_ARGS")?
+        .map(|v| v.split_whitespace().collect())
+        .unwrap_or_default())
+}
+
+/// The vLLM pass of step `upto`: the args of every `main` container become the items of the
+/// steps up to `upto` (written by [`Record::finish`]).
+pub(crate) fn apply(obj: &mut Value, upto: Stage, record: &mut Record) -> Result<(), MutateError> {
     if record.map.is_none() {
         record.map = Some(read_record(obj)?);
     }
     let map = record.map.get_or_insert_with(Map::new);
-    for (pool, role) in PODS {
-        let path = podspec::pod_path(pool, role);
-        let items = generate(ctx, cfg, pool, role, upto);
-        let key = pod_key(pool, role);
+    for (k, (pool, role)) in PODS.into_iter().enumerate() {
         let Some(pod) = podspec::pod_mut(obj, pool, role)? else {
             continue;
         };
-        let (main, cpath) = podspec::main_mut(pod, path)?;
+        let (main, cpath) = podspec::main_mut(pod, podspec::pod_path(pool, role))?;
         let cmd = podspec::command_refs(main, &cpath)?.unwrap_or_default();
         if podspec::is_shell(&cmd) && !worker::is_rank_wrapper(&cmd) {
+            continue;
+        }
+        if let Some(p) = &mut record.pods[k] {
+            // `args` hold what an earlier pass wrote (all strings): only the env is read.
+            additional_args(main, &cpath)?;
+            p.upto = upto;
             continue;
         }
         let current_arr = json::get_arr(main, "args", &cpath)?;
@@ -303,35 +393,26 @@ pub(crate) fn apply(
             Some(a) => json::str_refs(a, &cpath.key("args"))?,
             None => Vec::new(),
         };
-        let entry = map.get(key);
+        let entry = map.get(pod_key(pool, role));
         let old_prefix = tokens_of(entry, "prefix");
         let old_suffix = tokens_of(entry, "suffix");
-        let mut user = current.as_slice();
-        if !old_prefix.is_empty() && user.starts_with(&old_prefix) {
-            user = &user[old_prefix.len()..];
+        let (mut start, mut end) = (0, current.len());
+        if !old_prefix.is_empty() && current.starts_with(&old_prefix) {
+            start = old_prefix.len();
         }
-        if !old_suffix.is_empty() && user.ends_with(&old_suffix) {
-            user = &user[..user.len() - old_suffix.len()];
+        if !old_suffix.is_empty()
+            && current
+                .get(start..)
+                .is_some_and(|rest| rest.ends_with(&old_suffix))
+        {
+            end -= old_suffix.len();
         }
-        let additional: Vec<&str> = podspec::env_value(main, &cpath, "VLLM_ADDITIONAL_ARGS")?
-            .map(|v| v.split_whitespace().collect())
-            .unwrap_or_default();
-        let (args, prefix) = merge_refs(&items, user, &additional);
-        // Only what changes is rebuilt; writing an equal value would be a no-op.
-        let new_args = (current_arr.is_none() || args != current).then(|| str_array(&args));
-        let new_entry = (!entry_is(entry, &prefix, &additional)).then(|| {
-            let mut e = Map::new();
-            e.insert("prefix".into(), str_array(&prefix));
-            e.insert("suffix".into(), str_array(&additional));
-            Value::Object(e)
-        });
-        if let Some(a) = new_args {
-            main.insert("args".into(), a);
+        additional_args(main, &cpath)?;
+        if current_arr.is_none() {
+            // Keep the position the pass would have written `args` at.
+            main.insert("args".into(), Value::Array(Vec::new()));
         }
-        if let Some(e) = new_entry {
-            map.insert(key.to_string(), e);
-        }
-        record.changed = true;
+        record.pods[k] = Some(Pending { upto, start, end });
     }
     Ok(())
 }

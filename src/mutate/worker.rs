@@ -26,7 +26,7 @@
 use serde_json::{Value, json};
 
 use super::vllm::{self, Item};
-use super::{Ctx, MutateConfig, MutateError, Par, Pool, Role, Stage, json as j, podspec};
+use super::{Ctx, MutateConfig, MutateError, Par, Pool, Role, Stage, podspec};
 
 /// `$0` of the start-rank wrapper.
 pub const RANK_WRAPPER_MARKER: &str = "llmisvc-dp-rank";
@@ -90,7 +90,7 @@ pub(crate) fn apply(
     cfg: &MutateConfig,
     record: &mut vllm::Record,
 ) -> Result<(), MutateError> {
-    vllm::apply(obj, ctx, cfg, Stage::Worker, record)?;
+    vllm::apply(obj, Stage::Worker, record)?;
     for pool in [Pool::Decode, Pool::Prefill] {
         let Some(info) = ctx.pool(pool) else {
             continue;
@@ -103,10 +103,7 @@ pub(crate) fn apply(
         };
         let (main, cpath) = podspec::main_mut(pod, path)?;
         let cmd = podspec::command(main, &cpath)?;
-        let args = match j::get_arr(main, "args", &cpath)? {
-            Some(a) => j::str_refs(a, &cpath.key("args"))?,
-            None => Vec::new(),
-        };
+        let args = record.current_args(main, &cpath, ctx, cfg, pool, Role::Worker)?;
         let user_rank = args
             .iter()
             .any(|a| vllm::flag_key_ref(a).as_deref() == Some("--data-parallel-start-rank"));
