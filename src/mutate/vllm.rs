@@ -93,16 +93,55 @@ pub fn merge(
     user: &[String],
     additional: &[String],
 ) -> (Vec<String>, Vec<String>) {
+    let mut items = Generated::default();
+    for it in generated {
+        items.push(&it.key, it.tokens.iter().map(|t| Cow::Borrowed(t.as_str())));
+    }
     let user: Vec<&str> = user.iter().map(String::as_str).collect();
     let additional: Vec<&str> = additional.iter().map(String::as_str).collect();
-    let (out, prefix) = merge_refs(generated, &user, &additional);
+    let (out, prefix) = merge_refs(&items, &user, &additional);
     let owned = |v: Vec<&str>| v.into_iter().map(str::to_string).collect();
     (owned(out), owned(prefix))
 }
 
+/// Generated items of one pod, in order, borrowing what they can: item `i` has key
+/// `keys[i].0` and the tokens from the end of item `i - 1` up to `keys[i].1`.
+#[derive(Debug, Default)]
+pub(crate) struct Generated<'a> {
+    keys: Vec<(&'a str, usize)>,
+    tokens: Vec<Cow<'a, str>>,
+}
+
+impl<'a> Generated<'a> {
+    fn push(&mut self, key: &'a str, tokens: impl IntoIterator<Item = Cow<'a, str>>) {
+        self.tokens.extend(tokens);
+        self.keys.push((key, self.tokens.len()));
+    }
+
+    /// A flag without a value.
+    pub(crate) fn switch(&mut self, name: &'static str) {
+        self.push(name, [Cow::Borrowed(name)]);
+    }
+
+    /// A flag with one value.
+    pub(crate) fn value(&mut self, name: &'static str, v: impl Into<Cow<'a, str>>) {
+        self.push(name, [Cow::Borrowed(name), v.into()]);
+    }
+
+    /// `(key, tokens)` of every item.
+    fn items(&self) -> impl Iterator<Item = (&'a str, &[Cow<'a, str>])> {
+        let mut start = 0;
+        self.keys.iter().map(move |&(key, end)| {
+            let toks = self.tokens.get(start..end).unwrap_or_default();
+            start = end;
+            (key, toks)
+        })
+    }
+}
+
 /// [`merge`] on borrowed tokens.
 fn merge_refs<'a>(
-    generated: &'a [Item],
+    generated: &'a Generated<'_>,
     user: &[&'a str],
     additional: &[&'a str],
 ) -> (Vec<&'a str>, Vec<&'a str>) {
@@ -117,11 +156,12 @@ fn merge_refs<'a>(
     {
         keys.push(Cow::Borrowed(MODEL_KEY));
     }
-    let prefix: Vec<&str> = generated
-        .iter()
-        .filter(|it| !keys.iter().any(|k| *k == it.key))
-        .flat_map(|it| it.tokens.iter().map(String::as_str))
-        .collect();
+    let mut prefix: Vec<&str> = Vec::with_capacity(generated.tokens.len());
+    for (key, toks) in generated.items() {
+        if !keys.iter().any(|k| k == key) {
+            prefix.extend(toks.iter().map(|t| t.as_ref()));
+        }
+    }
     let mut out = Vec::with_capacity(prefix.len() + user.len() + additional.len());
     out.extend_from_slice(&prefix);
     out.extend_from_slice(user);
@@ -130,79 +170,78 @@ fn merge_refs<'a>(
 }
 
 /// Generated items of one pod for the steps up to `upto`.
-pub(crate) fn generate(
-    ctx: &Ctx,
+pub(crate) fn generate<'a>(
+    ctx: &'a Ctx,
     cfg: &MutateConfig,
     pool: Pool,
     role: Role,
     upto: Stage,
-) -> Vec<Item> {
+) -> Generated<'a> {
+    let mut items = Generated::default();
     let Some(info) = ctx.pool(pool) else {
-        return Vec::new();
+        return items;
     };
     let par = &info.par;
-    let mut items = Vec::new();
     if let Some((model, revision)) = storage::model_arg(ctx) {
-        items.push(Item {
-            key: MODEL_KEY.into(),
-            tokens: vec![model],
-        });
+        items.push(MODEL_KEY, [Cow::Owned(model)]);
         if let Some(rev) = revision {
-            items.push(Item::value("--revision", rev));
+            items.value("--revision", rev);
         }
     }
     if let Some(name) = &ctx.model_name {
-        items.push(Item::value("--served-model-name", name));
+        items.value("--served-model-name", name.as_str());
     }
     let port = if upto >= Stage::Prefill && pool == Pool::Decode && ctx.disaggregated() {
         cfg.vllm_port + 1
     } else {
         cfg.vllm_port
     };
-    items.push(Item::value("--port", port));
+    items.value("--port", port.to_string());
     if let Some(t) = par.tensor {
-        items.push(Item::value("--tensor-parallel-size", t));
+        items.value("--tensor-parallel-size", t.to_string());
     }
     if let Some(p) = par.pipeline {
-        items.push(Item::value("--pipeline-parallel-size", p));
+        items.value("--pipeline-parallel-size", p.to_string());
     }
     if par.is_data_parallel() {
         let data = par.data.unwrap_or_else(|| par.local_ranks(info.has_worker));
-        items.push(Item::value("--data-parallel-size", data));
+        items.value("--data-parallel-size", data.to_string());
         if let Some(l) = par.data_local {
-            items.push(Item::value("--data-parallel-size-local", l));
+            items.value("--data-parallel-size-local", l.to_string());
         }
-        items.push(Item::value(
+        items.value(
             "--data-parallel-rpc-port",
-            par.rpc_port.unwrap_or(cfg.data_rpc_port as i64),
-        ));
+            par.rpc_port.unwrap_or(cfg.data_rpc_port as i64).to_string(),
+        );
     }
     if par.expert {
-        items.push(Item::switch("--enable-expert-parallel"));
+        items.switch("--enable-expert-parallel");
     }
     if let Some(lora) = ctx.lora.as_ref().filter(|l| !l.adapters.is_empty()) {
         let n = lora.adapters.len() as i64;
-        items.push(Item::switch("--enable-lora"));
+        items.switch("--enable-lora");
         if let Some(r) = lora.max_rank {
-            items.push(Item::value("--max-lora-rank", r));
+            items.value("--max-lora-rank", r.to_string());
         }
-        items.push(Item::value("--max-loras", lora.max_adapters.unwrap_or(n)));
-        items.push(Item::value(
+        items.value("--max-loras", lora.max_adapters.unwrap_or(n).to_string());
+        items.value(
             "--max-cpu-loras",
-            lora.max_cpu_adapters.unwrap_or(n),
-        ));
-        let modules: Vec<String> = lora
+            lora.max_cpu_adapters.unwrap_or(n).to_string(),
+        );
+        let modules = lora
             .adapters
             .iter()
-            .map(|a| format!("{}={}", a.name, storage::adapter_path(ctx, a)))
-            .collect();
-        items.push(Item::flag("--lora-modules", &modules));
+            .map(|a| Cow::Owned(format!("{}={}", a.name, storage::adapter_path(ctx, a))));
+        items.push(
+            "--lora-modules",
+            std::iter::once(Cow::Borrowed("--lora-modules")).chain(modules),
+        );
     }
     if upto >= Stage::Worker && info.has_worker {
-        items.extend(worker::multinode_items(par, role, cfg));
+        worker::multinode_items(&mut items, par, role, cfg);
     }
     if upto >= Stage::Prefill && ctx.disaggregated() {
-        items.push(Item::value("--kv-transfer-config", kv_transfer_config(cfg)));
+        items.value("--kv-transfer-config", kv_transfer_config(cfg));
     }
     items
 }

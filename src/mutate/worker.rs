@@ -25,7 +25,7 @@
 
 use serde_json::{Value, json};
 
-use super::vllm::{self, Item};
+use super::vllm::{self, Generated};
 use super::{Ctx, MutateConfig, MutateError, Par, Pool, Role, Stage, podspec};
 
 /// `$0` of the start-rank wrapper.
@@ -40,36 +40,38 @@ pub fn group_size(data: Option<i32>, data_local: Option<i32>, pipeline: Option<i
 }
 
 /// Multi-node flags of a leader (`Role::Template`) or worker pod.
-pub(crate) fn multinode_items(par: &Par, role: Role, _cfg: &MutateConfig) -> Vec<Item> {
+pub(crate) fn multinode_items(
+    items: &mut Generated<'_>,
+    par: &Par,
+    role: Role,
+    _cfg: &MutateConfig,
+) {
     const LEADER: &str = "$(LWS_LEADER_ADDRESS)";
-    let mut items = Vec::new();
     let worker = role == Role::Worker;
     if par.is_data_parallel() {
         if worker {
-            items.push(Item::switch("--headless"));
+            items.switch("--headless");
         }
-        items.push(Item::value("--data-parallel-address", LEADER));
+        items.value("--data-parallel-address", LEADER);
         match role {
-            Role::Template => items.push(Item::value("--data-parallel-start-rank", 0)),
-            Role::Worker if par.data_local.unwrap_or(1) <= 1 => items.push(Item::value(
-                "--data-parallel-start-rank",
-                "$(LWS_WORKER_INDEX)",
-            )),
+            Role::Template => items.value("--data-parallel-start-rank", "0"),
+            Role::Worker if par.data_local.unwrap_or(1) <= 1 => {
+                items.value("--data-parallel-start-rank", "$(LWS_WORKER_INDEX)")
+            }
             Role::Worker => {} // appended by the rank wrapper
         }
     } else if let Some(p) = par.pipeline {
         if worker {
-            items.push(Item::switch("--headless"));
+            items.switch("--headless");
         }
-        items.push(Item::value("--nnodes", p));
-        items.push(Item::value(
+        items.value("--nnodes", p.to_string());
+        items.value(
             "--node-rank",
             if worker { "$(LWS_WORKER_INDEX)" } else { "0" },
-        ));
-        items.push(Item::value("--master-addr", LEADER));
-        items.push(Item::value("--distributed-executor-backend", "mp"));
+        );
+        items.value("--master-addr", LEADER);
+        items.value("--distributed-executor-backend", "mp");
     }
-    items
 }
 
 /// Whether a command is the start-rank wrapper.
