@@ -112,12 +112,36 @@ pub(crate) fn as_obj_mut<'a>(v: &'a mut Value, path: &Path) -> Result<&'a mut Ob
     v.as_object_mut().ok_or_else(|| wrong(path, "an object"))
 }
 
+/// Objects up to this size are searched linearly: cheaper than hashing the key (most objects of
+/// a service are small; the lookup finds the same entry either way, keys being unique).
+const SCAN: usize = 16;
+
+/// `m.get(key)`.
+pub(crate) fn get<'a>(m: &'a Obj, key: &str) -> Option<&'a Value> {
+    if m.len() <= SCAN {
+        m.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    } else {
+        m.get(key)
+    }
+}
+
+/// `m.get_mut(key)`.
+pub(crate) fn get_mut<'a>(m: &'a mut Obj, key: &str) -> Option<&'a mut Value> {
+    if m.len() <= SCAN {
+        m.iter_mut()
+            .find(|(k, _)| k.as_str() == key)
+            .map(|(_, v)| v)
+    } else {
+        m.get_mut(key)
+    }
+}
+
 // The accessors below take the owner `m`, the `key` and the path `at` of the owner: the field's
 // path is `at.key`, built only for an error.
 
 /// A child object; `None` when absent or null.
 pub(crate) fn child<'a>(m: &'a Obj, key: &str, at: &Path) -> Result<Option<&'a Obj>, MutateError> {
-    match m.get(key) {
+    match get(m, key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => as_obj(v, &at.key(key)).map(Some),
     }
@@ -128,7 +152,7 @@ pub(crate) fn child_mut<'a>(
     key: &str,
     at: &Path,
 ) -> Result<Option<&'a mut Obj>, MutateError> {
-    match m.get_mut(key) {
+    match get_mut(m, key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => as_obj_mut(v, &at.key(key)).map(Some),
     }
@@ -138,10 +162,10 @@ pub(crate) fn child_mut<'a>(
 /// key exists. Always `Some` (the borrow checker does not allow returning the first lookup, so
 /// the present case looks the key up a second time).
 fn slot<'a>(m: &'a mut Obj, key: &str) -> Option<&'a mut Value> {
-    if !m.contains_key(key) {
+    if get(m, key).is_none() {
         return Some(m.entry(key.to_string()).or_insert(Value::Null));
     }
-    m.get_mut(key)
+    get_mut(m, key)
 }
 
 /// A child object, created (`{}`) when absent or null.
@@ -180,7 +204,7 @@ pub(crate) fn get_arr<'a>(
     key: &str,
     at: &Path,
 ) -> Result<Option<&'a Vec<Value>>, MutateError> {
-    match m.get(key) {
+    match get(m, key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v
             .as_array()
@@ -194,7 +218,7 @@ pub(crate) fn get_str<'a>(
     key: &str,
     at: &Path,
 ) -> Result<Option<&'a str>, MutateError> {
-    match m.get(key) {
+    match get(m, key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v
             .as_str()
@@ -204,7 +228,7 @@ pub(crate) fn get_str<'a>(
 }
 
 pub(crate) fn get_bool(m: &Obj, key: &str, at: &Path) -> Result<Option<bool>, MutateError> {
-    match m.get(key) {
+    match get(m, key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v
             .as_bool()
@@ -214,7 +238,7 @@ pub(crate) fn get_bool(m: &Obj, key: &str, at: &Path) -> Result<Option<bool>, Mu
 }
 
 pub(crate) fn get_int(m: &Obj, key: &str, at: &Path) -> Result<Option<i64>, MutateError> {
-    match m.get(key) {
+    match get(m, key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v
             .as_i64()
@@ -225,7 +249,7 @@ pub(crate) fn get_int(m: &Obj, key: &str, at: &Path) -> Result<Option<i64>, Muta
 
 /// Whether `key` holds a non-null value.
 pub(crate) fn has(m: &Obj, key: &str) -> bool {
-    m.get(key).is_some_and(|v| !v.is_null())
+    get(m, key).is_some_and(|v| !v.is_null())
 }
 
 /// Sets `key` when absent or null. Returns whether it was set.

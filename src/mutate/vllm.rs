@@ -24,7 +24,7 @@
 
 use std::borrow::Cow;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::json::{self, Path};
 use super::{
@@ -249,7 +249,9 @@ pub(crate) fn generate<'a>(
 /// The KV transfer configuration both sides of a prefill/decode pair carry (llm-d convention:
 /// the same connector with `kv_role: kv_both` on prefill and decode, so the roles always match).
 pub fn kv_transfer_config(cfg: &MutateConfig) -> String {
-    json!({ "kv_connector": cfg.kv_connector, "kv_role": "kv_both" }).to_string()
+    // `json!({ "kv_connector": .., "kv_role": "kv_both" }).to_string()`, without the map.
+    let connector = Value::String(cfg.kv_connector.clone()).to_string();
+    format!("{{\"kv_connector\":{connector},\"kv_role\":\"kv_both\"}}")
 }
 
 /// The vLLM passes of one expansion (after the `vllm`, `worker` and `prefill` steps) and the
@@ -515,9 +517,22 @@ fn read_record(obj: &Value) -> Result<Map<String, Value>, MutateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn kv_transfer_config_is_the_json_object() {
+        let mut cfg = MutateConfig::default();
+        for connector in ["NixlConnector", "a\"b\\c\u{1}é"] {
+            cfg.kv_connector = connector.into();
+            assert_eq!(
+                kv_transfer_config(&cfg),
+                json!({ "kv_connector": connector, "kv_role": "kv_both" }).to_string()
+            );
+        }
     }
 
     #[test]
