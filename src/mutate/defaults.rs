@@ -9,16 +9,17 @@
 
 use serde_json::{Value, json};
 
-use super::json::{self, Obj};
+use super::json::{self, Obj, Path};
 use super::{Ctx, MutateError, Pool, podspec};
 
 pub(crate) fn apply(obj: &mut Value, ctx: &Ctx) -> Result<(), MutateError> {
     let spec = podspec::spec_mut(obj)?;
-    if let (Some(name), Some(model)) = (&ctx.name, json::child_mut(spec, "model", "spec.model")?) {
-        json::set_default(model, "name", json!(name));
+    let sp = Path::Lit("spec");
+    if let (Some(name), Some(model)) = (&ctx.name, json::child_mut(spec, "model", &sp)?) {
+        json::set_default_with(model, "name", || json!(name));
     }
-    let si = json::ensure_obj(spec, "storageInitializer", "spec.storageInitializer")?;
-    json::set_default(si, "enabled", json!(true));
+    let si = json::ensure_obj(spec, "storageInitializer", &sp)?;
+    json::set_default(si, "enabled", Value::Bool(true));
 
     for pool in [Pool::Decode, Pool::Prefill] {
         let Some(info) = ctx.pool(pool) else { continue };
@@ -35,8 +36,8 @@ fn pool_defaults(p: &mut Obj, path: &str, data_parallel: bool) -> Result<(), Mut
         p.insert("replicas".into(), json!(1));
     }
     if data_parallel {
-        let par = json::ensure_obj(p, "parallelism", &format!("{path}.parallelism"))?;
-        json::set_default(par, "dataRPCPort", json!(5555));
+        let par = json::ensure_obj(p, "parallelism", &Path::Lit(path))?;
+        json::set_default_with(par, "dataRPCPort", || json!(5555));
     }
     Ok(())
 }

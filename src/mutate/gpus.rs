@@ -12,7 +12,7 @@
 
 use serde_json::{Value, json};
 
-use super::json::{self, Obj};
+use super::json::{self, Obj, Path};
 use super::{Ctx, KNOWN_ACCELERATORS, MutateConfig, MutateError, Pool, Role, podspec};
 
 pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<(), MutateError> {
@@ -31,7 +31,7 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
             }
             let path = podspec::pod_path(pool, role);
             if let Some(pod) = podspec::pod_mut(obj, pool, role)? {
-                existing = read_existing(pod, &path, cfg)?;
+                existing = read_existing(pod, path, cfg)?;
             }
         }
 
@@ -49,7 +49,7 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
             if let Some(t) = tensor.filter(|t| *t > 0)
                 && let Some(p) = podspec::pool_mut(obj, pool)?
             {
-                let pp = format!("{}.parallelism", podspec::pool_path(pool));
+                let pp = Path::Lit(podspec::pool_path(pool));
                 json::ensure_obj(p, "parallelism", &pp)?.insert("tensor".into(), json!(t));
                 par.tensor = Some(t);
             }
@@ -63,13 +63,14 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
             let Some(pod) = podspec::pod_mut(obj, pool, role)? else {
                 continue;
             };
-            let (main, cpath) = podspec::main_mut(pod, &path)?;
+            let (main, cpath) = podspec::main_mut(pod, path)?;
             if accelerator(main, &cpath, cfg)?.is_some() {
                 continue;
             }
-            let res = json::ensure_obj(main, "resources", &format!("{cpath}.resources"))?;
+            let res = json::ensure_obj(main, "resources", &cpath)?;
+            let rpath = cpath.key("resources");
             for key in ["limits", "requests"] {
-                let m = json::ensure_obj(res, key, &format!("{cpath}.resources.{key}"))?;
+                let m = json::ensure_obj(res, key, &rpath)?;
                 m.insert(cfg.gpu_resource.clone(), json!(gpus.to_string()));
             }
         }
@@ -82,28 +83,34 @@ fn read_existing(
     path: &str,
     cfg: &MutateConfig,
 ) -> Result<Option<i64>, MutateError> {
-    let cpath = format!("{path}.containers");
-    let Some(list) = json::get_arr(pod, "containers", &cpath)? else {
+    let at = Path::Lit(path);
+    let Some(list) = json::get_arr(pod, "containers", &at)? else {
         return Ok(None);
     };
-    let Some(i) = podspec::find_named(list, "main", &cpath)? else {
+    let Some(i) = podspec::find_named(list, "main", &at.key("containers"))? else {
         return Ok(None);
     };
-    let c = json::as_obj(&list[i], &format!("{cpath}[{i}]"))?;
-    Ok(accelerator(c, &format!("{cpath}[{i}]"), cfg)?.and_then(|(_, n)| n))
+    let cpath = Path::Item(path, "containers", i);
+    let Some(c) = list.get(i) else {
+        return Ok(None);
+    };
+    let c = json::as_obj(c, &cpath)?;
+    Ok(accelerator(c, &cpath, cfg)?.flatten())
 }
 
-/// The accelerator named in limits (then requests) and its count when it is a plain integer.
+/// Whether an accelerator is named in limits (then requests), with its count when it is a
+/// plain integer.
 pub(crate) fn accelerator(
     c: &Obj,
-    cpath: &str,
+    cpath: &Path,
     cfg: &MutateConfig,
-) -> Result<Option<(String, Option<i64>)>, MutateError> {
-    let Some(res) = json::child(c, "resources", &format!("{cpath}.resources"))? else {
+) -> Result<Option<Option<i64>>, MutateError> {
+    let Some(res) = json::child(c, "resources", cpath)? else {
         return Ok(None);
     };
+    let rpath = cpath.key("resources");
     for key in ["limits", "requests"] {
-        let Some(m) = json::child(res, key, &format!("{cpath}.resources.{key}"))? else {
+        let Some(m) = json::child(res, key, &rpath)? else {
             continue;
         };
         let names = std::iter::once(cfg.gpu_resource.as_str()).chain(KNOWN_ACCELERATORS);
@@ -114,7 +121,7 @@ pub(crate) fn accelerator(
                     Value::Number(n) => n.as_i64(),
                     _ => None,
                 };
-                return Ok(Some((name.to_string(), n)));
+                return Ok(Some(n));
             }
         }
     }

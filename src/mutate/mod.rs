@@ -27,6 +27,8 @@
 
 use serde_json::Value;
 
+use json::Path;
+
 mod defaults;
 mod gpus;
 mod json;
@@ -170,44 +172,68 @@ impl std::str::FromStr for Stage {
 
 /// Runs every step in order on an object whose presets are already merged.
 pub fn expand(obj: &Value, cfg: &MutateConfig) -> Result<Value, MutateError> {
-    expand_until(obj, cfg, Stage::Router)
+    expand_owned(obj.clone(), cfg)
+}
+
+/// [`expand`], working in place on an object the caller gives away (no copy of the object).
+pub fn expand_owned(obj: Value, cfg: &MutateConfig) -> Result<Value, MutateError> {
+    expand_until_owned(obj, cfg, Stage::Router)
 }
 
 /// Runs the steps up to and including `stage` (for `llmisvc render --stage`).
 pub fn expand_until(obj: &Value, cfg: &MutateConfig, stage: Stage) -> Result<Value, MutateError> {
-    let root = json::as_obj(obj, "")?;
-    let kind = json::get_str(root, "kind", "kind")?.unwrap_or_default();
-    let api_version = json::get_str(root, "apiVersion", "apiVersion")?.unwrap_or_default();
-    match kind {
-        "LLMInferenceService" => {}
-        "LLMInferenceServiceConfig" => return Ok(obj.clone()),
-        _ => {
-            return Err(MutateError::UnsupportedKind {
-                api_version: api_version.to_string(),
-                kind: kind.to_string(),
-            });
+    expand_until_owned(obj.clone(), cfg, stage)
+}
+
+/// [`expand_until`], working in place on an object the caller gives away.
+pub fn expand_until_owned(
+    mut obj: Value,
+    cfg: &MutateConfig,
+    stage: Stage,
+) -> Result<Value, MutateError> {
+    {
+        let root = json::as_obj(&obj, &Path::ROOT)?;
+        let kind = json::get_str(root, "kind", &Path::ROOT)?.unwrap_or_default();
+        let api_version = json::get_str(root, "apiVersion", &Path::ROOT)?.unwrap_or_default();
+        match kind {
+            "LLMInferenceService" => {}
+            "LLMInferenceServiceConfig" => return Ok(obj),
+            _ => {
+                return Err(MutateError::UnsupportedKind {
+                    api_version: api_version.to_string(),
+                    kind: kind.to_string(),
+                });
+            }
+        }
+        if root.get("spec").is_none_or(Value::is_null) {
+            return Ok(obj);
         }
     }
-    let mut out = obj.clone();
-    if root.get("spec").is_none_or(Value::is_null) {
-        return Ok(out);
-    }
+    // The vLLM passes' results: args and the generated-args record, written once at the end
+    // (see `vllm::Record`).
+    let mut record = vllm::Record::default();
+    let mut ctx = Ctx::default();
     for st in Stage::ALL {
         if st > stage {
             break;
         }
-        let ctx = Ctx::read(&out, cfg)?;
+        // Only the defaults and GPU steps write fields the context is read from (model name,
+        // `dataRPCPort`, `tensor`); the later steps see the context as read before `vllm`.
+        if st <= Stage::Vllm {
+            ctx = Ctx::read(&obj, cfg)?;
+        }
         match st {
-            Stage::Defaults => defaults::apply(&mut out, &ctx)?,
-            Stage::Gpus => gpus::apply(&mut out, &ctx, cfg)?,
-            Stage::Vllm => vllm::apply(&mut out, &ctx, cfg, Stage::Vllm)?,
-            Stage::Storage => storage::apply(&mut out, &ctx, cfg)?,
-            Stage::Worker => worker::apply(&mut out, &ctx, cfg)?,
-            Stage::Prefill => prefill::apply(&mut out, &ctx, cfg)?,
-            Stage::Router => router::apply(&mut out, &ctx, cfg)?,
+            Stage::Defaults => defaults::apply(&mut obj, &ctx)?,
+            Stage::Gpus => gpus::apply(&mut obj, &ctx, cfg)?,
+            Stage::Vllm => vllm::apply(&mut obj, Stage::Vllm, &mut record)?,
+            Stage::Storage => storage::apply(&mut obj, &ctx, cfg)?,
+            Stage::Worker => worker::apply(&mut obj, &ctx, cfg, &mut record)?,
+            Stage::Prefill => prefill::apply(&mut obj, &ctx, cfg, &mut record)?,
+            Stage::Router => router::apply(&mut obj, &ctx, cfg)?,
         }
     }
-    Ok(out)
+    record.finish(&mut obj, &ctx, cfg)?;
+    Ok(obj)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -314,7 +340,8 @@ pub(crate) struct LoraInfo {
     pub max_cpu_adapters: Option<i64>,
 }
 
-/// What the steps need to know about the object, read fresh before each step.
+/// What the steps need to know about the object, read before the defaults, GPU and vLLM steps
+/// (the later steps do not change what it is read from).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Ctx {
     pub name: Option<String>,
@@ -330,44 +357,44 @@ pub(crate) struct Ctx {
 impl Ctx {
     fn read(obj: &Value, _cfg: &MutateConfig) -> Result<Ctx, MutateError> {
         use json::{as_obj, child, get_bool, get_int, get_str};
-        let root = as_obj(obj, "")?;
+        let root = as_obj(obj, &Path::ROOT)?;
         let mut ctx = Ctx {
-            v1alpha1: get_str(root, "apiVersion", "apiVersion")?
+            v1alpha1: get_str(root, "apiVersion", &Path::ROOT)?
                 .is_some_and(|v| v.ends_with("/v1alpha1")),
             ..Ctx::default()
         };
-        if let Some(meta) = child(root, "metadata", "metadata")? {
-            ctx.name = get_str(meta, "name", "metadata.name")?.map(str::to_string);
+        if let Some(meta) = child(root, "metadata", &Path::ROOT)? {
+            ctx.name = get_str(meta, "name", &Path::Lit("metadata"))?.map(str::to_string);
         }
-        let Some(spec) = child(root, "spec", "spec")? else {
+        let Some(spec) = child(root, "spec", &Path::ROOT)? else {
             return Ok(ctx);
         };
+        let sp = Path::Lit("spec");
         ctx.storage_initializer = true;
-        if let Some(si) = child(spec, "storageInitializer", "spec.storageInitializer")?
-            && let Some(enabled) = get_bool(si, "enabled", "spec.storageInitializer.enabled")?
+        if let Some(si) = child(spec, "storageInitializer", &sp)?
+            && let Some(enabled) = get_bool(si, "enabled", &sp.key("storageInitializer"))?
         {
             ctx.storage_initializer = enabled;
         }
-        if let Some(model) = child(spec, "model", "spec.model")? {
-            ctx.model_uri = get_str(model, "uri", "spec.model.uri")?.map(str::to_string);
-            ctx.model_name = get_str(model, "name", "spec.model.name")?.map(str::to_string);
-            if let Some(lora) = child(model, "lora", "spec.model.lora")? {
+        if let Some(model) = child(spec, "model", &sp)? {
+            let mp = sp.key("model");
+            ctx.model_uri = get_str(model, "uri", &mp)?.map(str::to_string);
+            ctx.model_name = get_str(model, "name", &mp)?.map(str::to_string);
+            if let Some(lora) = child(model, "lora", &mp)? {
+                let lp = mp.key("lora");
                 let mut info = LoraInfo {
-                    max_rank: get_int(lora, "maxRank", "spec.model.lora.maxRank")?,
-                    max_adapters: get_int(lora, "maxAdapters", "spec.model.lora.maxAdapters")?,
-                    max_cpu_adapters: get_int(
-                        lora,
-                        "maxCpuAdapters",
-                        "spec.model.lora.maxCpuAdapters",
-                    )?,
+                    max_rank: get_int(lora, "maxRank", &lp)?,
+                    max_adapters: get_int(lora, "maxAdapters", &lp)?,
+                    max_cpu_adapters: get_int(lora, "maxCpuAdapters", &lp)?,
                     ..LoraInfo::default()
                 };
-                if let Some(list) = json::get_arr(lora, "adapters", "spec.model.lora.adapters")? {
+                if let Some(list) = json::get_arr(lora, "adapters", &lp)? {
+                    let ap = lp.key("adapters");
                     for (i, a) in list.iter().enumerate() {
-                        let p = format!("spec.model.lora.adapters[{i}]");
+                        let p = ap.idx(i);
                         let a = as_obj(a, &p)?;
-                        let uri = get_str(a, "uri", &format!("{p}.uri"))?;
-                        let name = get_str(a, "name", &format!("{p}.name"))?;
+                        let uri = get_str(a, "uri", &p)?;
+                        let name = get_str(a, "name", &p)?;
                         if let (Some(uri), Some(name)) = (uri, name) {
                             info.adapters.push(Adapter {
                                 name: name.to_string(),
@@ -379,30 +406,30 @@ impl Ctx {
                 ctx.lora = Some(info);
             }
         }
-        ctx.decode = read_pool(spec, "spec")?;
-        if let Some(prefill) = child(spec, "prefill", "spec.prefill")? {
-            ctx.prefill = Some(read_pool(prefill, "spec.prefill")?);
+        ctx.decode = read_pool(spec, &sp)?;
+        if let Some(prefill) = child(spec, "prefill", &sp)? {
+            ctx.prefill = Some(read_pool(prefill, &sp.key("prefill"))?);
         }
         return Ok(ctx);
 
         fn read_pool(
             m: &serde_json::Map<String, Value>,
-            path: &str,
+            path: &Path,
         ) -> Result<PoolInfo, MutateError> {
             let mut info = PoolInfo {
-                has_template: child(m, "template", &format!("{path}.template"))?.is_some(),
-                has_worker: child(m, "worker", &format!("{path}.worker"))?.is_some(),
+                has_template: child(m, "template", path)?.is_some(),
+                has_worker: child(m, "worker", path)?.is_some(),
                 ..PoolInfo::default()
             };
-            let pp = format!("{path}.parallelism");
-            if let Some(par) = child(m, "parallelism", &pp)? {
+            if let Some(par) = child(m, "parallelism", path)? {
+                let pp = path.key("parallelism");
                 info.par = Par {
-                    tensor: get_int(par, "tensor", &format!("{pp}.tensor"))?,
-                    pipeline: get_int(par, "pipeline", &format!("{pp}.pipeline"))?,
-                    data: get_int(par, "data", &format!("{pp}.data"))?,
-                    data_local: get_int(par, "dataLocal", &format!("{pp}.dataLocal"))?,
-                    rpc_port: get_int(par, "dataRPCPort", &format!("{pp}.dataRPCPort"))?,
-                    expert: get_bool(par, "expert", &format!("{pp}.expert"))?.unwrap_or(false),
+                    tensor: get_int(par, "tensor", &pp)?,
+                    pipeline: get_int(par, "pipeline", &pp)?,
+                    data: get_int(par, "data", &pp)?,
+                    data_local: get_int(par, "dataLocal", &pp)?,
+                    rpc_port: get_int(par, "dataRPCPort", &pp)?,
+                    expert: get_bool(par, "expert", &pp)?.unwrap_or(false),
                 };
             }
             Ok(info)

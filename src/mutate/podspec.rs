@@ -7,13 +7,15 @@
 
 use serde_json::{Value, json};
 
-use super::json::{self, Obj};
+use super::json::{self, Obj, Path};
 use super::{MutateError, Pool, Role};
+
+const SPEC: Path<'static> = Path::Lit("spec");
 
 /// The spec of the service.
 pub(crate) fn spec_mut(obj: &mut Value) -> Result<&mut Obj, MutateError> {
-    let root = json::as_obj_mut(obj, "")?;
-    json::ensure_obj(root, "spec", "spec")
+    let root = json::as_obj_mut(obj, &Path::ROOT)?;
+    json::ensure_obj(root, "spec", &Path::ROOT)
 }
 
 /// The pool object: the spec itself for decode, `spec.prefill` for prefill.
@@ -21,7 +23,7 @@ pub(crate) fn pool_mut(obj: &mut Value, pool: Pool) -> Result<Option<&mut Obj>, 
     let spec = spec_mut(obj)?;
     match pool {
         Pool::Decode => Ok(Some(spec)),
-        Pool::Prefill => json::child_mut(spec, "prefill", "spec.prefill"),
+        Pool::Prefill => json::child_mut(spec, "prefill", &SPEC),
     }
 }
 
@@ -32,12 +34,14 @@ pub(crate) fn pool_path(pool: Pool) -> &'static str {
     }
 }
 
-pub(crate) fn pod_path(pool: Pool, role: Role) -> String {
-    let key = match role {
-        Role::Template => "template",
-        Role::Worker => "worker",
-    };
-    format!("{}.{key}", pool_path(pool))
+/// `spec.template`, `spec.worker`, `spec.prefill.template` or `spec.prefill.worker`.
+pub(crate) fn pod_path(pool: Pool, role: Role) -> &'static str {
+    match (pool, role) {
+        (Pool::Decode, Role::Template) => "spec.template",
+        (Pool::Decode, Role::Worker) => "spec.worker",
+        (Pool::Prefill, Role::Template) => "spec.prefill.template",
+        (Pool::Prefill, Role::Worker) => "spec.prefill.worker",
+    }
 }
 
 /// A pod spec, when it exists.
@@ -46,7 +50,6 @@ pub(crate) fn pod_mut(
     pool: Pool,
     role: Role,
 ) -> Result<Option<&mut Obj>, MutateError> {
-    let path = pod_path(pool, role);
     let Some(p) = pool_mut(obj, pool)? else {
         return Ok(None);
     };
@@ -54,18 +57,18 @@ pub(crate) fn pod_mut(
         Role::Template => "template",
         Role::Worker => "worker",
     };
-    json::child_mut(p, key, &path)
+    json::child_mut(p, key, &Path::Lit(pool_path(pool)))
 }
 
-/// Index of the entry named `name` in a list of named objects.
+/// Index of the entry named `name` in a list of named objects; `path` is the list's path.
 pub(crate) fn find_named(
     list: &[Value],
     name: &str,
-    path: &str,
+    path: &Path,
 ) -> Result<Option<usize>, MutateError> {
     for (i, v) in list.iter().enumerate() {
-        let o = json::as_obj(v, &format!("{path}[{i}]"))?;
-        if json::get_str(o, "name", &format!("{path}[{i}].name"))? == Some(name) {
+        let o = json::as_obj(v, &path.idx(i))?;
+        if json::get_str(o, "name", &path.idx(i))? == Some(name) {
             return Ok(Some(i));
         }
     }
@@ -75,42 +78,62 @@ pub(crate) fn find_named(
 /// The `main` container of a pod spec (created when absent) and its path.
 pub(crate) fn main_mut<'a>(
     pod: &'a mut Obj,
-    pod_path: &str,
-) -> Result<(&'a mut Obj, String), MutateError> {
-    let cpath = format!("{pod_path}.containers");
-    let list = json::ensure_arr(pod, "containers", &cpath)?;
-    let idx = match find_named(list, "main", &cpath)? {
+    pod_path: &'static str,
+) -> Result<(&'a mut Obj, Path<'static>), MutateError> {
+    named_mut(pod, pod_path, "containers", "main")
+}
+
+/// The entry `name` of the list `key` of a pod spec (appended with only a name when absent)
+/// and its path.
+pub(crate) fn named_mut<'a>(
+    pod: &'a mut Obj,
+    pod_path: &'static str,
+    key: &'static str,
+    name: &str,
+) -> Result<(&'a mut Obj, Path<'static>), MutateError> {
+    let at = Path::Lit(pod_path);
+    let list = json::ensure_arr(pod, key, &at)?;
+    let idx = match find_named(list, name, &at.key(key))? {
         Some(i) => i,
         None => {
-            list.push(json!({ "name": "main" }));
+            list.push(json!({ "name": name }));
             list.len() - 1
         }
     };
-    let path = format!("{cpath}[{idx}]");
-    let c = json::as_obj_mut(&mut list[idx], &path)?;
+    let path = Path::Item(pod_path, key, idx);
+    let Some(entry) = list.get_mut(idx) else {
+        return Err(json::wrong(&path, "an object"));
+    };
+    let c = json::as_obj_mut(entry, &path)?;
     Ok((c, path))
 }
 
-/// Appends `entry` (an object with a `name`) to the list `key` unless one with that name exists;
-/// when it exists, fills its missing top-level fields from `entry`.
+/// Appends `entry()` (an object with a `name`) to the list `key` unless one named `name`
+/// exists; when it exists, fills its missing top-level fields from `entry()`. `fields` are the
+/// top-level keys of `entry()`: when the existing entry has all of them, `entry` is not built.
 pub(crate) fn upsert_named(
     owner: &mut Obj,
     key: &str,
     path: &str,
-    entry: Value,
+    name: &str,
+    fields: &[&str],
+    entry: impl FnOnce() -> Value,
 ) -> Result<(), MutateError> {
-    let lpath = json::join(path, key);
-    let name = entry
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let list = json::ensure_arr(owner, key, &lpath)?;
-    match find_named(list, &name, &lpath)? {
-        None => list.push(entry),
+    let at = Path::Lit(path);
+    let lpath = at.key(key);
+    let list = json::ensure_arr(owner, key, &at)?;
+    match find_named(list, name, &lpath)? {
+        None => list.push(entry()),
         Some(i) => {
-            let existing = json::as_obj_mut(&mut list[i], &format!("{lpath}[{i}]"))?;
-            if let Value::Object(fields) = entry {
+            let ipath = lpath.idx(i);
+            let Some(existing) = list.get_mut(i) else {
+                return Err(json::wrong(&ipath, "an object"));
+            };
+            let existing = json::as_obj_mut(existing, &ipath)?;
+            if fields.iter().all(|f| json::has(existing, f)) {
+                return Ok(());
+            }
+            if let Value::Object(fields) = entry() {
                 for (k, v) in fields {
                     json::set_default(existing, &k, v);
                 }
@@ -120,102 +143,104 @@ pub(crate) fn upsert_named(
     Ok(())
 }
 
-/// Adds a volume unless one with its name exists (the user's volume wins).
-pub(crate) fn add_volume(pod: &mut Obj, pod_path: &str, volume: Value) -> Result<(), MutateError> {
-    let lpath = format!("{pod_path}.volumes");
-    let name = volume
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let list = json::ensure_arr(pod, "volumes", &lpath)?;
-    if find_named(list, &name, &lpath)?.is_none() {
-        list.push(volume);
+/// Adds a volume (`volume()`, named `name`) unless one with that name exists (the user's
+/// volume wins).
+pub(crate) fn add_volume(
+    pod: &mut Obj,
+    pod_path: &str,
+    name: &str,
+    volume: impl FnOnce() -> Value,
+) -> Result<(), MutateError> {
+    let at = Path::Lit(pod_path);
+    let list = json::ensure_arr(pod, "volumes", &at)?;
+    if find_named(list, name, &at.key("volumes"))?.is_none() {
+        list.push(volume());
     }
     Ok(())
 }
 
-/// Adds a volume mount unless something is already mounted at its `mountPath`.
-pub(crate) fn add_mount(container: &mut Obj, cpath: &str, mount: Value) -> Result<(), MutateError> {
-    let lpath = format!("{cpath}.volumeMounts");
-    let target = mount
-        .get("mountPath")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let list = json::ensure_arr(container, "volumeMounts", &lpath)?;
+/// Adds a volume mount (`mount()`, at `mount_path`) unless something is already mounted there.
+pub(crate) fn add_mount(
+    container: &mut Obj,
+    cpath: &Path,
+    mount_path: &str,
+    mount: impl FnOnce() -> Value,
+) -> Result<(), MutateError> {
+    let list = json::ensure_arr(container, "volumeMounts", cpath)?;
+    let lpath = cpath.key("volumeMounts");
     for (i, m) in list.iter().enumerate() {
-        let o = json::as_obj(m, &format!("{lpath}[{i}]"))?;
-        if json::get_str(o, "mountPath", &format!("{lpath}[{i}].mountPath"))?
-            == Some(target.as_str())
-        {
+        let o = json::as_obj(m, &lpath.idx(i))?;
+        if json::get_str(o, "mountPath", &lpath.idx(i))? == Some(mount_path) {
             return Ok(());
         }
     }
-    list.push(mount);
+    list.push(mount());
     Ok(())
 }
 
-/// The volume mounted at `mount_path` in a container, if any.
-pub(crate) fn mount_at(
-    container: &Obj,
-    cpath: &str,
+/// The volume mounted at `mount_path` in a container, if any (`""` when the mount is unnamed).
+pub(crate) fn mount_at<'a>(
+    container: &'a Obj,
+    cpath: &Path,
     mount_path: &str,
-) -> Result<Option<String>, MutateError> {
-    let lpath = format!("{cpath}.volumeMounts");
-    let Some(list) = json::get_arr(container, "volumeMounts", &lpath)? else {
+) -> Result<Option<&'a str>, MutateError> {
+    let Some(list) = json::get_arr(container, "volumeMounts", cpath)? else {
         return Ok(None);
     };
+    let lpath = cpath.key("volumeMounts");
     for (i, m) in list.iter().enumerate() {
-        let o = json::as_obj(m, &format!("{lpath}[{i}]"))?;
-        if json::get_str(o, "mountPath", &format!("{lpath}[{i}].mountPath"))? == Some(mount_path) {
-            let name = json::get_str(o, "name", &format!("{lpath}[{i}].name"))?;
-            return Ok(Some(name.unwrap_or_default().to_string()));
+        let ipath = lpath.idx(i);
+        let o = json::as_obj(m, &ipath)?;
+        if json::get_str(o, "mountPath", &ipath)? == Some(mount_path) {
+            let name = json::get_str(o, "name", &ipath)?;
+            return Ok(Some(name.unwrap_or_default()));
         }
     }
     Ok(None)
 }
 
-/// Adds an env var unless one with its name exists.
-pub(crate) fn add_env(container: &mut Obj, cpath: &str, env: Value) -> Result<(), MutateError> {
-    let lpath = format!("{cpath}.env");
-    let name = env
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let list = json::ensure_arr(container, "env", &lpath)?;
-    if find_named(list, &name, &lpath)?.is_none() {
-        list.push(env);
+/// Adds an env var (`env()`, named `name`) unless one with that name exists.
+pub(crate) fn add_env(
+    container: &mut Obj,
+    cpath: &Path,
+    name: &str,
+    env: impl FnOnce() -> Value,
+) -> Result<(), MutateError> {
+    let list = json::ensure_arr(container, "env", cpath)?;
+    if find_named(list, name, &cpath.key("env"))?.is_none() {
+        list.push(env());
     }
     Ok(())
 }
 
 /// The literal value of env var `name`, when set with `value`.
-pub(crate) fn env_value(
-    container: &Obj,
-    cpath: &str,
+pub(crate) fn env_value<'a>(
+    container: &'a Obj,
+    cpath: &Path,
     name: &str,
-) -> Result<Option<String>, MutateError> {
-    let lpath = format!("{cpath}.env");
-    let Some(list) = json::get_arr(container, "env", &lpath)? else {
+) -> Result<Option<&'a str>, MutateError> {
+    let Some(list) = json::get_arr(container, "env", cpath)? else {
         return Ok(None);
     };
+    let lpath = cpath.key("env");
     if let Some(i) = find_named(list, name, &lpath)? {
-        let o = json::as_obj(&list[i], &format!("{lpath}[{i}]"))?;
-        return Ok(json::get_str(o, "value", &format!("{lpath}[{i}].value"))?.map(str::to_string));
+        let ipath = lpath.idx(i);
+        let Some(entry) = list.get(i) else {
+            return Ok(None);
+        };
+        let o = json::as_obj(entry, &ipath)?;
+        return json::get_str(o, "value", &ipath);
     }
     Ok(None)
 }
 
 /// Adds a container port unless the port number is already listed.
-pub(crate) fn add_port(container: &mut Obj, cpath: &str, port: i64) -> Result<(), MutateError> {
-    let lpath = format!("{cpath}.ports");
-    let list = json::ensure_arr(container, "ports", &lpath)?;
+pub(crate) fn add_port(container: &mut Obj, cpath: &Path, port: i64) -> Result<(), MutateError> {
+    let list = json::ensure_arr(container, "ports", cpath)?;
+    let lpath = cpath.key("ports");
     for (i, p) in list.iter().enumerate() {
-        let o = json::as_obj(p, &format!("{lpath}[{i}]"))?;
-        if json::get_int(o, "containerPort", &format!("{lpath}[{i}].containerPort"))? == Some(port)
-        {
+        let o = json::as_obj(p, &lpath.idx(i))?;
+        if json::get_int(o, "containerPort", &lpath.idx(i))? == Some(port) {
             return Ok(());
         }
     }
@@ -224,18 +249,28 @@ pub(crate) fn add_port(container: &mut Obj, cpath: &str, port: i64) -> Result<()
 }
 
 /// The container's command, when it is a list of strings.
-pub(crate) fn command(container: &Obj, cpath: &str) -> Result<Option<Vec<String>>, MutateError> {
-    let p = format!("{cpath}.command");
-    json::get_arr(container, "command", &p)?
-        .map(|a| json::str_list(a, &p))
+pub(crate) fn command(container: &Obj, cpath: &Path) -> Result<Option<Vec<String>>, MutateError> {
+    json::get_arr(container, "command", cpath)?
+        .map(|a| json::str_list(a, &cpath.key("command")))
+        .transpose()
+}
+
+/// The container's command, borrowed, when it is a list of strings.
+pub(crate) fn command_refs<'a>(
+    container: &'a Obj,
+    cpath: &Path,
+) -> Result<Option<Vec<&'a str>>, MutateError> {
+    json::get_arr(container, "command", cpath)?
+        .map(|a| json::str_refs(a, &cpath.key("command")))
         .transpose()
 }
 
 /// Whether the command runs a shell script (`/bin/bash -c ...`).
-pub(crate) fn is_shell(cmd: &[String]) -> bool {
+pub(crate) fn is_shell<S: AsRef<str>>(cmd: &[S]) -> bool {
     let Some(first) = cmd.first() else {
         return false;
     };
+    let first = first.as_ref();
     let base = first.rsplit('/').next().unwrap_or(first);
-    matches!(base, "sh" | "bash" | "dash" | "zsh" | "ash") && cmd.iter().any(|a| a == "-c")
+    matches!(base, "sh" | "bash" | "dash" | "zsh" | "ash") && cmd.iter().any(|a| a.as_ref() == "-c")
 }

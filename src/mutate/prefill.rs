@@ -13,14 +13,19 @@
 
 use serde_json::{Value, json};
 
-use super::json;
+use super::json::{self, Path};
 use super::{Ctx, MutateConfig, MutateError, PODS, Pool, Role, Stage, podspec, vllm};
 
 /// Name of the routing sidecar init container.
 pub const ROUTING_SIDECAR: &str = "llm-d-routing-sidecar";
 
-pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<(), MutateError> {
-    vllm::apply(obj, ctx, cfg, Stage::Prefill)?;
+pub(crate) fn apply(
+    obj: &mut Value,
+    ctx: &Ctx,
+    cfg: &MutateConfig,
+    record: &mut vllm::Record,
+) -> Result<(), MutateError> {
+    vllm::apply(obj, Stage::Prefill, record)?;
     if !ctx.disaggregated() {
         return Ok(());
     }
@@ -31,47 +36,37 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
             continue;
         };
         if pool == Pool::Decode && role == Role::Template {
-            sidecar(pod, &path, cfg, vllm_port)?;
-            let (main, cpath) = podspec::main_mut(pod, &path)?;
+            sidecar(pod, path, cfg, vllm_port)?;
+            let (main, cpath) = podspec::main_mut(pod, path)?;
             podspec::add_port(main, &cpath, vllm_port)?;
         }
-        let (main, cpath) = podspec::main_mut(pod, &path)?;
+        let (main, cpath) = podspec::main_mut(pod, path)?;
         podspec::add_env(
             main,
             &cpath,
-            json!({ "name": "VLLM_NIXL_SIDE_CHANNEL_HOST", "valueFrom": { "fieldRef": { "fieldPath": "status.podIP" } } }),
+            "VLLM_NIXL_SIDE_CHANNEL_HOST",
+            || json!({ "name": "VLLM_NIXL_SIDE_CHANNEL_HOST", "valueFrom": { "fieldRef": { "fieldPath": "status.podIP" } } }),
         )?;
     }
     for (pool, role) in [(Pool::Decode, "decode"), (Pool::Prefill, "prefill")] {
         let Some(p) = podspec::pool_mut(obj, pool)? else {
             continue;
         };
-        let labels =
-            json::ensure_obj(p, "labels", &format!("{}.labels", podspec::pool_path(pool)))?;
-        json::set_default(labels, "llm-d.ai/role", json!(role));
+        let labels = json::ensure_obj(p, "labels", &Path::Lit(podspec::pool_path(pool)))?;
+        json::set_default_with(labels, "llm-d.ai/role", || json!(role));
     }
     Ok(())
 }
 
 fn sidecar(
     pod: &mut json::Obj,
-    path: &str,
+    path: &'static str,
     cfg: &MutateConfig,
     vllm_port: i64,
 ) -> Result<(), MutateError> {
-    let lpath = format!("{path}.initContainers");
-    let list = json::ensure_arr(pod, "initContainers", &lpath)?;
-    let idx = match podspec::find_named(list, ROUTING_SIDECAR, &lpath)? {
-        Some(i) => i,
-        None => {
-            list.push(json!({ "name": ROUTING_SIDECAR }));
-            list.len() - 1
-        }
-    };
-    let cpath = format!("{lpath}[{idx}]");
-    let c = json::as_obj_mut(&mut list[idx], &cpath)?;
-    json::set_default(c, "image", json!(cfg.routing_sidecar_image));
-    json::set_default(c, "restartPolicy", json!("Always"));
+    let (c, cpath) = podspec::named_mut(pod, path, "initContainers", ROUTING_SIDECAR)?;
+    json::set_default_with(c, "image", || json!(cfg.routing_sidecar_image));
+    json::set_default_with(c, "restartPolicy", || json!("Always"));
     if !json::has(c, "command") && !json::has(c, "args") {
         c.insert(
             "args".into(),

@@ -14,7 +14,7 @@
 
 use serde_json::{Value, json};
 
-use super::json::{self, Obj};
+use super::json::{self, Obj, Path};
 use super::{Ctx, MutateConfig, MutateError, podspec};
 
 pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<(), MutateError> {
@@ -22,41 +22,42 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
         return Ok(());
     };
     let spec = podspec::spec_mut(obj)?;
-    let Some(router) = json::child_mut(spec, "router", "spec.router")? else {
+    let Some(router) = json::child_mut(spec, "router", &Path::Lit("spec"))? else {
         return Ok(());
     };
-    if let Some(gw) = json::child_mut(router, "gateway", "spec.router.gateway")? {
+    let rp = Path::Lit("spec.router");
+    if let Some(gw) = json::child_mut(router, "gateway", &rp)? {
         let (ns, n) = &cfg.default_gateway;
-        json::set_default(gw, "refs", json!([{ "name": n, "namespace": ns }]));
+        json::set_default_with(gw, "refs", || json!([{ "name": n, "namespace": ns }]));
     }
     let has_scheduler = json::has(router, "scheduler");
-    if let Some(sched) = json::child_mut(router, "scheduler", "spec.router.scheduler")? {
-        let pool = json::ensure_obj(sched, "pool", "spec.router.scheduler.pool")?;
+    if let Some(sched) = json::child_mut(router, "scheduler", &rp)? {
+        let sp = rp.key("scheduler");
+        let pool = json::ensure_obj(sched, "pool", &sp)?;
         if !json::has(pool, "ref") {
-            let ps = json::ensure_obj(pool, "spec", "spec.router.scheduler.pool.spec")?;
+            let ps = json::ensure_obj(pool, "spec", &sp.key("pool"))?;
             fill_pool(ps, &name, ctx.v1alpha1, cfg)?;
         }
     }
     let parents = parent_refs(router, cfg)?;
-    if let Some(route) = json::child_mut(router, "route", "spec.router.route")? {
-        let http = json::ensure_obj(route, "http", "spec.router.route.http")?;
+    if let Some(route) = json::child_mut(router, "route", &rp)? {
+        let routep = rp.key("route");
+        let http = json::ensure_obj(route, "http", &routep)?;
         if !json::has(http, "refs") {
-            let rs = json::ensure_obj(http, "spec", "spec.router.route.http.spec")?;
+            let rs = json::ensure_obj(http, "spec", &routep.key("http"))?;
             json::set_default(rs, "parentRefs", Value::Array(parents));
-            let backend = if has_scheduler {
-                json!({ "group": "inference.networking.k8s.io", "kind": "InferencePool", "name": format!("{name}-inference-pool"), "port": cfg.vllm_port })
-            } else {
-                json!({ "group": "", "kind": "Service", "name": format!("{name}-kserve-workload-svc"), "port": cfg.vllm_port })
-            };
-            json::set_default(
-                rs,
-                "rules",
+            json::set_default_with(rs, "rules", || {
+                let backend = if has_scheduler {
+                    json!({ "group": "inference.networking.k8s.io", "kind": "InferencePool", "name": format!("{name}-inference-pool"), "port": cfg.vllm_port })
+                } else {
+                    json!({ "group": "", "kind": "Service", "name": format!("{name}-kserve-workload-svc"), "port": cfg.vllm_port })
+                };
                 json!([{
                     "matches": [{ "path": { "type": "PathPrefix", "value": "/" } }],
                     "backendRefs": [backend],
                     "timeouts": { "request": "0s", "backendRequest": "0s" },
-                }]),
-            );
+                }])
+            });
         }
     }
     Ok(())
@@ -68,41 +69,43 @@ fn fill_pool(
     v1alpha1: bool,
     cfg: &MutateConfig,
 ) -> Result<(), MutateError> {
-    const P: &str = "spec.router.scheduler.pool.spec";
-    let labels = json!({ "app.kubernetes.io/name": name, "kserve.io/component": "workload" });
-    let epp = format!("{name}-epp-service");
+    const P: Path<'static> = Path::Lit("spec.router.scheduler.pool.spec");
+    let labels = || json!({ "app.kubernetes.io/name": name, "kserve.io/component": "workload" });
+    let epp = || json!(format!("{name}-epp-service"));
     if v1alpha1 {
-        json::set_default(ps, "selector", labels);
-        json::set_default(ps, "targetPortNumber", json!(cfg.vllm_port));
-        let ext = json::ensure_obj(ps, "extensionRef", &format!("{P}.extensionRef"))?;
-        json::set_default(ext, "name", json!(epp));
-        json::set_default(ext, "portNumber", json!(cfg.epp_port));
-        json::set_default(ext, "failureMode", json!("FailOpen"));
+        json::set_default_with(ps, "selector", labels);
+        json::set_default_with(ps, "targetPortNumber", || json!(cfg.vllm_port));
+        let ext = json::ensure_obj(ps, "extensionRef", &P)?;
+        json::set_default_with(ext, "name", epp);
+        json::set_default_with(ext, "portNumber", || json!(cfg.epp_port));
+        json::set_default_with(ext, "failureMode", || json!("FailOpen"));
     } else {
-        let sel = json::ensure_obj(ps, "selector", &format!("{P}.selector"))?;
-        json::set_default(sel, "matchLabels", labels);
-        json::set_default(ps, "targetPorts", json!([{ "number": cfg.vllm_port }]));
-        let epr = json::ensure_obj(ps, "endpointPickerRef", &format!("{P}.endpointPickerRef"))?;
-        json::set_default(epr, "name", json!(epp));
-        json::set_default(epr, "port", json!({ "number": cfg.epp_port }));
-        json::set_default(epr, "failureMode", json!("FailOpen"));
+        let sel = json::ensure_obj(ps, "selector", &P)?;
+        json::set_default_with(sel, "matchLabels", labels);
+        json::set_default_with(ps, "targetPorts", || json!([{ "number": cfg.vllm_port }]));
+        let epr = json::ensure_obj(ps, "endpointPickerRef", &P)?;
+        json::set_default_with(epr, "name", epp);
+        json::set_default_with(epr, "port", || json!({ "number": cfg.epp_port }));
+        json::set_default_with(epr, "failureMode", || json!("FailOpen"));
     }
     Ok(())
 }
 
 fn parent_refs(router: &Obj, cfg: &MutateConfig) -> Result<Vec<Value>, MutateError> {
     let mut out = Vec::new();
-    if let Some(gw) = json::child(router, "gateway", "spec.router.gateway")?
-        && let Some(refs) = json::get_arr(gw, "refs", "spec.router.gateway.refs")?
+    let rp = Path::Lit("spec.router");
+    if let Some(gw) = json::child(router, "gateway", &rp)?
+        && let Some(refs) = json::get_arr(gw, "refs", &rp.key("gateway"))?
     {
+        let refs_path = Path::Lit("spec.router.gateway.refs");
         for (i, r) in refs.iter().enumerate() {
-            let p = format!("spec.router.gateway.refs[{i}]");
+            let p = refs_path.idx(i);
             let r = json::as_obj(r, &p)?;
             let mut pr = json::Obj::new();
             pr.insert("group".into(), json!("gateway.networking.k8s.io"));
             pr.insert("kind".into(), json!("Gateway"));
             for key in ["name", "namespace", "sectionName"] {
-                if let Some(v) = json::get_str(r, key, &format!("{p}.{key}"))? {
+                if let Some(v) = json::get_str(r, key, &p)? {
                     pr.insert(key.into(), json!(v));
                 }
             }

@@ -15,6 +15,8 @@
 //! a pod whose `main` container already mounts another volume at the target path (e.g. the
 //! user's own `/mnt/models`) gets nothing for that source.
 
+use std::borrow::Cow;
+
 use serde_json::{Value, json};
 
 use super::json::Obj;
@@ -128,59 +130,63 @@ pub(crate) fn sanitize(name: &str) -> String {
 }
 
 pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<(), MutateError> {
-    let model = ctx.model_uri.as_deref().map(parse);
-    let adapters: Vec<Adapter> = ctx
-        .lora
-        .as_ref()
-        .map(|l| l.adapters.clone())
-        .unwrap_or_default();
+    let model = ctx.model_uri.as_deref().map(|uri| (parse(uri), uri));
+    let adapters: &[Adapter] = ctx.lora.as_ref().map_or(&[], |l| &l.adapters);
+    // Sources, names and mount paths of the adapters, the same for every pod.
+    let adapters: Vec<(&Adapter, Source, Names, String)> = adapters
+        .iter()
+        .map(|a| {
+            let san = sanitize(&a.name);
+            let names = Names {
+                cache: format!("lora-{san}").into(),
+                pvc: format!("lora-{san}").into(),
+                image: format!("lora-{san}").into(),
+                init: format!("storage-initializer-lora-{san}").into(),
+            };
+            let mount = format!("{LORA_MOUNT_ROOT}/{}", a.name);
+            (a, parse(&a.uri), names, mount)
+        })
+        .collect();
+    let model_names = Names {
+        cache: "model-cache".into(),
+        pvc: "model-volume".into(),
+        image: "model-image".into(),
+        init: "storage-initializer".into(),
+    };
     for (pool, role) in PODS {
         let path = podspec::pod_path(pool, role);
         let Some(pod) = podspec::pod_mut(obj, pool, role)? else {
             continue;
         };
-        if let (Some(src), Some(uri)) = (&model, ctx.model_uri.as_deref()) {
-            let names = Names {
-                cache: "model-cache".into(),
-                pvc: "model-volume".into(),
-                image: "model-image".into(),
-                init: "storage-initializer".into(),
-            };
+        if let Some((src, uri)) = &model {
             attach(
                 pod,
-                &path,
+                path,
                 src,
                 uri,
                 MODEL_MOUNT_PATH,
-                &names,
+                &model_names,
                 ctx.storage_initializer,
                 cfg,
             )?;
             if matches!(src, Source::Hf { .. }) && !ctx.storage_initializer {
-                let (main, cpath) = podspec::main_mut(pod, &path)?;
+                let (main, cpath) = podspec::main_mut(pod, path)?;
                 podspec::add_env(
                     main,
                     &cpath,
-                    json!({ "name": "HF_HOME", "value": MODEL_MOUNT_PATH }),
+                    "HF_HOME",
+                    || json!({ "name": "HF_HOME", "value": MODEL_MOUNT_PATH }),
                 )?;
             }
         }
-        for a in &adapters {
-            let san = sanitize(&a.name);
-            let names = Names {
-                cache: format!("lora-{san}"),
-                pvc: format!("lora-{san}"),
-                image: format!("lora-{san}"),
-                init: format!("storage-initializer-lora-{san}"),
-            };
-            let mount = format!("{LORA_MOUNT_ROOT}/{}", a.name);
+        for (a, src, names, mount) in &adapters {
             attach(
                 pod,
-                &path,
-                &parse(&a.uri),
+                path,
+                src,
                 &a.uri,
-                &mount,
-                &names,
+                mount,
+                names,
                 ctx.storage_initializer,
                 cfg,
             )?;
@@ -194,16 +200,19 @@ fn owned(volume: &str, names: &Names) -> bool {
 }
 
 struct Names {
-    cache: String,
-    pvc: String,
-    image: String,
-    init: String,
+    cache: Cow<'static, str>,
+    pvc: Cow<'static, str>,
+    image: Cow<'static, str>,
+    init: Cow<'static, str>,
 }
+
+/// Top-level fields of the storage initializer init container built by [`attach`].
+const INIT_FIELDS: [&str; 4] = ["name", "image", "args", "volumeMounts"];
 
 #[allow(clippy::too_many_arguments)]
 fn attach(
     pod: &mut Obj,
-    path: &str,
+    path: &'static str,
     src: &Source,
     uri: &str,
     mount: &str,
@@ -215,7 +224,7 @@ fn attach(
     // the pod owns that path, nothing to add.
     {
         let (main, cpath) = podspec::main_mut(pod, path)?;
-        if podspec::mount_at(main, &cpath, mount)?.is_some_and(|name| !owned(&name, names)) {
+        if podspec::mount_at(main, &cpath, mount)?.is_some_and(|name| !owned(name, names)) {
             return Ok(());
         }
     }
@@ -224,55 +233,76 @@ fn attach(
             podspec::add_volume(
                 pod,
                 path,
-                json!({ "name": names.pvc, "persistentVolumeClaim": { "claimName": claim, "readOnly": true } }),
+                &names.pvc,
+                || json!({ "name": names.pvc, "persistentVolumeClaim": { "claimName": claim, "readOnly": true } }),
             )?;
-            let mut m = json!({ "name": names.pvc, "mountPath": mount, "readOnly": true });
-            if let Some(sp) = sub_path {
-                m["subPath"] = json!(sp);
-            }
             let (main, cpath) = podspec::main_mut(pod, path)?;
-            podspec::add_mount(main, &cpath, m)?;
+            podspec::add_mount(main, &cpath, mount, || {
+                let mut m = json!({ "name": names.pvc, "mountPath": mount, "readOnly": true });
+                if let Some(sp) = sub_path {
+                    m["subPath"] = json!(sp);
+                }
+                m
+            })?;
         }
         Source::Oci { image } => {
             podspec::add_volume(
                 pod,
                 path,
-                json!({ "name": names.image, "image": { "reference": image, "pullPolicy": "IfNotPresent" } }),
+                &names.image,
+                || json!({ "name": names.image, "image": { "reference": image, "pullPolicy": "IfNotPresent" } }),
             )?;
             let (main, cpath) = podspec::main_mut(pod, path)?;
             podspec::add_mount(
                 main,
                 &cpath,
-                json!({ "name": names.image, "mountPath": mount, "readOnly": true }),
+                mount,
+                || json!({ "name": names.image, "mountPath": mount, "readOnly": true }),
             )?;
         }
         Source::Hf { .. } | Source::Remote { .. } if si => {
-            podspec::add_volume(pod, path, json!({ "name": names.cache, "emptyDir": {} }))?;
+            podspec::add_volume(
+                pod,
+                path,
+                &names.cache,
+                || json!({ "name": names.cache, "emptyDir": {} }),
+            )?;
             podspec::upsert_named(
                 pod,
                 "initContainers",
                 path,
-                json!({
-                    "name": names.init,
-                    "image": cfg.storage_initializer_image,
-                    "args": [uri, mount],
-                    "volumeMounts": [{ "name": names.cache, "mountPath": mount }],
-                }),
+                &names.init,
+                &INIT_FIELDS,
+                || {
+                    json!({
+                        "name": names.init,
+                        "image": cfg.storage_initializer_image,
+                        "args": [uri, mount],
+                        "volumeMounts": [{ "name": names.cache, "mountPath": mount }],
+                    })
+                },
             )?;
             let (main, cpath) = podspec::main_mut(pod, path)?;
             podspec::add_mount(
                 main,
                 &cpath,
-                json!({ "name": names.cache, "mountPath": mount }),
+                mount,
+                || json!({ "name": names.cache, "mountPath": mount }),
             )?;
         }
         Source::Hf { .. } if mount == MODEL_MOUNT_PATH => {
-            podspec::add_volume(pod, path, json!({ "name": names.cache, "emptyDir": {} }))?;
+            podspec::add_volume(
+                pod,
+                path,
+                &names.cache,
+                || json!({ "name": names.cache, "emptyDir": {} }),
+            )?;
             let (main, cpath) = podspec::main_mut(pod, path)?;
             podspec::add_mount(
                 main,
                 &cpath,
-                json!({ "name": names.cache, "mountPath": mount }),
+                mount,
+                || json!({ "name": names.cache, "mountPath": mount }),
             )?;
         }
         _ => {}

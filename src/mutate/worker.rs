@@ -25,8 +25,8 @@
 
 use serde_json::{Value, json};
 
-use super::vllm::{self, Item};
-use super::{Ctx, MutateConfig, MutateError, Par, Pool, Role, Stage, json as j, podspec};
+use super::vllm::{self, Generated};
+use super::{Ctx, MutateConfig, MutateError, Par, Pool, Role, Stage, podspec};
 
 /// `$0` of the start-rank wrapper.
 pub const RANK_WRAPPER_MARKER: &str = "llmisvc-dp-rank";
@@ -40,49 +40,59 @@ pub fn group_size(data: Option<i32>, data_local: Option<i32>, pipeline: Option<i
 }
 
 /// Multi-node flags of a leader (`Role::Template`) or worker pod.
-pub(crate) fn multinode_items(par: &Par, role: Role, _cfg: &MutateConfig) -> Vec<Item> {
+pub(crate) fn multinode_items(
+    items: &mut Generated<'_>,
+    par: &Par,
+    role: Role,
+    _cfg: &MutateConfig,
+) {
     const LEADER: &str = "$(LWS_LEADER_ADDRESS)";
-    let mut items = Vec::new();
     let worker = role == Role::Worker;
     if par.is_data_parallel() {
         if worker {
-            items.push(Item::switch("--headless"));
+            items.switch("--headless");
         }
-        items.push(Item::value("--data-parallel-address", LEADER));
+        items.value("--data-parallel-address", LEADER);
         match role {
-            Role::Template => items.push(Item::value("--data-parallel-start-rank", 0)),
-            Role::Worker if par.data_local.unwrap_or(1) <= 1 => items.push(Item::value(
-                "--data-parallel-start-rank",
-                "$(LWS_WORKER_INDEX)",
-            )),
+            Role::Template => items.value("--data-parallel-start-rank", "0"),
+            Role::Worker if par.data_local.unwrap_or(1) <= 1 => {
+                items.value("--data-parallel-start-rank", "$(LWS_WORKER_INDEX)")
+            }
             Role::Worker => {} // appended by the rank wrapper
         }
     } else if let Some(p) = par.pipeline {
         if worker {
-            items.push(Item::switch("--headless"));
+            items.switch("--headless");
         }
-        items.push(Item::value("--nnodes", p));
-        items.push(Item::value(
+        items.value("--nnodes", p.to_string());
+        items.value(
             "--node-rank",
             if worker { "$(LWS_WORKER_INDEX)" } else { "0" },
-        ));
-        items.push(Item::value("--master-addr", LEADER));
-        items.push(Item::value("--distributed-executor-backend", "mp"));
+        );
+        items.value("--master-addr", LEADER);
+        items.value("--distributed-executor-backend", "mp");
     }
-    items
 }
 
 /// Whether a command is the start-rank wrapper.
-pub(crate) fn is_rank_wrapper(cmd: &[String]) -> bool {
-    cmd.len() >= 4 && cmd[0] == "/bin/sh" && cmd[1] == "-c" && cmd[3] == RANK_WRAPPER_MARKER
+pub(crate) fn is_rank_wrapper<S: AsRef<str>>(cmd: &[S]) -> bool {
+    cmd.len() >= 4
+        && cmd[0].as_ref() == "/bin/sh"
+        && cmd[1].as_ref() == "-c"
+        && cmd[3].as_ref() == RANK_WRAPPER_MARKER
 }
 
 fn rank_script(local: i64) -> String {
     format!("exec \"$@\" --data-parallel-start-rank $(( ${{LWS_WORKER_INDEX:-0}} * {local} ))")
 }
 
-pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<(), MutateError> {
-    vllm::apply(obj, ctx, cfg, Stage::Worker)?;
+pub(crate) fn apply(
+    obj: &mut Value,
+    ctx: &Ctx,
+    cfg: &MutateConfig,
+    record: &mut vllm::Record,
+) -> Result<(), MutateError> {
+    vllm::apply(obj, Stage::Worker, record)?;
     for pool in [Pool::Decode, Pool::Prefill] {
         let Some(info) = ctx.pool(pool) else {
             continue;
@@ -93,22 +103,22 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
         let Some(pod) = podspec::pod_mut(obj, pool, Role::Worker)? else {
             continue;
         };
-        let (main, cpath) = podspec::main_mut(pod, &path)?;
+        let (main, cpath) = podspec::main_mut(pod, path)?;
         let cmd = podspec::command(main, &cpath)?;
-        let apath = format!("{cpath}.args");
-        let args = match j::get_arr(main, "args", &apath)? {
-            Some(a) => j::str_list(a, &apath)?,
-            None => Vec::new(),
-        };
+        let args = record.current_args(main, &cpath, ctx, cfg, pool, Role::Worker)?;
         let user_rank = args
             .iter()
-            .any(|a| vllm::flag_key(a).as_deref() == Some("--data-parallel-start-rank"));
+            .any(|a| vllm::flag_key_ref(a).as_deref() == Some("--data-parallel-start-rank"));
         let wanted = wanted && !user_rank;
         let new_cmd = match cmd {
             // Our wrapper: keep it current, or unwrap when no longer needed.
             Some(mut c) if is_rank_wrapper(&c) => {
                 if wanted {
-                    c[2] = rank_script(local);
+                    let script = rank_script(local);
+                    if c[2] == script {
+                        continue; // already current
+                    }
+                    c[2] = script;
                     c
                 } else {
                     c.split_off(4)
