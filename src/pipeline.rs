@@ -91,11 +91,11 @@ impl Engine {
         match stop {
             StopAfter::Presets => Ok(resolved.object),
             StopAfter::Step(stage) => {
-                mutate::expand_until(&resolved.object, &self.mutate_cfg, stage)
+                mutate::expand_until_owned(resolved.object, &self.mutate_cfg, stage)
                     .map_err(|e| e.to_string())
             }
             StopAfter::End => {
-                mutate::expand(&resolved.object, &self.mutate_cfg).map_err(|e| e.to_string())
+                mutate::expand_owned(resolved.object, &self.mutate_cfg).map_err(|e| e.to_string())
             }
         }
     }
