@@ -181,6 +181,11 @@ fn merge_keyed(base: &mut Vec<Value>, overlay: Vec<Value>, key: &str) {
 /// what `top` lacks is copied from `base`. On an object that already carries everything the
 /// presets would add (every UPDATE of an expanded object) almost nothing is copied.
 pub fn merge_under(top: &mut Value, base: &Value) {
+    // Nulls first, once: a null member of the top that the base has ends up as the base's
+    // value either way (removed here, then copied in like any member the top lacks), and the
+    // base's keys are put in the base's order at the end; so after this walk only the base's
+    // keys are ever looked up, never the (larger) top's.
+    strip_nulls_in_place(top);
     under_field(None, top, base);
 }
 
@@ -197,28 +202,18 @@ fn under_field(field: Option<&str>, top: &mut Value, base: &Value) {
                 under_keyed(t, b, key);
             }
         }
-        (t, _) => strip_nulls_in_place(t),
+        // The top's value (already without nulls) wins.
+        _ => {}
     }
 }
 
 fn under_maps(top: &mut Map<String, Value>, base: &Map<String, Value>) {
-    // The top's own members: merged under the base's, or (absent from the base) kept without
-    // nulls; a null member absent from the base disappears.
-    if top
-        .iter()
-        .any(|(k, v)| v.is_null() && !base.contains_key(k))
-    {
-        top.retain(|k, v| !v.is_null() || base.contains_key(k));
-    }
-    for (k, t) in top.iter_mut() {
-        match base.get(k) {
-            Some(b) => under_field(Some(k), t, b),
-            None => strip_nulls_in_place(t),
-        }
-    }
     for (k, b) in base {
-        if !top.contains_key(k) {
-            top.insert(k.clone(), b.clone());
+        match top.get_mut(k) {
+            Some(t) => under_field(Some(k), t, b),
+            None => {
+                top.insert(k.clone(), b.clone());
+            }
         }
     }
     // Order: the base's keys in the base's order, then the top's own.
@@ -256,10 +251,8 @@ fn under_keyed(top: &mut Vec<Value>, base: &[Value], key: &str) {
             None => top.push(b.clone()),
         }
     }
-    for mut t in taken.into_iter().flatten() {
-        strip_nulls_in_place(&mut t);
-        top.push(t);
-    }
+    // The top's own items (already without nulls).
+    top.extend(taken.into_iter().flatten());
 }
 
 /// `v` without `null` object members (recursively); `null` list items are kept.
