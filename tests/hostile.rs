@@ -929,13 +929,15 @@ async fn connection_flood_is_bounded_and_others_still_get_served() {
     srv.stop().await;
 }
 
-/// Known gap (docs/performance.md): an HTTP/2 connection that completed TLS and then sends
-/// nothing (or only answers pings) is not cut off; hyper's HTTP/2 server has no idle or
-/// preface timeout. It is bounded by max_connections only.
+/// An HTTP/2 connection that completed TLS and then sends nothing is cut off by the idle
+/// timeout (hyper's HTTP/2 server has no preface or idle timeout of its own).
 #[tokio::test]
-#[ignore = "known gap: no idle timeout for HTTP/2 connections"]
 async fn idle_http2_connections_are_cut_off() {
-    let srv = Srv::start(quick()).await;
+    let srv = Srv::start(ServerOptions {
+        idle_timeout: Duration::from_millis(2000),
+        ..quick()
+    })
+    .await;
     let mut tls = tls_stream(&srv, b"h2").await;
     read_until_closed(&mut tls, Duration::from_secs(4), "idle after TLS (h2)").await;
     srv.stop().await;
