@@ -206,6 +206,21 @@ struct Names {
     init: Cow<'static, str>,
 }
 
+/// Volume `name` (built by `volume` unless the pod has it) mounted in the `main` container at
+/// `mount` (the mount built by `entry` unless one is there).
+fn volume_and_mount(
+    pod: &mut Obj,
+    path: &'static str,
+    name: &str,
+    volume: impl FnOnce() -> Value,
+    mount: &str,
+    entry: impl FnOnce() -> Value,
+) -> Result<(), MutateError> {
+    podspec::add_volume(pod, path, name, volume)?;
+    let (main, cpath) = podspec::main_mut(pod, path)?;
+    podspec::add_mount(main, &cpath, mount, entry)
+}
+
 /// Top-level fields of the storage initializer init container built by [`attach`].
 const INIT_FIELDS: [&str; 4] = ["name", "image", "args", "volumeMounts"];
 
@@ -228,45 +243,33 @@ fn attach(
             return Ok(());
         }
     }
+    let cache = || json!({ "name": names.cache, "emptyDir": {} });
+    let cache_mount = || json!({ "name": names.cache, "mountPath": mount });
     match src {
-        Source::Pvc { claim, sub_path } => {
-            podspec::add_volume(
-                pod,
-                path,
-                &names.pvc,
-                || json!({ "name": names.pvc, "persistentVolumeClaim": { "claimName": claim, "readOnly": true } }),
-            )?;
-            let (main, cpath) = podspec::main_mut(pod, path)?;
-            podspec::add_mount(main, &cpath, mount, || {
+        Source::Pvc { claim, sub_path } => volume_and_mount(
+            pod,
+            path,
+            &names.pvc,
+            || json!({ "name": names.pvc, "persistentVolumeClaim": { "claimName": claim, "readOnly": true } }),
+            mount,
+            || {
                 let mut m = json!({ "name": names.pvc, "mountPath": mount, "readOnly": true });
                 if let Some(sp) = sub_path {
                     m["subPath"] = json!(sp);
                 }
                 m
-            })?;
-        }
-        Source::Oci { image } => {
-            podspec::add_volume(
-                pod,
-                path,
-                &names.image,
-                || json!({ "name": names.image, "image": { "reference": image, "pullPolicy": "IfNotPresent" } }),
-            )?;
-            let (main, cpath) = podspec::main_mut(pod, path)?;
-            podspec::add_mount(
-                main,
-                &cpath,
-                mount,
-                || json!({ "name": names.image, "mountPath": mount, "readOnly": true }),
-            )?;
-        }
+            },
+        )?,
+        Source::Oci { image } => volume_and_mount(
+            pod,
+            path,
+            &names.image,
+            || json!({ "name": names.image, "image": { "reference": image, "pullPolicy": "IfNotPresent" } }),
+            mount,
+            || json!({ "name": names.image, "mountPath": mount, "readOnly": true }),
+        )?,
         Source::Hf { .. } | Source::Remote { .. } if si => {
-            podspec::add_volume(
-                pod,
-                path,
-                &names.cache,
-                || json!({ "name": names.cache, "emptyDir": {} }),
-            )?;
+            podspec::add_volume(pod, path, &names.cache, cache)?;
             podspec::upsert_named(
                 pod,
                 "initContainers",
@@ -283,27 +286,10 @@ fn attach(
                 },
             )?;
             let (main, cpath) = podspec::main_mut(pod, path)?;
-            podspec::add_mount(
-                main,
-                &cpath,
-                mount,
-                || json!({ "name": names.cache, "mountPath": mount }),
-            )?;
+            podspec::add_mount(main, &cpath, mount, cache_mount)?;
         }
         Source::Hf { .. } if mount == MODEL_MOUNT_PATH => {
-            podspec::add_volume(
-                pod,
-                path,
-                &names.cache,
-                || json!({ "name": names.cache, "emptyDir": {} }),
-            )?;
-            let (main, cpath) = podspec::main_mut(pod, path)?;
-            podspec::add_mount(
-                main,
-                &cpath,
-                mount,
-                || json!({ "name": names.cache, "mountPath": mount }),
-            )?;
+            volume_and_mount(pod, path, &names.cache, cache, mount, cache_mount)?
         }
         _ => {}
     }

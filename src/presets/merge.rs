@@ -57,35 +57,36 @@ pub fn merge_into(base: &mut Value, overlay: Value) {
     merge_field(None, base, overlay);
 }
 
-fn merge_field(field: Option<&str>, base: &mut Value, overlay: Value) {
-    match (base, overlay) {
-        (_, Value::Null) => {}
-        (Value::Object(b), Value::Object(o)) => merge_maps(b, o),
-        (Value::Array(b), Value::Array(o))
-            if field
-                .and_then(merge_key)
-                .is_some_and(|key| keyed(b, key) && keyed(&o, key) && unique(&o, key)) =>
-        {
-            // `is_some_and` above guarantees a key.
-            if let Some(key) = field.and_then(merge_key) {
-                merge_keyed(b, o, key);
+/// The merge key when `field`'s lists merge item by item: the field has a patch merge key,
+/// every item of both lists has it, and it is unique in the overlay.
+fn list_key(field: Option<&str>, base: &[Value], overlay: &[Value]) -> Option<&'static str> {
+    let key = merge_key(field?)?;
+    (keyed(base, key) && keyed(overlay, key) && unique(overlay, key)).then_some(key)
+}
+
+fn merge_field(field: Option<&str>, base: &mut Value, mut overlay: Value) {
+    match (&mut *base, &mut overlay) {
+        (_, Value::Null) => return,
+        (Value::Object(b), Value::Object(o)) => return merge_maps(b, std::mem::take(o)),
+        (Value::Array(b), Value::Array(o)) => {
+            if let Some(key) = list_key(field, b, o) {
+                return merge_keyed(b, std::mem::take(o), key);
             }
         }
-        (b, mut o) => {
-            strip_nulls_in_place(&mut o);
-            *b = o;
-        }
+        _ => {}
     }
+    // Anything else: the overlay replaces the base.
+    strip_nulls_in_place(&mut overlay);
+    *base = overlay;
 }
 
 /// Base keys keep their order; keys new in the overlay follow in the overlay's order.
 fn merge_maps(base: &mut Map<String, Value>, overlay: Map<String, Value>) {
-    for (k, o) in overlay {
+    for (k, mut o) in overlay {
         match base.get_mut(&k) {
             Some(b) => merge_field(Some(&k), b, o),
             None if o.is_null() => {}
             None => {
-                let mut o = o;
                 strip_nulls_in_place(&mut o);
                 base.insert(k, o);
             }
@@ -193,12 +194,8 @@ fn under_field(field: Option<&str>, top: &mut Value, base: &Value) {
     match (top, base) {
         (t @ Value::Null, b) => *t = b.clone(),
         (Value::Object(t), Value::Object(b)) => under_maps(t, b),
-        (Value::Array(t), Value::Array(b))
-            if field
-                .and_then(merge_key)
-                .is_some_and(|key| keyed(b, key) && keyed(t, key) && unique(t, key)) =>
-        {
-            if let Some(key) = field.and_then(merge_key) {
+        (Value::Array(t), Value::Array(b)) => {
+            if let Some(key) = list_key(field, b, t) {
                 under_keyed(t, b, key);
             }
         }

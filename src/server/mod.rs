@@ -141,8 +141,11 @@ fn to_response(answer: Answer) -> Response {
 /// hold up the other connections served by the same worker thread.
 const INLINE_BODY: usize = 64 * 1024;
 
-async fn off_async_workers(body: &Bytes, work: impl FnOnce() -> Answer + Send + 'static) -> Answer {
-    if body.len() <= INLINE_BODY {
+async fn off_async_workers(
+    body_len: usize,
+    work: impl FnOnce() -> Answer + Send + 'static,
+) -> Answer {
+    if body_len <= INLINE_BODY {
         return work();
     }
     match tokio::task::spawn_blocking(work).await {
@@ -162,8 +165,10 @@ async fn off_async_workers(body: &Bytes, work: impl FnOnce() -> Answer + Send + 
 async fn admission(state: Arc<AppState>, endpoint: Endpoint, body: Bytes) -> Response {
     let started = Instant::now();
     let engine = state.engine.load_full();
-    let b = body.clone();
-    let answer = off_async_workers(&body, move || review::admission(endpoint, &b, &engine)).await;
+    let answer = off_async_workers(body.len(), move || {
+        review::admission(endpoint, &body, &engine)
+    })
+    .await;
     log_and_count(&state, endpoint.name(), &answer, started);
     to_response(answer)
 }
@@ -179,8 +184,7 @@ async fn validate(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
 async fn convert(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let started = Instant::now();
     let engine = state.engine.load_full();
-    let b = body.clone();
-    let answer = off_async_workers(&body, move || review::conversion(&b, &engine)).await;
+    let answer = off_async_workers(body.len(), move || review::conversion(&body, &engine)).await;
     log_and_count(&state, "convert", &answer, started);
     to_response(answer)
 }
