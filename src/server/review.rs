@@ -65,6 +65,11 @@ fn bad_request(msg: String, info: ReviewInfo) -> Answer {
     }
 }
 
+/// The AdmissionReview versions served.
+fn admission_api_version(v: &str) -> bool {
+    matches!(v, "admission.k8s.io/v1" | "admission.k8s.io/v1beta1")
+}
+
 fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
@@ -122,10 +127,8 @@ fn decode_fast(endpoint: Endpoint, body: &[u8]) -> Option<Request> {
         kind: String,
     }
     fn take<O>(r: Review<O>, old: Option<Value>) -> Option<Request> {
-        (matches!(
-            r.api_version.as_str(),
-            "admission.k8s.io/v1" | "admission.k8s.io/v1beta1"
-        ) && r.kind == "AdmissionReview"
+        (admission_api_version(&r.api_version)
+            && r.kind == "AdmissionReview"
             && !r.request.uid.is_empty())
         .then(|| Request {
             api_version: r.api_version,
@@ -158,10 +161,7 @@ fn decode_checked(body: &[u8]) -> Result<Request, String> {
     let v: Value =
         serde_json::from_slice(body).map_err(|e| format!("request body is not JSON: {e}"))?;
     let api_version = str_at(&v, "apiVersion").to_string();
-    if !matches!(
-        api_version.as_str(),
-        "admission.k8s.io/v1" | "admission.k8s.io/v1beta1"
-    ) {
+    if !admission_api_version(&api_version) {
         return Err(format!(
             "expected apiVersion admission.k8s.io/v1, got {api_version:?}"
         ));
