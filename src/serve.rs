@@ -190,6 +190,9 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
                 serving_validity: hours,
                 renew_fraction: 1.0 / 3.0,
                 check_interval: Duration::from_secs(args.cert_check_interval.max(1)),
+                // Every replica checks twice, and at least two minutes pass, between a new CA
+                // joining the bundle and a certificate it signed being served.
+                ca_propagation: Duration::from_secs(2 * args.cert_check_interval.max(60)),
             };
             let client = kube::Client::try_default().await?;
             let material = ensure_secret(&client, &cfg).await?;

@@ -29,19 +29,31 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// A new CA and serving certificate into `dir` (atomically per file, as a rotated Secret).
-fn rotate(dir: &Path) {
-    let bundle = localhost_bundle(Duration::from_secs(86400)).unwrap();
-    let tmp = tempfile::tempdir_in(dir).unwrap();
-    write_bundle(tmp.path(), &bundle).unwrap();
-    // The CA bundle holds the old and the new CA for a while, as cert-manager's does.
-    let old_ca = std::fs::read_to_string(dir.join("ca.crt")).unwrap_or_default();
-    let both = format!("{old_ca}{}", bundle.ca.cert);
-    std::fs::write(tmp.path().join("ca.crt"), both).unwrap();
-    // The bundle that trusts the new CA first (clients must trust it before it is served),
-    // then key and certificate: the watcher ignores the half-written pair.
-    for f in ["ca.crt", "tls.key", "tls.crt"] {
-        std::fs::rename(tmp.path().join(f), dir.join(f)).unwrap();
+/// A rotation to a new CA, in the two phases a safe rotation takes (what
+/// `certs::selfmanaged` does with the Secret): `publish` adds the new CA to the trusted bundle
+/// `ca.crt`, and only a tick later `serve` swaps in the key and certificate it signed (each file
+/// renamed into place atomically, key before certificate: the watcher ignores a half-written
+/// pair). A client that read `ca.crt` just before the swap still trusts what it then meets.
+struct Rotation {
+    staged: tempfile::TempDir,
+}
+
+impl Rotation {
+    fn publish(dir: &Path) -> Rotation {
+        let bundle = localhost_bundle(Duration::from_secs(86400)).unwrap();
+        let staged = tempfile::tempdir_in(dir).unwrap();
+        write_bundle(staged.path(), &bundle).unwrap();
+        let old_ca = std::fs::read_to_string(dir.join("ca.crt")).unwrap_or_default();
+        let both = format!("{}{old_ca}", bundle.ca.cert);
+        std::fs::write(staged.path().join("ca.crt"), both).unwrap();
+        std::fs::rename(staged.path().join("ca.crt"), dir.join("ca.crt")).unwrap();
+        Rotation { staged }
+    }
+
+    fn serve(self, dir: &Path) {
+        for f in ["tls.key", "tls.crt"] {
+            std::fs::rename(self.staged.path().join(f), dir.join(f)).unwrap();
+        }
     }
 }
 
@@ -106,7 +118,7 @@ async fn soak_mixed_traffic_with_rotation_and_policy_reloads() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
     let dir = tempfile::tempdir().unwrap();
-    rotate(dir.path());
+    Rotation::publish(dir.path()).serve(dir.path());
     let pdir = tempfile::tempdir().unwrap();
     std::fs::write(pdir.path().join("soak.yaml"), policy(0)).unwrap();
 
@@ -193,17 +205,21 @@ async fn soak_mixed_traffic_with_rotation_and_policy_reloads() {
         }));
     }
 
-    // Rotation and policy rewrites, every second; memory sampled every second.
+    // A CA rotation published every third second and served the next; a policy rewrite and
+    // a memory sample every second.
     let started = Instant::now();
     let warmup = Duration::from_secs(secs.min(20) / 4).max(Duration::from_secs(2));
     let mut baseline = None;
     let mut samples = Vec::new();
     let mut n = 0u64;
+    let mut pending = None;
     while started.elapsed() < Duration::from_secs(secs) {
         tokio::time::sleep(Duration::from_secs(1)).await;
         n += 1;
-        if n.is_multiple_of(3) {
-            rotate(dir.path());
+        if let Some(r) = pending.take() {
+            Rotation::serve(r, dir.path());
+        } else if n.is_multiple_of(3) {
+            pending = Some(Rotation::publish(dir.path()));
         }
         std::fs::write(pdir.path().join("soak.yaml.tmp"), policy(n)).unwrap();
         std::fs::rename(

@@ -71,10 +71,12 @@ pub struct ServingSpec {
     pub algorithm: KeyAlgorithm,
 }
 
+/// How far `notBefore` is backdated (clock skew between replicas and the API server).
+pub const BACKDATE: Duration = Duration::from_secs(300);
+
 fn validity_window(validity: Duration) -> (OffsetDateTime, OffsetDateTime) {
-    // Backdate a little for clock skew between replicas and the API server.
     let now = OffsetDateTime::now_utc();
-    (now - Duration::from_secs(300), now + validity)
+    (now - BACKDATE, now + validity)
 }
 
 /// Generates a self-signed CA.
@@ -176,22 +178,53 @@ pub fn localhost_bundle(validity: Duration) -> Result<Bundle, CertError> {
     )
 }
 
-/// `notAfter` of the first certificate in a PEM string, as a Unix timestamp.
-pub fn not_after(cert_pem: &str) -> Result<i64, CertError> {
+/// Runs `f` on the first certificate of a PEM string.
+fn with_cert<T>(
+    cert_pem: &str,
+    f: impl FnOnce(&x509_parser::certificate::X509Certificate<'_>) -> T,
+) -> Result<T, CertError> {
     let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
         .map_err(|e| CertError::Parse(e.to_string()))?;
     let (_, cert) = x509_parser::parse_x509_certificate(&pem.contents)
         .map_err(|e| CertError::Parse(e.to_string()))?;
-    Ok(cert.validity().not_after.timestamp())
+    Ok(f(&cert))
+}
+
+/// `notAfter` of the first certificate in a PEM string, as a Unix timestamp.
+pub fn not_after(cert_pem: &str) -> Result<i64, CertError> {
+    with_cert(cert_pem, |c| c.validity().not_after.timestamp())
 }
 
 /// `notBefore` of the first certificate in a PEM string, as a Unix timestamp.
 pub fn not_before(cert_pem: &str) -> Result<i64, CertError> {
-    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
-        .map_err(|e| CertError::Parse(e.to_string()))?;
-    let (_, cert) = x509_parser::parse_x509_certificate(&pem.contents)
-        .map_err(|e| CertError::Parse(e.to_string()))?;
-    Ok(cert.validity().not_before.timestamp())
+    with_cert(cert_pem, |c| c.validity().not_before.timestamp())
+}
+
+/// True when the first certificate of `cert_pem` carries a valid signature of the CA in
+/// `ca_pem` (false when either does not parse).
+pub fn signed_by(cert_pem: &str, ca_pem: &str) -> bool {
+    with_cert(ca_pem, |ca| {
+        with_cert(cert_pem, |c| {
+            c.verify_signature(Some(ca.public_key())).is_ok()
+        })
+        .unwrap_or(false)
+    })
+    .unwrap_or(false)
+}
+
+/// The certificates of a PEM bundle, each as its own PEM block (anything that is not a
+/// complete `CERTIFICATE` block is skipped).
+pub fn split_pem_bundle(bundle: &str) -> Vec<String> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut out = Vec::new();
+    let mut rest = bundle;
+    while let Some(b) = rest.find(BEGIN) {
+        let Some(e) = rest[b..].find(END) else { break };
+        out.push(format!("{}\n", &rest[b..b + e + END.len()]));
+        rest = &rest[b + e + END.len()..];
+    }
+    out
 }
 
 /// True when less than `fraction` of the certificate's lifetime is left at `now` (Unix seconds).

@@ -6,8 +6,14 @@
 //! Secret's resourceVersion (a losing replica gets 409 and adopts the winner's), so two
 //! replicas never fight. The CA bundle is injected into our Mutating/ValidatingWebhookConfiguration
 //! and both CRDs' conversion webhook. The serving certificate is renewed when a third of its
-//! lifetime is left; the CA likewise, and during the overlap `ca.crt` holds the new and the old
-//! CA so that certificates signed by either are trusted.
+//! lifetime is left, signed by the same CA.
+//!
+//! The CA is renewed in two phases so that no client ever meets a certificate it does not trust
+//! yet: first the new CA joins the bundle (`ca.crt` = new CA, then every older CA that has not
+//! expired) while the serving certificate stays the one the old CA signed; only once that bundle
+//! has had `ca_propagation` to reach the API server and every replica is the serving
+//! certificate re-issued by the new CA. Replicas inject the bundle before they serve a
+//! certificate from the Secret. An old CA leaves the bundle when it expires.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -50,6 +56,9 @@ pub struct SelfManaged {
     /// Renew when less than this fraction of the lifetime is left.
     pub renew_fraction: f64,
     pub check_interval: Duration,
+    /// How long a new CA sits in the bundle before a serving certificate it signed is served
+    /// (the API server's webhook informers and the other replicas pick the bundle up meanwhile).
+    pub ca_propagation: Duration,
 }
 
 impl SelfManaged {
@@ -98,13 +107,6 @@ pub struct Material {
     pub serving: CertPem,
 }
 
-fn first_pem(bundle: &str) -> String {
-    match bundle.find("-----END CERTIFICATE-----") {
-        Some(i) => bundle[..i + "-----END CERTIFICATE-----".len()].to_string() + "\n",
-        None => bundle.to_string(),
-    }
-}
-
 impl Material {
     fn fresh(cfg: &SelfManaged) -> Result<Self, SelfManagedError> {
         let ca = generate_ca("llmisvc-ca", cfg.ca_validity, KeyAlgorithm::EcdsaP256)?;
@@ -127,7 +129,10 @@ impl Material {
         let ca_bundle = get("ca.crt")?;
         Ok(Material {
             ca: CertPem {
-                cert: first_pem(&ca_bundle),
+                cert: super::split_pem_bundle(&ca_bundle)
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default(),
                 key: get("ca.key")?,
             },
             ca_bundle,
@@ -153,27 +158,51 @@ impl Material {
     /// What this material should become at `now`: None when nothing is due.
     fn renewed(&self, cfg: &SelfManaged, now: i64) -> Result<Option<Self>, SelfManagedError> {
         if needs_renewal(&self.ca.cert, now, cfg.renew_fraction) {
+            // Phase one: the new CA joins the bundle; the serving certificate stays as it is
+            // (the old CA that signed it is still in the bundle and still valid).
             let ca = generate_ca("llmisvc-ca", cfg.ca_validity, KeyAlgorithm::EcdsaP256)?;
-            let serving = generate_serving(&ca, &cfg.serving_spec())?;
-            // Keep trusting the old CA during the overlap.
-            let ca_bundle = format!("{}{}", ca.cert, self.ca.cert);
             return Ok(Some(Material {
-                ca_bundle,
+                ca_bundle: bundle(&ca.cert, &self.ca_bundle, now),
                 ca,
-                serving,
+                serving: self.serving.clone(),
             }));
         }
-        if needs_renewal(&self.serving.cert, now, cfg.renew_fraction) {
+        let expired = super::not_after(&self.serving.cert).map_or(true, |t| t <= now);
+        let due = if super::signed_by(&self.serving.cert, &self.ca.cert) {
+            needs_renewal(&self.serving.cert, now, cfg.renew_fraction)
+        } else {
+            // Phase two: the CA changed; re-issue once the bundle has had time to propagate
+            // (at once if the old certificate is already unusable).
+            let published =
+                super::not_before(&self.ca.cert).unwrap_or(0) + super::BACKDATE.as_secs() as i64;
+            expired || now >= published + cfg.ca_propagation.as_secs() as i64
+        };
+        if due || expired {
             let serving = generate_serving(&self.ca, &cfg.serving_spec())?;
-            // The old CA's overlap is over once its serving certs have been replaced.
             return Ok(Some(Material {
-                ca_bundle: self.ca.cert.clone(),
+                ca_bundle: bundle(&self.ca.cert, &self.ca_bundle, now),
                 ca: self.ca.clone(),
                 serving,
             }));
         }
         Ok(None)
     }
+}
+
+/// A CA bundle: `current` first, then every other certificate of `previous` that is still
+/// valid at `now` (expired CAs leave the bundle, none appears twice).
+fn bundle(current: &str, previous: &str, now: i64) -> String {
+    let same = |a: &str, b: &str| a.split_whitespace().eq(b.split_whitespace());
+    let mut out = current.to_string();
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    for c in super::split_pem_bundle(previous) {
+        if !same(&c, current) && super::not_after(&c).is_ok_and(|t| t > now) {
+            out.push_str(&c);
+        }
+    }
+    out
 }
 
 fn now() -> i64 {
@@ -307,15 +336,21 @@ pub async fn maintain(
         tokio::time::sleep(cfg.check_interval).await;
         match ensure_secret(&client, &cfg).await {
             Ok(m) if m != current => {
-                if let Err(e) = resolver.replace(&m.serving.cert, &m.serving.key) {
-                    tracing::warn!(error = %e, "new serving certificate does not load");
+                // Trust first, serve second: the bundle that trusts the new certificate's CA is
+                // injected before the certificate is served.
+                if m.ca_bundle != current.ca_bundle
+                    && let Err(e) = inject_ca_bundle(&client, &cfg, &m.ca_bundle).await
+                {
+                    tracing::warn!(error = %e, "could not inject the CA bundle; will retry");
                     continue;
                 }
-                if let Err(e) = inject_ca_bundle(&client, &cfg, &m.ca_bundle).await {
-                    tracing::warn!(error = %e, "could not inject the CA bundle");
-                    continue;
+                if m.serving != current.serving {
+                    if let Err(e) = resolver.replace(&m.serving.cert, &m.serving.key) {
+                        tracing::warn!(error = %e, "new serving certificate does not load");
+                        continue;
+                    }
+                    tracing::info!("serving the rotated certificate");
                 }
-                tracing::info!("serving the rotated certificate");
                 current = m;
             }
             Ok(_) => {}
@@ -337,6 +372,7 @@ mod tests {
             serving_validity: Duration::from_secs(3600),
             renew_fraction: 1.0 / 3.0,
             check_interval: Duration::from_secs(60),
+            ca_propagation: Duration::from_secs(120),
         }
     }
 
@@ -359,26 +395,87 @@ mod tests {
         );
     }
 
+    fn secret_round_trip(m: &Material) {
+        let s = Secret {
+            data: Some(m.data()),
+            ..Default::default()
+        };
+        assert_eq!(&Material::from_secret(&s).unwrap(), m);
+    }
+
+    fn bundle_len(m: &Material) -> usize {
+        crate::certs::split_pem_bundle(&m.ca_bundle).len()
+    }
     #[test]
-    fn nothing_is_renewed_early_and_the_ca_rotation_keeps_the_old_ca_trusted() {
+    fn nothing_is_renewed_early_and_serving_renewals_keep_the_ca() {
         let m = Material::fresh(&cfg()).unwrap();
         assert_eq!(m.renewed(&cfg(), now()).unwrap(), None);
         // Near the serving certificate's end: new serving cert, same CA.
-        let later = super::super::not_after(&m.serving.cert).unwrap() - 60;
+        let later = crate::certs::not_after(&m.serving.cert).unwrap() - 60;
         let r = m.renewed(&cfg(), later).unwrap().unwrap();
         assert_eq!(r.ca, m.ca);
+        assert_eq!(r.ca_bundle, m.ca_bundle);
         assert_ne!(r.serving, m.serving);
-        // Near the CA's end: new CA, bundle holds both.
-        let ca_end = super::super::not_after(&m.ca.cert).unwrap() - 60;
-        let r = m.renewed(&cfg(), ca_end).unwrap().unwrap();
-        assert_ne!(r.ca, m.ca);
-        assert!(r.ca_bundle.starts_with(&r.ca.cert) && r.ca_bundle.ends_with(&m.ca.cert));
-        // The secret round-trips.
-        let s = Secret {
-            data: Some(r.data()),
-            ..Default::default()
-        };
-        let back = Material::from_secret(&s).unwrap();
-        assert_eq!(back, r);
+        assert!(crate::certs::signed_by(&r.serving.cert, &r.ca.cert));
+        assert_eq!(r.renewed(&cfg(), now()).unwrap(), None);
+        secret_round_trip(&r);
+    }
+
+    /// The CA rotation never serves a certificate whose CA the bundle did not already hold, and
+    /// waits `ca_propagation` between the two.
+    #[test]
+    fn ca_rotation_publishes_the_new_ca_before_serving_what_it_signed() {
+        let m = Material::fresh(&cfg()).unwrap();
+        let ca_end = crate::certs::not_after(&m.ca.cert).unwrap() - 60;
+        // Phase one: new CA in front of the bundle, old CA kept, serving certificate unchanged.
+        let p1 = m.renewed(&cfg(), ca_end).unwrap().unwrap();
+        assert_ne!(p1.ca, m.ca);
+        assert_eq!(p1.serving, m.serving, "no new certificate served yet");
+        assert!(p1.ca_bundle.starts_with(&p1.ca.cert));
+        assert_eq!(bundle_len(&p1), 2);
+        assert!(crate::certs::signed_by(&p1.serving.cert, &m.ca.cert));
+        assert!(!crate::certs::signed_by(&p1.serving.cert, &p1.ca.cert));
+        secret_round_trip(&p1);
+        // The new CA was made now: right after, nothing is due (the bundle is propagating).
+        let published = now();
+        assert_eq!(p1.renewed(&cfg(), published).unwrap(), None);
+        assert_eq!(p1.renewed(&cfg(), published + 60).unwrap(), None);
+        // Phase two, after the propagation time: re-issued by the new CA, both CAs still trusted.
+        let p2 = p1.renewed(&cfg(), published + 121).unwrap().unwrap();
+        assert_eq!(p2.ca, p1.ca);
+        assert_eq!(p2.ca_bundle, p1.ca_bundle, "no second injection needed");
+        assert!(crate::certs::signed_by(&p2.serving.cert, &p2.ca.cert));
+        assert_eq!(p2.renewed(&cfg(), published + 121).unwrap(), None);
+        secret_round_trip(&p2);
+        // Expired CAs leave the bundle at the next renewal (in this test both CAs were made
+        // within the same second, so at m's end only the next rotation's new CA is left).
+        let old_end = crate::certs::not_after(&m.ca.cert).unwrap();
+        let p3 = p2.renewed(&cfg(), old_end + 1).unwrap().unwrap();
+        assert_eq!(bundle_len(&p3), 1);
+        assert!(p3.ca_bundle.starts_with(&p3.ca.cert));
+    }
+
+    #[test]
+    fn an_expired_serving_certificate_is_reissued_without_waiting() {
+        let m = Material::fresh(&cfg()).unwrap();
+        let ca_end = crate::certs::not_after(&m.ca.cert).unwrap() - 60;
+        let p1 = m.renewed(&cfg(), ca_end).unwrap().unwrap();
+        let dead = crate::certs::not_after(&p1.serving.cert).unwrap();
+        let r = p1.renewed(&cfg(), dead).unwrap().unwrap();
+        assert!(crate::certs::signed_by(&r.serving.cert, &p1.ca.cert));
+    }
+
+    #[test]
+    fn bundles_split_and_rejoin() {
+        let a = generate_ca("a", Duration::from_secs(3600), KeyAlgorithm::EcdsaP256).unwrap();
+        let b = generate_ca("b", Duration::from_secs(3600), KeyAlgorithm::EcdsaP256).unwrap();
+        let joined = bundle(&a.cert, &format!("junk\n{}{}", b.cert, a.cert), now());
+        let parts = crate::certs::split_pem_bundle(&joined);
+        assert_eq!(parts.len(), 2, "a once, then b; junk dropped");
+        assert!(parts[0].split_whitespace().eq(a.cert.split_whitespace()));
+        assert!(parts[1].split_whitespace().eq(b.cert.split_whitespace()));
+        assert!(!crate::certs::signed_by(&b.cert, &a.cert));
+        assert!(crate::certs::signed_by(&a.cert, &a.cert), "self-signed");
+        assert!(!crate::certs::signed_by("not a pem", &a.cert));
     }
 }
