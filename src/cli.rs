@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the mutating, validating and conversion webhooks over TLS.
-    Serve(crate::serve::ServeArgs),
+    Serve(Box<crate::serve::ServeArgs>),
     /// Run the reconciler (Deployments, LeaderWorkerSets, Services, scheduler, InferencePool, HTTPRoute).
     Reconcile(crate::reconcile::controller::ReconcileArgs),
     /// Print objects as the mutating webhook would store them (offline, no cluster).
@@ -132,7 +132,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Crds(args) => crds(args),
         Command::Certs(args) => certs(args),
         Command::WebhookConfig(args) => webhook_config(args),
-        Command::Serve(args) => crate::serve::serve(args),
+        Command::Serve(args) => crate::serve::serve(*args),
         Command::Validate(args) => validate(args),
         Command::Render(args) => render(args),
         Command::Reconcile(args) => crate::reconcile::controller::run_cli(args),

@@ -131,6 +131,9 @@ pub struct ServeArgs {
     /// `--secret-namespace`).
     #[arg(long)]
     pub reconcile: bool,
+    /// With --reconcile: where KEDA reads WVA's metric.
+    #[command(flatten)]
+    pub wva: crate::reconcile::controller::WvaArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -286,6 +289,7 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
         let cfg = crate::reconcile::controller::serve_config(
             &args.engine.system_namespace,
             &args.secret_namespace,
+            args.wva.build_options(),
         );
         tokio::spawn(async move {
             if let Err(e) =

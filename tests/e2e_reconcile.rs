@@ -584,6 +584,84 @@ fn reconciler_against_a_real_api_server() {
         survivor.log_text()
     );
 
+    // Events (written by the survivor as the ServiceAccount, so deploy/rbac.yaml allows them):
+    // the pruned prefill Deployment is named in a Deleted event on the service.
+    let events = |reason: &str, service: &str| -> Vec<Value> {
+        let list = json_of(&cluster.kubectl_ok(&[
+            "get",
+            "events.v1.events.k8s.io",
+            "-n",
+            "demo",
+            "-o",
+            "json",
+        ]));
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["reason"] == reason && e["regarding"]["name"] == service)
+            .cloned()
+            .collect()
+    };
+    let deleted = wait_until("a Deleted event", Duration::from_secs(30), || {
+        let e = events("Deleted", "qwen-pd");
+        (!e.is_empty()).then_some(e)
+    });
+    assert!(
+        deleted
+            .iter()
+            .any(|e| e["related"]["name"] == "qwen-pd-kserve-prefill"
+                && e["reportingController"] == "llmisvc-reconciler"
+                && e["type"] == "Normal"),
+        "{deleted:?}"
+    );
+
+    // A service the reconciler cannot build (scaling.wva.keda without --wva-prometheus-url)
+    // keeps its children: Ready=False/InvalidSpec and a Warning event say why.
+    let before = ids(&children(&cluster, "qwen-small"));
+    assert!(before.contains(&("Deployment".into(), "qwen-small-kserve".into())));
+    cluster.kubectl_ok(&[
+        "patch",
+        "llminferenceservices.serving.kserve.io",
+        "qwen-small",
+        "-n",
+        "demo",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"replicas":null,"scaling":{"maxReplicas":2,"wva":{"keda":{}}}}}"#,
+    ]);
+    let s = wait_until("InvalidSpec", Duration::from_secs(30), || {
+        let s = get_svc(&cluster, "qwen-small");
+        let ready = s["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Ready")
+            .cloned();
+        ready
+            .filter(|c| c["status"] == "False" && c["reason"] == "InvalidSpec")
+            .map(|c| (s, c))
+    });
+    assert!(
+        s.1["message"]
+            .as_str()
+            .unwrap()
+            .contains("--wva-prometheus-url"),
+        "{}",
+        s.1
+    );
+    let warned = wait_until("an InvalidSpec event", Duration::from_secs(30), || {
+        let e = events("InvalidSpec", "qwen-small");
+        (!e.is_empty()).then_some(e)
+    });
+    assert_eq!(warned[0]["type"], "Warning");
+    assert_eq!(
+        ids(&children(&cluster, "qwen-small")),
+        before,
+        "children were pruned or added although the service could not be built"
+    );
+
     // 8. Deleting the service garbage-collects everything (kube-controller-manager's GC).
     cluster.kubectl_ok(&[
         "delete",

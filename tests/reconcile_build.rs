@@ -6,8 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use llmisvc::reconcile::build;
-use llmisvc::reconcile::build::{MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, PART_OF, PART_OF_LABEL};
+use llmisvc::reconcile::build::{
+    BuildOptions, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, PART_OF, PART_OF_LABEL, WvaPrometheus,
+    WvaPrometheusAuth, build_with, wva,
+};
 use serde_json::Value;
 
 fn inputs() -> Vec<PathBuf> {
@@ -23,6 +25,21 @@ fn inputs() -> Vec<PathBuf> {
     v.sort();
     assert!(v.len() >= 8, "golden inputs missing");
     v
+}
+
+/// The cluster settings the goldens are built with (a Prometheus for `scaling.wva.keda`).
+fn opts() -> BuildOptions {
+    BuildOptions {
+        wva_prometheus: Some(WvaPrometheus {
+            url: "https://prometheus.monitoring.svc:9091".into(),
+            insecure_skip_verify: false,
+            auth: None,
+        }),
+    }
+}
+
+fn build(svc: &Value) -> Result<Vec<Value>, llmisvc::reconcile::build::BuildError> {
+    build_with(svc, &opts())
 }
 
 fn load(p: &Path) -> Value {
@@ -97,11 +114,14 @@ fn find<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{kind} {name} missing"))
 }
 
-fn golden(name: &str) -> Vec<Value> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+fn golden_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden/reconcile")
-        .join(format!("{name}.yaml"));
-    build(&load(&p)).unwrap()
+        .join(format!("{name}.yaml"))
+}
+
+fn golden(name: &str) -> Vec<Value> {
+    build(&load(&golden_path(name))).unwrap()
 }
 
 #[test]
@@ -188,6 +208,77 @@ fn scaling_objects() {
     assert_eq!(
         h["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"],
         300
+    );
+    // As KServe builds it: WVA's metric for the variant named after the HPA, followed exactly,
+    // and the annotations by which WVA discovers the HPA.
+    let m = &h["spec"]["metrics"][0]["external"];
+    assert_eq!(m["metric"]["name"], "wva_desired_replicas");
+    assert_eq!(
+        m["metric"]["selector"]["matchLabels"]["variant_name"],
+        "qwen-hpa-kserve-hpa"
+    );
+    assert_eq!(
+        m["target"],
+        serde_json::json!({"type": "Value", "value": "1"})
+    );
+    let a = &h["metadata"]["annotations"];
+    assert_eq!(a[wva::MANAGED_ANNOTATION], "true");
+    assert_eq!(a[wva::MODEL_ID_ANNOTATION], "qwen-hpa");
+    assert!(a.get(wva::VARIANT_COST_ANNOTATION).is_none());
+    assert_eq!(h["metadata"]["labels"][wva::ACCELERATOR_LABEL], "unknown");
+
+    // scaling.wva.keda: a ScaledObject with a Prometheus trigger on the same metric.
+    let objs = golden("scaling-wva-keda");
+    let s = find(&objs, "ScaledObject", "qwen-wva-keda-kserve-keda");
+    assert!(
+        !objs.iter().any(|o| o["kind"] == "HorizontalPodAutoscaler"),
+        "no HPA of ours beside the ScaledObject"
+    );
+    assert_eq!(s["spec"]["minReplicaCount"], 1);
+    assert_eq!(s["spec"]["maxReplicaCount"], 4);
+    assert_eq!(s["spec"]["pollingInterval"], 30);
+    assert_eq!(s["spec"]["cooldownPeriod"], 120);
+    assert_eq!(s["spec"]["scaleTargetRef"]["name"], "qwen-wva-keda-kserve");
+    let t = &s["spec"]["triggers"][0];
+    assert_eq!(t["type"], "prometheus");
+    assert_eq!(t["name"], "wva-desired-replicas");
+    assert_eq!(
+        t["metadata"]["query"],
+        r#"wva_desired_replicas{variant_name="qwen-wva-keda-kserve-keda",exported_namespace="demo"}"#
+    );
+    assert_eq!(
+        t["metadata"]["serverAddress"],
+        "https://prometheus.monitoring.svc:9091"
+    );
+    assert_eq!(t["metadata"]["threshold"], "1");
+    assert_eq!(t["metadata"]["unsafeSsl"], "false");
+    assert!(t.get("authenticationRef").is_none());
+    assert_eq!(
+        s["metadata"]["annotations"][wva::VARIANT_COST_ANNOTATION],
+        "5.0"
+    );
+    assert_eq!(s["metadata"]["labels"][wva::ACCELERATOR_LABEL], "H100");
+    // With KEDA authentication configured, the trigger names it.
+    let mut o = opts();
+    o.wva_prometheus.as_mut().unwrap().auth = Some(WvaPrometheusAuth {
+        modes: "bearer".into(),
+        trigger_authentication: "prom-auth".into(),
+        kind: "ClusterTriggerAuthentication".into(),
+    });
+    let svc = load(&golden_path("scaling-wva-keda"));
+    let objs = build_with(&svc, &o).unwrap();
+    let t = &find(&objs, "ScaledObject", "qwen-wva-keda-kserve-keda")["spec"]["triggers"][0];
+    assert_eq!(t["metadata"]["authModes"], "bearer");
+    assert_eq!(
+        t["authenticationRef"],
+        serde_json::json!({"name": "prom-auth", "kind": "ClusterTriggerAuthentication"})
+    );
+    // Without a Prometheus the reconciler cannot build it, and says what to configure.
+    let err = build_with(&svc, &BuildOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().starts_with("spec.scaling.wva.keda: ")
+            && err.to_string().contains("--wva-prometheus-url"),
+        "{err}"
     );
     let objs = golden("scaling-keda");
     assert!(

@@ -53,6 +53,49 @@ pub enum BuildError {
         path: String,
         expected: &'static str,
     },
+    /// The spec asks for something the reconciler was not configured for.
+    #[error("{path}: {message}")]
+    Unconfigured { path: String, message: &'static str },
+}
+
+/// Cluster settings the builder needs for some specs (the reconciler's command line).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// Where KEDA reads the Workload Variant Autoscaler's `wva_desired_replicas` metric
+    /// (`scaling.wva.keda`); KServe keeps it in `inferenceservice-config`
+    /// (`autoscaling-wva-controller-config.prometheus`).
+    pub wva_prometheus: Option<WvaPrometheus>,
+}
+
+/// The Prometheus that KEDA's trigger for `scaling.wva.keda` queries.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WvaPrometheus {
+    /// `serverAddress` of the trigger.
+    pub url: String,
+    /// `unsafeSsl` of the trigger.
+    pub insecure_skip_verify: bool,
+    /// `authModes` (e.g. `bearer`) with the (Cluster)TriggerAuthentication that holds the
+    /// credentials: both or neither.
+    pub auth: Option<WvaPrometheusAuth>,
+}
+
+/// KEDA authentication of the Prometheus trigger.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WvaPrometheusAuth {
+    pub modes: String,
+    pub trigger_authentication: String,
+    /// `TriggerAuthentication` or `ClusterTriggerAuthentication`.
+    pub kind: String,
+}
+
+/// Annotations and label by which the Workload Variant Autoscaler discovers the HPA or
+/// ScaledObject that acts on its decisions (as KServe sets them).
+pub mod wva {
+    pub const MANAGED_ANNOTATION: &str = "llm-d.ai/managed";
+    pub const MODEL_ID_ANNOTATION: &str = "llm-d.ai/model-id";
+    pub const VARIANT_COST_ANNOTATION: &str = "llm-d.ai/variant-cost";
+    pub const ACCELERATOR_LABEL: &str = "inference.optimization/acceleratorName";
+    pub const METRIC: &str = "wva_desired_replicas";
 }
 
 /// Names of the children of service `n`.
@@ -101,6 +144,8 @@ pub struct Meta {
     pub namespace: String,
     pub uid: String,
     pub kind: String,
+    /// `spec.model.name`, else `spec.model.uri` (WVA's model id).
+    pub model_id: String,
 }
 
 impl Meta {
@@ -125,6 +170,11 @@ impl Meta {
                 .get("kind")
                 .and_then(Value::as_str)
                 .unwrap_or("LLMInferenceService")
+                .to_string(),
+            model_id: ["name", "uri"]
+                .iter()
+                .find_map(|k| svc["spec"]["model"][k].as_str().filter(|v| !v.is_empty()))
+                .unwrap_or_default()
                 .to_string(),
         })
     }
@@ -285,7 +335,7 @@ impl Workload<'_> {
         )
     }
 
-    fn build(&self, meta: &Meta) -> Result<Vec<Value>, BuildError> {
+    fn build(&self, meta: &Meta, opts: &BuildOptions) -> Result<Vec<Value>, BuildError> {
         let name = self.name(&meta.name);
         let scaling = self.scaling()?;
         let replicas = int(self.spec.get("replicas"), &format!("{}replicas", self.path))?;
@@ -355,11 +405,16 @@ impl Workload<'_> {
             ("apps/v1", "Deployment")
         };
         if let Some(scaling) = scaling {
-            out.push(self.autoscaler(meta, scaling, &name, api_version, kind)?);
+            out.extend(self.autoscaler(meta, scaling, &name, api_version, kind, opts)?);
         }
         Ok(out)
     }
 
+    /// The HPA or ScaledObject of `scaling`, as KServe builds it: `scaling.keda` is a
+    /// ScaledObject with the user's triggers; `scaling.wva` is an HPA (`wva.hpa`) or a
+    /// ScaledObject (`wva.keda`) that follows the Workload Variant Autoscaler's
+    /// `wva_desired_replicas` metric for this variant (named after the HPA / ScaledObject),
+    /// annotated so that WVA discovers it.
     fn autoscaler(
         &self,
         meta: &Meta,
@@ -367,7 +422,8 @@ impl Workload<'_> {
         target: &str,
         api_version: &str,
         kind: &str,
-    ) -> Result<Value, BuildError> {
+        opts: &BuildOptions,
+    ) -> Result<Option<Value>, BuildError> {
         let p = format!("{}scaling", self.path);
         let min = int(scaling.get("minReplicas"), &format!("{p}.minReplicas"))?;
         let max = int(scaling.get("maxReplicas"), &format!("{p}.maxReplicas"))?
@@ -376,21 +432,10 @@ impl Workload<'_> {
             Pool::Decode => "kserve",
             Pool::Prefill => "kserve-prefill",
         };
-        let extra = [(COMPONENT_LABEL, "workload"), (ROLE_LABEL, self.role)];
+        let keda_name = format!("{}-{suffix}-keda", meta.name);
+        let hpa_name = format!("{}-{suffix}-hpa", meta.name);
         let target_ref = json!({"apiVersion": api_version, "kind": kind, "name": target});
-        if let Some(keda) = obj(scaling.get("keda"), &format!("{p}.keda"))? {
-            let mut o = meta.object(
-                "keda.sh/v1alpha1",
-                "ScaledObject",
-                &format!("{}-{suffix}-keda", meta.name),
-                &extra,
-            );
-            let mut spec = Map::new();
-            spec.insert("scaleTargetRef".into(), target_ref);
-            if let Some(min) = min {
-                spec.insert("minReplicaCount".into(), min.into());
-            }
-            spec.insert("maxReplicaCount".into(), max.into());
+        let keda_fields = |from: &Map<String, Value>, spec: &mut Map<String, Value>| {
             for k in [
                 "pollingInterval",
                 "cooldownPeriod",
@@ -398,50 +443,138 @@ impl Workload<'_> {
                 "idleReplicaCount",
                 "fallback",
                 "advanced",
-                "triggers",
             ] {
-                if let Some(v) = keda.get(k).filter(|v| !v.is_null()) {
+                if let Some(v) = from.get(k).filter(|v| !v.is_null()) {
                     spec.insert(k.into(), v.clone());
                 }
             }
+        };
+        let scaled_object = |name: &str, labels: &[(&str, &str)], min: Option<i64>| {
+            let mut o = meta.object("keda.sh/v1alpha1", "ScaledObject", name, labels);
+            let mut spec = Map::new();
+            spec.insert("scaleTargetRef".into(), target_ref.clone());
+            if let Some(min) = min {
+                spec.insert("minReplicaCount".into(), min.into());
+            }
+            spec.insert("maxReplicaCount".into(), max.into());
             o.insert("spec".into(), Value::Object(spec));
-            return Ok(Value::Object(o));
+            o
+        };
+        let workload = [(COMPONENT_LABEL, "workload"), (ROLE_LABEL, self.role)];
+
+        if let Some(keda) = obj(scaling.get("keda"), &format!("{p}.keda"))? {
+            // KEDA's own default minimum (0) applies when none is given.
+            let mut o = scaled_object(&keda_name, &workload, min);
+            let spec = o["spec"].as_object_mut().expect("built above");
+            keda_fields(keda, spec);
+            if let Some(t) = keda.get("triggers").filter(|v| !v.is_null()) {
+                spec.insert("triggers".into(), t.clone());
+            }
+            return Ok(Some(Value::Object(o)));
         }
+        let Some(wva) = obj(scaling.get("wva"), &format!("{p}.wva"))? else {
+            return Ok(None);
+        };
+        let accelerator = obj(self.spec.get("labels"), &format!("{}labels", self.path))?
+            .and_then(|l| l.get(wva::ACCELERATOR_LABEL))
+            .and_then(Value::as_str)
+            .filter(|a| !a.is_empty())
+            .unwrap_or("unknown");
+        let labels = [
+            (COMPONENT_LABEL, "workload"),
+            (ROLE_LABEL, self.role),
+            (wva::ACCELERATOR_LABEL, accelerator),
+        ];
+        let model = &meta.model_id;
+        let annotate = |o: &mut Map<String, Value>| {
+            let mut a = Map::new();
+            a.insert(wva::MANAGED_ANNOTATION.into(), "true".into());
+            a.insert(wva::MODEL_ID_ANNOTATION.into(), model.clone().into());
+            if let Some(c) = wva
+                .get("variantCost")
+                .and_then(Value::as_str)
+                .filter(|c| !c.is_empty())
+            {
+                a.insert(wva::VARIANT_COST_ANNOTATION.into(), c.into());
+            }
+            o["metadata"]["annotations"] = Value::Object(a);
+        };
+        if let Some(keda) = obj(wva.get("keda"), &format!("{p}.wva.keda"))? {
+            let Some(prom) = &opts.wva_prometheus else {
+                return Err(BuildError::Unconfigured {
+                    path: format!("{p}.wva.keda"),
+                    message: "KEDA needs the Prometheus that holds WVA's wva_desired_replicas \
+                              metric: start the reconciler with --wva-prometheus-url",
+                });
+            };
+            let mut o = scaled_object(&keda_name, &labels, Some(min.unwrap_or(1)));
+            annotate(&mut o);
+            // Prometheus renames the namespace label WVA emits to exported_namespace.
+            let query = format!(
+                "{}{{variant_name=\"{keda_name}\",exported_namespace=\"{}\"}}",
+                wva::METRIC,
+                meta.namespace
+            );
+            let mut metadata = Map::new();
+            metadata.insert("serverAddress".into(), prom.url.clone().into());
+            metadata.insert("query".into(), query.into());
+            metadata.insert("threshold".into(), "1".into());
+            metadata.insert(
+                "unsafeSsl".into(),
+                prom.insecure_skip_verify.to_string().into(),
+            );
+            let mut trigger = Map::new();
+            trigger.insert("type".into(), "prometheus".into());
+            trigger.insert("name".into(), "wva-desired-replicas".into());
+            if let Some(auth) = &prom.auth {
+                metadata.insert("authModes".into(), auth.modes.clone().into());
+                trigger.insert(
+                    "authenticationRef".into(),
+                    json!({"name": auth.trigger_authentication, "kind": auth.kind}),
+                );
+            }
+            trigger.insert("metadata".into(), Value::Object(metadata));
+            let spec = o["spec"].as_object_mut().expect("built above");
+            keda_fields(keda, spec);
+            spec.insert("triggers".into(), json!([trigger]));
+            return Ok(Some(Value::Object(o)));
+        }
+        let Some(hpa) = obj(wva.get("hpa"), &format!("{p}.wva.hpa"))? else {
+            // Neither actuator (the validating webhook refuses this): nothing to scale with.
+            return Ok(None);
+        };
         let mut o = meta.object(
             "autoscaling/v2",
             "HorizontalPodAutoscaler",
-            &format!("{}-{suffix}-hpa", meta.name),
-            &extra,
+            &hpa_name,
+            &labels,
         );
+        annotate(&mut o);
         let mut spec = Map::new();
         spec.insert("scaleTargetRef".into(), target_ref);
+        // An HPA cannot go below 1 without the HPAScaleToZero feature gate.
         spec.insert("minReplicas".into(), min.unwrap_or(1).max(1).into());
         spec.insert("maxReplicas".into(), max.into());
-        // The Workload Variant Autoscaler publishes the desired replicas of each variant as an
-        // external metric; AverageValue 1 makes the HPA follow it.
+        // WVA publishes the desired replicas of each variant (named after its HPA) as an
+        // external metric; a Value target of 1 makes the HPA follow it exactly.
         spec.insert(
             "metrics".into(),
             json!([{
                 "type": "External",
                 "external": {
                     "metric": {
-                        "name": "wva_desired_replicas",
-                        "selector": {"matchLabels": {"variant_name": target}},
+                        "name": wva::METRIC,
+                        "selector": {"matchLabels": {"variant_name": hpa_name}},
                     },
-                    "target": {"type": "AverageValue", "averageValue": "1"},
+                    "target": {"type": "Value", "value": "1"},
                 },
             }]),
         );
-        let behavior = scaling
-            .get("wva")
-            .and_then(|w| w.get("hpa"))
-            .and_then(|h| h.get("behavior"))
-            .filter(|b| !b.is_null());
-        if let Some(b) = behavior {
+        if let Some(b) = hpa.get("behavior").filter(|b| !b.is_null()) {
             spec.insert("behavior".into(), b.clone());
         }
         o.insert("spec".into(), Value::Object(spec));
-        Ok(Value::Object(o))
+        Ok(Some(Value::Object(o)))
     }
 }
 
@@ -741,8 +874,13 @@ fn wire_scheduler_config(
 
 /// The child objects of `svc` (a whole `serving.kserve.io/v1alpha2` LLMInferenceService, as
 /// stored), in a fixed order: scheduler RBAC, Services, workloads, autoscalers, InferencePool,
-/// HTTPRoute.
+/// HTTPRoute. Without cluster settings: see [`build_with`].
 pub fn build(svc: &Value) -> Result<Vec<Value>, BuildError> {
+    build_with(svc, &BuildOptions::default())
+}
+
+/// [`build`] with the reconciler's cluster settings.
+pub fn build_with(svc: &Value, opts: &BuildOptions) -> Result<Vec<Value>, BuildError> {
     let plan = Plan::of(svc)?;
     let meta = &plan.meta;
     let mut out = Vec::new();
@@ -764,9 +902,9 @@ pub fn build(svc: &Value) -> Result<Vec<Value>, BuildError> {
         }),
     );
     out.push(Value::Object(ws));
-    out.extend(plan.decode.build(meta)?);
+    out.extend(plan.decode.build(meta, opts)?);
     if let Some(p) = &plan.prefill {
-        out.extend(p.build(meta)?);
+        out.extend(p.build(meta, opts)?);
     }
     if let Some(spec) = plan.pool_spec {
         let mut o = meta.object(

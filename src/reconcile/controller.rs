@@ -13,6 +13,15 @@
 //!    longer built are deleted.
 //! 4. Status via the status subresource (merge patch), only when it changed.
 //!
+//! A service that cannot be built (a required field missing, a setting the reconciler was not
+//! started with) keeps the children it has: nothing is applied or pruned, `Ready` turns
+//! `False` with reason `InvalidSpec` and the error, and a Warning event says the same.
+//!
+//! Events (`events.k8s.io/v1`, reporting controller [`FIELD_MANAGER`]) on the service:
+//! `Created`, `Updated`, `Recreated` and `Deleted` for each child written (the child as the
+//! related object), Warnings `InvalidSpec` and `ReconcileFailed`. An event that cannot be
+//! written (no RBAC for events) is logged and does not fail the reconcile.
+//!
 //! Owned Deployments, Services and (when their CRDs exist) LeaderWorkerSets, InferencePools
 //! and HTTPRoutes are watched, so drift is brought back. Errors requeue with a per-service
 //! exponential backoff ([`backoff`]: 5 s doubling up to 5 min).
@@ -27,17 +36,21 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
     PatchParams, PostParams,
 };
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
-use super::build::{MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL};
+use super::build::{
+    BuildOptions, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, WvaPrometheus, WvaPrometheusAuth,
+};
 use crate::presets::{EMBEDDED_FILES, PresetStore, parse_yaml_documents};
 
 /// Field manager of every write.
@@ -60,6 +73,8 @@ pub struct Config {
     pub resync: Duration,
     /// Delay before retrying a failed reconcile.
     pub error_delay: Duration,
+    /// Cluster settings some children need (the Prometheus of `scaling.wva.keda`).
+    pub build: BuildOptions,
 }
 
 /// Leader election settings.
@@ -159,6 +174,7 @@ struct Ctx {
     client: Client,
     cfg: Config,
     embedded: Vec<Value>,
+    recorder: Recorder,
     /// Consecutive failures per `namespace/name`, for the retry backoff.
     failures: std::sync::Mutex<HashMap<String, u32>>,
 }
@@ -275,11 +291,25 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     let svc_api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &ns, &service_resource());
 
-    let desired = match super::build::build(&svc) {
+    let regarding = service_ref(&obj);
+    let desired = match super::build::build_with(&svc, &ctx.cfg.build) {
         Ok(d) => d,
         Err(e) => {
-            tracing::warn!(%ns, %name, error = %e, "cannot build");
-            vec![]
+            // Keep what runs: neither apply nor prune; say why in the status and an event.
+            tracing::warn!(%ns, %name, error = %e, "cannot build; children left as they are");
+            let message = e.to_string();
+            publish(
+                &ctx,
+                &regarding,
+                EventType::Warning,
+                "InvalidSpec",
+                message.clone(),
+                None,
+            )
+            .await;
+            let status = super::status::invalid_spec(&svc, &message, &now_rfc3339());
+            write_status(&svc_api, &svc, status, &ns, &name).await?;
+            return Ok(Action::requeue(ctx.cfg.resync));
         }
     };
     let pp = PatchParams::apply(FIELD_MANAGER).force();
@@ -313,12 +343,14 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
             observed.push(l.clone());
             continue;
         }
+        let mut reason = if live.is_some() { "Updated" } else { "Created" };
         // A Deployment's selector is immutable (it changes when the role label does, e.g.
         // prefill added or removed): replace the object.
         if let Some(l) = &live
             && kind == "Deployment"
             && l["spec"]["selector"] != d["spec"]["selector"]
         {
+            reason = "Recreated";
             tracing::info!(%ns, service = %name, name = %cname, "selector changed; recreating");
             match api.delete(&cname, &DeleteParams::background()).await {
                 Ok(_) => {}
@@ -339,7 +371,16 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
                 source,
             })?;
         writes += 1;
-        tracing::info!(%ns, service = %name, kind, name = %cname, "applied");
+        tracing::info!(%ns, service = %name, kind, name = %cname, reason, "applied");
+        publish(
+            &ctx,
+            &regarding,
+            EventType::Normal,
+            reason,
+            format!("{reason} {kind} {cname}"),
+            Some(child_ref(&api_version, &kind, &ns, &cname)),
+        )
+        .await;
         observed.push(serde_json::to_value(applied)?);
     }
 
@@ -366,6 +407,15 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
                     Ok(_) => {
                         writes += 1;
                         tracing::info!(%ns, service = %name, kind, name = %oname, "pruned");
+                        publish(
+                            &ctx,
+                            &regarding,
+                            EventType::Normal,
+                            "Deleted",
+                            format!("Deleted {kind} {oname}: no longer part of the service"),
+                            Some(child_ref(api_version, kind, &ns, &oname)),
+                        )
+                        .await;
                     }
                     Err(e) if not_found(&e) => {}
                     Err(e) => return Err(e.into()),
@@ -401,25 +451,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
 
     let presets = preset_store(&ctx).await;
     let status = super::status::status(&svc, &observed, &presets, &now_rfc3339());
-    let old = svc.get("status").cloned().unwrap_or(Value::Null);
-    if old != status {
-        let mut patch = status.clone();
-        if let (Some(o), Some(p)) = (old.as_object(), patch.as_object_mut()) {
-            for k in o.keys() {
-                p.entry(k.clone()).or_insert(Value::Null);
-            }
-        }
-        svc_api
-            .patch_status(
-                &name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({ "status": patch })),
-            )
-            .await
-            .map_err(|source| Error::Object {
-                what: format!("status of {ns}/{name}"),
-                source,
-            })?;
+    if write_status(&svc_api, &svc, status, &ns, &name).await? {
         writes += 1;
     }
     if let Ok(mut f) = ctx.failures.lock() {
@@ -427,6 +459,98 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     }
     tracing::debug!(%ns, service = %name, writes, "reconciled");
     Ok(Action::requeue(ctx.cfg.resync))
+}
+
+/// Writes `status` through the status subresource when it differs from the service's
+/// (keys the new status lacks are removed); true when written.
+async fn write_status(
+    svc_api: &Api<DynamicObject>,
+    svc: &Value,
+    status: Value,
+    ns: &str,
+    name: &str,
+) -> Result<bool, Error> {
+    let old = svc.get("status").cloned().unwrap_or(Value::Null);
+    if old == status {
+        return Ok(false);
+    }
+    let mut patch = status;
+    if let (Some(o), Some(p)) = (old.as_object(), patch.as_object_mut()) {
+        for k in o.keys() {
+            p.entry(k.clone()).or_insert(Value::Null);
+        }
+    }
+    svc_api
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": patch })),
+        )
+        .await
+        .map_err(|source| Error::Object {
+            what: format!("status of {ns}/{name}"),
+            source,
+        })?;
+    Ok(true)
+}
+
+/// The service as an event's `regarding`.
+fn service_ref(obj: &DynamicObject) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("serving.kserve.io/v1alpha2".into()),
+        kind: Some("LLMInferenceService".into()),
+        name: obj.metadata.name.clone(),
+        namespace: obj.metadata.namespace.clone(),
+        uid: obj.metadata.uid.clone(),
+        resource_version: obj.metadata.resource_version.clone(),
+        ..Default::default()
+    }
+}
+
+fn child_ref(api_version: &str, kind: &str, ns: &str, name: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(api_version.into()),
+        kind: Some(kind.into()),
+        name: Some(name.into()),
+        namespace: Some(ns.into()),
+        ..Default::default()
+    }
+}
+
+/// Publishes an event on the service; a failure is logged, never fatal. (The child, when
+/// given, is the related object: it also keeps events about different children apart in the
+/// recorder's de-duplication.)
+async fn publish(
+    ctx: &Ctx,
+    regarding: &ObjectReference,
+    type_: EventType,
+    reason: &str,
+    note: String,
+    related: Option<ObjectReference>,
+) {
+    let ev = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(truncate_note(note)),
+        action: "Reconcile".into(),
+        secondary: related,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, regarding).await {
+        tracing::debug!(error = %e, reason, "could not write an event");
+    }
+}
+
+/// Event notes are limited to 1 kB.
+fn truncate_note(mut note: String) -> String {
+    if note.len() > 1024 {
+        let mut end = 1021;
+        while !note.is_char_boundary(end) {
+            end -= 1;
+        }
+        note.truncate(end);
+        note.push_str("...");
+    }
+    note
 }
 
 fn error_policy(obj: Arc<DynamicObject>, err: &Error, ctx: Arc<Ctx>) -> Action {
@@ -437,6 +561,19 @@ fn error_policy(obj: Arc<DynamicObject>, err: &Error, ctx: Arc<Ctx>) -> Action {
     });
     let delay = backoff(ctx.cfg.error_delay, n);
     tracing::warn!(service = %obj.name_any(), namespace = ?obj.namespace(), error = %err, failures = n, retry_in = ?delay, "reconcile failed; retrying");
+    let regarding = service_ref(&obj);
+    let note = format!("{err}; retrying in {}s", delay.as_secs());
+    tokio::spawn(async move {
+        publish(
+            &ctx,
+            &regarding,
+            EventType::Warning,
+            "ReconcileFailed",
+            note,
+            None,
+        )
+        .await;
+    });
     Action::requeue(delay)
 }
 
@@ -485,7 +622,12 @@ pub async fn run_controller(
         };
         controller = controller.owns_with(api, car, owned_wc.clone());
     }
+    let reporter = Reporter {
+        controller: FIELD_MANAGER.into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
     let ctx = Arc::new(Ctx {
+        recorder: Recorder::new(client.clone(), reporter),
         client,
         cfg,
         embedded,
@@ -686,6 +828,55 @@ pub struct ReconcileArgs {
     pub resync: u64,
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: crate::serve::LogFormat,
+    #[command(flatten)]
+    pub wva: WvaArgs,
+}
+
+/// Where KEDA reads the Workload Variant Autoscaler's metric (`scaling.wva.keda`); KServe
+/// keeps the same settings in `inferenceservice-config` (`autoscaling-wva-controller-config`).
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct WvaArgs {
+    /// Prometheus URL that KEDA queries for `wva_desired_replicas` (needed by services with
+    /// `scaling.wva.keda`; without it they are reported InvalidSpec).
+    #[arg(long, env = "LLMISVC_WVA_PROMETHEUS_URL")]
+    pub wva_prometheus_url: Option<String>,
+    /// Skip TLS verification of that Prometheus (the trigger's `unsafeSsl`).
+    #[arg(long)]
+    pub wva_prometheus_insecure_skip_verify: bool,
+    /// KEDA `authModes` of the Prometheus trigger (e.g. `bearer`); needs
+    /// --wva-prometheus-trigger-auth.
+    #[arg(long, requires = "wva_prometheus_trigger_auth")]
+    pub wva_prometheus_auth_modes: Option<String>,
+    /// Name of the (Cluster)TriggerAuthentication holding the credentials; needs
+    /// --wva-prometheus-auth-modes.
+    #[arg(long, requires = "wva_prometheus_auth_modes")]
+    pub wva_prometheus_trigger_auth: Option<String>,
+    /// Kind of that object.
+    #[arg(long, default_value = "TriggerAuthentication", value_parser = ["TriggerAuthentication", "ClusterTriggerAuthentication"])]
+    pub wva_prometheus_trigger_auth_kind: String,
+}
+
+impl WvaArgs {
+    /// The builder's settings.
+    pub fn build_options(&self) -> BuildOptions {
+        BuildOptions {
+            wva_prometheus: self.wva_prometheus_url.as_ref().map(|url| WvaPrometheus {
+                url: url.clone(),
+                insecure_skip_verify: self.wva_prometheus_insecure_skip_verify,
+                auth: match (
+                    &self.wva_prometheus_auth_modes,
+                    &self.wva_prometheus_trigger_auth,
+                ) {
+                    (Some(modes), Some(name)) => Some(WvaPrometheusAuth {
+                        modes: modes.clone(),
+                        trigger_authentication: name.clone(),
+                        kind: self.wva_prometheus_trigger_auth_kind.clone(),
+                    }),
+                    _ => None,
+                },
+            }),
+        }
+    }
 }
 
 impl ReconcileArgs {
@@ -704,18 +895,20 @@ impl ReconcileArgs {
             lease,
             resync: Duration::from_secs(self.resync.max(1)),
             error_delay: Duration::from_secs(5),
+            build: self.wva.build_options(),
         }
     }
 }
 
 /// Config for `serve --reconcile`: all namespaces, leader election in `lease_namespace`.
-pub fn serve_config(system_namespace: &str, lease_namespace: &str) -> Config {
+pub fn serve_config(system_namespace: &str, lease_namespace: &str, build: BuildOptions) -> Config {
     Config {
         namespace: None,
         system_namespace: system_namespace.to_string(),
         lease: Some(LeaseConfig::new(lease_namespace)),
         resync: Duration::from_secs(300),
         error_delay: Duration::from_secs(5),
+        build,
     }
 }
 

@@ -184,6 +184,18 @@ fn presets_condition(svc: &Value, presets: &PresetStore) -> (Cond, Vec<Value>) {
     (c, refs)
 }
 
+/// The status of a service that cannot be built: `Ready` is `False` with reason
+/// `InvalidSpec` and `message`.
+pub fn invalid_spec(svc: &Value, message: &str, now: &str) -> Value {
+    let mut st = Map::new();
+    if let Some(g) = svc["metadata"]["generation"].as_i64() {
+        st.insert("observedGeneration".into(), g.into());
+    }
+    let conds = vec![("Ready", cond(St::False, "InvalidSpec", message.to_string()))];
+    st.insert("conditions".into(), conditions(svc, conds, now));
+    Value::Object(st)
+}
+
 /// The status of `svc` given its live children `observed` (any kinds; a Gateway named by the
 /// route may be included for the URL), the current presets and the time `now` (RFC 3339,
 /// used only for conditions whose status changes).
@@ -194,12 +206,7 @@ pub fn status(svc: &Value, observed: &[Value], presets: &PresetStore, now: &str)
     }
     let plan = match Plan::of(svc) {
         Ok(p) => p,
-        Err(e) => {
-            let c = cond(St::False, "InvalidSpec", e.to_string());
-            let conds = vec![("Ready", c)];
-            st.insert("conditions".into(), conditions(svc, conds, now));
-            return Value::Object(st);
-        }
+        Err(e) => return invalid_spec(svc, &e.to_string(), now),
     };
     let n = &plan.meta.name;
     let ns = &plan.meta.namespace;
