@@ -300,12 +300,24 @@ fn shell_command_left_alone() {
 #[test]
 fn storage_schemes() {
     let cases = [
-        ("pvc://claim/sub/dir", "model-volume", "/mnt/models"),
+        ("pvc://claim/sub/dir", "kserve-pvc-source", "/mnt/models"),
         ("oci://registry/model:1", "model-image", "/mnt/models"),
-        ("hf://org/model", "model-cache", "/mnt/models"),
-        ("s3://bucket/model", "model-cache", "/mnt/models"),
-        ("gs://bucket/model", "model-cache", "/mnt/models"),
-        ("https://host/model.tgz", "model-cache", "/mnt/models"),
+        ("hf://org/model", "kserve-provision-location", "/mnt/models"),
+        (
+            "s3://bucket/model",
+            "kserve-provision-location",
+            "/mnt/models",
+        ),
+        (
+            "gs://bucket/model",
+            "kserve-provision-location",
+            "/mnt/models",
+        ),
+        (
+            "https://host/model.tgz",
+            "kserve-provision-location",
+            "/mnt/models",
+        ),
     ];
     for (uri, vol, model_arg) in cases {
         let mut obj = base(json!({}));
@@ -321,7 +333,7 @@ fn storage_schemes() {
                 .iter()
                 .any(|c| c["name"] == "storage-initializer")
         });
-        assert_eq!(has_si, vol == "model-cache", "{uri}");
+        assert_eq!(has_si, vol == "kserve-provision-location", "{uri}");
     }
     // pvc sub-path
     let mut obj = base(json!({}));
@@ -445,6 +457,95 @@ fn container() -> impl Strategy<Value = Value> {
         })
 }
 
+/// As with KServe, a pod that declares `kserve-provision-location` itself (here a PVC) gets
+/// the model downloaded there instead of into an emptyDir.
+#[test]
+fn own_provision_location_volume_is_used() {
+    let obj = base(json!({ "template": {
+        "containers": [ { "name": "main", "image": "vllm/vllm-openai:v0.11.0", "command": ["vllm", "serve"] } ],
+        "volumes": [ { "name": "kserve-provision-location", "persistentVolumeClaim": { "claimName": "models" } } ],
+    } }));
+    let out = expand(&obj, &cfg()).unwrap();
+    let pod = &out["spec"]["template"];
+    let vols: Vec<&Value> = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["name"] == "kserve-provision-location")
+        .collect();
+    assert_eq!(vols.len(), 1);
+    assert_eq!(vols[0]["persistentVolumeClaim"]["claimName"], "models");
+    let init = &pod["initContainers"][0];
+    assert_eq!(init["name"], "storage-initializer");
+    assert_eq!(init["volumeMounts"][0]["name"], "kserve-provision-location");
+    assert!(
+        main_of(&out, "/spec/template")["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "kserve-provision-location" && m["mountPath"] == "/mnt/models")
+    );
+}
+
+/// Objects stored by earlier versions (model volume `model-cache`, shared with the preset's HF
+/// cache mount; `model-volume` for PVCs) get their model mounts renamed on the next update:
+/// init container and `main` still share one volume, nothing is left dangling, and a second
+/// run changes nothing.
+#[test]
+fn legacy_model_volume_names_are_migrated() {
+    let legacy_hf = base(json!({ "template": {
+        "initContainers": [ { "name": "storage-initializer", "image": "kserve/storage-initializer:v0.16.0",
+            "args": ["hf://org/model", "/mnt/models"],
+            "volumeMounts": [ { "name": "model-cache", "mountPath": "/mnt/models" } ] } ],
+        "containers": [ { "name": "main", "image": "vllm/vllm-openai:v0.11.0", "command": ["vllm", "serve"],
+            "volumeMounts": [ { "name": "model-cache", "mountPath": "/models-cache" },
+                              { "name": "model-cache", "mountPath": "/mnt/models" } ] } ],
+        "volumes": [ { "name": "model-cache", "emptyDir": {} } ],
+    } }));
+    let out = expand(&legacy_hf, &cfg()).unwrap();
+    assert_eq!(expand(&out, &cfg()).unwrap(), out, "not idempotent");
+    let pod = &out["spec"]["template"];
+    let mounts = main_of(&out, "/spec/template")["volumeMounts"]
+        .as_array()
+        .unwrap();
+    let at = |p: &str| mounts.iter().find(|m| m["mountPath"] == p).unwrap()["name"].clone();
+    assert_eq!(at("/mnt/models"), "kserve-provision-location");
+    assert_eq!(
+        at("/models-cache"),
+        "model-cache",
+        "the HF cache mount is not the model's"
+    );
+    assert_eq!(
+        pod["initContainers"][0]["volumeMounts"][0]["name"],
+        "kserve-provision-location"
+    );
+    let names: Vec<&str> = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"model-cache") && names.contains(&"kserve-provision-location"));
+
+    let mut legacy_pvc = base(json!({ "template": {
+        "containers": [ { "name": "main", "image": "vllm/vllm-openai:v0.11.0", "command": ["vllm", "serve"],
+            "volumeMounts": [ { "name": "model-volume", "mountPath": "/mnt/models", "readOnly": true, "subPath": "m" } ] } ],
+        "volumes": [ { "name": "model-volume", "persistentVolumeClaim": { "claimName": "claim", "readOnly": true } } ],
+    } }));
+    legacy_pvc["spec"]["model"]["uri"] = json!("pvc://claim/m");
+    let out = expand(&legacy_pvc, &cfg()).unwrap();
+    assert_eq!(expand(&out, &cfg()).unwrap(), out, "not idempotent");
+    let pod = &out["spec"]["template"];
+    assert_eq!(
+        pod["volumes"],
+        json!([ { "name": "kserve-pvc-source", "persistentVolumeClaim": { "claimName": "claim", "readOnly": true } } ])
+    );
+    assert_eq!(
+        main_of(&out, "/spec/template")["volumeMounts"],
+        json!([ { "name": "kserve-pvc-source", "mountPath": "/mnt/models", "readOnly": true, "subPath": "m" } ])
+    );
+}
+
 fn pod() -> impl Strategy<Value = Value> {
     (opt(container()), any::<bool>()).prop_map(|(c, vol)| {
         let mut p = json!({});
@@ -452,7 +553,7 @@ fn pod() -> impl Strategy<Value = Value> {
             p["containers"] = json!([c]);
         }
         if vol {
-            p["volumes"] = json!([{ "name": "model-cache", "persistentVolumeClaim": { "claimName": "mine" } }]);
+            p["volumes"] = json!([{ "name": "kserve-provision-location", "persistentVolumeClaim": { "claimName": "mine" } }]);
         }
         p
     })

@@ -2,9 +2,9 @@
 //!
 //! | `model.uri`          | storage initializer on (default)                                   | off                                      |
 //! |----------------------|--------------------------------------------------------------------|------------------------------------------|
-//! | `pvc://claim/path`   | read-only PVC volume `model-volume` at `/mnt/models`, `subPath: path` | same                                  |
+//! | `pvc://claim/path`   | read-only PVC volume `kserve-pvc-source` at `/mnt/models`, `subPath: path` | same                             |
 //! | `oci://image`        | image volume `model-image` (`pullPolicy: IfNotPresent`), read-only  | same                                     |
-//! | `hf://org/model[:rev]` | init container `storage-initializer` (args `[uri, /mnt/models]`) into emptyDir `model-cache` | vLLM pulls `org/model` (`--revision rev`), `HF_HOME=/mnt/models` on emptyDir `model-cache` |
+//! | `hf://org/model[:rev]` | init container `storage-initializer` (args `[uri, /mnt/models]`) into emptyDir `kserve-provision-location` | vLLM pulls `org/model` (`--revision rev`), `HF_HOME=/mnt/models` on emptyDir `kserve-provision-location` |
 //! | `s3://`, `gs://`, `https://`, `http://` | storage initializer as for `hf://`                | vLLM is given the URI itself             |
 //! | anything else        | untouched (validation rejects it)                                  |                                          |
 //!
@@ -13,7 +13,13 @@
 //! label); vLLM gets `--lora-modules name=/mnt/lora/<name>` (or the repo id / URI when vLLM pulls).
 //! Existing volumes, mounts (by mount path), init containers and env vars of the same name win;
 //! a pod whose `main` container already mounts another volume at the target path (e.g. the
-//! user's own `/mnt/models`) gets nothing for that source.
+//! user's own `/mnt/models`) gets nothing for that source. The model's volume names are
+//! KServe's, so a pod that declares its own `kserve-provision-location` (say, a PVC to download
+//! into) gets the storage initializer writing there, as with KServe.
+//!
+//! Objects stored by earlier llmisvc versions (model volumes `model-cache` / `model-volume`)
+//! have their model mounts renamed to the current names on their next update, so the init
+//! container and `main` keep sharing one volume.
 
 use std::borrow::Cow;
 
@@ -148,8 +154,8 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
         })
         .collect();
     let model_names = Names {
-        cache: "model-cache".into(),
-        pvc: "model-volume".into(),
+        cache: STORAGE_VOLUME.into(),
+        pvc: PVC_VOLUME.into(),
         image: "model-image".into(),
         init: "storage-initializer".into(),
     };
@@ -195,6 +201,75 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
     Ok(())
 }
 
+/// KServe's name of the volume the storage initializer downloads into.
+pub(crate) const STORAGE_VOLUME: &str = "kserve-provision-location";
+/// KServe's name of the volume of a `pvc://` model.
+pub(crate) const PVC_VOLUME: &str = "kserve-pvc-source";
+/// The model volumes' names before llmisvc used KServe's, and what they became.
+const LEGACY_MODEL_VOLUMES: [(&str, &str); 2] = [
+    ("model-cache", STORAGE_VOLUME),
+    ("model-volume", PVC_VOLUME),
+];
+
+fn name_of(v: &Value) -> Option<&str> {
+    v.get("name").and_then(Value::as_str)
+}
+
+/// Renames the legacy model volume mounted at `mount` in `main` and in the init container
+/// `init` to its current name; the volume itself is renamed when nothing else mounts it
+/// (otherwise, e.g. the preset's HF cache mount, it stays and the current volume is added).
+/// Lenient: entries of the wrong shape are skipped (later steps report them).
+fn migrate_legacy(pod: &mut Obj, mount: &str, init: &str) {
+    for (old, new) in LEGACY_MODEL_VOLUMES {
+        let mut renamed = false;
+        for (key, owner) in [("containers", "main"), ("initContainers", init)] {
+            let containers = pod.get_mut(key).and_then(Value::as_array_mut);
+            for c in containers.into_iter().flatten() {
+                if name_of(c) != Some(owner) {
+                    continue;
+                }
+                let mounts = c.get_mut("volumeMounts").and_then(Value::as_array_mut);
+                for m in mounts
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_object_mut)
+                {
+                    if m.get("mountPath").and_then(Value::as_str) == Some(mount)
+                        && m.get("name").and_then(Value::as_str) == Some(old)
+                    {
+                        m.insert("name".into(), new.into());
+                        renamed = true;
+                    }
+                }
+            }
+        }
+        if !renamed {
+            continue;
+        }
+        let mounted = |pod: &Obj, name: &str| {
+            ["containers", "initContainers"].iter().any(|k| {
+                pod.get(*k)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c.get("volumeMounts").and_then(Value::as_array))
+                    .flatten()
+                    .any(|m| name_of(m) == Some(name))
+            })
+        };
+        let still_used = mounted(pod, old);
+        let volumes = pod.get_mut("volumes").and_then(Value::as_array_mut);
+        let Some(volumes) = volumes else { continue };
+        if !still_used && !volumes.iter().any(|v| name_of(v) == Some(new)) {
+            for v in volumes.iter_mut().filter_map(Value::as_object_mut) {
+                if v.get("name").and_then(Value::as_str) == Some(old) {
+                    v.insert("name".into(), new.into());
+                }
+            }
+        }
+    }
+}
+
 fn owned(volume: &str, names: &Names) -> bool {
     volume == names.cache || volume == names.pvc || volume == names.image
 }
@@ -235,6 +310,9 @@ fn attach(
     si: bool,
     cfg: &MutateConfig,
 ) -> Result<(), MutateError> {
+    if mount == MODEL_MOUNT_PATH {
+        migrate_legacy(pod, mount, &names.init);
+    }
     // Something else already mounted at the target (by the user, or by an earlier run):
     // the pod owns that path, nothing to add.
     {
