@@ -662,6 +662,41 @@ fn reconciler_against_a_real_api_server() {
         "children were pruned or added although the service could not be built"
     );
 
+    // KServe's stop annotation deletes the children and keeps the service; removing it brings
+    // them back.
+    let svc_kind = "llminferenceservices.serving.kserve.io";
+    cluster.kubectl_ok(&[
+        "annotate",
+        svc_kind,
+        "qwen-pd",
+        "-n",
+        "demo",
+        "serving.kserve.io/stop=true",
+    ]);
+    wait_until(
+        "a stopped service's children deleted",
+        Duration::from_secs(60),
+        || children(&cluster, "qwen-pd").is_empty().then_some(()),
+    );
+    wait_until("Ready=False/Stopped", Duration::from_secs(30), || {
+        let s = get_svc(&cluster, "qwen-pd");
+        let ready = s["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["reason"] == "Stopped");
+        ready.then_some(())
+    });
+    cluster.kubectl_ok(&[
+        "annotate",
+        svc_kind,
+        "qwen-pd",
+        "-n",
+        "demo",
+        "serving.kserve.io/stop-",
+    ]);
+    wait_converged(&cluster, "qwen-pd", &logs_s);
+
     // 8. Deleting the service garbage-collects everything (kube-controller-manager's GC).
     cluster.kubectl_ok(&[
         "delete",

@@ -58,6 +58,17 @@ pub enum BuildError {
     Unconfigured { path: String, message: &'static str },
 }
 
+/// KServe's annotation that stops a service: its children are deleted, the service stays
+/// (`"true"`, any case; removing it brings them back).
+pub const STOP_ANNOTATION: &str = "serving.kserve.io/stop";
+
+/// Is the service stopped ([`STOP_ANNOTATION`])?
+pub fn stopped(svc: &Value) -> bool {
+    svc["metadata"]["annotations"][STOP_ANNOTATION]
+        .as_str()
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
 /// Cluster settings the builder needs for some specs (the reconciler's command line).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BuildOptions {
@@ -879,8 +890,11 @@ pub fn build(svc: &Value) -> Result<Vec<Value>, BuildError> {
     build_with(svc, &BuildOptions::default())
 }
 
-/// [`build`] with the reconciler's cluster settings.
+/// [`build`] with the reconciler's cluster settings. A [`stopped`] service has no children.
 pub fn build_with(svc: &Value, opts: &BuildOptions) -> Result<Vec<Value>, BuildError> {
+    if stopped(svc) {
+        return Ok(vec![]);
+    }
     let plan = Plan::of(svc)?;
     let meta = &plan.meta;
     let mut out = Vec::new();
@@ -1028,6 +1042,26 @@ mod tests {
             &find(&objs, "Deployment", "m-kserve-router-scheduler")["spec"]["template"]["spec"];
         assert_eq!(pod["containers"][0]["args"][3], "/etc/llmisvc/epp/epp.yaml");
         assert_eq!(pod["volumes"][0]["configMap"]["name"], "cm");
+    }
+
+    #[test]
+    fn a_stopped_service_has_no_children() {
+        let mut s = svc(json!({"template": {}, "router": {"scheduler": {"template": {}}}}));
+        assert!(!build(&s).unwrap().is_empty());
+        for v in ["true", "True", "TRUE"] {
+            s["metadata"]["annotations"] = json!({STOP_ANNOTATION: v});
+            assert!(stopped(&s));
+            assert_eq!(build(&s).unwrap(), Vec::<Value>::new(), "{v}");
+        }
+        for v in ["false", "", "yes"] {
+            s["metadata"]["annotations"] = json!({STOP_ANNOTATION: v});
+            assert!(!stopped(&s), "{v}");
+            assert!(!build(&s).unwrap().is_empty());
+        }
+        // Even a spec that cannot be built: stopping it is always possible.
+        let mut bad = svc(json!({}));
+        bad["metadata"]["annotations"] = json!({STOP_ANNOTATION: "true"});
+        assert_eq!(build(&bad), Ok(vec![]));
     }
 
     #[test]

@@ -204,6 +204,35 @@ pub fn status(svc: &Value, observed: &[Value], presets: &PresetStore, now: &str)
     if let Some(g) = svc["metadata"]["generation"].as_i64() {
         st.insert("observedGeneration".into(), g.into());
     }
+    if super::build::stopped(svc) {
+        // As KServe: nothing runs, the workload (and router) conditions say Stopped.
+        let stopped = || cond(St::False, "Stopped", "Service is stopped");
+        let router = Plan::of(svc).ok().filter(|p| {
+            p.scheduler_ref().is_some() || p.route_ref().is_some() || p.pool_ref().is_some()
+        });
+        let (presets_cond, applied) = presets_condition(svc, presets);
+        let conds = vec![
+            ("Ready", stopped()),
+            ("WorkloadsReady", stopped()),
+            (
+                "RouterReady",
+                match router {
+                    Some(_) => stopped(),
+                    None => cond(
+                        St::True,
+                        "RouterNotConfigured",
+                        "no scheduler or route is managed for this service",
+                    ),
+                },
+            ),
+            ("PresetsUpToDate", presets_cond),
+        ];
+        st.insert("conditions".into(), conditions(svc, conds, now));
+        if !applied.is_empty() {
+            st.insert("appliedConfigs".into(), Value::Array(applied));
+        }
+        return Value::Object(st);
+    }
     let plan = match Plan::of(svc) {
         Ok(p) => p,
         Err(e) => return invalid_spec(svc, &e.to_string(), now),
@@ -613,6 +642,23 @@ mod tests {
         assert_eq!(st(&out, "Ready"), ("True", "Ready"));
         assert_eq!(out["url"], "http://10.0.0.1/ns/m");
         assert_eq!(out["router"]["gateways"][0]["name"], "gw");
+    }
+
+    #[test]
+    fn stopped_services_say_so() {
+        let mut s = svc(json!({"template": {}, "router": {"scheduler": {"template": {}}}}));
+        s["metadata"]["annotations"] = json!({"serving.kserve.io/stop": "true"});
+        let out = status(&s, &[], &store(), NOW);
+        assert_eq!(st(&out, "Ready"), ("False", "Stopped"));
+        assert_eq!(st(&out, "WorkloadsReady"), ("False", "Stopped"));
+        assert_eq!(st(&out, "RouterReady"), ("False", "Stopped"));
+        assert!(out.get("workloads").is_none() && out.get("url").is_none());
+        assert_eq!(out["observedGeneration"], 3);
+        let mut plain = svc(json!({"template": {}}));
+        plain["metadata"]["annotations"] = json!({"serving.kserve.io/stop": "TRUE"});
+        let out = status(&plain, &[], &store(), NOW);
+        assert_eq!(st(&out, "RouterReady"), ("True", "RouterNotConfigured"));
+        assert_eq!(st(&out, "Ready"), ("False", "Stopped"));
     }
 
     #[test]
