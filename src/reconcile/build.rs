@@ -58,6 +58,20 @@ pub enum BuildError {
     Unconfigured { path: String, message: &'static str },
 }
 
+/// Prefixes of the service's own annotations that reach its workloads and their pods, as
+/// KServe propagates them (Multus networks, Kueue, Prometheus scraping, local model cache).
+pub const PROPAGATED_ANNOTATION_PREFIXES: [&str; 4] = [
+    "k8s.v1.cni.cncf.io",
+    "kueue.x-k8s.io",
+    "prometheus.io",
+    "internal.serving.kserve.io/localmodel",
+];
+/// ... and to LeaderWorkerSets also these (e.g. `leaderworkerset.sigs.k8s.io/exclusive-topology`).
+pub const PROPAGATED_LWS_ANNOTATION_PREFIX: &str = "leaderworkerset.sigs.k8s.io";
+/// Prefixes of the service's own labels that reach its workloads and their pods.
+pub const PROPAGATED_LABEL_PREFIXES: [&str; 2] =
+    ["kueue.x-k8s.io", "internal.serving.kserve.io/localmodel"];
+
 /// KServe's annotation that stops a service: its children are deleted, the service stays
 /// (`"true"`, any case; removing it brings them back).
 pub const STOP_ANNOTATION: &str = "serving.kserve.io/stop";
@@ -157,6 +171,22 @@ pub struct Meta {
     pub kind: String,
     /// `spec.model.name`, else `spec.model.uri` (WVA's model id).
     pub model_id: String,
+    /// The service's labels that its workloads carry ([`PROPAGATED_LABEL_PREFIXES`]).
+    pub propagated_labels: Map<String, Value>,
+    /// The service's annotations that its workloads carry
+    /// ([`PROPAGATED_ANNOTATION_PREFIXES`], plus [`PROPAGATED_LWS_ANNOTATION_PREFIX`], which
+    /// only LeaderWorkerSets take).
+    pub propagated_annotations: Map<String, Value>,
+}
+
+/// The string entries of `map` whose key starts with one of `prefixes`.
+fn with_prefix(map: Option<&Value>, prefixes: &[&str]) -> Map<String, Value> {
+    map.and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| v.is_string() && prefixes.iter().any(|p| k.starts_with(p)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 impl Meta {
@@ -187,6 +217,15 @@ impl Meta {
                 .find_map(|k| svc["spec"]["model"][k].as_str().filter(|v| !v.is_empty()))
                 .unwrap_or_default()
                 .to_string(),
+            propagated_labels: with_prefix(
+                m.and_then(|m| m.get("labels")),
+                &PROPAGATED_LABEL_PREFIXES,
+            ),
+            propagated_annotations: with_prefix(m.and_then(|m| m.get("annotations")), &{
+                let mut p = PROPAGATED_ANNOTATION_PREFIXES.to_vec();
+                p.push(PROPAGATED_LWS_ANNOTATION_PREFIX);
+                p
+            }),
         })
     }
 
@@ -234,6 +273,31 @@ impl Meta {
             }),
         );
         o
+    }
+}
+
+/// The service's annotations a workload (`lws`: a LeaderWorkerSet) and its pods carry.
+fn workload_annotations(meta: &Meta, lws: bool) -> Map<String, Value> {
+    meta.propagated_annotations
+        .iter()
+        .filter(|(k, _)| lws || !k.starts_with(PROPAGATED_LWS_ANNOTATION_PREFIX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Adds the service's propagated labels (ours are kept) and annotations to a workload object.
+fn propagate_onto(o: &mut Map<String, Value>, meta: &Meta, lws: bool) {
+    let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if let Some(labels) = m.get_mut("labels").and_then(Value::as_object_mut) {
+        for (k, v) in &meta.propagated_labels {
+            labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    let annotations = workload_annotations(meta, lws);
+    if !annotations.is_empty() {
+        m.insert("annotations".into(), Value::Object(annotations));
     }
 }
 
@@ -308,9 +372,10 @@ impl Workload<'_> {
             get("pipeline")?,
         ))
     }
-    /// Pod labels: the spec's labels, then ours (ours win).
-    fn pod_metadata(&self, meta: &Meta, component: &str) -> Result<Value, BuildError> {
-        let mut labels = Map::new();
+    /// Pod metadata: the service's propagated labels and annotations, then the workload
+    /// spec's (they override), then our labels (ours win: the selector depends on them).
+    fn pod_metadata(&self, meta: &Meta, component: &str, lws: bool) -> Result<Value, BuildError> {
+        let mut labels = meta.propagated_labels.clone();
         if let Some(l) = obj(self.spec.get("labels"), &format!("{}labels", self.path))? {
             labels.extend(l.clone());
         }
@@ -320,12 +385,15 @@ impl Workload<'_> {
         labels.insert(ROLE_LABEL.into(), self.role.into());
         let mut m = Map::new();
         m.insert("labels".into(), Value::Object(labels));
+        let mut annotations = workload_annotations(meta, lws);
         if let Some(a) = obj(
             self.spec.get("annotations"),
             &format!("{}annotations", self.path),
-        )? && !a.is_empty()
-        {
-            m.insert("annotations".into(), Value::Object(a.clone()));
+        )? {
+            annotations.extend(a.clone());
+        }
+        if !annotations.is_empty() {
+            m.insert("annotations".into(), Value::Object(annotations));
         }
         Ok(Value::Object(m))
     }
@@ -371,6 +439,7 @@ impl Workload<'_> {
                 &name,
                 &extra,
             );
+            propagate_onto(&mut o, meta, true);
             spec.insert("startupPolicy".into(), "LeaderReady".into());
             if let Some(r) = rollout {
                 spec.insert(
@@ -383,11 +452,11 @@ impl Workload<'_> {
                 json!({
                     "size": self.group_size()?,
                     "leaderTemplate": {
-                        "metadata": self.pod_metadata(meta, "workload")?,
+                        "metadata": self.pod_metadata(meta, "workload", true)?,
                         "spec": template,
                     },
                     "workerTemplate": {
-                        "metadata": self.pod_metadata(meta, "workload-worker")?,
+                        "metadata": self.pod_metadata(meta, "workload-worker", true)?,
                         "spec": Value::Object(worker),
                     },
                 }),
@@ -397,6 +466,7 @@ impl Workload<'_> {
             ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet")
         } else {
             let mut o = meta.object("apps/v1", "Deployment", &name, &extra);
+            propagate_onto(&mut o, meta, false);
             spec.insert(
                 "selector".into(),
                 json!({"matchLabels": self.selector(meta)}),
@@ -409,7 +479,7 @@ impl Workload<'_> {
             }
             spec.insert(
                 "template".into(),
-                json!({"metadata": self.pod_metadata(meta, "workload")?, "spec": template}),
+                json!({"metadata": self.pod_metadata(meta, "workload", false)?, "spec": template}),
             );
             o.insert("spec".into(), Value::Object(spec));
             out.push(Value::Object(o));
@@ -1042,6 +1112,81 @@ mod tests {
             &find(&objs, "Deployment", "m-kserve-router-scheduler")["spec"]["template"]["spec"];
         assert_eq!(pod["containers"][0]["args"][3], "/etc/llmisvc/epp/epp.yaml");
         assert_eq!(pod["volumes"][0]["configMap"]["name"], "cm");
+    }
+
+    /// As KServe: the service's Multus, Kueue, Prometheus and local-model labels/annotations
+    /// reach the workloads and their pods (LeaderWorkerSets also take `leaderworkerset.sigs.k8s.io`
+    /// ones); nothing else of the service's metadata does; the workload spec's own labels win
+    /// on the pods, and ours win over everything.
+    #[test]
+    fn service_metadata_propagation() {
+        let mut s = svc(
+            json!({"template": {}, "labels": {"kueue.x-k8s.io/queue-name": "spec-q"},
+            "prefill": {"template": {}, "worker": {}, "parallelism": {"pipeline": 2}}}),
+        );
+        s["metadata"]["labels"] = json!({"kueue.x-k8s.io/queue-name": "q", "team": "a",
+            "app.kubernetes.io/name": "spoof"});
+        s["metadata"]["annotations"] = json!({
+            "k8s.v1.cni.cncf.io/networks": "rdma-net",
+            "prometheus.io/scrape": "true",
+            "leaderworkerset.sigs.k8s.io/exclusive-topology": "rack",
+            "kubectl.kubernetes.io/last-applied-configuration": "{}",
+            "internal.serving.kserve.io/localmodel-pvc-name": "cache",
+            "note": "x",
+        });
+        let objs = build(&s).unwrap();
+        let d = find(&objs, "Deployment", "m-kserve");
+        assert_eq!(d["metadata"]["labels"]["kueue.x-k8s.io/queue-name"], "q");
+        assert!(d["metadata"]["labels"].get("team").is_none());
+        assert_eq!(d["metadata"]["labels"][NAME_LABEL], "m", "ours win");
+        let a = d["metadata"]["annotations"].as_object().unwrap();
+        let mut keys: Vec<&str> = a.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "internal.serving.kserve.io/localmodel-pvc-name",
+                "k8s.v1.cni.cncf.io/networks",
+                "prometheus.io/scrape"
+            ]
+        );
+        let pod = &d["spec"]["template"]["metadata"];
+        assert_eq!(
+            pod["labels"]["kueue.x-k8s.io/queue-name"], "spec-q",
+            "the workload spec wins on pods"
+        );
+        assert_eq!(pod["labels"][NAME_LABEL], "m");
+        assert_eq!(
+            pod["annotations"]["k8s.v1.cni.cncf.io/networks"],
+            "rdma-net"
+        );
+        assert!(
+            pod["annotations"]
+                .get("leaderworkerset.sigs.k8s.io/exclusive-topology")
+                .is_none()
+        );
+        let l = find(&objs, "LeaderWorkerSet", "m-kserve-mn-prefill");
+        assert_eq!(
+            l["metadata"]["annotations"]["leaderworkerset.sigs.k8s.io/exclusive-topology"],
+            "rack"
+        );
+        for t in ["leaderTemplate", "workerTemplate"] {
+            let m = &l["spec"]["leaderWorkerTemplate"][t]["metadata"];
+            assert_eq!(
+                m["annotations"]["k8s.v1.cni.cncf.io/networks"], "rdma-net",
+                "{t}"
+            );
+            assert_eq!(m["labels"]["kueue.x-k8s.io/queue-name"], "q", "{t}");
+        }
+        // Nothing to propagate: no annotations written.
+        let objs = build(&svc(json!({"template": {}}))).unwrap();
+        let d = find(&objs, "Deployment", "m-kserve");
+        assert!(d["metadata"].get("annotations").is_none());
+        assert!(
+            d["spec"]["template"]["metadata"]
+                .get("annotations")
+                .is_none()
+        );
     }
 
     #[test]
