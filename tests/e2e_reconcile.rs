@@ -31,7 +31,7 @@ struct Reconciler {
 impl Reconciler {
     /// `llmisvc reconcile` as the cluster admin, Lease in `default`.
     fn start(cluster: &Cluster, tag: &str) -> Reconciler {
-        Self::start_with(cluster, tag, &cluster.kubeconfig, "default")
+        Self::start_with(cluster, tag, &cluster.kubeconfig, "default", &[])
     }
 
     fn start_with(
@@ -39,6 +39,7 @@ impl Reconciler {
         tag: &str,
         kubeconfig: &std::path::Path,
         lease_ns: &str,
+        extra: &[&str],
     ) -> Reconciler {
         let log = cluster.dir.path().join(format!("reconciler-{tag}.log"));
         let out = std::fs::File::create(&log).unwrap();
@@ -53,6 +54,7 @@ impl Reconciler {
             "--resync",
             "600",
         ])
+        .args(extra)
         .env("KUBECONFIG", kubeconfig)
         .env("POD_NAME", format!("reconciler-{tag}"))
         .env("RUST_LOG", "info,llmisvc=debug")
@@ -533,8 +535,8 @@ fn reconciler_against_a_real_api_server() {
     cluster.kubectl_ok(&["apply", "-f", &format!("{root}/examples/minimal.yaml")]);
     std::thread::sleep(Duration::from_millis(150));
     r1.kill();
-    let mut r2 = Reconciler::start_with(&cluster, "2", &sa_kubeconfig, "llmisvc-system");
-    let mut r3 = Reconciler::start_with(&cluster, "3", &sa_kubeconfig, "llmisvc-system");
+    let mut r2 = Reconciler::start_with(&cluster, "2", &sa_kubeconfig, "llmisvc-system", &[]);
+    let mut r3 = Reconciler::start_with(&cluster, "3", &sa_kubeconfig, "llmisvc-system", &[]);
     let logs23 = || format!("{}\n---\n{}", r2.log_text(), r3.log_text());
     wait_converged(&cluster, "qwen-small", &logs23);
     let s = wait_until("qwen-small status", Duration::from_secs(30), || {
@@ -709,7 +711,61 @@ fn reconciler_against_a_real_api_server() {
         children(&cluster, "deepseek-pd").is_empty().then_some(())
     });
 
-    // 9. The deploy/ kustomization is accepted by the API server. kube-apiserver here is
+    // 9. A reconciler that knows WVA's Prometheus builds qwen-small (scaling.wva.keda, above
+    // InvalidSpec): its ScaledObject is applied (as the ServiceAccount) and follows WVA's metric.
+    // (The KEDA CRD here is the permissive fixture, not KEDA's schema.)
+    r2.kill();
+    r3.kill();
+    let r4 = Reconciler::start_with(
+        &cluster,
+        "4",
+        &sa_kubeconfig,
+        "llmisvc-system",
+        &[
+            "--wva-prometheus-url",
+            "https://prometheus.monitoring.svc:9091",
+        ],
+    );
+    let so = wait_until("the WVA ScaledObject", Duration::from_secs(60), || {
+        let out = cluster
+            .kubectl_cmd()
+            .args([
+                "get",
+                "scaledobjects.keda.sh",
+                "qwen-small-kserve-keda",
+                "-n",
+                "demo",
+                "-o",
+                "json",
+            ])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| json_of(&String::from_utf8_lossy(&out.stdout)))
+    });
+    assert_eq!(so["metadata"]["annotations"]["llm-d.ai/managed"], "true");
+    assert_eq!(
+        so["spec"]["triggers"][0]["metadata"]["query"],
+        r#"wva_desired_replicas{variant_name="qwen-small-kserve-keda",exported_namespace="demo"}"#,
+        "{}",
+        r4.log_text()
+    );
+    wait_until(
+        "qwen-small no longer InvalidSpec",
+        Duration::from_secs(30),
+        || {
+            let s = get_svc(&cluster, "qwen-small");
+            let invalid = s["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["reason"] == "InvalidSpec");
+            (!invalid).then_some(())
+        },
+    );
+
+    // 10. The deploy/ kustomization is accepted by the API server. kube-apiserver here is
     // v1.20, which predates policy/v1 PodDisruptionBudgets: the built manifest is checked with
     // the PDB at policy/v1beta1 (same fields).
     let built = cluster.kubectl_ok(&["kustomize", &format!("{root}/deploy")]);
