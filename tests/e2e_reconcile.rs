@@ -151,12 +151,19 @@ fn get_svc(cluster: &Cluster, name: &str) -> Value {
     ]))
 }
 
-fn cond<'a>(svc: &'a Value, t: &str) -> Option<&'a str> {
+fn condition<'a>(svc: &'a Value, t: &str) -> Option<&'a Value> {
     svc["status"]["conditions"]
         .as_array()?
         .iter()
-        .find(|c| c["type"] == t)?["status"]
-        .as_str()
+        .find(|c| c["type"] == t)
+}
+
+fn cond<'a>(svc: &'a Value, t: &str) -> Option<&'a str> {
+    condition(svc, t)?["status"].as_str()
+}
+
+fn reason<'a>(svc: &'a Value, t: &str) -> Option<&'a str> {
+    condition(svc, t)?["reason"].as_str()
 }
 
 /// The objects the builder makes for the stored service.
@@ -635,23 +642,16 @@ fn reconciler_against_a_real_api_server() {
     ]);
     let s = wait_until("InvalidSpec", Duration::from_secs(30), || {
         let s = get_svc(&cluster, "qwen-small");
-        let ready = s["status"]["conditions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|c| c["type"] == "Ready")
-            .cloned();
-        ready
-            .filter(|c| c["status"] == "False" && c["reason"] == "InvalidSpec")
-            .map(|c| (s, c))
+        (reason(&s, "Ready") == Some("InvalidSpec")).then_some(s)
     });
+    let ready = condition(&s, "Ready").unwrap();
+    assert_eq!(ready["status"], "False");
     assert!(
-        s.1["message"]
+        ready["message"]
             .as_str()
             .unwrap()
             .contains("--wva-prometheus-url"),
-        "{}",
-        s.1
+        "{ready}"
     );
     let warned = wait_until("an InvalidSpec event", Duration::from_secs(30), || {
         let e = events("InvalidSpec", "qwen-small");
@@ -666,15 +666,17 @@ fn reconciler_against_a_real_api_server() {
 
     // KServe's stop annotation deletes the children and keeps the service; removing it brings
     // them back.
-    let svc_kind = "llminferenceservices.serving.kserve.io";
-    cluster.kubectl_ok(&[
-        "annotate",
-        svc_kind,
-        "qwen-pd",
-        "-n",
-        "demo",
-        "serving.kserve.io/stop=true",
-    ]);
+    let annotate_pd = |a: &str| {
+        cluster.kubectl_ok(&[
+            "annotate",
+            "llminferenceservices.serving.kserve.io",
+            "qwen-pd",
+            "-n",
+            "demo",
+            a,
+        ]);
+    };
+    annotate_pd("serving.kserve.io/stop=true");
     wait_until(
         "a stopped service's children deleted",
         Duration::from_secs(60),
@@ -682,21 +684,9 @@ fn reconciler_against_a_real_api_server() {
     );
     wait_until("Ready=False/Stopped", Duration::from_secs(30), || {
         let s = get_svc(&cluster, "qwen-pd");
-        let ready = s["status"]["conditions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| c["type"] == "Ready" && c["reason"] == "Stopped");
-        ready.then_some(())
+        (reason(&s, "Ready") == Some("Stopped") && cond(&s, "Ready") == Some("False")).then_some(())
     });
-    cluster.kubectl_ok(&[
-        "annotate",
-        svc_kind,
-        "qwen-pd",
-        "-n",
-        "demo",
-        "serving.kserve.io/stop-",
-    ]);
+    annotate_pd("serving.kserve.io/stop-");
     wait_converged(&cluster, "qwen-pd", &logs_s);
 
     // 8. Deleting the service garbage-collects everything (kube-controller-manager's GC).
@@ -756,12 +746,7 @@ fn reconciler_against_a_real_api_server() {
         Duration::from_secs(30),
         || {
             let s = get_svc(&cluster, "qwen-small");
-            let invalid = s["status"]["conditions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|c| c["reason"] == "InvalidSpec");
-            (!invalid).then_some(())
+            (reason(&s, "Ready").is_some_and(|r| r != "InvalidSpec")).then_some(())
         },
     );
 
