@@ -385,6 +385,11 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     }
 
     // Prune children no longer built.
+    let why_pruned = if super::build::stopped(&svc) {
+        "the service is stopped"
+    } else {
+        "no longer part of the service"
+    };
     let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY},{NAME_LABEL}={name}");
     for (api_version, kind, _) in CHILD_KINDS {
         let api: Api<DynamicObject> =
@@ -412,7 +417,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
                             &regarding,
                             EventType::Normal,
                             "Deleted",
-                            format!("Deleted {kind} {oname}: no longer part of the service"),
+                            format!("Deleted {kind} {oname}: {why_pruned}"),
                             Some(child_ref(api_version, kind, &ns, &oname)),
                         )
                         .await;
