@@ -749,6 +749,22 @@ fn reconciler_against_a_real_api_server() {
             (reason(&s, "Ready").is_some_and(|r| r != "InvalidSpec")).then_some(())
         },
     );
+    // ScalingReady follows the ScaledObject (watched: its status change alone triggers it).
+    assert_eq!(
+        cond(&get_svc(&cluster, "qwen-small"), "ScalingReady"),
+        Some("Unknown")
+    );
+    patch_status(
+        &cluster,
+        "scaledobjects.keda.sh",
+        "qwen-small-kserve-keda",
+        json!({"conditions": [{"type": "Ready", "status": "False", "reason": "ScaledObjectCheckFailed",
+            "message": "prometheus unreachable"}]}),
+    );
+    wait_until("ScalingReady=False", Duration::from_secs(30), || {
+        let s = get_svc(&cluster, "qwen-small");
+        (cond(&s, "ScalingReady") == Some("False")).then_some(())
+    });
 
     // 10. The deploy/ kustomization is accepted by the API server. kube-apiserver here is
     // v1.20, which predates policy/v1 PodDisruptionBudgets: the built manifest is checked with

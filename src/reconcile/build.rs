@@ -756,6 +756,41 @@ impl<'a> Plan<'a> {
             ..Self::workload_ref(p)
         })
     }
+    /// The autoscalers built for the decode and prefill workloads (HPA or KEDA ScaledObject),
+    /// each with its pool.
+    pub fn autoscaler_refs(&self) -> Vec<(Pool, ChildRef)> {
+        std::iter::once(&self.decode)
+            .chain(self.prefill.as_ref())
+            .filter_map(|w| {
+                let scaling = w.scaling().ok()??;
+                let suffix = match w.pool {
+                    Pool::Decode => "kserve",
+                    Pool::Prefill => "kserve-prefill",
+                };
+                let n = &self.meta.name;
+                let wva = scaling.get("wva").filter(|v| v.is_object());
+                let keda = scaling.get("keda").is_some_and(Value::is_object)
+                    || wva.is_some_and(|w| w.get("keda").is_some_and(Value::is_object));
+                let hpa = wva.is_some_and(|w| w.get("hpa").is_some_and(Value::is_object));
+                let r = if keda {
+                    ChildRef {
+                        api_version: "keda.sh/v1alpha1",
+                        kind: "ScaledObject",
+                        name: format!("{n}-{suffix}-keda"),
+                    }
+                } else if hpa {
+                    ChildRef {
+                        api_version: "autoscaling/v2",
+                        kind: "HorizontalPodAutoscaler",
+                        name: format!("{n}-{suffix}-hpa"),
+                    }
+                } else {
+                    return None;
+                };
+                Some((w.pool, r))
+            })
+            .collect()
+    }
     /// The scheduler Deployment, if built.
     pub fn scheduler_ref(&self) -> Option<ChildRef> {
         self.scheduler.map(|_| ChildRef {

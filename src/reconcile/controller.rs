@@ -22,8 +22,9 @@
 //! related object), Warnings `InvalidSpec` and `ReconcileFailed`. An event that cannot be
 //! written (no RBAC for events) is logged and does not fail the reconcile.
 //!
-//! Owned Deployments, Services and (when their CRDs exist) LeaderWorkerSets, InferencePools
-//! and HTTPRoutes are watched, so drift is brought back. Errors requeue with a per-service
+//! Owned Deployments, Services and (when their APIs are served) LeaderWorkerSets,
+//! InferencePools, HTTPRoutes, HorizontalPodAutoscalers and ScaledObjects are watched, so drift
+//! is brought back and the status follows theirs. Errors requeue with a per-service
 //! exponential backoff ([`backoff`]: 5 s doubling up to 5 min).
 //!
 //! Leader election: a `coordination.k8s.io/v1` Lease; the controller runs only while this
@@ -612,7 +613,13 @@ pub async fn run_controller(
     for (api_version, kind, _) in CHILD_KINDS {
         if !matches!(
             *kind,
-            "Deployment" | "Service" | "LeaderWorkerSet" | "InferencePool" | "HTTPRoute"
+            "Deployment"
+                | "Service"
+                | "LeaderWorkerSet"
+                | "InferencePool"
+                | "HTTPRoute"
+                | "HorizontalPodAutoscaler"
+                | "ScaledObject"
         ) {
             continue;
         }

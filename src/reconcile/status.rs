@@ -384,6 +384,7 @@ pub fn status(svc: &Value, observed: &[Value], presets: &PresetStore, now: &str)
         }
     }
 
+    let scaling_cond = scaling_condition(&plan, observed);
     let (presets_cond, applied) = presets_condition(svc, presets);
     let ready_cond = match (workloads_cond.status, router_cond.status) {
         (St::True, St::True) => cond(St::True, "Ready", "the service is ready"),
@@ -415,19 +416,16 @@ pub fn status(svc: &Value, observed: &[Value], presets: &PresetStore, now: &str)
         address["origin"] = origin;
     }
     st.insert("addresses".into(), json!([address]));
-    st.insert(
-        "conditions".into(),
-        conditions(
-            svc,
-            vec![
-                ("Ready", ready_cond),
-                ("WorkloadsReady", workloads_cond),
-                ("RouterReady", router_cond),
-                ("PresetsUpToDate", presets_cond),
-            ],
-            now,
-        ),
-    );
+    let mut conds = vec![
+        ("Ready", ready_cond),
+        ("WorkloadsReady", workloads_cond),
+        ("RouterReady", router_cond),
+        ("PresetsUpToDate", presets_cond),
+    ];
+    if let Some(c) = scaling_cond {
+        conds.push(("ScalingReady", c));
+    }
+    st.insert("conditions".into(), conditions(svc, conds, now));
     st.insert("workloads".into(), Value::Object(workloads));
     if !router.is_empty() {
         st.insert("router".into(), Value::Object(router));
@@ -436,6 +434,62 @@ pub fn status(svc: &Value, observed: &[Value], presets: &PresetStore, now: &str)
         st.insert("appliedConfigs".into(), Value::Array(applied));
     }
     Value::Object(st)
+}
+
+/// `ScalingReady` when the service autoscales (None otherwise), from its autoscalers' own
+/// conditions as KServe reads them: an HPA is ready when `AbleToScale` and `ScalingActive` are
+/// not False (e.g. `FailedGetExternalMetric` when no adapter serves WVA's metric), a KEDA
+/// ScaledObject when its `Ready` is True. It does not gate `Ready`: a service whose autoscaler
+/// cannot scale still serves at its current size.
+fn scaling_condition(plan: &Plan, observed: &[Value]) -> Option<Cond> {
+    let refs = plan.autoscaler_refs();
+    if refs.is_empty() {
+        return None;
+    }
+    let mut failed = Vec::new();
+    let mut pending = Vec::new();
+    for (_, r) in &refs {
+        let Some(o) = find(observed, r) else {
+            pending.push(format!("{} {} not found", r.kind, r.name));
+            continue;
+        };
+        let conds = o["status"]["conditions"].as_array();
+        let get = |t: &str| conds.into_iter().flatten().find(|c| c["type"] == t);
+        let describe = |c: &Value| {
+            format!(
+                "{} {}: {} ({})",
+                r.kind,
+                r.name,
+                c["reason"].as_str().unwrap_or("NotReady"),
+                c["message"].as_str().unwrap_or("")
+            )
+        };
+        if r.kind == "HorizontalPodAutoscaler" {
+            let checks = [get("AbleToScale"), get("ScalingActive")];
+            if let Some(bad) = checks.iter().flatten().find(|c| c["status"] == "False") {
+                failed.push(describe(bad));
+            } else if checks.iter().all(Option::is_none) {
+                pending.push(format!(
+                    "{} {}: conditions not yet reported",
+                    r.kind, r.name
+                ));
+            }
+        } else {
+            match get("Ready") {
+                Some(c) if c["status"] == "True" => {}
+                Some(c) if c["status"] == "False" => failed.push(describe(c)),
+                _ => pending.push(format!("{} {} not yet ready", r.kind, r.name)),
+            }
+        }
+    }
+    Some(if !failed.is_empty() {
+        failed.extend(pending);
+        cond(St::False, "AutoscalerNotReady", failed.join("; "))
+    } else if !pending.is_empty() {
+        cond(St::Unknown, "Pending", pending.join("; "))
+    } else {
+        cond(St::True, "Ready", "the autoscalers are active")
+    })
 }
 
 /// Conditions with `lastTransitionTime` carried over from the service's current status when
@@ -642,6 +696,65 @@ mod tests {
         assert_eq!(st(&out, "Ready"), ("True", "Ready"));
         assert_eq!(out["url"], "http://10.0.0.1/ns/m");
         assert_eq!(out["router"]["gateways"][0]["name"], "gw");
+    }
+
+    #[test]
+    fn scaling_ready_follows_the_autoscalers() {
+        let s = svc(
+            json!({"template": {}, "scaling": {"maxReplicas": 3, "wva": {"hpa": {}}},
+            "prefill": {"template": {}, "scaling": {"maxReplicas": 2, "keda": {"triggers": [{"type": "cpu"}]}}}}),
+        );
+        let d = deploy("m-kserve", 1, Some(1));
+        let p = deploy("m-kserve-prefill", 1, Some(1));
+        let hpa = |able: &str, active: &str| {
+            json!({"kind": "HorizontalPodAutoscaler", "metadata": {"name": "m-kserve-hpa"},
+                "status": {"conditions": [
+                    {"type": "AbleToScale", "status": able, "reason": "SucceededGetScale"},
+                    {"type": "ScalingActive", "status": active, "reason": "FailedGetExternalMetric",
+                     "message": "no metric wva_desired_replicas"}]}})
+        };
+        let so = |ready: &str| {
+            json!({"kind": "ScaledObject", "metadata": {"name": "m-kserve-prefill-keda"},
+                "status": {"conditions": [{"type": "Ready", "status": ready, "reason": "ScaledObjectReady"}]}})
+        };
+        let out = status(&s, &[d.clone(), p.clone()], &store(), NOW);
+        assert_eq!(st(&out, "ScalingReady"), ("Unknown", "Pending"));
+        let out = status(
+            &s,
+            &[d.clone(), p.clone(), hpa("True", "True"), so("True")],
+            &store(),
+            NOW,
+        );
+        assert_eq!(st(&out, "ScalingReady"), ("True", "Ready"));
+        let out = status(
+            &s,
+            &[d.clone(), p.clone(), hpa("True", "False"), so("True")],
+            &store(),
+            NOW,
+        );
+        assert_eq!(st(&out, "ScalingReady"), ("False", "AutoscalerNotReady"));
+        let msg = condition(&out, "ScalingReady").unwrap()["message"]
+            .as_str()
+            .unwrap();
+        assert!(
+            msg.contains("FailedGetExternalMetric") && msg.contains("m-kserve-hpa"),
+            "{msg}"
+        );
+        assert_eq!(
+            st(&out, "Ready"),
+            ("True", "Ready"),
+            "scaling does not gate Ready"
+        );
+        let out = status(
+            &s,
+            &[d.clone(), p.clone(), hpa("True", "True"), so("False")],
+            &store(),
+            NOW,
+        );
+        assert_eq!(st(&out, "ScalingReady"), ("False", "AutoscalerNotReady"));
+        // Without autoscaling there is no such condition.
+        let out = status(&svc(json!({"template": {}})), &[d], &store(), NOW);
+        assert!(condition(&out, "ScalingReady").is_none());
     }
 
     #[test]
