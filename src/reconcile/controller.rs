@@ -853,11 +853,11 @@ pub struct WvaArgs {
     #[arg(long, env = "LLMISVC_WVA_PROMETHEUS_URL")]
     pub wva_prometheus_url: Option<String>,
     /// Skip TLS verification of that Prometheus (the trigger's `unsafeSsl`).
-    #[arg(long)]
+    #[arg(long, requires = "wva_prometheus_url")]
     pub wva_prometheus_insecure_skip_verify: bool,
     /// KEDA `authModes` of the Prometheus trigger (e.g. `bearer`); needs
     /// --wva-prometheus-trigger-auth.
-    #[arg(long, requires = "wva_prometheus_trigger_auth")]
+    #[arg(long, requires_all = ["wva_prometheus_trigger_auth", "wva_prometheus_url"])]
     pub wva_prometheus_auth_modes: Option<String>,
     /// Name of the (Cluster)TriggerAuthentication holding the credentials; needs
     /// --wva-prometheus-auth-modes.
