@@ -516,7 +516,14 @@ impl Workload<'_> {
         let keda_name = format!("{}-{suffix}-keda", meta.name);
         let hpa_name = format!("{}-{suffix}-hpa", meta.name);
         let target_ref = json!({"apiVersion": api_version, "kind": kind, "name": target});
-        let keda_fields = |from: &Map<String, Value>, spec: &mut Map<String, Value>| {
+        // A ScaledObject's spec: target, bounds, the KEDA settings `from` carries, `triggers`.
+        let scaled_object_spec = |from: &Map<String, Value>, min: Option<i64>, triggers: Value| {
+            let mut spec = Map::new();
+            spec.insert("scaleTargetRef".into(), target_ref.clone());
+            if let Some(min) = min {
+                spec.insert("minReplicaCount".into(), min.into());
+            }
+            spec.insert("maxReplicaCount".into(), max.into());
             for k in [
                 "pollingInterval",
                 "cooldownPeriod",
@@ -529,28 +536,18 @@ impl Workload<'_> {
                     spec.insert(k.into(), v.clone());
                 }
             }
-        };
-        let scaled_object = |name: &str, labels: &[(&str, &str)], min: Option<i64>| {
-            let mut o = meta.object("keda.sh/v1alpha1", "ScaledObject", name, labels);
-            let mut spec = Map::new();
-            spec.insert("scaleTargetRef".into(), target_ref.clone());
-            if let Some(min) = min {
-                spec.insert("minReplicaCount".into(), min.into());
+            if !triggers.is_null() {
+                spec.insert("triggers".into(), triggers);
             }
-            spec.insert("maxReplicaCount".into(), max.into());
-            o.insert("spec".into(), Value::Object(spec));
-            o
+            Value::Object(spec)
         };
         let workload = [(COMPONENT_LABEL, "workload"), (ROLE_LABEL, self.role)];
 
         if let Some(keda) = obj(scaling.get("keda"), &format!("{p}.keda"))? {
+            let mut o = meta.object("keda.sh/v1alpha1", "ScaledObject", &keda_name, &workload);
             // KEDA's own default minimum (0) applies when none is given.
-            let mut o = scaled_object(&keda_name, &workload, min);
-            let spec = o["spec"].as_object_mut().expect("built above");
-            keda_fields(keda, spec);
-            if let Some(t) = keda.get("triggers").filter(|v| !v.is_null()) {
-                spec.insert("triggers".into(), t.clone());
-            }
+            let triggers = keda.get("triggers").cloned().unwrap_or(Value::Null);
+            o.insert("spec".into(), scaled_object_spec(keda, min, triggers));
             return Ok(Some(Value::Object(o)));
         }
         let Some(wva) = obj(scaling.get("wva"), &format!("{p}.wva"))? else {
@@ -567,6 +564,7 @@ impl Workload<'_> {
             (wva::ACCELERATOR_LABEL, accelerator),
         ];
         let model = &meta.model_id;
+        // WVA's discovery annotations on the HPA / ScaledObject `o` (built by `Meta::object`).
         let annotate = |o: &mut Map<String, Value>| {
             let mut a = Map::new();
             a.insert(wva::MANAGED_ANNOTATION.into(), "true".into());
@@ -578,7 +576,9 @@ impl Workload<'_> {
             {
                 a.insert(wva::VARIANT_COST_ANNOTATION.into(), c.into());
             }
-            o["metadata"]["annotations"] = Value::Object(a);
+            if let Some(Value::Object(m)) = o.get_mut("metadata") {
+                m.insert("annotations".into(), Value::Object(a));
+            }
         };
         if let Some(keda) = obj(wva.get("keda"), &format!("{p}.wva.keda"))? {
             let Some(prom) = &opts.wva_prometheus else {
@@ -588,7 +588,7 @@ impl Workload<'_> {
                               metric: start the reconciler with --wva-prometheus-url",
                 });
             };
-            let mut o = scaled_object(&keda_name, &labels, Some(min.unwrap_or(1)));
+            let mut o = meta.object("keda.sh/v1alpha1", "ScaledObject", &keda_name, &labels);
             annotate(&mut o);
             // Prometheus renames the namespace label WVA emits to exported_namespace.
             let query = format!(
@@ -615,9 +615,11 @@ impl Workload<'_> {
                 );
             }
             trigger.insert("metadata".into(), Value::Object(metadata));
-            let spec = o["spec"].as_object_mut().expect("built above");
-            keda_fields(keda, spec);
-            spec.insert("triggers".into(), json!([trigger]));
+            let triggers = json!([trigger]);
+            o.insert(
+                "spec".into(),
+                scaled_object_spec(keda, Some(min.unwrap_or(1)), triggers),
+            );
             return Ok(Some(Value::Object(o)));
         }
         let Some(hpa) = obj(wva.get("hpa"), &format!("{p}.wva.hpa"))? else {
