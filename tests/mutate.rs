@@ -489,8 +489,7 @@ fn own_provision_location_volume_is_used() {
 
 /// Objects stored by earlier versions (model volume `model-cache`, shared with the preset's HF
 /// cache mount; `model-volume` for PVCs) get their model mounts renamed on the next update:
-/// init container and `main` still share one volume, nothing is left dangling, and a second
-/// run changes nothing.
+/// init container and `main` still share one volume, and a second run changes nothing.
 #[test]
 fn legacy_model_volume_names_are_migrated() {
     let legacy_hf = base(json!({ "template": {
@@ -538,7 +537,11 @@ fn legacy_model_volume_names_are_migrated() {
     let pod = &out["spec"]["template"];
     assert_eq!(
         pod["volumes"],
-        json!([ { "name": "kserve-pvc-source", "persistentVolumeClaim": { "claimName": "claim", "readOnly": true } } ])
+        json!([
+            { "name": "model-volume", "persistentVolumeClaim": { "claimName": "claim", "readOnly": true } },
+            { "name": "kserve-pvc-source", "persistentVolumeClaim": { "claimName": "claim", "readOnly": true } },
+        ]),
+        "the old entry stays (a preset may declare it), the mount uses the new one"
     );
     assert_eq!(
         main_of(&out, "/spec/template")["volumeMounts"],

@@ -68,6 +68,47 @@ fn find<'a>(mut v: &'a Value, path: &[Seg]) -> Option<&'a Value> {
     Some(v)
 }
 
+/// Services stored by an earlier llmisvc (old model volume names): the next mutation moves
+/// their model mounts to the current volume, the one after changes nothing, and in every pod
+/// the storage initializer and `main` mount the same volume at /mnt/models.
+#[test]
+fn services_stored_with_old_volume_names_migrate_idempotently() {
+    let engine = Engine::builtin().unwrap();
+    let legacy = docs("tests/fixtures/legacy-stored");
+    assert_eq!(legacy.len(), 4);
+    for (name, input) in legacy {
+        let once = engine
+            .mutate(&input)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let twice = engine.mutate(&once).unwrap();
+        assert_eq!(once, twice, "{name}: mutation is not idempotent");
+        let spec = &once["spec"];
+        let pods = [
+            &spec["template"],
+            &spec["worker"],
+            &spec["prefill"]["template"],
+            &spec["prefill"]["worker"],
+        ];
+        let mut checked = 0;
+        for pod in pods.into_iter().filter(|p| p.is_object()) {
+            let mount_of = |list: &Value, container: &str| {
+                list.as_array()?.iter().find(|c| c["name"] == container)?["volumeMounts"]
+                    .as_array()?
+                    .iter()
+                    .find(|m| m["mountPath"] == "/mnt/models")
+                    .map(|m| m["name"].clone())
+            };
+            let Some(init) = mount_of(&pod["initContainers"], "storage-initializer") else {
+                continue;
+            };
+            assert_eq!(init, "kserve-provision-location", "{name}");
+            assert_eq!(mount_of(&pod["containers"], "main"), Some(init), "{name}");
+            checked += 1;
+        }
+        assert!(checked > 0, "{name}: no pod with a storage initializer");
+    }
+}
+
 #[test]
 fn examples_and_golden_inputs_mutate_idempotently_and_validate() {
     let engine = Engine::builtin().unwrap();

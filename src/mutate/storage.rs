@@ -19,7 +19,7 @@
 //!
 //! Objects stored by earlier llmisvc versions (model volumes `model-cache` / `model-volume`)
 //! have their model mounts renamed to the current names on their next update, so the init
-//! container and `main` keep sharing one volume.
+//! container and `main` keep sharing one volume; the old volume entries stay (unused).
 
 use std::borrow::Cow;
 
@@ -216,12 +216,13 @@ fn name_of(v: &Value) -> Option<&str> {
 }
 
 /// Renames the legacy model volume mounted at `mount` in `main` and in the init container
-/// `init` to its current name; the volume itself is renamed when nothing else mounts it
-/// (otherwise, e.g. the preset's HF cache mount, it stays and the current volume is added).
-/// Lenient: entries of the wrong shape are skipped (later steps report them).
+/// `init` to its current name (the current volume is then added as for any pod). The legacy
+/// volume itself is left in place: presets may declare a volume of that name (the shipped ones
+/// do, `model-cache` for the HF cache), so removing or renaming it would not survive the next
+/// merge and mutation would stop being idempotent. Lenient: entries of the wrong shape are
+/// skipped (later steps report them).
 fn migrate_legacy(pod: &mut Obj, mount: &str, init: &str) {
     for (old, new) in LEGACY_MODEL_VOLUMES {
-        let mut renamed = false;
         for (key, owner) in [("containers", "main"), ("initContainers", init)] {
             let containers = pod.get_mut(key).and_then(Value::as_array_mut);
             for c in containers.into_iter().flatten() {
@@ -238,32 +239,7 @@ fn migrate_legacy(pod: &mut Obj, mount: &str, init: &str) {
                         && m.get("name").and_then(Value::as_str) == Some(old)
                     {
                         m.insert("name".into(), new.into());
-                        renamed = true;
                     }
-                }
-            }
-        }
-        if !renamed {
-            continue;
-        }
-        let mounted = |pod: &Obj, name: &str| {
-            ["containers", "initContainers"].iter().any(|k| {
-                pod.get(*k)
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|c| c.get("volumeMounts").and_then(Value::as_array))
-                    .flatten()
-                    .any(|m| name_of(m) == Some(name))
-            })
-        };
-        let still_used = mounted(pod, old);
-        let volumes = pod.get_mut("volumes").and_then(Value::as_array_mut);
-        let Some(volumes) = volumes else { continue };
-        if !still_used && !volumes.iter().any(|v| name_of(v) == Some(new)) {
-            for v in volumes.iter_mut().filter_map(Value::as_object_mut) {
-                if v.get("name").and_then(Value::as_str) == Some(old) {
-                    v.insert("name".into(), new.into());
                 }
             }
         }
