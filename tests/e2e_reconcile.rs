@@ -388,17 +388,20 @@ fn reconciler_against_a_real_api_server() {
     );
 
     // 3. A reconcile with nothing to do writes nothing.
+    let annotate_pd = |a: &str| {
+        cluster.kubectl_ok(&[
+            "annotate",
+            "llminferenceservices.serving.kserve.io",
+            "qwen-pd",
+            "-n",
+            "demo",
+            a,
+        ]);
+    };
     let before = versions(&children(&cluster, "qwen-pd"));
     let count = |t: &str| t.matches("service=qwen-pd writes=0").count();
     let n0 = count(&r1.log_text());
-    cluster.kubectl_ok(&[
-        "annotate",
-        "llminferenceservices.serving.kserve.io",
-        "qwen-pd",
-        "-n",
-        "demo",
-        "e2e/poke=1",
-    ]);
+    annotate_pd("e2e/poke=1");
     let svc_rv = get_svc(&cluster, "qwen-pd")["metadata"]["resourceVersion"].clone();
     wait_until("a no-op reconcile", Duration::from_secs(30), || {
         (count(&r1.log_text()) > n0).then_some(())
@@ -666,16 +669,6 @@ fn reconciler_against_a_real_api_server() {
 
     // KServe's stop annotation deletes the children and keeps the service; removing it brings
     // them back.
-    let annotate_pd = |a: &str| {
-        cluster.kubectl_ok(&[
-            "annotate",
-            "llminferenceservices.serving.kserve.io",
-            "qwen-pd",
-            "-n",
-            "demo",
-            a,
-        ]);
-    };
     annotate_pd("serving.kserve.io/stop=true");
     wait_until(
         "a stopped service's children deleted",
