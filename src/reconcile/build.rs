@@ -139,6 +139,18 @@ pub mod names {
             format!("{n}-kserve-prefill")
         }
     }
+    fn autoscaler_base(n: &str, pool: super::Pool) -> String {
+        match pool {
+            super::Pool::Decode => format!("{n}-kserve"),
+            super::Pool::Prefill => format!("{n}-kserve-prefill"),
+        }
+    }
+    pub fn hpa(n: &str, pool: super::Pool) -> String {
+        format!("{}-hpa", autoscaler_base(n, pool))
+    }
+    pub fn scaled_object(n: &str, pool: super::Pool) -> String {
+        format!("{}-keda", autoscaler_base(n, pool))
+    }
     pub fn workload_service(n: &str) -> String {
         format!("{n}-kserve-workload-svc")
     }
@@ -509,12 +521,11 @@ impl Workload<'_> {
         let min = int(scaling.get("minReplicas"), &format!("{p}.minReplicas"))?;
         let max = int(scaling.get("maxReplicas"), &format!("{p}.maxReplicas"))?
             .ok_or(BuildError::Missing("scaling.maxReplicas"))?;
-        let suffix = match self.pool {
-            Pool::Decode => "kserve",
-            Pool::Prefill => "kserve-prefill",
+        let Some(actuator) = self.actuator(scaling)? else {
+            // Neither actuator (the validating webhook refuses this): nothing to scale with.
+            return Ok(None);
         };
-        let keda_name = format!("{}-{suffix}-keda", meta.name);
-        let hpa_name = format!("{}-{suffix}-hpa", meta.name);
+        let own_name = actuator.child(&meta.name, self.pool).name;
         let target_ref = json!({"apiVersion": api_version, "kind": kind, "name": target});
         // A ScaledObject's spec: target, bounds, the KEDA settings `from` carries, `triggers`.
         let scaled_object_spec = |from: &Map<String, Value>, min: Option<i64>, triggers: Value| {
@@ -543,15 +554,15 @@ impl Workload<'_> {
         };
         let workload = [(COMPONENT_LABEL, "workload"), (ROLE_LABEL, self.role)];
 
-        if let Some(keda) = obj(scaling.get("keda"), &format!("{p}.keda"))? {
-            let mut o = meta.object("keda.sh/v1alpha1", "ScaledObject", &keda_name, &workload);
-            // KEDA's own default minimum (0) applies when none is given.
-            let triggers = keda.get("triggers").cloned().unwrap_or(Value::Null);
-            o.insert("spec".into(), scaled_object_spec(keda, min, triggers));
-            return Ok(Some(Value::Object(o)));
-        }
-        let Some(wva) = obj(scaling.get("wva"), &format!("{p}.wva"))? else {
-            return Ok(None);
+        let wva = match actuator {
+            Actuator::Keda(keda) => {
+                let mut o = meta.object("keda.sh/v1alpha1", "ScaledObject", &own_name, &workload);
+                // KEDA's own default minimum (0) applies when none is given.
+                let triggers = keda.get("triggers").cloned().unwrap_or(Value::Null);
+                o.insert("spec".into(), scaled_object_spec(keda, min, triggers));
+                return Ok(Some(Value::Object(o)));
+            }
+            Actuator::WvaKeda { wva, .. } | Actuator::WvaHpa { wva, .. } => wva,
         };
         let accelerator = obj(self.spec.get("labels"), &format!("{}labels", self.path))?
             .and_then(|l| l.get(wva::ACCELERATOR_LABEL))
@@ -580,7 +591,7 @@ impl Workload<'_> {
                 m.insert("annotations".into(), Value::Object(a));
             }
         };
-        if let Some(keda) = obj(wva.get("keda"), &format!("{p}.wva.keda"))? {
+        if let Actuator::WvaKeda { keda, .. } = actuator {
             let Some(prom) = &opts.wva_prometheus else {
                 return Err(BuildError::Unconfigured {
                     path: format!("{p}.wva.keda"),
@@ -588,11 +599,11 @@ impl Workload<'_> {
                               metric: start the reconciler with --wva-prometheus-url",
                 });
             };
-            let mut o = meta.object("keda.sh/v1alpha1", "ScaledObject", &keda_name, &labels);
+            let mut o = meta.object("keda.sh/v1alpha1", "ScaledObject", &own_name, &labels);
             annotate(&mut o);
             // Prometheus renames the namespace label WVA emits to exported_namespace.
             let query = format!(
-                "{}{{variant_name=\"{keda_name}\",exported_namespace=\"{}\"}}",
+                "{}{{variant_name=\"{own_name}\",exported_namespace=\"{}\"}}",
                 wva::METRIC,
                 meta.namespace
             );
@@ -622,14 +633,13 @@ impl Workload<'_> {
             );
             return Ok(Some(Value::Object(o)));
         }
-        let Some(hpa) = obj(wva.get("hpa"), &format!("{p}.wva.hpa"))? else {
-            // Neither actuator (the validating webhook refuses this): nothing to scale with.
+        let Actuator::WvaHpa { hpa, .. } = actuator else {
             return Ok(None);
         };
         let mut o = meta.object(
             "autoscaling/v2",
             "HorizontalPodAutoscaler",
-            &hpa_name,
+            &own_name,
             &labels,
         );
         annotate(&mut o);
@@ -647,7 +657,7 @@ impl Workload<'_> {
                 "external": {
                     "metric": {
                         "name": wva::METRIC,
-                        "selector": {"matchLabels": {"variant_name": hpa_name}},
+                        "selector": {"matchLabels": {"variant_name": own_name}},
                     },
                     "target": {"type": "Value", "value": "1"},
                 },
@@ -658,6 +668,60 @@ impl Workload<'_> {
         }
         o.insert("spec".into(), Value::Object(spec));
         Ok(Some(Value::Object(o)))
+    }
+
+    /// The actuator `scaling` asks for (KServe's order: `keda`, then `wva.keda`, then
+    /// `wva.hpa`); None when it names none (the validating webhook refuses that).
+    fn actuator<'s>(
+        &self,
+        scaling: &'s Map<String, Value>,
+    ) -> Result<Option<Actuator<'s>>, BuildError> {
+        let p = format!("{}scaling", self.path);
+        if let Some(keda) = obj(scaling.get("keda"), &format!("{p}.keda"))? {
+            return Ok(Some(Actuator::Keda(keda)));
+        }
+        let Some(wva) = obj(scaling.get("wva"), &format!("{p}.wva"))? else {
+            return Ok(None);
+        };
+        if let Some(keda) = obj(wva.get("keda"), &format!("{p}.wva.keda"))? {
+            return Ok(Some(Actuator::WvaKeda { wva, keda }));
+        }
+        Ok(obj(wva.get("hpa"), &format!("{p}.wva.hpa"))?.map(|hpa| Actuator::WvaHpa { wva, hpa }))
+    }
+}
+
+/// The autoscaler a workload's `scaling` asks for.
+#[derive(Clone, Copy)]
+enum Actuator<'a> {
+    /// `scaling.keda`: a ScaledObject with the user's triggers.
+    Keda(&'a Map<String, Value>),
+    /// `scaling.wva.keda`: a ScaledObject on WVA's metric.
+    WvaKeda {
+        wva: &'a Map<String, Value>,
+        keda: &'a Map<String, Value>,
+    },
+    /// `scaling.wva.hpa`: an HPA on WVA's metric.
+    WvaHpa {
+        wva: &'a Map<String, Value>,
+        hpa: &'a Map<String, Value>,
+    },
+}
+
+impl Actuator<'_> {
+    /// The object it becomes for pool `pool` of service `n`.
+    fn child(&self, n: &str, pool: Pool) -> ChildRef {
+        match self {
+            Actuator::Keda(_) | Actuator::WvaKeda { .. } => ChildRef {
+                api_version: "keda.sh/v1alpha1",
+                kind: "ScaledObject",
+                name: names::scaled_object(n, pool),
+            },
+            Actuator::WvaHpa { .. } => ChildRef {
+                api_version: "autoscaling/v2",
+                kind: "HorizontalPodAutoscaler",
+                name: names::hpa(n, pool),
+            },
+        }
     }
 }
 
@@ -764,32 +828,8 @@ impl<'a> Plan<'a> {
         std::iter::once(&self.decode)
             .chain(self.prefill.as_ref())
             .filter_map(|w| {
-                let scaling = w.scaling().ok()??;
-                let suffix = match w.pool {
-                    Pool::Decode => "kserve",
-                    Pool::Prefill => "kserve-prefill",
-                };
-                let n = &self.meta.name;
-                let wva = scaling.get("wva").filter(|v| v.is_object());
-                let keda = scaling.get("keda").is_some_and(Value::is_object)
-                    || wva.is_some_and(|w| w.get("keda").is_some_and(Value::is_object));
-                let hpa = wva.is_some_and(|w| w.get("hpa").is_some_and(Value::is_object));
-                let r = if keda {
-                    ChildRef {
-                        api_version: "keda.sh/v1alpha1",
-                        kind: "ScaledObject",
-                        name: format!("{n}-{suffix}-keda"),
-                    }
-                } else if hpa {
-                    ChildRef {
-                        api_version: "autoscaling/v2",
-                        kind: "HorizontalPodAutoscaler",
-                        name: format!("{n}-{suffix}-hpa"),
-                    }
-                } else {
-                    return None;
-                };
-                Some((w.pool, r))
+                let actuator = w.actuator(w.scaling().ok()??).ok()??;
+                Some((w.pool, actuator.child(&self.meta.name, w.pool)))
             })
             .collect()
     }
