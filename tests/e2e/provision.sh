@@ -1,97 +1,188 @@
 #!/usr/bin/env bash
-# Provision the real control plane for the end-to-end suite from Debian's packages only:
-#   etcd (etcd-server, 3.4) and kube-apiserver / kube-controller-manager / agnhost v1.20.2
-#   built from Debian's `kubernetes` source package.
-# Binaries are cached under ${LLMISVC_K8S_CACHE:-~/.cache/llmisvc/k8s} so later runs skip the build.
-# Idempotent: exits quickly when everything is already there. Prints the cache dir on success.
+# Builds the end-to-end test bed from the projects' published Go modules (nothing is downloaded
+# but Go modules and, if Go is missing, Debian's golang package):
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, agnhost  k8s.io/kubernetes
+#   etcd                                                                       go.etcd.io/etcd/server/v3 (etcdmain)
+#   lws-controller (LeaderWorkerSet manager)                                   sigs.k8s.io/lws/cmd
+#   kwok (simulated nodes and pods)                                            sigs.k8s.io/kwok/cmd/kwok
+#   helm                                                                       helm.sh/helm/v3/cmd/helm
+# Each tool is built once per version into $CACHE/<tool>-<version>/ and linked from $CACHE/bin/,
+# which the test suite reads (tests/support/cluster.rs). A second run only checks the stamps.
+# Environment: LLMISVC_TESTBED_CACHE (default ~/.cache/llmisvc), LLMISVC_TESTBED_ONLY="etcd k8s"
+# (build a subset). Prints the bin directory on success.
 set -euo pipefail
 
-CACHE="${LLMISVC_K8S_CACHE:-$HOME/.cache/llmisvc/k8s}"
-BIN="$CACHE/bin"
-mkdir -p "$BIN"
-exec 9>"$CACHE/.lock"
+K8S_VERSION=v1.37.2   # k8s.io/kubernetes; its staging modules are v0.37.2
+ETCD_VERSION=v3.7.0   # the etcd that k8s.io/kubernetes v1.37.2 pins
+LWS_VERSION=v0.9.0
+KWOK_VERSION=v0.8.0
+HELM_VERSION=v3.22.0
+# Bump when the build recipe (not a version) changes: every tool is rebuilt.
+RECIPE=3
+
+CACHE="${LLMISVC_TESTBED_CACHE:-$HOME/.cache/llmisvc}"
+mkdir -p "$CACHE/bin" "$CACHE/src"
+exec 9>"$CACHE/.provision.lock"
 flock 9
 
-# Bump STAMP when the build recipe changes: cached binaries without it are rebuilt.
-# reflect2-1.0.2: Kubernetes 1.20 vendors modern-go/reflect2 1.0.1, which segfaults on map
-# iteration when built with Go >= 1.18 (bookworm has 1.19); we swap in Debian's packaged 1.0.2.
-STAMP="k8s-1.20.2+reflect2-1.0.2"
-if [[ "$(cat "$BIN/.stamp" 2>/dev/null)" != "$STAMP" ]]; then
-  rm -f "$BIN/kube-apiserver" "$BIN/kube-controller-manager" "$BIN/agnhost"
-fi
+export GOPATH="$CACHE/gopath"
+export GOMODCACHE="$CACHE/gomod"
+export GOCACHE="$CACHE/gocache"
+export GOFLAGS="-mod=mod -trimpath -buildvcs=false"
+export CGO_ENABLED=0
+export GOTOOLCHAIN=local
+# Two cores: one package graph at a time keeps the linker's peak memory and the machine usable.
+export GOMAXPROCS="${GOMAXPROCS:-2}"
 
-want=(kube-apiserver kube-controller-manager)
-if [[ "${LLMISVC_WANT_AGNHOST:-0}" == 1 ]]; then want+=(agnhost); fi
+ensure_go() {
+  if command -v go >/dev/null 2>&1; then return; fi
+  if [[ -x /usr/local/go/bin/go ]]; then export PATH="/usr/local/go/bin:$PATH"; return; fi
+  echo "go not found; installing Debian's golang-go" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >&2
+}
 
-missing=()
-for b in "${want[@]}"; do [[ -x "$BIN/$b" ]] || missing+=("$b"); done
-need_etcd=0
-command -v etcd >/dev/null 2>&1 || need_etcd=1
-command -v kubectl >/dev/null 2>&1 || need_kubectl=1
+# stamp_ok TOOL VERSION: the tool's directory holds a build of this version and recipe.
+stamp_ok() { [[ "$(cat "$CACHE/$1-$2/.stamp" 2>/dev/null)" == "$2+$RECIPE" ]]; }
 
-if [[ ${#missing[@]} -eq 0 && $need_etcd -eq 0 && -z "${need_kubectl:-}" ]]; then
-  echo "$CACHE"
-  exit 0
-fi
+link_bins() { # link_bins TOOL VERSION NAME...
+  local dir="$CACHE/$1-$2"; shift 2
+  for n in "$@"; do ln -sfn "$dir/$n" "$CACHE/bin/$n"; done
+}
 
-export DEBIAN_FRONTEND=noninteractive
-apt_updated=0
-apt_update() { if [[ $apt_updated -eq 0 ]]; then apt-get update -qq >&2; apt_updated=1; fi; }
+# new_module TOOL VERSION: an empty module directory for the build, printed.
+new_module() {
+  local src="$CACHE/src/$1-$2"
+  rm -rf "$src" && mkdir -p "$src"
+  echo "$src"
+}
 
-if [[ $need_etcd -eq 1 ]]; then
-  apt_update
-  apt-get install -y -qq etcd-server >&2
-fi
-if [[ -n "${need_kubectl:-}" ]]; then
-  apt_update
-  # kubectl ships in Debian as kubernetes-client
-  apt-get install -y -qq kubernetes-client >&2
-fi
+build_kubernetes() {
+  local v="$K8S_VERSION" staging="v0.${K8S_VERSION#v1.}"
+  local names=(kube-apiserver kube-controller-manager kube-scheduler kubectl agnhost)
+  if stamp_ok k8s "$v"; then link_bins k8s "$v" "${names[@]}"; return; fi
+  echo "building Kubernetes $v (kube-apiserver, controller-manager, scheduler, kubectl, agnhost); first time only" >&2
+  local src; src=$(new_module k8s "$v")
+  (
+    cd "$src"
+    go mod download "k8s.io/kubernetes@$v" >&2
+    local mod; mod=$(go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+    {
+      echo "module llmisvc.testbed/k8s"
+      echo "go 1.26.0"
+      echo "require k8s.io/kubernetes $v"
+      echo "replace ("
+      # k8s.io/kubernetes requires its staging modules as v0.0.0 with local replaces; pin them to
+      # the published versions of the same release.
+      sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/src/.*#\1#p' "$mod" |
+        while read -r m; do echo "	$m => $m $staging"; done
+      echo ")"
+    } >go.mod
+    local minor="${v#v1.}"; minor="${minor%%.*}"
+    local ld="-s -w"
+    for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+      ld+=" -X $p.gitVersion=$v -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
+    done
+    local out="$CACHE/k8s-$v"; rm -rf "$out"; mkdir -p "$out"
+    for n in "${names[@]}"; do
+      local pkg="k8s.io/kubernetes/cmd/$n"
+      [[ "$n" == agnhost ]] && pkg="k8s.io/kubernetes/test/images/agnhost"
+      echo "  go build $pkg" >&2
+      go build -ldflags "$ld" -o "$out/$n" "$pkg" >&2
+    done
+    echo "$v+$RECIPE" >"$out/.stamp"
+  )
+  link_bins k8s "$v" "${names[@]}"
+}
 
-if [[ ${#missing[@]} -gt 0 ]]; then
-  # deb-src entry for bookworm, so that `apt-get source` finds the kubernetes source package.
-  if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list 2>/dev/null; then
-    cat >/etc/apt/sources.list.d/llmisvc-src.sources <<'SRC'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-    apt_updated=0
-  fi
-  apt_update
-  apt-get install -y -qq golang-go rsync golang-github-modern-go-reflect2-dev >&2
-  SRCDIR="$CACHE/src"
-  mkdir -p "$SRCDIR"
-  cd "$SRCDIR"
-  if ! ls kubernetes_*.orig.tar.gz >/dev/null 2>&1; then
-    apt-get source --download-only kubernetes >&2
-  fi
-  if [[ ! -d tree ]]; then
-    rm -rf tree.tmp && mkdir tree.tmp
-    tar -xzf kubernetes_*.orig.tar.gz -C tree.tmp --strip-components=1
-    mv tree.tmp tree
-  fi
-  # The reflect2 fix (see STAMP above).
-  r2=tree/vendor/github.com/modern-go/reflect2
-  rm -rf "$r2" && mkdir -p "$r2"
-  cp -a /usr/share/gocode/src/github.com/modern-go/reflect2/. "$r2/"
-  rm -f "$r2/go.mod"
-  mkdir -p .go/src/k8s.io
-  ln -sfn "$SRCDIR/tree" .go/src/k8s.io/kubernetes
-  cd .go/src/k8s.io/kubernetes
-  for b in "${missing[@]}"; do
-    case "$b" in
-      agnhost) what=test/images/agnhost ;;
-      *) what="cmd/$b" ;;
-    esac
-    echo "building $b (this takes a few minutes once)" >&2
-    GOPATH="$SRCDIR/.go" GO111MODULE=off GOFLAGS= CGO_ENABLED=0 make WHAT="$what" >&2
-    out=$(find _output -type f -name "$b" -perm -u+x | head -n1)
-    [[ -n "$out" ]] || { echo "build of $b produced no binary" >&2; exit 1; }
-    cp "$out" "$BIN/$b.tmp" && mv "$BIN/$b.tmp" "$BIN/$b"
-  done
-  echo "$STAMP" > "$BIN/.stamp"
-fi
-echo "$CACHE"
+build_etcd() {
+  local v="$ETCD_VERSION"
+  if stamp_ok etcd "$v"; then link_bins etcd "$v" etcd; return; fi
+  echo "building etcd $v; first time only" >&2
+  local src; src=$(new_module etcd "$v")
+  (
+    cd "$src"
+    printf 'module llmisvc.testbed/etcd\ngo 1.26.0\nrequire go.etcd.io/etcd/server/v3 %s\n' "$v" >go.mod
+    # The etcd binary's own main module carries local replaces, so it cannot be built from the
+    # proxy; its main is etcdmain.Main, which this one calls.
+    cat >main.go <<'GO'
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+    local out="$CACHE/etcd-$v"; rm -rf "$out"; mkdir -p "$out"
+    go build -ldflags "-s -w" -o "$out/etcd" . >&2
+    echo "$v+$RECIPE" >"$out/.stamp"
+  )
+  link_bins etcd "$v" etcd
+}
+
+# build_plain TOOL VERSION MODULE PACKAGE BINARY: a binary from a module that builds as a dependency.
+build_plain() {
+  local tool="$1" v="$2" module="$3" pkg="$4" bin="$5"
+  if stamp_ok "$tool" "$v"; then link_bins "$tool" "$v" "$bin"; return; fi
+  echo "building $tool $v; first time only" >&2
+  local src; src=$(new_module "$tool" "$v")
+  (
+    cd "$src"
+    printf 'module llmisvc.testbed/%s\ngo 1.26.0\nrequire %s %s\n' "$tool" "$module" "$v" >go.mod
+    local out="$CACHE/$tool-$v"; rm -rf "$out"; mkdir -p "$out"
+    go build -ldflags "-s -w" -o "$out/$bin" "$pkg" >&2
+    local dir; dir=$(go list -m -f '{{.Dir}}' "$module")
+    extras "$tool" "$dir" "$out"
+    echo "$v+$RECIPE" >"$out/.stamp"
+  )
+  link_bins "$tool" "$v" "$bin" $(extra_names "$tool")
+}
+
+# Files the suite needs from a tool's own module, beside its binary.
+extra_names() {
+  case "$1" in
+    kwok) echo kwok-stages.yaml ;;
+    lws) echo lws-crd.yaml lws-disaggregatedset-crd.yaml lws-webhooks.yaml ;;
+  esac
+}
+extras() { # extras TOOL MODULE_DIR OUT_DIR
+  local tool="$1" dir="$2" out="$3"
+  case "$tool" in
+    kwok)
+      # kwok's own "fast" stages (nodes Ready at once, pods Running/Ready once bound) and the
+      # lease heartbeat that keeps the node-lifecycle controller from tainting the nodes.
+      local s="$dir/kustomize/stage"
+      for f in "$s/node/fast/node-initialize.yaml" "$s/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
+        "$s/pod/fast/pod-ready.yaml" "$s/pod/fast/pod-complete.yaml" "$s/pod/fast/pod-delete.yaml"; do
+        cat "$f"; echo "---"
+      done >"$out/kwok-stages.yaml"
+      ;;
+    lws)
+      # The manager also runs the DisaggregatedSet controller, which needs its CRD; the webhook
+      # paths and rules are registered by URL from the module's own manifests.
+      cp "$dir/config/crd/bases/disaggregatedset.x-k8s.io_disaggregatedsets.yaml" "$out/lws-disaggregatedset-crd.yaml"
+      # The LeaderWorkerSet CRD of the same release: the controller needs its fields (the
+      # reference CRD in shared/ is older and prunes rollingUpdateConfiguration.partition,
+      # on which this controller dereferences).
+      cp "$dir/config/crd/bases/leaderworkerset.x-k8s.io_leaderworkersets.yaml" "$out/lws-crd.yaml"
+      cp "$dir/config/webhook/manifests.yaml" "$out/lws-webhooks.yaml"
+      ;;
+  esac
+}
+
+ensure_go
+only="${LLMISVC_TESTBED_ONLY:-etcd k8s lws kwok helm}"
+for t in $only; do
+  case "$t" in
+    etcd) build_etcd ;;
+    k8s) build_kubernetes ;;
+    lws) build_plain lws "$LWS_VERSION" sigs.k8s.io/lws sigs.k8s.io/lws/cmd lws-controller ;;
+    kwok) build_plain kwok "$KWOK_VERSION" sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok kwok ;;
+    helm) build_plain helm "$HELM_VERSION" helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm helm ;;
+    *) echo "unknown test-bed tool: $t" >&2; exit 2 ;;
+  esac
+done
+echo "$CACHE/bin"

@@ -3,4 +3,5 @@
 
 pub mod client;
 pub mod cluster;
+pub mod e2e;
 pub mod server;
