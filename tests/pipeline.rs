@@ -222,3 +222,77 @@ fn shipped_presets_pass_validation() {
         }
     }
 }
+
+/// Issue 18 (1): `VLLM_ADDITIONAL_ARGS` is split like the shell of KServe's presets splits it
+/// (quotes removed), after the preset's Go template is rendered: a quoted JSON value is one
+/// argument, without its quotes.
+#[test]
+fn vllm_additional_args_are_shell_words_after_template_rendering() {
+    let preset = serde_json::json!({
+        "apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceServiceConfig",
+        "metadata": {"name": "extra", "namespace": "team-a"},
+        "spec": {"template": {"containers": [{"name": "main", "env": [{
+            "name": "VLLM_ADDITIONAL_ARGS",
+            "value": "--kv_transfer_config '{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_consumer\"}' --model-loader-extra-config '{\"enable_multithread_load\": true, \"num_threads\": 96}' --served-model-name \"{{ .ObjectMeta.Name }} alias\""
+        }]}]}}
+    });
+    let mut objs: Vec<Value> = Vec::new();
+    for (file, text) in llmisvc::presets::EMBEDDED_FILES {
+        objs.extend(llmisvc::presets::parse_yaml_documents(text, file).unwrap());
+    }
+    objs.push(preset);
+    let store = llmisvc::presets::PresetStore::from_objects(
+        objs,
+        llmisvc::presets::SYSTEM_NAMESPACE_DEFAULT,
+    )
+    .unwrap();
+    let engine = Engine::with_presets(store);
+    let obj = serde_json::json!({
+        "apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceService",
+        "metadata": {"name": "llama", "namespace": "team-a"},
+        "spec": {"model": {"uri": "hf://Qwen/Qwen2.5-0.5B-Instruct"}, "baseRefs": [{"name": "extra"}]}
+    });
+    let out = engine.mutate(&obj).unwrap();
+    let main = out["spec"]["template"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "main")
+        .unwrap();
+    let args: Vec<&str> = main["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let tail = &args[args.len() - 6..];
+    assert_eq!(
+        tail,
+        [
+            "--kv_transfer_config",
+            r#"{"kv_connector":"NixlConnector","kv_role":"kv_consumer"}"#,
+            "--model-loader-extra-config",
+            r#"{"enable_multithread_load": true, "num_threads": 96}"#,
+            "--served-model-name",
+            "llama alias",
+        ],
+        "{args:?}"
+    );
+    for json_arg in [tail[1], tail[3]] {
+        serde_json::from_str::<Value>(json_arg).unwrap();
+    }
+    // The user's --served-model-name replaces the generated one; nothing twice.
+    assert_eq!(
+        args.iter().filter(|a| **a == "--served-model-name").count(),
+        1
+    );
+    assert_eq!(engine.mutate(&out).unwrap(), out, "idempotent");
+    assert!(engine.validate(None, &out).errors.is_empty());
+
+    // An unterminated quote is an admission error naming the env var, not a panic.
+    let mut bad = obj.clone();
+    bad["spec"]["template"] = serde_json::json!({"containers": [{"name": "main",
+        "env": [{"name": "VLLM_ADDITIONAL_ARGS", "value": "--x '{"}]}]});
+    let err = engine.mutate(&bad).unwrap_err();
+    assert!(err.contains("VLLM_ADDITIONAL_ARGS"), "{err}");
+}
