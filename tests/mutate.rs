@@ -379,6 +379,96 @@ fn prefill_decode_roles_match() {
     assert_eq!(side["restartPolicy"], "Always");
 }
 
+/// Issue 18 (2): `kvCacheOffloading: {cpu: 10Gi}` reaches vLLM as KServe's `kvTransferConfig`
+/// generates it (OffloadingConnector, kv_both, cpu_bytes_to_use in bytes), on the prefill pool
+/// from `prefill.kvCacheOffloading`, combined with the P/D connector through a MultiConnector.
+#[test]
+fn kv_cache_offloading_reaches_vllm() {
+    let kv = |a: &[String]| -> Value {
+        let i = a
+            .iter()
+            .position(|x| x == "--kv-transfer-config")
+            .expect("flag");
+        assert_eq!(
+            a.iter().filter(|x| *x == "--kv-transfer-config").count(),
+            1,
+            "{a:?}"
+        );
+        serde_json::from_str(&a[i + 1]).unwrap()
+    };
+    let offload = json!({
+        "kv_connector": "OffloadingConnector",
+        "kv_connector_extra_config": {"cpu_bytes_to_use": 10737418240_i64, "spec_name": "TieringOffloadingSpec"},
+        "kv_role": "kv_both"
+    });
+    // Single node.
+    let out = expand(
+        &base(json!({ "kvCacheOffloading": { "cpu": "10Gi" } })),
+        &cfg(),
+    )
+    .unwrap();
+    assert_eq!(kv(&args(&out, "/spec/template")), offload);
+    assert_eq!(expand(&out, &cfg()).unwrap(), out);
+    // Eviction policy as KServe writes it.
+    let out = expand(
+        &base(json!({ "kvCacheOffloading": { "cpu": "1Gi", "evictionPolicy": "arc" } })),
+        &cfg(),
+    )
+    .unwrap();
+    assert_eq!(
+        kv(&args(&out, "/spec/template"))["kv_connector_extra_config"]["eviction_policy"],
+        "arc"
+    );
+    // Prefill/decode: each pool its own offloading, NIXL kept through a MultiConnector.
+    let prefill = json!({
+        "kvCacheOffloading": { "cpu": "10Gi" },
+        "template": { "containers": [ { "name": "main", "image": "vllm", "command": ["vllm", "serve"] } ] }
+    });
+    let out = expand(
+        &base(json!({ "prefill": prefill, "kvCacheOffloading": { "cpu": "10Gi" } })),
+        &cfg(),
+    )
+    .unwrap();
+    for pod in ["/spec/template", "/spec/prefill/template"] {
+        let k = kv(&args(&out, pod));
+        assert_eq!(k["kv_connector"], "MultiConnector", "{pod}");
+        assert_eq!(k["kv_role"], "kv_both", "{pod}");
+        let c = &k["kv_connector_extra_config"]["connectors"];
+        assert_eq!(c[0]["kv_connector"], "NixlConnector", "{pod}");
+        assert_eq!(c[1], offload, "{pod}");
+    }
+    assert_eq!(expand(&out, &cfg()).unwrap(), out);
+    // Offloading on decode only: prefill keeps the plain NIXL config.
+    let prefill = json!({ "template": { "containers": [ { "name": "main", "image": "vllm", "command": ["vllm", "serve"] } ] } });
+    let out = expand(
+        &base(json!({ "prefill": prefill, "kvCacheOffloading": { "cpu": "10Gi" } })),
+        &cfg(),
+    )
+    .unwrap();
+    assert_eq!(
+        kv(&args(&out, "/spec/prefill/template"))["kv_connector"],
+        "NixlConnector"
+    );
+    // A user --kv-transfer-config wins whole (KServe skips its own then).
+    let mut obj = base(json!({ "kvCacheOffloading": { "cpu": "10Gi" } }));
+    obj["spec"]["template"]["containers"][0]["env"] = json!([{ "name": "VLLM_ADDITIONAL_ARGS",
+        "value": "--kv_transfer_config '{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_consumer\"}'" }]);
+    let out = expand(&obj, &cfg()).unwrap();
+    let a = args(&out, "/spec/template");
+    assert!(!a.iter().any(|x| x == "--kv-transfer-config"), "{a:?}");
+    assert_eq!(
+        a.last().unwrap(),
+        r#"{"kv_connector":"NixlConnector","kv_role":"kv_consumer"}"#
+    );
+    // A bad quantity is an error naming the field, not a panic.
+    let err = expand(
+        &base(json!({ "kvCacheOffloading": { "cpu": "ten" } })),
+        &cfg(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("kvCacheOffloading.cpu"), "{err}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Property test
 // ---------------------------------------------------------------------------------------------

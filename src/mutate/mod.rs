@@ -323,6 +323,8 @@ pub(crate) struct PoolInfo {
     pub par: Par,
     pub has_template: bool,
     pub has_worker: bool,
+    /// The vLLM `OffloadingConnector` configuration of `kvCacheOffloading`, when set.
+    pub kv_offloading: Option<Value>,
 }
 
 /// A LoRA adapter.
@@ -421,6 +423,15 @@ impl Ctx {
                 has_worker: child(m, "worker", path)?.is_some(),
                 ..PoolInfo::default()
             };
+            if let Some(kv) = m.get("kvCacheOffloading").filter(|v| !v.is_null()) {
+                let kp = path.key("kvCacheOffloading");
+                json::as_obj(kv, &kp)?;
+                info.kv_offloading = crate::presets::template::offloading_connector_config(kv)
+                    .map_err(|message| MutateError::Invalid {
+                        path: kp.key("cpu").to_string(),
+                        message,
+                    })?;
+            }
             if let Some(par) = child(m, "parallelism", path)? {
                 let pp = path.key("parallelism");
                 info.par = Par {

@@ -241,10 +241,32 @@ pub(crate) fn generate<'a>(
     if upto >= Stage::Worker && info.has_worker {
         worker::multinode_items(&mut items, par, role, cfg);
     }
-    if upto >= Stage::Prefill && ctx.disaggregated() {
-        items.value("--kv-transfer-config", kv_transfer_config(cfg));
+    let pd = upto >= Stage::Prefill && ctx.disaggregated();
+    match (pd, &info.kv_offloading) {
+        (true, None) => items.value("--kv-transfer-config", kv_transfer_config(cfg)),
+        (true, Some(off)) => items.value("--kv-transfer-config", multi_connector(cfg, off)),
+        (false, Some(off)) => items.value("--kv-transfer-config", off.to_string()),
+        (false, None) => {}
     }
     items
+}
+
+/// Prefill/decode transfer and CPU offloading together: vLLM's `MultiConnector` over the P/D
+/// connector and the `OffloadingConnector` (the shape of KServe's
+/// `docs/samples/llmisvc/agentic-tool-calling` P/D sample). A user `--kv-transfer-config` still
+/// replaces it whole, as it replaces KServe's generated one.
+pub fn multi_connector(cfg: &MutateConfig, offloading: &Value) -> String {
+    serde_json::json!({
+        "kv_connector": "MultiConnector",
+        "kv_role": "kv_both",
+        "kv_connector_extra_config": {
+            "connectors": [
+                { "kv_connector": cfg.kv_connector, "kv_role": "kv_both" },
+                offloading,
+            ]
+        }
+    })
+    .to_string()
 }
 
 /// The KV transfer configuration both sides of a prefill/decode pair carry (llm-d convention:
