@@ -217,6 +217,69 @@ fn gpu_table() {
     }
 }
 
+/// Issue 18 (3): accelerators are recognised by pattern (`nvidia.com/mig-*`, `gpu.intel.com/*`)
+/// and configured extra names: a container with one gets no `nvidia.com/gpu` added, and its
+/// count sets the tensor default.
+#[test]
+fn accelerators_by_pattern_are_not_doubled() {
+    for res in [
+        "nvidia.com/mig-1g.10gb",
+        "nvidia.com/gpu",
+        "amd.com/gpu",
+        "gpu.intel.com/i915",
+        "gpu.intel.com/xe",
+    ] {
+        let mut obj = base(json!({ "parallelism": { "tensor": 1 } }));
+        obj["spec"]["template"]["containers"][0]["resources"] = json!({ "limits": { res: 1 } });
+        let out = expand(&obj, &cfg()).unwrap();
+        let limits = &main_of(&out, "/spec/template")["resources"]["limits"];
+        assert_eq!(limits, &json!({ res: 1 }), "{res}");
+        assert!(
+            main_of(&out, "/spec/template")["resources"]
+                .get("requests")
+                .is_none()
+        );
+        // Without parallelism, the count is the tensor default.
+        let mut obj = base(json!({}));
+        obj["spec"]["template"]["containers"][0]["resources"] = json!({ "limits": { res: "2" } });
+        let out = expand(&obj, &cfg()).unwrap();
+        assert_eq!(out["spec"]["parallelism"]["tensor"], 2, "{res}");
+    }
+    // Not accelerators: the GPU is injected.
+    for res in ["nvidia.com/gpu-x", "nvidia.com/mig-", "example.com/npu"] {
+        let mut obj = base(json!({ "parallelism": { "tensor": 1 } }));
+        obj["spec"]["template"]["containers"][0]["resources"] = json!({ "limits": { res: 1 } });
+        let out = expand(&obj, &cfg()).unwrap();
+        assert_eq!(
+            main_of(&out, "/spec/template")["resources"]["limits"]["nvidia.com/gpu"],
+            "1",
+            "{res}"
+        );
+    }
+    // A configured extra name counts.
+    let mut c = cfg();
+    c.extra_accelerators = vec!["example.com/npu".into()];
+    let mut obj = base(json!({ "parallelism": { "tensor": 1 } }));
+    obj["spec"]["template"]["containers"][0]["resources"] =
+        json!({ "limits": { "example.com/npu": 1 } });
+    let out = expand(&obj, &c).unwrap();
+    assert_eq!(
+        main_of(&out, "/spec/template")["resources"]["limits"],
+        json!({ "example.com/npu": 1 })
+    );
+    // One definition: the validator counts with the same function.
+    use llmisvc::mutate::{ACCELERATOR_PATTERNS, is_accelerator};
+    assert_eq!(
+        llmisvc::validate::DEFAULT_ACCELERATORS,
+        ACCELERATOR_PATTERNS
+    );
+    assert!(is_accelerator(
+        "nvidia.com/mig-3g.40gb",
+        ACCELERATOR_PATTERNS.iter().copied()
+    ));
+    assert!(!is_accelerator("cpu", ACCELERATOR_PATTERNS.iter().copied()));
+}
+
 #[test]
 fn user_args_kept_and_override_generated() {
     let mut obj = base(json!({ "parallelism": { "tensor": 2 } }));

@@ -47,8 +47,7 @@ pub const MODEL_MOUNT_PATH: &str = "/mnt/models";
 pub const LORA_MOUNT_ROOT: &str = "/mnt/lora";
 /// Annotation (on the service) holding the arguments the webhook generated, per pod.
 pub const GENERATED_ARGS_ANNOTATION: &str = "serving.kserve.io/generated-args";
-/// Accelerator resource names recognised when reading a container's resources.
-pub const KNOWN_ACCELERATORS: [&str; 3] = ["nvidia.com/gpu", "amd.com/gpu", "gpu.intel.com/i915"];
+pub use gpus::{ACCELERATOR_PATTERNS, is_accelerator, matches_accelerator};
 
 /// Why an object could not be expanded.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +83,9 @@ pub enum MutateError {
 pub struct MutateConfig {
     /// Accelerator resource injected into `main` containers (default `nvidia.com/gpu`).
     pub gpu_resource: String,
+    /// Accelerator resource names recognised besides [`ACCELERATOR_PATTERNS`] and
+    /// `gpu_resource` (a trailing `*` matches any suffix), e.g. `example.com/npu`.
+    pub extra_accelerators: Vec<String>,
     /// (namespace, name) of the default Gateway.
     pub default_gateway: (String, String),
     /// Image of the storage initializer init container.
@@ -104,6 +106,7 @@ impl Default for MutateConfig {
     fn default() -> Self {
         Self {
             gpu_resource: "nvidia.com/gpu".into(),
+            extra_accelerators: Vec::new(),
             default_gateway: ("llmisvc-system".into(), "llmisvc-gateway".into()),
             storage_initializer_image: "kserve/storage-initializer:v0.15.2".into(),
             routing_sidecar_image: "ghcr.io/llm-d/llm-d-routing-sidecar:v0.3.0".into(),
