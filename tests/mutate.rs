@@ -640,6 +640,55 @@ fn own_provision_location_volume_is_used() {
     );
 }
 
+/// Issue 18 (4): every container the webhook adds (storage initializer, LoRA initializers, the
+/// routing sidecar) is ready for the `restricted` Pod Security Standard; a user's own
+/// securityContext on such a container is kept.
+#[test]
+fn injected_containers_are_restricted_ready() {
+    let restricted = json!({
+        "allowPrivilegeEscalation": false,
+        "capabilities": { "drop": ["ALL"] },
+        "runAsNonRoot": true,
+        "seccompProfile": { "type": "RuntimeDefault" },
+    });
+    let mut obj = base(
+        json!({ "model": { "uri": "hf://org/model", "lora": { "adapters": [
+        { "name": "sql", "uri": "s3://bucket/sql" } ] } } }),
+    );
+    obj["spec"]["prefill"] = json!({ "template": { "containers": [ { "name": "main", "image": "vllm", "command": ["vllm", "serve"] } ] } });
+    let out = expand(&obj, &cfg()).unwrap();
+    let inits = |pod: &str| {
+        out.pointer(pod).unwrap()["initContainers"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let mut names = Vec::new();
+    for pod in ["/spec/template", "/spec/prefill/template"] {
+        for c in inits(pod) {
+            names.push(c["name"].as_str().unwrap().to_string());
+            assert_eq!(c["securityContext"], restricted, "{pod} {}", c["name"]);
+        }
+    }
+    for want in [
+        "storage-initializer",
+        "storage-initializer-lora-sql",
+        "llm-d-routing-sidecar",
+    ] {
+        assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
+    }
+    assert_eq!(expand(&out, &cfg()).unwrap(), out);
+    // The user's own securityContext on a container of that name is kept.
+    let mut obj = base(json!({}));
+    obj["spec"]["template"]["initContainers"] = json!([{ "name": "storage-initializer",
+        "securityContext": { "runAsUser": 0 } }]);
+    let out = expand(&obj, &cfg()).unwrap();
+    assert_eq!(
+        out["spec"]["template"]["initContainers"][0]["securityContext"],
+        json!({ "runAsUser": 0 })
+    );
+}
+
 /// Objects stored by earlier versions (model volume `model-cache`, shared with the preset's HF
 /// cache mount; `model-volume` for PVCs) get their model mounts renamed on the next update:
 /// init container and `main` still share one volume, and a second run changes nothing.

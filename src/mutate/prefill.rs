@@ -8,6 +8,7 @@
 //!   `llm-d-routing-sidecar` with `restartPolicy: Always`, listening on `cfg.vllm_port` (8000)
 //!   and forwarding to vLLM, which moves to `cfg.vllm_port + 1` (8001); `main` gets that port.
 //!   Probes are left alone: the sidecar answers `/health` on 8000.
+//! - The sidecar gets a `restricted`-ready securityContext when it has none.
 //! - Pool labels `llm-d.ai/role: decode` / `prefill` when absent (the endpoint picker selects
 //!   prefill and decode pods by this label).
 
@@ -67,6 +68,7 @@ fn sidecar(
     let (c, cpath) = podspec::named_mut(pod, path, "initContainers", ROUTING_SIDECAR)?;
     json::set_default_with(c, "image", || json!(cfg.routing_sidecar_image));
     json::set_default_with(c, "restartPolicy", || json!("Always"));
+    json::set_default_with(c, "securityContext", podspec::restricted_security_context);
     if !json::has(c, "command") && !json::has(c, "args") {
         c.insert(
             "args".into(),

@@ -17,6 +17,9 @@
 //! KServe's, so a pod that declares its own `kserve-provision-location` (say, a PVC to download
 //! into) gets the storage initializer writing there, as with KServe.
 //!
+//! Init containers the webhook adds carry a `restricted`-ready securityContext
+//! ([`podspec::restricted_security_context`]); one the user wrote keeps theirs.
+//!
 //! Objects stored by earlier llmisvc versions (model volumes `model-cache` / `model-volume`)
 //! have their model mounts renamed to the current names on their next update, so the init
 //! container and `main` keep sharing one volume; the old volume entries stay (unused).
@@ -273,7 +276,7 @@ fn volume_and_mount(
 }
 
 /// Top-level fields of the storage initializer init container built by [`attach`].
-const INIT_FIELDS: [&str; 4] = ["name", "image", "args", "volumeMounts"];
+const INIT_FIELDS: [&str; 5] = ["name", "image", "args", "volumeMounts", "securityContext"];
 
 #[allow(clippy::too_many_arguments)]
 fn attach(
@@ -336,6 +339,7 @@ fn attach(
                         "image": cfg.storage_initializer_image,
                         "args": [uri, mount],
                         "volumeMounts": [{ "name": names.cache, "mountPath": mount }],
+                        "securityContext": podspec::restricted_security_context(),
                     })
                 },
             )?;
