@@ -689,6 +689,35 @@ fn injected_containers_are_restricted_ready() {
     );
 }
 
+/// Issue 18 (5): the legacy-name migration leaves a storage initializer the user wrote
+/// themselves (own command, own volume) alone, and `main`'s mount with it.
+#[test]
+fn legacy_migration_keeps_a_users_own_storage_initializer() {
+    let own = base(json!({ "template": {
+        "initContainers": [ { "name": "storage-initializer", "image": "my/downloader:1",
+            "command": ["/bin/fetch"], "args": ["--to", "/mnt/models"],
+            "volumeMounts": [ { "name": "model-cache", "mountPath": "/mnt/models" } ] } ],
+        "containers": [ { "name": "main", "image": "vllm/vllm-openai:v0.23.0", "command": ["vllm", "serve"],
+            "volumeMounts": [ { "name": "model-cache", "mountPath": "/mnt/models" } ] } ],
+        "volumes": [ { "name": "model-cache", "persistentVolumeClaim": { "claimName": "my-cache" } } ],
+    } }));
+    let out = expand(&own, &cfg()).unwrap();
+    assert_eq!(expand(&out, &cfg()).unwrap(), out, "not idempotent");
+    let pod = &out["spec"]["template"];
+    assert_eq!(
+        pod["initContainers"][0]["volumeMounts"],
+        own["spec"]["template"]["initContainers"][0]["volumeMounts"]
+    );
+    assert_eq!(
+        main_of(&out, "/spec/template")["volumeMounts"],
+        json!([ { "name": "model-cache", "mountPath": "/mnt/models" } ])
+    );
+    assert_eq!(
+        pod["volumes"], own["spec"]["template"]["volumes"],
+        "no second model volume"
+    );
+}
+
 /// Objects stored by earlier versions (model volume `model-cache`, shared with the preset's HF
 /// cache mount; `model-volume` for PVCs) get their model mounts renamed on the next update:
 /// init container and `main` still share one volume, and a second run changes nothing.

@@ -296,3 +296,121 @@ fn vllm_additional_args_are_shell_words_after_template_rendering() {
     let err = engine.mutate(&bad).unwrap_err();
     assert!(err.contains("VLLM_ADDITIONAL_ARGS"), "{err}");
 }
+
+/// Issue 18 (5): merges keep pods valid. A list item without its merge key is a field error;
+/// a user volume named like a preset's takes the user's source whole; an env var's valueFrom
+/// displaces the preset's value; a probe handler the preset's.
+#[test]
+fn merges_keep_pods_valid() {
+    let engine = Engine::builtin().unwrap();
+    let svc = |spec: Value| {
+        let mut o = serde_json::json!({
+            "apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceService",
+            "metadata": {"name": "m", "namespace": "team-a"},
+            "spec": {"model": {"uri": "hf://Qwen/Qwen2.5-0.5B-Instruct"}}
+        });
+        for (k, v) in spec.as_object().unwrap() {
+            o["spec"][k] = v.clone();
+        }
+        o
+    };
+    let errors_of = |spec: Value| -> Vec<String> {
+        let out = engine.mutate(&svc(spec)).unwrap();
+        engine
+            .validate(None, &out)
+            .errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    };
+    for (spec, field) in [
+        (
+            serde_json::json!({"template": {"containers": [{}]}}),
+            "spec.template.containers[0].name: Required value",
+        ),
+        (
+            serde_json::json!({"template": {"initContainers": [{}]}}),
+            "spec.template.initContainers[0].name: Required value",
+        ),
+        (
+            serde_json::json!({"router": {"scheduler": {"template": {"containers": [{}]}}}}),
+            "spec.router.scheduler.template.containers[0].name: Required value",
+        ),
+    ] {
+        let errors = errors_of(spec.clone());
+        assert!(
+            errors.iter().any(|e| e.starts_with(field)),
+            "{spec}: {errors:?}"
+        );
+    }
+
+    // A user volume of a preset's name: the user's source only.
+    let out = engine
+        .mutate(&svc(serde_json::json!({"template": {
+            "volumes": [{"name": "home", "persistentVolumeClaim": {"claimName": "my-home"}}],
+            "containers": [{"name": "main",
+                "env": [{"name": "VLLM_LOGGING_LEVEL", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}],
+                "livenessProbe": {"tcpSocket": {"port": 8000}}}]}})))
+        .unwrap();
+    let pod = &out["spec"]["template"];
+    let home = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "home")
+        .unwrap();
+    assert_eq!(
+        home,
+        &serde_json::json!({"name": "home", "persistentVolumeClaim": {"claimName": "my-home"}})
+    );
+    let main = pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "main")
+        .unwrap();
+    let env = main["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "VLLM_LOGGING_LEVEL")
+        .unwrap();
+    assert!(env.get("value").is_none(), "{env}");
+    assert!(main["livenessProbe"].get("httpGet").is_none());
+    assert_eq!(main["livenessProbe"]["tcpSocket"]["port"], 8000);
+    assert!(
+        engine.validate(None, &out).errors.is_empty(),
+        "{:?}",
+        engine.validate(None, &out).errors
+    );
+    assert_eq!(engine.mutate(&out).unwrap(), out, "idempotent");
+
+    // Pods Kubernetes would refuse are refused at admission.
+    let errors = errors_of(serde_json::json!({"template": {
+        "volumes": [{"name": "x", "emptyDir": {}, "hostPath": {"path": "/x"}}],
+        "containers": [{"name": "main", "volumeMounts": [{"name": "nope", "mountPath": "/nope"}]},
+                       {"name": "side", "image": "busybox"}],
+        "initContainers": [{"name": "side", "image": "busybox"}]}}));
+    for want in ["spec.template.volumes[", "spec.template.containers["] {
+        assert!(
+            errors.iter().any(|e| e.starts_with(want)),
+            "{want}: {errors:?}"
+        );
+    }
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("a volume has exactly one source")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.contains("Duplicate value")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("no volume named \"nope\"")),
+        "{errors:?}"
+    );
+}

@@ -256,7 +256,7 @@ fn parallelism_and_gpus() {
         ),
         (
             "amd gpus counted",
-            json!({"parallelism": {"tensor": 2}, "template": {"containers": [{"name": "main", "resources": {"limits": {"amd.com/gpu": "2"}}}]}}),
+            json!({"parallelism": {"tensor": 2}, "template": {"containers": [{"name": "main", "image": "x/y", "resources": {"limits": {"amd.com/gpu": "2"}}}]}}),
             None,
             "",
         ),
@@ -275,8 +275,8 @@ fn parallelism_and_gpus() {
         (
             "gpus summed over containers",
             json!({"parallelism": {"tensor": 2}, "template": {"containers": [
-                {"name": "main", "resources": {"limits": {"nvidia.com/gpu": 1}}},
-                {"name": "sidecar", "resources": {"limits": {"nvidia.com/gpu": 1}}}]}}),
+                {"name": "main", "image": "x/y", "resources": {"limits": {"nvidia.com/gpu": 1}}},
+                {"name": "sidecar", "image": "x/s", "resources": {"limits": {"nvidia.com/gpu": 1}}}]}}),
             None,
             "",
         ),

@@ -224,8 +224,18 @@ fn name_of(v: &Value) -> Option<&str> {
 /// do, `model-cache` for the HF cache), so removing or renaming it would not survive the next
 /// merge and mutation would stop being idempotent. Lenient: entries of the wrong shape are
 /// skipped (later steps report them).
+///
+/// Only what an earlier version wrote is migrated: the legacy volume must have the source that
+/// version gave it (`model-cache`: `emptyDir`; `model-volume`: a read-only
+/// `persistentVolumeClaim`), and an init container `init` mounting it at `mount` must look
+/// generated (no `command`: the storage initializer image's entrypoint). A storage initializer
+/// the user wrote themselves (their command, or their own volume) keeps its mounts, and so does
+/// `main`, so the two still share one volume.
 fn migrate_legacy(pod: &mut Obj, mount: &str, init: &str) {
     for (old, new) in LEGACY_MODEL_VOLUMES {
+        if !legacy_volume_generated(pod, old) || !legacy_init_generated(pod, init, old, mount) {
+            continue;
+        }
         for (key, owner) in [("containers", "main"), ("initContainers", init)] {
             let containers = pod.get_mut(key).and_then(Value::as_array_mut);
             for c in containers.into_iter().flatten() {
@@ -247,6 +257,51 @@ fn migrate_legacy(pod: &mut Obj, mount: &str, init: &str) {
             }
         }
     }
+}
+
+/// Whether the pod's volume `old` has the shape an earlier version generated (see
+/// [`migrate_legacy`]); an absent volume counts (the preset declares it on the next merge).
+fn legacy_volume_generated(pod: &Obj, old: &str) -> bool {
+    let vols = pod.get("volumes").and_then(Value::as_array);
+    let Some(v) = vols
+        .into_iter()
+        .flatten()
+        .find(|v| name_of(v) == Some(old))
+        .and_then(Value::as_object)
+    else {
+        return true;
+    };
+    let sources: Vec<&String> = v.keys().filter(|k| *k != "name").collect();
+    match old {
+        "model-cache" => sources == ["emptyDir"],
+        _ => {
+            sources == ["persistentVolumeClaim"]
+                && v.get("persistentVolumeClaim")
+                    .and_then(|p| p.get("readOnly"))
+                    .and_then(Value::as_bool)
+                    == Some(true)
+        }
+    }
+}
+
+/// Whether the init container `init` (when it mounts `old` at `mount`) looks generated.
+fn legacy_init_generated(pod: &Obj, init: &str, old: &str, mount: &str) -> bool {
+    let inits = pod.get("initContainers").and_then(Value::as_array);
+    inits
+        .into_iter()
+        .flatten()
+        .filter(|c| name_of(c) == Some(init))
+        .filter(|c| {
+            c.get("volumeMounts")
+                .and_then(Value::as_array)
+                .is_some_and(|ms| {
+                    ms.iter().any(|m| {
+                        name_of(m) == Some(old)
+                            && m.get("mountPath").and_then(Value::as_str) == Some(mount)
+                    })
+                })
+        })
+        .all(|c| c.get("command").is_none_or(Value::is_null))
 }
 
 fn owned(volume: &str, names: &Names) -> bool {

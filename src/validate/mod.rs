@@ -199,6 +199,7 @@ pub fn check_object(old: Option<&Value>, new: &Value, cfg: &ValidateConfig, s: &
     // 3. Pod templates as PodSpecs.
     for (path, tpl) in podspec::templates(&spec, s) {
         podspec::check_template(&path, tpl, s);
+        podspec::check_pod(&path, tpl, !is_config, s);
     }
 }
 
