@@ -297,6 +297,75 @@ fn vllm_additional_args_are_shell_words_after_template_rendering() {
     assert!(err.contains("VLLM_ADDITIONAL_ARGS"), "{err}");
 }
 
+/// Issue 18 (6): multi-node pipeline parallelism with only a worker `main` gets the shipped
+/// pipeline-parallel preset (leader template and image, worker image) and valid vLLM flags;
+/// a multi-node pool left without a leader template, or a container without image, is refused.
+#[test]
+fn pipeline_parallel_multinode_gets_leader_and_images() {
+    let engine = Engine::builtin().unwrap();
+    let obj = serde_json::json!({
+        "apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceService",
+        "metadata": {"name": "pp", "namespace": "team-a"},
+        "spec": {"model": {"uri": "hf://Qwen/Qwen2.5-0.5B-Instruct"},
+            "parallelism": {"tensor": 2, "pipeline": 2},
+            "worker": {"containers": [{"name": "main"}]}}
+    });
+    let out = engine.mutate(&obj).unwrap();
+    let applied = out["metadata"]["annotations"]["serving.kserve.io/applied-presets"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        applied.contains("kserve-config-llm-worker-pipeline-parallel"),
+        "{applied}"
+    );
+    for (pod, rank) in [("template", "0"), ("worker", "$(LWS_WORKER_INDEX)")] {
+        let main = out["spec"][pod]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "main")
+            .unwrap();
+        assert_eq!(main["image"], "vllm/vllm-openai:v0.23.0", "{pod}");
+        let args: Vec<&str> = main["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let after = |f: &str| args[args.iter().position(|a| *a == f).unwrap() + 1];
+        assert_eq!(after("--nnodes"), "2", "{pod}");
+        assert_eq!(after("--node-rank"), rank, "{pod}");
+        assert_eq!(after("--tensor-parallel-size"), "2", "{pod}");
+        assert_eq!(main["resources"]["limits"]["nvidia.com/gpu"], "2", "{pod}");
+    }
+    let outcome = engine.validate(None, &out);
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    assert_eq!(engine.mutate(&out).unwrap(), out, "idempotent");
+
+    // Without presets nothing provides the leader or the images: refused at admission.
+    let bare = Engine::default();
+    let out = bare.mutate(&obj).unwrap();
+    let errors: Vec<String> = bare
+        .validate(None, &out)
+        .errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("spec.template: Required value")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("spec.worker.containers[0].image: Required value")),
+        "{errors:?}"
+    );
+}
+
 /// Issue 18 (5): merges keep pods valid. A list item without its merge key is a field error;
 /// a user volume named like a preset's takes the user's source whole; an env var's valueFrom
 /// displaces the preset's value; a probe handler the preset's.

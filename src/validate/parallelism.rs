@@ -242,6 +242,12 @@ pub fn check_workload(w: &Obj, cfg: &ValidateConfig, partial: bool, s: &mut Sink
             "a worker (multi-node deployment) needs data parallelism (parallelism.data and parallelism.dataLocal) or pipeline parallelism (parallelism.pipeline); set one of them or remove worker",
         );
     }
+    if !partial && w.has("worker") && !w.has("template") {
+        s.required(
+            w.path_of("template"),
+            "a multi-node pool (worker set) needs a leader pod template; set template (a preset usually provides it: kserve-config-llm-worker-pipeline-parallel or -data-parallel)",
+        );
+    }
     if dp && pp {
         s.invalid(
             &ppath,
