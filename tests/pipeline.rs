@@ -483,3 +483,210 @@ fn merges_keep_pods_valid() {
         "{errors:?}"
     );
 }
+
+/// vLLM's own CLI, as extracted from the preset image's vLLM release by `scripts/vllm-flags.py`.
+struct VllmCli {
+    /// Every option name -> (canonical name, takes a value, nargs "+"/"*", JSON value, choices).
+    flags: std::collections::HashMap<String, (String, bool, bool, bool, Vec<String>)>,
+}
+
+impl VllmCli {
+    fn load() -> Self {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/vllm-flags-0.23.0.json"
+        );
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut flags = std::collections::HashMap::new();
+        for f in v["flags"].as_array().unwrap() {
+            let names: Vec<String> = f["names"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_str().unwrap().to_string())
+                .collect();
+            let canonical = names
+                .iter()
+                .find(|n| n.starts_with("--") && !n.starts_with("--no-"))
+                .unwrap_or(&names[0])
+                .clone();
+            let many = matches!(f.get("nargs").and_then(Value::as_str), Some("+" | "*"));
+            let choices = f
+                .get("choices")
+                .and_then(Value::as_array)
+                .map(|c| c.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default();
+            let entry = (
+                canonical,
+                f["takes_value"].as_bool().unwrap(),
+                many,
+                f.get("json").and_then(Value::as_bool).unwrap_or(false),
+                choices,
+            );
+            for n in names {
+                flags.insert(n, entry.clone());
+            }
+        }
+        assert!(flags.len() > 200, "fixture too small");
+        VllmCli { flags }
+    }
+
+    fn is_flag(tok: &str) -> bool {
+        tok.starts_with('-') && tok.len() > 1 && !tok[1..].starts_with(|c: char| c.is_ascii_digit())
+    }
+
+    /// Problems of one argv of `vllm serve` (after `serve`).
+    fn check(&self, args: &[String]) -> Vec<String> {
+        let mut errs = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
+        let mut i = 0;
+        let mut positionals = 0;
+        while i < args.len() {
+            let tok = &args[i];
+            i += 1;
+            if !Self::is_flag(tok) {
+                positionals += 1;
+                if positionals > 1 {
+                    errs.push(format!("{tok:?}: a second positional argument"));
+                }
+                continue;
+            }
+            let (name, inline) = match tok.split_once('=') {
+                Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+                _ => (tok.clone(), None),
+            };
+            // vLLM's FlexibleArgumentParser accepts `--flag_name` for `--flag-name`.
+            let norm = match name.strip_prefix("--") {
+                Some(rest) => format!("--{}", rest.replace('_', "-")),
+                None => name.clone(),
+            };
+            let Some((canonical, takes, many, json, choices)) = self.flags.get(&norm) else {
+                errs.push(format!("{name}: no such vLLM flag"));
+                continue;
+            };
+            if seen.contains(canonical) {
+                errs.push(format!("{canonical}: given twice"));
+            }
+            seen.push(canonical.clone());
+            let mut values = Vec::new();
+            if let Some(v) = inline {
+                values.push(v);
+            } else if *takes {
+                while i < args.len() && !Self::is_flag(&args[i]) {
+                    values.push(args[i].clone());
+                    i += 1;
+                    if !many {
+                        break;
+                    }
+                }
+            }
+            if *takes && values.is_empty() {
+                errs.push(format!("{name}: needs a value"));
+            }
+            if !*takes && !values.is_empty() {
+                errs.push(format!("{name}: takes no value, got {values:?}"));
+            }
+            for v in &values {
+                let looks_json = v.starts_with('{') || v.starts_with('[');
+                if (*json || looks_json) && serde_json::from_str::<Value>(v).is_err() {
+                    errs.push(format!("{name}: value {v:?} is not JSON"));
+                }
+                if !choices.is_empty() && !v.starts_with("$(") && !choices.contains(v) {
+                    errs.push(format!("{name}: {v:?} is not one of {choices:?}"));
+                }
+            }
+        }
+        errs
+    }
+}
+
+/// Every `main` container running `vllm serve` with generated args, in an expanded object.
+fn vllm_argvs(obj: &Value) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for pod in ["template", "worker"] {
+        for (prefix, pool) in [
+            ("spec", &obj["spec"]),
+            ("spec.prefill", &obj["spec"]["prefill"]),
+        ] {
+            let Some(cs) = pool[pod]["containers"].as_array() else {
+                continue;
+            };
+            for c in cs.iter().filter(|c| c["name"] == "main") {
+                let cmd: Vec<&str> = c["command"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                // The data-parallel rank wrapper runs `$@` = the original command.
+                let runs_vllm = cmd.ends_with(&["vllm", "serve"]);
+                if !runs_vllm {
+                    continue;
+                }
+                let args = c["args"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(String::from)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push((format!("{prefix}.{pod}"), args));
+            }
+        }
+    }
+    out
+}
+
+/// Issue 18 (7): every generated vLLM command line of every example and golden input (with
+/// the shipped presets) and every golden output is a valid `vllm serve` command line of the
+/// presets' vLLM release: flags exist, values are present, JSON values parse, no flag twice.
+#[test]
+fn generated_vllm_argv_is_valid_for_the_preset_vllm_release() {
+    let cli = VllmCli::load();
+    // The checker itself.
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert!(
+        cli.check(&s(&["/mnt/models", "--port", "8000", "-tp", "2"]))
+            .is_empty()
+    );
+    assert_eq!(cli.check(&s(&["--no-such-flag"])).len(), 1);
+    assert_eq!(cli.check(&s(&["--port"])).len(), 1);
+    assert_eq!(cli.check(&s(&["--port", "1", "--port=2"])).len(), 1);
+    assert_eq!(cli.check(&s(&["--kv-transfer-config", "{x"])).len(), 1);
+    assert_eq!(cli.check(&s(&["--headless", "x", "y"])).len(), 1);
+
+    let engine = Engine::builtin().unwrap();
+    let mut checked = 0;
+    let mut all = docs("examples");
+    all.extend(docs("tests/golden"));
+    let mut outputs: Vec<(String, Value)> = all
+        .into_iter()
+        .map(|(name, input)| (name.clone(), engine.mutate(&input).unwrap()))
+        .collect();
+    // The golden outputs (expanded without presets).
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
+    let mut goldens: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    goldens.sort();
+    for p in goldens {
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if name.ends_with(".out.yaml") {
+            let v: Value = serde_norway::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            outputs.push((name, v));
+        }
+    }
+    let mut failures = Vec::new();
+    for (name, out) in outputs {
+        for (pod, args) in vllm_argvs(&out) {
+            checked += 1;
+            for e in cli.check(&args) {
+                failures.push(format!("{name} {pod}: {e}"));
+            }
+        }
+    }
+    assert!(checked >= 30, "only {checked} command lines checked");
+    assert!(failures.is_empty(), "{failures:#?}");
+}
