@@ -600,6 +600,22 @@ impl VllmCli {
     }
 }
 
+/// Every `image` value in `v`.
+fn collect_images(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, c) in m {
+                match (k.as_str(), c) {
+                    ("image", Value::String(s)) => out.push(s.clone()),
+                    _ => collect_images(c, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|c| collect_images(c, out)),
+        _ => {}
+    }
+}
+
 /// Every `main` container running `vllm serve` with generated args, in an expanded object.
 fn vllm_argvs(obj: &Value) -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
@@ -654,6 +670,30 @@ fn generated_vllm_argv_is_valid_for_the_preset_vllm_release() {
     assert_eq!(cli.check(&s(&["--port", "1", "--port=2"])).len(), 1);
     assert_eq!(cli.check(&s(&["--kv-transfer-config", "{x"])).len(), 1);
     assert_eq!(cli.check(&s(&["--headless", "x", "y"])).len(), 1);
+
+    // The fixture is the CLI of the shipped presets' vLLM: every vLLM image they use is that
+    // release (vLLM 0.11.0 had no --nnodes / --node-rank / --master-addr).
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/vllm-flags-0.23.0.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let want_image = format!("vllm/vllm-openai:v{}", fixture["vllm"].as_str().unwrap());
+    let mut images = 0;
+    for (file, text) in llmisvc::presets::EMBEDDED_FILES {
+        for doc in llmisvc::presets::parse_yaml_documents(text, file).unwrap() {
+            let mut found = Vec::new();
+            collect_images(&doc, &mut found);
+            for image in found.into_iter().filter(|i| i.contains("vllm-openai")) {
+                assert_eq!(image, want_image, "{file}");
+                images += 1;
+            }
+        }
+    }
+    assert!(images >= 10, "{images} vLLM images in the shipped presets");
 
     let engine = Engine::builtin().unwrap();
     let mut checked = 0;
