@@ -532,6 +532,56 @@ fn kv_cache_offloading_reaches_vllm() {
     assert!(err.to_string().contains("kvCacheOffloading.cpu"), "{err}");
 }
 
+/// Issue 18 (2): the secondary fileSystem tiers of `kvCacheOffloading` get their volumes, at
+/// the `root_dir` the generated `--kv-transfer-config` names, as KServe's controller attaches
+/// them; the emptyDir size is requested as ephemeral-storage.
+#[test]
+fn kv_cache_secondary_tiers_get_volumes() {
+    let obj = base(json!({ "kvCacheOffloading": { "cpu": "10Gi", "secondary": [
+        { "fileSystem": { "emptyDir": { "size": "100Gi" } } },
+        { "fileSystem": { "pvc": { "ref": { "name": "kv", "path": "cache" } } } },
+        { "fileSystem": { "pvc": { "spec": { "accessModes": ["ReadWriteOnce"], "resources": { "requests": { "storage": "1Ti" } } } } } },
+    ] } }));
+    let out = expand(&obj, &cfg()).unwrap();
+    assert_eq!(expand(&out, &cfg()).unwrap(), out);
+    let a = args(&out, "/spec/template");
+    let kv: Value =
+        serde_json::from_str(&a[a.iter().position(|x| x == "--kv-transfer-config").unwrap() + 1])
+            .unwrap();
+    let dirs: Vec<&str> = kv["kv_connector_extra_config"]["secondary_tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["root_dir"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        dirs,
+        ["/mnt/kv-cache-0", "/mnt/kv-cache-1", "/mnt/kv-cache-2"]
+    );
+    let vols = out["spec"]["template"]["volumes"].as_array().unwrap();
+    let vol = |n: &str| vols.iter().find(|v| v["name"] == n).unwrap().clone();
+    assert_eq!(
+        vol("kv-cache-secondary-0"),
+        json!({ "name": "kv-cache-secondary-0", "emptyDir": { "sizeLimit": "100Gi" } })
+    );
+    assert_eq!(
+        vol("kv-cache-secondary-1"),
+        json!({ "name": "kv-cache-secondary-1", "persistentVolumeClaim": { "claimName": "kv" } })
+    );
+    assert!(vol("kv-cache-secondary-2")["ephemeral"]["volumeClaimTemplate"]["spec"].is_object());
+    let main = main_of(&out, "/spec/template");
+    let mounts = main["volumeMounts"].as_array().unwrap();
+    for d in dirs {
+        assert!(mounts.iter().any(|m| m["mountPath"] == d), "{d}");
+    }
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m["mountPath"] == "/mnt/kv-cache-1" && m["subPath"] == "cache")
+    );
+    assert_eq!(main["resources"]["requests"]["ephemeral-storage"], "100Gi");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Property test
 // ---------------------------------------------------------------------------------------------

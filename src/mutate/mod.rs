@@ -328,6 +328,8 @@ pub(crate) struct PoolInfo {
     pub has_worker: bool,
     /// The vLLM `OffloadingConnector` configuration of `kvCacheOffloading`, when set.
     pub kv_offloading: Option<Value>,
+    /// `kvCacheOffloading.secondary`: the tiers (their volumes are the storage step's).
+    pub kv_secondary: Vec<Value>,
 }
 
 /// A LoRA adapter.
@@ -428,7 +430,10 @@ impl Ctx {
             };
             if let Some(kv) = m.get("kvCacheOffloading").filter(|v| !v.is_null()) {
                 let kp = path.key("kvCacheOffloading");
-                json::as_obj(kv, &kp)?;
+                let kvo = json::as_obj(kv, &kp)?;
+                if let Some(tiers) = json::get_arr(kvo, "secondary", &kp)? {
+                    info.kv_secondary = tiers.clone();
+                }
                 info.kv_offloading = crate::presets::template::offloading_connector_config(kv)
                     .map_err(|message| MutateError::Invalid {
                         path: kp.key("cpu").to_string(),

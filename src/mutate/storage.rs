@@ -28,7 +28,7 @@ use std::borrow::Cow;
 
 use serde_json::{Value, json};
 
-use super::json::Obj;
+use super::json::{self, Obj};
 use super::{
     Adapter, Ctx, LORA_MOUNT_ROOT, MODEL_MOUNT_PATH, MutateConfig, MutateError, PODS, podspec,
 };
@@ -200,6 +200,90 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
                 cfg,
             )?;
         }
+        if let Some(info) = ctx.pool(pool) {
+            kv_cache_tiers(pod, path, &info.kv_secondary)?;
+        }
+    }
+    Ok(())
+}
+
+/// The volumes of the secondary fileSystem tiers of `kvCacheOffloading`, as KServe's controller
+/// attaches them (workload_kvcache.go): tier `i` is volume `kv-cache-secondary-<i>` mounted in
+/// `main` at `/mnt/kv-cache-<i>` (the `root_dir` of the generated `--kv-transfer-config`):
+/// `emptyDir` with `sizeLimit`, `pvc.spec` as an ephemeral volume claim template, `pvc.ref` as
+/// the claim (with `subPath: path`). The emptyDir sizes are requested as `ephemeral-storage` on
+/// `main` when it requests none. A volume or mount the pod already has wins.
+fn kv_cache_tiers(pod: &mut Obj, path: &'static str, tiers: &[Value]) -> Result<(), MutateError> {
+    let mut sizes: Vec<Value> = Vec::new();
+    for (i, tier) in tiers.iter().enumerate() {
+        let Some(fs) = tier.get("fileSystem").and_then(Value::as_object) else {
+            continue;
+        };
+        let name = format!("kv-cache-secondary-{i}");
+        let mount = format!("/mnt/kv-cache-{i}");
+        let pvc = fs.get("pvc").and_then(Value::as_object);
+        let (source, sub_path) = if let Some(size) = fs
+            .get("emptyDir")
+            .and_then(|e| e.get("size"))
+            .filter(|v| !v.is_null())
+        {
+            sizes.push(size.clone());
+            (json!({ "emptyDir": { "sizeLimit": size } }), None)
+        } else if let Some(spec) = pvc.and_then(|p| p.get("spec")).filter(|v| v.is_object()) {
+            (
+                json!({ "ephemeral": { "volumeClaimTemplate": { "spec": spec } } }),
+                None,
+            )
+        } else if let Some(r) = pvc.and_then(|p| p.get("ref")).filter(|v| v.is_object()) {
+            let Some(claim) = r.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let sub = r
+                .get("path")
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty());
+            (
+                json!({ "persistentVolumeClaim": { "claimName": claim } }),
+                sub,
+            )
+        } else {
+            continue;
+        };
+        podspec::add_volume(pod, path, &name, || {
+            let mut v = json!({ "name": name });
+            if let (Value::Object(v), Value::Object(src)) = (&mut v, source) {
+                v.extend(src);
+            }
+            v
+        })?;
+        let (main, cpath) = podspec::main_mut(pod, path)?;
+        podspec::add_mount(main, &cpath, &mount, || {
+            let mut m = json!({ "name": name, "mountPath": mount });
+            if let Some(sp) = sub_path {
+                m["subPath"] = json!(sp);
+            }
+            m
+        })?;
+    }
+    let request = match sizes.as_slice() {
+        [] => None,
+        [one] => Some(one.clone()),
+        // Several emptyDir tiers: their sum, in bytes (none when a size is not a quantity).
+        many => many
+            .iter()
+            .map(|v| match v {
+                Value::String(q) => crate::presets::template::quantity_value(q),
+                Value::Number(n) => n.as_i64(),
+                _ => None,
+            })
+            .try_fold(0i64, |acc, b| b.map(|b| acc.saturating_add(b)))
+            .map(|b| json!(b.to_string())),
+    };
+    if let Some(request) = request {
+        let (main, cpath) = podspec::main_mut(pod, path)?;
+        let res = json::ensure_obj(main, "resources", &cpath)?;
+        let requests = json::ensure_obj(res, "requests", &cpath.key("resources"))?;
+        json::set_default_with(requests, "ephemeral-storage", || request);
     }
     Ok(())
 }
