@@ -3,7 +3,9 @@
 //! - Both sides carry the same `--kv-transfer-config
 //!   {"kv_connector":"NixlConnector","kv_role":"kv_both"}` (llm-d convention; one function
 //!   generates it for both, so the roles can never mismatch, cf. ai-dynamo/dynamo#11467), and
-//!   `VLLM_NIXL_SIDE_CHANNEL_HOST` from the pod IP.
+//!   `VLLM_NIXL_SIDE_CHANNEL_HOST` from the pod IP. A pool with `kvCacheOffloading` gets a
+//!   `MultiConnector` over that connector and the `OffloadingConnector` instead
+//!   ([`vllm::multi_connector`]).
 //! - The decode pool's leader/single pods get the llm-d routing sidecar: init container
 //!   `llm-d-routing-sidecar` with `restartPolicy: Always`, listening on `cfg.vllm_port` (8000)
 //!   and forwarding to vLLM, which moves to `cfg.vllm_port + 1` (8001); `main` gets that port.

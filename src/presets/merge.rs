@@ -17,7 +17,7 @@
 //!   new items in overlay order. The key must be present as a scalar in every item of both lists
 //!   and unique in the overlay's; otherwise the list is treated like any other list;
 //! * every other list is replaced by the overlay's list (an empty overlay list empties it);
-//! * fields that are alternatives of one another (see [`alternatives`]) are not mixed: when the
+//! * fields that are alternatives of one another (the private `alternatives`) are not mixed: when the
 //!   overlay sets one, the base's others are dropped. A user volume `{name: home,
 //!   persistentVolumeClaim: ...}` over a preset's `{name: home, emptyDir: {}}` is the user's
 //!   volume whole (Kubernetes' `retainKeys` strategy of `Volume`), a probe's `httpGet` replaces
