@@ -21,6 +21,7 @@ import importlib.abc
 import importlib.machinery
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -286,6 +287,7 @@ def main():
         "flags": flags,
     }
     print("stubbed modules: " + ", ".join(sorted(finder.stubbed)), file=sys.stderr)
+    shutil.rmtree(tmp, ignore_errors=True)
     json.dump(out, out_stream, indent=1, sort_keys=False)
     out_stream.write("\n")
     out_stream.flush()
