@@ -217,6 +217,69 @@ fn gpu_table() {
     }
 }
 
+/// Issue 18 (3): accelerators are recognised by pattern (`nvidia.com/mig-*`, `gpu.intel.com/*`)
+/// and configured extra names: a container with one gets no `nvidia.com/gpu` added, and its
+/// count sets the tensor default.
+#[test]
+fn accelerators_by_pattern_are_not_doubled() {
+    for res in [
+        "nvidia.com/mig-1g.10gb",
+        "nvidia.com/gpu",
+        "amd.com/gpu",
+        "gpu.intel.com/i915",
+        "gpu.intel.com/xe",
+    ] {
+        let mut obj = base(json!({ "parallelism": { "tensor": 1 } }));
+        obj["spec"]["template"]["containers"][0]["resources"] = json!({ "limits": { res: 1 } });
+        let out = expand(&obj, &cfg()).unwrap();
+        let limits = &main_of(&out, "/spec/template")["resources"]["limits"];
+        assert_eq!(limits, &json!({ res: 1 }), "{res}");
+        assert!(
+            main_of(&out, "/spec/template")["resources"]
+                .get("requests")
+                .is_none()
+        );
+        // Without parallelism, the count is the tensor default.
+        let mut obj = base(json!({}));
+        obj["spec"]["template"]["containers"][0]["resources"] = json!({ "limits": { res: "2" } });
+        let out = expand(&obj, &cfg()).unwrap();
+        assert_eq!(out["spec"]["parallelism"]["tensor"], 2, "{res}");
+    }
+    // Not accelerators: the GPU is injected.
+    for res in ["nvidia.com/gpu-x", "nvidia.com/mig-", "example.com/npu"] {
+        let mut obj = base(json!({ "parallelism": { "tensor": 1 } }));
+        obj["spec"]["template"]["containers"][0]["resources"] = json!({ "limits": { res: 1 } });
+        let out = expand(&obj, &cfg()).unwrap();
+        assert_eq!(
+            main_of(&out, "/spec/template")["resources"]["limits"]["nvidia.com/gpu"],
+            "1",
+            "{res}"
+        );
+    }
+    // A configured extra name counts.
+    let mut c = cfg();
+    c.extra_accelerators = vec!["example.com/npu".into()];
+    let mut obj = base(json!({ "parallelism": { "tensor": 1 } }));
+    obj["spec"]["template"]["containers"][0]["resources"] =
+        json!({ "limits": { "example.com/npu": 1 } });
+    let out = expand(&obj, &c).unwrap();
+    assert_eq!(
+        main_of(&out, "/spec/template")["resources"]["limits"],
+        json!({ "example.com/npu": 1 })
+    );
+    // One definition: the validator counts with the same function.
+    use llmisvc::mutate::{ACCELERATOR_PATTERNS, is_accelerator};
+    assert_eq!(
+        llmisvc::validate::DEFAULT_ACCELERATORS,
+        ACCELERATOR_PATTERNS
+    );
+    assert!(is_accelerator(
+        "nvidia.com/mig-3g.40gb",
+        ACCELERATOR_PATTERNS.iter().copied()
+    ));
+    assert!(!is_accelerator("cpu", ACCELERATOR_PATTERNS.iter().copied()));
+}
+
 #[test]
 fn user_args_kept_and_override_generated() {
     let mut obj = base(json!({ "parallelism": { "tensor": 2 } }));
@@ -379,6 +442,146 @@ fn prefill_decode_roles_match() {
     assert_eq!(side["restartPolicy"], "Always");
 }
 
+/// Issue 18 (2): `kvCacheOffloading: {cpu: 10Gi}` reaches vLLM as KServe's `kvTransferConfig`
+/// generates it (OffloadingConnector, kv_both, cpu_bytes_to_use in bytes), on the prefill pool
+/// from `prefill.kvCacheOffloading`, combined with the P/D connector through a MultiConnector.
+#[test]
+fn kv_cache_offloading_reaches_vllm() {
+    let kv = |a: &[String]| -> Value {
+        let i = a
+            .iter()
+            .position(|x| x == "--kv-transfer-config")
+            .expect("flag");
+        assert_eq!(
+            a.iter().filter(|x| *x == "--kv-transfer-config").count(),
+            1,
+            "{a:?}"
+        );
+        serde_json::from_str(&a[i + 1]).unwrap()
+    };
+    let offload = json!({
+        "kv_connector": "OffloadingConnector",
+        "kv_connector_extra_config": {"cpu_bytes_to_use": 10737418240_i64, "spec_name": "TieringOffloadingSpec"},
+        "kv_role": "kv_both"
+    });
+    // Single node.
+    let out = expand(
+        &base(json!({ "kvCacheOffloading": { "cpu": "10Gi" } })),
+        &cfg(),
+    )
+    .unwrap();
+    assert_eq!(kv(&args(&out, "/spec/template")), offload);
+    assert_eq!(expand(&out, &cfg()).unwrap(), out);
+    // Eviction policy as KServe writes it.
+    let out = expand(
+        &base(json!({ "kvCacheOffloading": { "cpu": "1Gi", "evictionPolicy": "arc" } })),
+        &cfg(),
+    )
+    .unwrap();
+    assert_eq!(
+        kv(&args(&out, "/spec/template"))["kv_connector_extra_config"]["eviction_policy"],
+        "arc"
+    );
+    // Prefill/decode: each pool its own offloading, NIXL kept through a MultiConnector.
+    let prefill = json!({
+        "kvCacheOffloading": { "cpu": "10Gi" },
+        "template": { "containers": [ { "name": "main", "image": "vllm", "command": ["vllm", "serve"] } ] }
+    });
+    let out = expand(
+        &base(json!({ "prefill": prefill, "kvCacheOffloading": { "cpu": "10Gi" } })),
+        &cfg(),
+    )
+    .unwrap();
+    for pod in ["/spec/template", "/spec/prefill/template"] {
+        let k = kv(&args(&out, pod));
+        assert_eq!(k["kv_connector"], "MultiConnector", "{pod}");
+        assert_eq!(k["kv_role"], "kv_both", "{pod}");
+        let c = &k["kv_connector_extra_config"]["connectors"];
+        assert_eq!(c[0]["kv_connector"], "NixlConnector", "{pod}");
+        assert_eq!(c[1], offload, "{pod}");
+    }
+    assert_eq!(expand(&out, &cfg()).unwrap(), out);
+    // Offloading on decode only: prefill keeps the plain NIXL config.
+    let prefill = json!({ "template": { "containers": [ { "name": "main", "image": "vllm", "command": ["vllm", "serve"] } ] } });
+    let out = expand(
+        &base(json!({ "prefill": prefill, "kvCacheOffloading": { "cpu": "10Gi" } })),
+        &cfg(),
+    )
+    .unwrap();
+    assert_eq!(
+        kv(&args(&out, "/spec/prefill/template"))["kv_connector"],
+        "NixlConnector"
+    );
+    // A user --kv-transfer-config wins whole (KServe skips its own then).
+    let mut obj = base(json!({ "kvCacheOffloading": { "cpu": "10Gi" } }));
+    obj["spec"]["template"]["containers"][0]["env"] = json!([{ "name": "VLLM_ADDITIONAL_ARGS",
+        "value": "--kv_transfer_config '{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_consumer\"}'" }]);
+    let out = expand(&obj, &cfg()).unwrap();
+    let a = args(&out, "/spec/template");
+    assert!(!a.iter().any(|x| x == "--kv-transfer-config"), "{a:?}");
+    assert_eq!(
+        a.last().unwrap(),
+        r#"{"kv_connector":"NixlConnector","kv_role":"kv_consumer"}"#
+    );
+    // A bad quantity is an error naming the field, not a panic.
+    let err = expand(
+        &base(json!({ "kvCacheOffloading": { "cpu": "ten" } })),
+        &cfg(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("kvCacheOffloading.cpu"), "{err}");
+}
+
+/// Issue 18 (2): the secondary fileSystem tiers of `kvCacheOffloading` get their volumes, at
+/// the `root_dir` the generated `--kv-transfer-config` names, as KServe's controller attaches
+/// them; the emptyDir size is requested as ephemeral-storage.
+#[test]
+fn kv_cache_secondary_tiers_get_volumes() {
+    let obj = base(json!({ "kvCacheOffloading": { "cpu": "10Gi", "secondary": [
+        { "fileSystem": { "emptyDir": { "size": "100Gi" } } },
+        { "fileSystem": { "pvc": { "ref": { "name": "kv", "path": "cache" } } } },
+        { "fileSystem": { "pvc": { "spec": { "accessModes": ["ReadWriteOnce"], "resources": { "requests": { "storage": "1Ti" } } } } } },
+    ] } }));
+    let out = expand(&obj, &cfg()).unwrap();
+    assert_eq!(expand(&out, &cfg()).unwrap(), out);
+    let a = args(&out, "/spec/template");
+    let kv: Value =
+        serde_json::from_str(&a[a.iter().position(|x| x == "--kv-transfer-config").unwrap() + 1])
+            .unwrap();
+    let dirs: Vec<&str> = kv["kv_connector_extra_config"]["secondary_tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["root_dir"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        dirs,
+        ["/mnt/kv-cache-0", "/mnt/kv-cache-1", "/mnt/kv-cache-2"]
+    );
+    let vols = out["spec"]["template"]["volumes"].as_array().unwrap();
+    let vol = |n: &str| vols.iter().find(|v| v["name"] == n).unwrap().clone();
+    assert_eq!(
+        vol("kv-cache-secondary-0"),
+        json!({ "name": "kv-cache-secondary-0", "emptyDir": { "sizeLimit": "100Gi" } })
+    );
+    assert_eq!(
+        vol("kv-cache-secondary-1"),
+        json!({ "name": "kv-cache-secondary-1", "persistentVolumeClaim": { "claimName": "kv" } })
+    );
+    assert!(vol("kv-cache-secondary-2")["ephemeral"]["volumeClaimTemplate"]["spec"].is_object());
+    let main = main_of(&out, "/spec/template");
+    let mounts = main["volumeMounts"].as_array().unwrap();
+    for d in dirs {
+        assert!(mounts.iter().any(|m| m["mountPath"] == d), "{d}");
+    }
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m["mountPath"] == "/mnt/kv-cache-1" && m["subPath"] == "cache")
+    );
+    assert_eq!(main["resources"]["requests"]["ephemeral-storage"], "100Gi");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Property test
 // ---------------------------------------------------------------------------------------------
@@ -484,6 +687,84 @@ fn own_provision_location_volume_is_used() {
             .unwrap()
             .iter()
             .any(|m| m["name"] == "kserve-provision-location" && m["mountPath"] == "/mnt/models")
+    );
+}
+
+/// Issue 18 (4): every container the webhook adds (storage initializer, LoRA initializers, the
+/// routing sidecar) is ready for the `restricted` Pod Security Standard; a user's own
+/// securityContext on such a container is kept.
+#[test]
+fn injected_containers_are_restricted_ready() {
+    let restricted = json!({
+        "allowPrivilegeEscalation": false,
+        "capabilities": { "drop": ["ALL"] },
+        "runAsNonRoot": true,
+        "seccompProfile": { "type": "RuntimeDefault" },
+    });
+    let mut obj = base(
+        json!({ "model": { "uri": "hf://org/model", "lora": { "adapters": [
+        { "name": "sql", "uri": "s3://bucket/sql" } ] } } }),
+    );
+    obj["spec"]["prefill"] = json!({ "template": { "containers": [ { "name": "main", "image": "vllm", "command": ["vllm", "serve"] } ] } });
+    let out = expand(&obj, &cfg()).unwrap();
+    let inits = |pod: &str| {
+        out.pointer(pod).unwrap()["initContainers"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let mut names = Vec::new();
+    for pod in ["/spec/template", "/spec/prefill/template"] {
+        for c in inits(pod) {
+            names.push(c["name"].as_str().unwrap().to_string());
+            assert_eq!(c["securityContext"], restricted, "{pod} {}", c["name"]);
+        }
+    }
+    for want in [
+        "storage-initializer",
+        "storage-initializer-lora-sql",
+        "llm-d-routing-sidecar",
+    ] {
+        assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
+    }
+    assert_eq!(expand(&out, &cfg()).unwrap(), out);
+    // The user's own securityContext on a container of that name is kept.
+    let mut obj = base(json!({}));
+    obj["spec"]["template"]["initContainers"] = json!([{ "name": "storage-initializer",
+        "securityContext": { "runAsUser": 0 } }]);
+    let out = expand(&obj, &cfg()).unwrap();
+    assert_eq!(
+        out["spec"]["template"]["initContainers"][0]["securityContext"],
+        json!({ "runAsUser": 0 })
+    );
+}
+
+/// Issue 18 (5): the legacy-name migration leaves a storage initializer the user wrote
+/// themselves (own command, own volume) alone, and `main`'s mount with it.
+#[test]
+fn legacy_migration_keeps_a_users_own_storage_initializer() {
+    let own = base(json!({ "template": {
+        "initContainers": [ { "name": "storage-initializer", "image": "my/downloader:1",
+            "command": ["/bin/fetch"], "args": ["--to", "/mnt/models"],
+            "volumeMounts": [ { "name": "model-cache", "mountPath": "/mnt/models" } ] } ],
+        "containers": [ { "name": "main", "image": "vllm/vllm-openai:v0.23.0", "command": ["vllm", "serve"],
+            "volumeMounts": [ { "name": "model-cache", "mountPath": "/mnt/models" } ] } ],
+        "volumes": [ { "name": "model-cache", "persistentVolumeClaim": { "claimName": "my-cache" } } ],
+    } }));
+    let out = expand(&own, &cfg()).unwrap();
+    assert_eq!(expand(&out, &cfg()).unwrap(), out, "not idempotent");
+    let pod = &out["spec"]["template"];
+    assert_eq!(
+        pod["initContainers"][0]["volumeMounts"],
+        own["spec"]["template"]["initContainers"][0]["volumeMounts"]
+    );
+    assert_eq!(
+        main_of(&out, "/spec/template")["volumeMounts"],
+        json!([ { "name": "model-cache", "mountPath": "/mnt/models" } ])
+    );
+    assert_eq!(
+        pod["volumes"], own["spec"]["template"]["volumes"],
+        "no second model volume"
     );
 }
 

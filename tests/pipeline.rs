@@ -222,3 +222,511 @@ fn shipped_presets_pass_validation() {
         }
     }
 }
+
+/// Issue 18 (1): `VLLM_ADDITIONAL_ARGS` is split like the shell of KServe's presets splits it
+/// (quotes removed), after the preset's Go template is rendered: a quoted JSON value is one
+/// argument, without its quotes.
+#[test]
+fn vllm_additional_args_are_shell_words_after_template_rendering() {
+    let preset = serde_json::json!({
+        "apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceServiceConfig",
+        "metadata": {"name": "extra", "namespace": "team-a"},
+        "spec": {"template": {"containers": [{"name": "main", "env": [{
+            "name": "VLLM_ADDITIONAL_ARGS",
+            "value": "--kv_transfer_config '{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_consumer\"}' --model-loader-extra-config '{\"enable_multithread_load\": true, \"num_threads\": 96}' --served-model-name \"{{ .ObjectMeta.Name }} alias\""
+        }]}]}}
+    });
+    let mut objs: Vec<Value> = Vec::new();
+    for (file, text) in llmisvc::presets::EMBEDDED_FILES {
+        objs.extend(llmisvc::presets::parse_yaml_documents(text, file).unwrap());
+    }
+    objs.push(preset);
+    let store = llmisvc::presets::PresetStore::from_objects(
+        objs,
+        llmisvc::presets::SYSTEM_NAMESPACE_DEFAULT,
+    )
+    .unwrap();
+    let engine = Engine::with_presets(store);
+    let obj = serde_json::json!({
+        "apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceService",
+        "metadata": {"name": "llama", "namespace": "team-a"},
+        "spec": {"model": {"uri": "hf://Qwen/Qwen2.5-0.5B-Instruct"}, "baseRefs": [{"name": "extra"}]}
+    });
+    let out = engine.mutate(&obj).unwrap();
+    let main = out["spec"]["template"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "main")
+        .unwrap();
+    let args: Vec<&str> = main["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let tail = &args[args.len() - 6..];
+    assert_eq!(
+        tail,
+        [
+            "--kv_transfer_config",
+            r#"{"kv_connector":"NixlConnector","kv_role":"kv_consumer"}"#,
+            "--model-loader-extra-config",
+            r#"{"enable_multithread_load": true, "num_threads": 96}"#,
+            "--served-model-name",
+            "llama alias",
+        ],
+        "{args:?}"
+    );
+    for json_arg in [tail[1], tail[3]] {
+        serde_json::from_str::<Value>(json_arg).unwrap();
+    }
+    // The user's --served-model-name replaces the generated one; nothing twice.
+    assert_eq!(
+        args.iter().filter(|a| **a == "--served-model-name").count(),
+        1
+    );
+    assert_eq!(engine.mutate(&out).unwrap(), out, "idempotent");
+    assert!(engine.validate(None, &out).errors.is_empty());
+
+    // An unterminated quote is an admission error naming the env var, not a panic.
+    let mut bad = obj.clone();
+    bad["spec"]["template"] = serde_json::json!({"containers": [{"name": "main",
+        "env": [{"name": "VLLM_ADDITIONAL_ARGS", "value": "--x '{"}]}]});
+    let err = engine.mutate(&bad).unwrap_err();
+    assert!(err.contains("VLLM_ADDITIONAL_ARGS"), "{err}");
+}
+
+/// Issue 18 (6): multi-node pipeline parallelism with only a worker `main` gets the shipped
+/// pipeline-parallel preset (leader template and image, worker image) and valid vLLM flags;
+/// a multi-node pool left without a leader template, or a container without image, is refused.
+#[test]
+fn pipeline_parallel_multinode_gets_leader_and_images() {
+    let engine = Engine::builtin().unwrap();
+    let obj = serde_json::json!({
+        "apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceService",
+        "metadata": {"name": "pp", "namespace": "team-a"},
+        "spec": {"model": {"uri": "hf://Qwen/Qwen2.5-0.5B-Instruct"},
+            "parallelism": {"tensor": 2, "pipeline": 2},
+            "worker": {"containers": [{"name": "main"}]}}
+    });
+    let out = engine.mutate(&obj).unwrap();
+    let applied = out["metadata"]["annotations"]["serving.kserve.io/applied-presets"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        applied.contains("kserve-config-llm-worker-pipeline-parallel"),
+        "{applied}"
+    );
+    for (pod, rank) in [("template", "0"), ("worker", "$(LWS_WORKER_INDEX)")] {
+        let main = out["spec"][pod]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "main")
+            .unwrap();
+        assert_eq!(main["image"], "vllm/vllm-openai:v0.23.0", "{pod}");
+        let args: Vec<&str> = main["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let after = |f: &str| args[args.iter().position(|a| *a == f).unwrap() + 1];
+        assert_eq!(after("--nnodes"), "2", "{pod}");
+        assert_eq!(after("--node-rank"), rank, "{pod}");
+        assert_eq!(after("--tensor-parallel-size"), "2", "{pod}");
+        assert_eq!(main["resources"]["limits"]["nvidia.com/gpu"], "2", "{pod}");
+    }
+    let outcome = engine.validate(None, &out);
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    assert_eq!(engine.mutate(&out).unwrap(), out, "idempotent");
+
+    // Without presets nothing provides the leader or the images: refused at admission.
+    let bare = Engine::default();
+    let out = bare.mutate(&obj).unwrap();
+    let errors: Vec<String> = bare
+        .validate(None, &out)
+        .errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("spec.template: Required value")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("spec.worker.containers[0].image: Required value")),
+        "{errors:?}"
+    );
+}
+
+/// Issue 18 (5): merges keep pods valid. A list item without its merge key is a field error;
+/// a user volume named like a preset's takes the user's source whole; an env var's valueFrom
+/// displaces the preset's value; a probe handler the preset's.
+#[test]
+fn merges_keep_pods_valid() {
+    let engine = Engine::builtin().unwrap();
+    let svc = |spec: Value| {
+        let mut o = serde_json::json!({
+            "apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceService",
+            "metadata": {"name": "m", "namespace": "team-a"},
+            "spec": {"model": {"uri": "hf://Qwen/Qwen2.5-0.5B-Instruct"}}
+        });
+        for (k, v) in spec.as_object().unwrap() {
+            o["spec"][k] = v.clone();
+        }
+        o
+    };
+    let errors_of = |spec: Value| -> Vec<String> {
+        let out = engine.mutate(&svc(spec)).unwrap();
+        engine
+            .validate(None, &out)
+            .errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    };
+    for (spec, field) in [
+        (
+            serde_json::json!({"template": {"containers": [{}]}}),
+            "spec.template.containers[0].name: Required value",
+        ),
+        (
+            serde_json::json!({"template": {"initContainers": [{}]}}),
+            "spec.template.initContainers[0].name: Required value",
+        ),
+        (
+            serde_json::json!({"router": {"scheduler": {"template": {"containers": [{}]}}}}),
+            "spec.router.scheduler.template.containers[0].name: Required value",
+        ),
+    ] {
+        let errors = errors_of(spec.clone());
+        assert!(
+            errors.iter().any(|e| e.starts_with(field)),
+            "{spec}: {errors:?}"
+        );
+    }
+
+    // A user volume of a preset's name: the user's source only.
+    let out = engine
+        .mutate(&svc(serde_json::json!({"template": {
+            "volumes": [{"name": "home", "persistentVolumeClaim": {"claimName": "my-home"}}],
+            "containers": [{"name": "main",
+                "env": [{"name": "VLLM_LOGGING_LEVEL", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}],
+                "livenessProbe": {"tcpSocket": {"port": 8000}}}]}})))
+        .unwrap();
+    let pod = &out["spec"]["template"];
+    let home = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "home")
+        .unwrap();
+    assert_eq!(
+        home,
+        &serde_json::json!({"name": "home", "persistentVolumeClaim": {"claimName": "my-home"}})
+    );
+    let main = pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "main")
+        .unwrap();
+    let env = main["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "VLLM_LOGGING_LEVEL")
+        .unwrap();
+    assert!(env.get("value").is_none(), "{env}");
+    assert!(main["livenessProbe"].get("httpGet").is_none());
+    assert_eq!(main["livenessProbe"]["tcpSocket"]["port"], 8000);
+    assert!(
+        engine.validate(None, &out).errors.is_empty(),
+        "{:?}",
+        engine.validate(None, &out).errors
+    );
+    assert_eq!(engine.mutate(&out).unwrap(), out, "idempotent");
+
+    // Pods Kubernetes would refuse are refused at admission.
+    let errors = errors_of(serde_json::json!({"template": {
+        "volumes": [{"name": "x", "emptyDir": {}, "hostPath": {"path": "/x"}}],
+        "containers": [{"name": "main", "volumeMounts": [{"name": "nope", "mountPath": "/nope"}]},
+                       {"name": "side", "image": "busybox"}],
+        "initContainers": [{"name": "side", "image": "busybox"}]}}));
+    for want in ["spec.template.volumes[", "spec.template.containers["] {
+        assert!(
+            errors.iter().any(|e| e.starts_with(want)),
+            "{want}: {errors:?}"
+        );
+    }
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("a volume has exactly one source")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.contains("Duplicate value")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("no volume named \"nope\"")),
+        "{errors:?}"
+    );
+}
+
+/// vLLM's own CLI, as extracted from the preset image's vLLM release by `scripts/vllm-flags.py`.
+struct VllmCli {
+    /// Every option name -> (canonical name, takes a value, nargs "+"/"*", JSON value, choices).
+    flags: std::collections::HashMap<String, (String, bool, bool, bool, Vec<String>)>,
+}
+
+impl VllmCli {
+    fn load() -> Self {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/vllm-flags-0.23.0.json"
+        );
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut flags = std::collections::HashMap::new();
+        for f in v["flags"].as_array().unwrap() {
+            let names: Vec<String> = f["names"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_str().unwrap().to_string())
+                .collect();
+            let canonical = names
+                .iter()
+                .find(|n| n.starts_with("--") && !n.starts_with("--no-"))
+                .unwrap_or(&names[0])
+                .clone();
+            let many = matches!(f.get("nargs").and_then(Value::as_str), Some("+" | "*"));
+            let choices = f
+                .get("choices")
+                .and_then(Value::as_array)
+                .map(|c| c.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default();
+            let entry = (
+                canonical,
+                f["takes_value"].as_bool().unwrap(),
+                many,
+                f.get("json").and_then(Value::as_bool).unwrap_or(false),
+                choices,
+            );
+            for n in names {
+                flags.insert(n, entry.clone());
+            }
+        }
+        assert!(flags.len() > 200, "fixture too small");
+        VllmCli { flags }
+    }
+
+    fn is_flag(tok: &str) -> bool {
+        tok.starts_with('-') && tok.len() > 1 && !tok[1..].starts_with(|c: char| c.is_ascii_digit())
+    }
+
+    /// Problems of one argv of `vllm serve` (after `serve`).
+    fn check(&self, args: &[String]) -> Vec<String> {
+        let mut errs = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
+        let mut i = 0;
+        let mut positionals = 0;
+        while i < args.len() {
+            let tok = &args[i];
+            i += 1;
+            if !Self::is_flag(tok) {
+                positionals += 1;
+                if positionals > 1 {
+                    errs.push(format!("{tok:?}: a second positional argument"));
+                }
+                continue;
+            }
+            let (name, inline) = match tok.split_once('=') {
+                Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+                _ => (tok.clone(), None),
+            };
+            // vLLM's FlexibleArgumentParser accepts `--flag_name` for `--flag-name`.
+            let norm = match name.strip_prefix("--") {
+                Some(rest) => format!("--{}", rest.replace('_', "-")),
+                None => name.clone(),
+            };
+            let Some((canonical, takes, many, json, choices)) = self.flags.get(&norm) else {
+                errs.push(format!("{name}: no such vLLM flag"));
+                continue;
+            };
+            if seen.contains(canonical) {
+                errs.push(format!("{canonical}: given twice"));
+            }
+            seen.push(canonical.clone());
+            let mut values = Vec::new();
+            if let Some(v) = inline {
+                values.push(v);
+            } else if *takes {
+                while i < args.len() && !Self::is_flag(&args[i]) {
+                    values.push(args[i].clone());
+                    i += 1;
+                    if !many {
+                        break;
+                    }
+                }
+            }
+            if *takes && values.is_empty() {
+                errs.push(format!("{name}: needs a value"));
+            }
+            if !*takes && !values.is_empty() {
+                errs.push(format!("{name}: takes no value, got {values:?}"));
+            }
+            for v in &values {
+                let looks_json = v.starts_with('{') || v.starts_with('[');
+                if (*json || looks_json) && serde_json::from_str::<Value>(v).is_err() {
+                    errs.push(format!("{name}: value {v:?} is not JSON"));
+                }
+                if !choices.is_empty() && !v.starts_with("$(") && !choices.contains(v) {
+                    errs.push(format!("{name}: {v:?} is not one of {choices:?}"));
+                }
+            }
+        }
+        errs
+    }
+}
+
+/// Every `image` value in `v`.
+fn collect_images(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, c) in m {
+                match (k.as_str(), c) {
+                    ("image", Value::String(s)) => out.push(s.clone()),
+                    _ => collect_images(c, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|c| collect_images(c, out)),
+        _ => {}
+    }
+}
+
+/// Every `main` container running `vllm serve` with generated args, in an expanded object.
+fn vllm_argvs(obj: &Value) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for pod in ["template", "worker"] {
+        for (prefix, pool) in [
+            ("spec", &obj["spec"]),
+            ("spec.prefill", &obj["spec"]["prefill"]),
+        ] {
+            let Some(cs) = pool[pod]["containers"].as_array() else {
+                continue;
+            };
+            for c in cs.iter().filter(|c| c["name"] == "main") {
+                let cmd: Vec<&str> = c["command"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                // The data-parallel rank wrapper runs `$@` = the original command.
+                let runs_vllm = cmd.ends_with(&["vllm", "serve"]);
+                if !runs_vllm {
+                    continue;
+                }
+                let args = c["args"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(String::from)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push((format!("{prefix}.{pod}"), args));
+            }
+        }
+    }
+    out
+}
+
+/// Issue 18 (7): every generated vLLM command line of every example and golden input (with
+/// the shipped presets) and every golden output is a valid `vllm serve` command line of the
+/// presets' vLLM release: flags exist, values are present, JSON values parse, no flag twice.
+#[test]
+fn generated_vllm_argv_is_valid_for_the_preset_vllm_release() {
+    let cli = VllmCli::load();
+    // The checker itself.
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert!(
+        cli.check(&s(&["/mnt/models", "--port", "8000", "-tp", "2"]))
+            .is_empty()
+    );
+    assert_eq!(cli.check(&s(&["--no-such-flag"])).len(), 1);
+    assert_eq!(cli.check(&s(&["--port"])).len(), 1);
+    assert_eq!(cli.check(&s(&["--port", "1", "--port=2"])).len(), 1);
+    assert_eq!(cli.check(&s(&["--kv-transfer-config", "{x"])).len(), 1);
+    assert_eq!(cli.check(&s(&["--headless", "x", "y"])).len(), 1);
+
+    // The fixture is the CLI of the shipped presets' vLLM: every vLLM image they use is that
+    // release (vLLM 0.11.0 had no --nnodes / --node-rank / --master-addr).
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/vllm-flags-0.23.0.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let want_image = format!("vllm/vllm-openai:v{}", fixture["vllm"].as_str().unwrap());
+    let mut images = 0;
+    for (file, text) in llmisvc::presets::EMBEDDED_FILES {
+        for doc in llmisvc::presets::parse_yaml_documents(text, file).unwrap() {
+            let mut found = Vec::new();
+            collect_images(&doc, &mut found);
+            for image in found.into_iter().filter(|i| i.contains("vllm-openai")) {
+                assert_eq!(image, want_image, "{file}");
+                images += 1;
+            }
+        }
+    }
+    assert!(images >= 10, "{images} vLLM images in the shipped presets");
+
+    let engine = Engine::builtin().unwrap();
+    let mut checked = 0;
+    let mut all = docs("examples");
+    all.extend(docs("tests/golden"));
+    let mut outputs: Vec<(String, Value)> = all
+        .into_iter()
+        .map(|(name, input)| (name.clone(), engine.mutate(&input).unwrap()))
+        .collect();
+    // The golden outputs (expanded without presets).
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
+    let mut goldens: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    goldens.sort();
+    for p in goldens {
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if name.ends_with(".out.yaml") {
+            let v: Value = serde_norway::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            outputs.push((name, v));
+        }
+    }
+    let mut failures = Vec::new();
+    for (name, out) in outputs {
+        for (pod, args) in vllm_argvs(&out) {
+            checked += 1;
+            for e in cli.check(&args) {
+                failures.push(format!("{name} {pod}: {e}"));
+            }
+        }
+    }
+    assert!(checked >= 30, "only {checked} command lines checked");
+    assert!(failures.is_empty(), "{failures:#?}");
+}

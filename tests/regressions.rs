@@ -356,7 +356,7 @@ fn a_changed_preset_is_reported_not_applied() {
         for mut doc in llmisvc::presets::parse_yaml_documents(text, file).unwrap() {
             if doc["metadata"]["name"] == "kserve-config-llm-template" {
                 doc["spec"]["template"]["containers"][0]["image"] =
-                    "vllm/vllm-openai:v0.12.0".into();
+                    "vllm/vllm-openai:v0.24.0".into();
             }
             objs.push(doc);
         }
@@ -371,6 +371,6 @@ fn a_changed_preset_is_reported_not_applied() {
     let again = changed.mutate(&svc).unwrap();
     assert_eq!(
         main_container(&again, "template")["image"],
-        "vllm/vllm-openai:v0.11.0"
+        "vllm/vllm-openai:v0.23.0"
     );
 }

@@ -100,6 +100,40 @@ fn table(cases: Vec<Case>, versions: &[&str]) {
     }
 }
 
+/// Issue 18 (3): MIG slices and every Intel GPU resource are counted as accelerators, with the
+/// definition mutation uses.
+#[test]
+fn accelerators_by_pattern_are_counted() {
+    let pod = |res: &str, n: i64| json!({"containers": [{"name": "main", "image": "quay.io/org/vllm:1", "resources": {"limits": {res: n}}}]});
+    let cases: Vec<Case> = vec![
+        (
+            "mig slice matches tensor",
+            json!({"parallelism": {"tensor": 1}, "template": pod("nvidia.com/mig-1g.10gb", 1)}),
+            None,
+            "",
+        ),
+        (
+            "mig slices below tensor",
+            json!({"parallelism": {"tensor": 2}, "template": pod("nvidia.com/mig-1g.10gb", 1)}),
+            Some("spec.parallelism.tensor"),
+            "requests 1 nvidia.com/mig-1g.10gb",
+        ),
+        (
+            "intel xe below tensor",
+            json!({"parallelism": {"tensor": 4}, "template": pod("gpu.intel.com/xe", 2)}),
+            Some("spec.parallelism.tensor"),
+            "requests 2 gpu.intel.com/xe",
+        ),
+        (
+            "mig slice requests differ from limits",
+            json!({"template": {"containers": [{"name": "main", "image": "x/y", "resources": {"limits": {"nvidia.com/mig-2g.20gb": 1}, "requests": {"nvidia.com/mig-2g.20gb": 2}}}]}}),
+            Some("spec.template.containers[0].resources.requests[nvidia.com/mig-2g.20gb]"),
+            "must equal its limits",
+        ),
+    ];
+    table(cases, VERSIONS);
+}
+
 #[test]
 fn base_is_valid() {
     for v in VERSIONS {
@@ -222,7 +256,7 @@ fn parallelism_and_gpus() {
         ),
         (
             "amd gpus counted",
-            json!({"parallelism": {"tensor": 2}, "template": {"containers": [{"name": "main", "resources": {"limits": {"amd.com/gpu": "2"}}}]}}),
+            json!({"parallelism": {"tensor": 2}, "template": {"containers": [{"name": "main", "image": "x/y", "resources": {"limits": {"amd.com/gpu": "2"}}}]}}),
             None,
             "",
         ),
@@ -241,8 +275,8 @@ fn parallelism_and_gpus() {
         (
             "gpus summed over containers",
             json!({"parallelism": {"tensor": 2}, "template": {"containers": [
-                {"name": "main", "resources": {"limits": {"nvidia.com/gpu": 1}}},
-                {"name": "sidecar", "resources": {"limits": {"nvidia.com/gpu": 1}}}]}}),
+                {"name": "main", "image": "x/y", "resources": {"limits": {"nvidia.com/gpu": 1}}},
+                {"name": "sidecar", "image": "x/s", "resources": {"limits": {"nvidia.com/gpu": 1}}}]}}),
             None,
             "",
         ),

@@ -2,9 +2,11 @@
 //!
 //! GPUs per pod: `tensor × dataLocal` with data parallelism (`dataLocal` defaults to `data` in a
 //! single-node pool), `tensor` otherwise (with pipeline parallelism: per node). Where a `main`
-//! container names no accelerator (any of [`KNOWN_ACCELERATORS`](super::KNOWN_ACCELERATORS) or
-//! `cfg.gpu_resource`, in limits or requests) the count is written into limits and requests of
-//! `cfg.gpu_resource` as a string. A container that names one is left alone (validation checks
+//! container names no accelerator (a resource matching [`ACCELERATOR_PATTERNS`],
+//! `cfg.gpu_resource` or `cfg.extra_accelerators`, in limits or requests: [`is_accelerator`], the
+//! one definition the validator counts with too) the count is written into limits and requests
+//! of `cfg.gpu_resource` as a string. A container limited to `nvidia.com/mig-1g.10gb: 1` has its
+//! accelerator: it gets no `nvidia.com/gpu` besides. A container that names one is left alone (validation checks
 //! consistency). Nothing is injected without parallelism: CPU serving is legitimate.
 //!
 //! `parallelism.tensor` when absent: the GPU count the user set (divided by `dataLocal` with
@@ -13,7 +15,33 @@
 use serde_json::{Value, json};
 
 use super::json::{self, Obj, Path};
-use super::{Ctx, KNOWN_ACCELERATORS, MutateConfig, MutateError, Pool, Role, podspec};
+use super::{Ctx, MutateConfig, MutateError, Pool, Role, podspec};
+
+/// Accelerator resource names, as patterns (a trailing `*` matches any non-empty suffix): whole
+/// NVIDIA GPUs, NVIDIA MIG slices (`nvidia.com/mig-1g.10gb`), AMD GPUs and every Intel GPU
+/// resource (`gpu.intel.com/i915`, `gpu.intel.com/xe`). Each device of one of them is one
+/// device to vLLM. The validator's default list ([`crate::validate::DEFAULT_ACCELERATORS`]).
+pub const ACCELERATOR_PATTERNS: &[&str] = &[
+    "nvidia.com/gpu",
+    "nvidia.com/mig-*",
+    "amd.com/gpu",
+    "gpu.intel.com/*",
+];
+
+/// Whether resource `name` matches `pattern` (exact, or a prefix when it ends with `*`).
+pub fn matches_accelerator(name: &str, pattern: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.len() > prefix.len() && name.starts_with(prefix),
+        None => name == pattern,
+    }
+}
+
+/// Whether resource `name` is an accelerator: it matches one of `patterns` (see
+/// [`matches_accelerator`]). Mutation passes [`ACCELERATOR_PATTERNS`] plus its configured
+/// names; validation its `accelerator_resources`, by default the same patterns.
+pub fn is_accelerator<'a>(name: &str, patterns: impl IntoIterator<Item = &'a str>) -> bool {
+    patterns.into_iter().any(|p| matches_accelerator(name, p))
+}
 
 pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<(), MutateError> {
     for pool in [Pool::Decode, Pool::Prefill] {
@@ -113,9 +141,13 @@ pub(crate) fn accelerator(
         let Some(m) = json::child(res, key, &rpath)? else {
             continue;
         };
-        let names = std::iter::once(cfg.gpu_resource.as_str()).chain(KNOWN_ACCELERATORS);
-        for name in names {
-            if let Some(v) = m.get(name).filter(|v| !v.is_null()) {
+        let patterns = || {
+            std::iter::once(cfg.gpu_resource.as_str())
+                .chain(ACCELERATOR_PATTERNS.iter().copied())
+                .chain(cfg.extra_accelerators.iter().map(String::as_str))
+        };
+        for (name, v) in m.iter() {
+            if !v.is_null() && is_accelerator(name, patterns()) {
                 let n = match v {
                     Value::String(s) => s.trim().parse::<i64>().ok(),
                     Value::Number(n) => n.as_i64(),

@@ -47,8 +47,7 @@ pub const MODEL_MOUNT_PATH: &str = "/mnt/models";
 pub const LORA_MOUNT_ROOT: &str = "/mnt/lora";
 /// Annotation (on the service) holding the arguments the webhook generated, per pod.
 pub const GENERATED_ARGS_ANNOTATION: &str = "serving.kserve.io/generated-args";
-/// Accelerator resource names recognised when reading a container's resources.
-pub const KNOWN_ACCELERATORS: [&str; 3] = ["nvidia.com/gpu", "amd.com/gpu", "gpu.intel.com/i915"];
+pub use gpus::{ACCELERATOR_PATTERNS, is_accelerator, matches_accelerator};
 
 /// Why an object could not be expanded.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +83,9 @@ pub enum MutateError {
 pub struct MutateConfig {
     /// Accelerator resource injected into `main` containers (default `nvidia.com/gpu`).
     pub gpu_resource: String,
+    /// Accelerator resource names recognised besides [`ACCELERATOR_PATTERNS`] and
+    /// `gpu_resource` (a trailing `*` matches any suffix), e.g. `example.com/npu`.
+    pub extra_accelerators: Vec<String>,
     /// (namespace, name) of the default Gateway.
     pub default_gateway: (String, String),
     /// Image of the storage initializer init container.
@@ -104,6 +106,7 @@ impl Default for MutateConfig {
     fn default() -> Self {
         Self {
             gpu_resource: "nvidia.com/gpu".into(),
+            extra_accelerators: Vec::new(),
             default_gateway: ("llmisvc-system".into(), "llmisvc-gateway".into()),
             storage_initializer_image: "kserve/storage-initializer:v0.15.2".into(),
             routing_sidecar_image: "ghcr.io/llm-d/llm-d-routing-sidecar:v0.3.0".into(),
@@ -323,6 +326,10 @@ pub(crate) struct PoolInfo {
     pub par: Par,
     pub has_template: bool,
     pub has_worker: bool,
+    /// The vLLM `OffloadingConnector` configuration of `kvCacheOffloading`, when set.
+    pub kv_offloading: Option<Value>,
+    /// `kvCacheOffloading.secondary`: the tiers (their volumes are the storage step's).
+    pub kv_secondary: Vec<Value>,
 }
 
 /// A LoRA adapter.
@@ -421,6 +428,18 @@ impl Ctx {
                 has_worker: child(m, "worker", path)?.is_some(),
                 ..PoolInfo::default()
             };
+            if let Some(kv) = m.get("kvCacheOffloading").filter(|v| !v.is_null()) {
+                let kp = path.key("kvCacheOffloading");
+                let kvo = json::as_obj(kv, &kp)?;
+                if let Some(tiers) = json::get_arr(kvo, "secondary", &kp)? {
+                    info.kv_secondary = tiers.clone();
+                }
+                info.kv_offloading = crate::presets::template::offloading_connector_config(kv)
+                    .map_err(|message| MutateError::Invalid {
+                        path: kp.key("cpu").to_string(),
+                        message,
+                    })?;
+            }
             if let Some(par) = child(m, "parallelism", path)? {
                 let pp = path.key("parallelism");
                 info.par = Par {

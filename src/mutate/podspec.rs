@@ -60,6 +60,20 @@ pub(crate) fn pod_mut(
     json::child_mut(p, key, &Path::Lit(pool_path(pool)))
 }
 
+/// The securityContext of every container the webhook adds (storage initializers, LoRA
+/// initializers, the routing sidecar): ready for the `restricted` Pod Security Standard. The
+/// images the webhook adds by default run as a non-root user (KServe's storage initializer
+/// `USER 1000`; KServe's presets set `runAsNonRoot: true` on the llm-d routing sidecar), so
+/// `runAsNonRoot` is set too.
+pub(crate) fn restricted_security_context() -> Value {
+    json!({
+        "allowPrivilegeEscalation": false,
+        "capabilities": { "drop": ["ALL"] },
+        "runAsNonRoot": true,
+        "seccompProfile": { "type": "RuntimeDefault" },
+    })
+}
+
 /// Index of the entry named `name` in a list of named objects; `path` is the list's path.
 pub(crate) fn find_named(
     list: &[Value],

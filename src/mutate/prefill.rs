@@ -3,11 +3,14 @@
 //! - Both sides carry the same `--kv-transfer-config
 //!   {"kv_connector":"NixlConnector","kv_role":"kv_both"}` (llm-d convention; one function
 //!   generates it for both, so the roles can never mismatch, cf. ai-dynamo/dynamo#11467), and
-//!   `VLLM_NIXL_SIDE_CHANNEL_HOST` from the pod IP.
+//!   `VLLM_NIXL_SIDE_CHANNEL_HOST` from the pod IP. A pool with `kvCacheOffloading` gets a
+//!   `MultiConnector` over that connector and the `OffloadingConnector` instead
+//!   ([`vllm::multi_connector`]).
 //! - The decode pool's leader/single pods get the llm-d routing sidecar: init container
 //!   `llm-d-routing-sidecar` with `restartPolicy: Always`, listening on `cfg.vllm_port` (8000)
 //!   and forwarding to vLLM, which moves to `cfg.vllm_port + 1` (8001); `main` gets that port.
 //!   Probes are left alone: the sidecar answers `/health` on 8000.
+//! - The sidecar gets a `restricted`-ready securityContext when it has none.
 //! - Pool labels `llm-d.ai/role: decode` / `prefill` when absent (the endpoint picker selects
 //!   prefill and decode pods by this label).
 
@@ -67,6 +70,7 @@ fn sidecar(
     let (c, cpath) = podspec::named_mut(pod, path, "initContainers", ROUTING_SIDECAR)?;
     json::set_default_with(c, "image", || json!(cfg.routing_sidecar_image));
     json::set_default_with(c, "restartPolicy", || json!("Always"));
+    json::set_default_with(c, "securityContext", podspec::restricted_security_context);
     if !json::has(c, "command") && !json::has(c, "args") {
         c.insert(
             "args".into(),

@@ -17,6 +17,9 @@
 //! KServe's, so a pod that declares its own `kserve-provision-location` (say, a PVC to download
 //! into) gets the storage initializer writing there, as with KServe.
 //!
+//! Init containers the webhook adds carry a `restricted`-ready securityContext
+//! ([`podspec::restricted_security_context`]); one the user wrote keeps theirs.
+//!
 //! Objects stored by earlier llmisvc versions (model volumes `model-cache` / `model-volume`)
 //! have their model mounts renamed to the current names on their next update, so the init
 //! container and `main` keep sharing one volume; the old volume entries stay (unused).
@@ -25,7 +28,7 @@ use std::borrow::Cow;
 
 use serde_json::{Value, json};
 
-use super::json::Obj;
+use super::json::{self, Obj};
 use super::{
     Adapter, Ctx, LORA_MOUNT_ROOT, MODEL_MOUNT_PATH, MutateConfig, MutateError, PODS, podspec,
 };
@@ -197,6 +200,90 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
                 cfg,
             )?;
         }
+        if let Some(info) = ctx.pool(pool) {
+            kv_cache_tiers(pod, path, &info.kv_secondary)?;
+        }
+    }
+    Ok(())
+}
+
+/// The volumes of the secondary fileSystem tiers of `kvCacheOffloading`, as KServe's controller
+/// attaches them (workload_kvcache.go): tier `i` is volume `kv-cache-secondary-<i>` mounted in
+/// `main` at `/mnt/kv-cache-<i>` (the `root_dir` of the generated `--kv-transfer-config`):
+/// `emptyDir` with `sizeLimit`, `pvc.spec` as an ephemeral volume claim template, `pvc.ref` as
+/// the claim (with `subPath: path`). The emptyDir sizes are requested as `ephemeral-storage` on
+/// `main` when it requests none. A volume or mount the pod already has wins.
+fn kv_cache_tiers(pod: &mut Obj, path: &'static str, tiers: &[Value]) -> Result<(), MutateError> {
+    let mut sizes: Vec<Value> = Vec::new();
+    for (i, tier) in tiers.iter().enumerate() {
+        let Some(fs) = tier.get("fileSystem").and_then(Value::as_object) else {
+            continue;
+        };
+        let name = format!("kv-cache-secondary-{i}");
+        let mount = format!("/mnt/kv-cache-{i}");
+        let pvc = fs.get("pvc").and_then(Value::as_object);
+        let (source, sub_path) = if let Some(size) = fs
+            .get("emptyDir")
+            .and_then(|e| e.get("size"))
+            .filter(|v| !v.is_null())
+        {
+            sizes.push(size.clone());
+            (json!({ "emptyDir": { "sizeLimit": size } }), None)
+        } else if let Some(spec) = pvc.and_then(|p| p.get("spec")).filter(|v| v.is_object()) {
+            (
+                json!({ "ephemeral": { "volumeClaimTemplate": { "spec": spec } } }),
+                None,
+            )
+        } else if let Some(r) = pvc.and_then(|p| p.get("ref")).filter(|v| v.is_object()) {
+            let Some(claim) = r.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let sub = r
+                .get("path")
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty());
+            (
+                json!({ "persistentVolumeClaim": { "claimName": claim } }),
+                sub,
+            )
+        } else {
+            continue;
+        };
+        podspec::add_volume(pod, path, &name, || {
+            let mut v = json!({ "name": name });
+            if let (Value::Object(v), Value::Object(src)) = (&mut v, source) {
+                v.extend(src);
+            }
+            v
+        })?;
+        let (main, cpath) = podspec::main_mut(pod, path)?;
+        podspec::add_mount(main, &cpath, &mount, || {
+            let mut m = json!({ "name": name, "mountPath": mount });
+            if let Some(sp) = sub_path {
+                m["subPath"] = json!(sp);
+            }
+            m
+        })?;
+    }
+    let request = match sizes.as_slice() {
+        [] => None,
+        [one] => Some(one.clone()),
+        // Several emptyDir tiers: their sum, in bytes (none when a size is not a quantity).
+        many => many
+            .iter()
+            .map(|v| match v {
+                Value::String(q) => crate::presets::template::quantity_value(q),
+                Value::Number(n) => n.as_i64(),
+                _ => None,
+            })
+            .try_fold(0i64, |acc, b| b.map(|b| acc.saturating_add(b)))
+            .map(|b| json!(b.to_string())),
+    };
+    if let Some(request) = request {
+        let (main, cpath) = podspec::main_mut(pod, path)?;
+        let res = json::ensure_obj(main, "resources", &cpath)?;
+        let requests = json::ensure_obj(res, "requests", &cpath.key("resources"))?;
+        json::set_default_with(requests, "ephemeral-storage", || request);
     }
     Ok(())
 }
@@ -221,8 +308,18 @@ fn name_of(v: &Value) -> Option<&str> {
 /// do, `model-cache` for the HF cache), so removing or renaming it would not survive the next
 /// merge and mutation would stop being idempotent. Lenient: entries of the wrong shape are
 /// skipped (later steps report them).
+///
+/// Only what an earlier version wrote is migrated: the legacy volume must have the source that
+/// version gave it (`model-cache`: `emptyDir`; `model-volume`: a read-only
+/// `persistentVolumeClaim`), and an init container `init` mounting it at `mount` must look
+/// generated (no `command`: the storage initializer image's entrypoint). A storage initializer
+/// the user wrote themselves (their command, or their own volume) keeps its mounts, and so does
+/// `main`, so the two still share one volume.
 fn migrate_legacy(pod: &mut Obj, mount: &str, init: &str) {
     for (old, new) in LEGACY_MODEL_VOLUMES {
+        if !legacy_volume_generated(pod, old) || !legacy_init_generated(pod, init, old, mount) {
+            continue;
+        }
         for (key, owner) in [("containers", "main"), ("initContainers", init)] {
             let containers = pod.get_mut(key).and_then(Value::as_array_mut);
             for c in containers.into_iter().flatten() {
@@ -244,6 +341,51 @@ fn migrate_legacy(pod: &mut Obj, mount: &str, init: &str) {
             }
         }
     }
+}
+
+/// Whether the pod's volume `old` has the shape an earlier version generated (see
+/// [`migrate_legacy`]); an absent volume counts (the preset declares it on the next merge).
+fn legacy_volume_generated(pod: &Obj, old: &str) -> bool {
+    let vols = pod.get("volumes").and_then(Value::as_array);
+    let Some(v) = vols
+        .into_iter()
+        .flatten()
+        .find(|v| name_of(v) == Some(old))
+        .and_then(Value::as_object)
+    else {
+        return true;
+    };
+    let sources: Vec<&String> = v.keys().filter(|k| *k != "name").collect();
+    match old {
+        "model-cache" => sources == ["emptyDir"],
+        _ => {
+            sources == ["persistentVolumeClaim"]
+                && v.get("persistentVolumeClaim")
+                    .and_then(|p| p.get("readOnly"))
+                    .and_then(Value::as_bool)
+                    == Some(true)
+        }
+    }
+}
+
+/// Whether the init container `init` (when it mounts `old` at `mount`) looks generated.
+fn legacy_init_generated(pod: &Obj, init: &str, old: &str, mount: &str) -> bool {
+    let inits = pod.get("initContainers").and_then(Value::as_array);
+    inits
+        .into_iter()
+        .flatten()
+        .filter(|c| name_of(c) == Some(init))
+        .filter(|c| {
+            c.get("volumeMounts")
+                .and_then(Value::as_array)
+                .is_some_and(|ms| {
+                    ms.iter().any(|m| {
+                        name_of(m) == Some(old)
+                            && m.get("mountPath").and_then(Value::as_str) == Some(mount)
+                    })
+                })
+        })
+        .all(|c| c.get("command").is_none_or(Value::is_null))
 }
 
 fn owned(volume: &str, names: &Names) -> bool {
@@ -273,7 +415,7 @@ fn volume_and_mount(
 }
 
 /// Top-level fields of the storage initializer init container built by [`attach`].
-const INIT_FIELDS: [&str; 4] = ["name", "image", "args", "volumeMounts"];
+const INIT_FIELDS: [&str; 5] = ["name", "image", "args", "volumeMounts", "securityContext"];
 
 #[allow(clippy::too_many_arguments)]
 fn attach(
@@ -336,6 +478,7 @@ fn attach(
                         "image": cfg.storage_initializer_image,
                         "args": [uri, mount],
                         "volumeMounts": [{ "name": names.cache, "mountPath": mount }],
+                        "securityContext": podspec::restricted_security_context(),
                     })
                 },
             )?;

@@ -7,9 +7,10 @@
 //! **User arguments never wipe generated flags, and generated flags never duplicate user ones**
 //! (kserve/kserve#5048). The container's `args` become `generated + user + VLLM_ADDITIONAL_ARGS`:
 //! the user's own arguments (those in `args` the webhook did not generate) follow the generated
-//! ones, the `VLLM_ADDITIONAL_ARGS` env value (split on whitespace) is appended, and a generated
-//! flag the user also passes (`--flag value`, `--flag=value`, `--flag_name`, or the short forms
-//! `-tp`, `-pp`, `-dp`, `-dpl`) is dropped, so the user's value is the only one. A first user
+//! ones, the `VLLM_ADDITIONAL_ARGS` env value (split into POSIX shell words, quotes removed, as
+//! KServe's presets' `eval "exec vllm serve ... ${VLLM_ADDITIONAL_ARGS}"` does) is appended,
+//! and a generated flag the user also passes (`--flag value`, `--flag=value`, `--flag_name`, or
+//! the short forms `-tp`, `-pp`, `-dp`, `-dpl`) is dropped, so the user's value is the only one. A first user
 //! argument that is not a flag (or `--model`) replaces the generated model argument.
 //!
 //! Idempotence: annotation [`GENERATED_ARGS_ANNOTATION`] on the service holds, per pod
@@ -240,10 +241,32 @@ pub(crate) fn generate<'a>(
     if upto >= Stage::Worker && info.has_worker {
         worker::multinode_items(&mut items, par, role, cfg);
     }
-    if upto >= Stage::Prefill && ctx.disaggregated() {
-        items.value("--kv-transfer-config", kv_transfer_config(cfg));
+    let pd = upto >= Stage::Prefill && ctx.disaggregated();
+    match (pd, &info.kv_offloading) {
+        (true, None) => items.value("--kv-transfer-config", kv_transfer_config(cfg)),
+        (true, Some(off)) => items.value("--kv-transfer-config", multi_connector(cfg, off)),
+        (false, Some(off)) => items.value("--kv-transfer-config", off.to_string()),
+        (false, None) => {}
     }
     items
+}
+
+/// Prefill/decode transfer and CPU offloading together: vLLM's `MultiConnector` over the P/D
+/// connector and the `OffloadingConnector` (the shape of KServe's
+/// `docs/samples/llmisvc/agentic-tool-calling` P/D sample). A user `--kv-transfer-config` still
+/// replaces it whole, as it replaces KServe's generated one.
+pub fn multi_connector(cfg: &MutateConfig, offloading: &Value) -> String {
+    serde_json::json!({
+        "kv_connector": "MultiConnector",
+        "kv_role": "kv_both",
+        "kv_connector_extra_config": {
+            "connectors": [
+                { "kv_connector": cfg.kv_connector, "kv_role": "kv_both" },
+                offloading,
+            ]
+        }
+    })
+    .to_string()
 }
 
 /// The KV transfer configuration both sides of a prefill/decode pair carry (llm-d convention:
@@ -308,6 +331,7 @@ impl Record {
         let items = generate(ctx, cfg, pool, role, p.upto);
         let user = current.get(p.start..p.end).unwrap_or_default();
         let additional = additional_args(main, cpath)?;
+        let additional: Vec<&str> = additional.iter().map(String::as_str).collect();
         let (args, _) = merge_refs(&items, user, &additional);
         Ok(args.into_iter().map(str::to_string).collect())
     }
@@ -341,6 +365,7 @@ impl Record {
             };
             let user = current.get(p.start..p.end).unwrap_or_default();
             let additional = additional_args(main, &cpath)?;
+            let additional: Vec<&str> = additional.iter().map(String::as_str).collect();
             let (args, prefix) = merge_refs(&items, user, &additional);
             // Only what changes is rebuilt; writing an equal value would be a no-op.
             let new_args = (current_arr.is_none() || args != current).then(|| str_array(&args));
@@ -400,11 +425,22 @@ fn serializes_to(value: &Value, text: &str) -> bool {
     serde_json::to_writer(&mut cmp, value).is_ok() && cmp.same && cmp.rest.is_empty()
 }
 
-/// The `VLLM_ADDITIONAL_ARGS` tokens of a container.
-fn additional_args<'a>(main: &'a json::Obj, cpath: &Path) -> Result<Vec<&'a str>, MutateError> {
-    Ok(podspec::env_value(main, cpath, "VLLM_ADDITIONAL_ARGS")?
-        .map(|v| v.split_whitespace().collect())
-        .unwrap_or_default())
+/// The `VLLM_ADDITIONAL_ARGS` tokens of a container: the value split into shell words with
+/// quotes removed (`--kv_transfer_config '{"kv_connector": "NixlConnector"}'` is two
+/// arguments), as the shell of KServe's presets splits it. An unterminated quote is an error.
+fn additional_args(main: &json::Obj, cpath: &Path) -> Result<Vec<String>, MutateError> {
+    let Some(v) = podspec::env_value(main, cpath, "VLLM_ADDITIONAL_ARGS")? else {
+        return Ok(Vec::new());
+    };
+    split_additional(v).map_err(|e| MutateError::Invalid {
+        path: format!("{cpath}.env[name=VLLM_ADDITIONAL_ARGS].value"),
+        message: format!("{e}: the value is split into arguments like a shell command line; close the quote or escape it"),
+    })
+}
+
+/// Splits a `VLLM_ADDITIONAL_ARGS` value into shell words (quotes removed).
+pub fn split_additional(v: &str) -> Result<Vec<String>, shell_words::ParseError> {
+    shell_words::split(v)
 }
 
 /// The vLLM pass of step `upto`: the args of every `main` container become the items of the

@@ -16,7 +16,13 @@
 //!   (see [`merge_key`]): matching items merge recursively, base order first, then the overlay's
 //!   new items in overlay order. The key must be present as a scalar in every item of both lists
 //!   and unique in the overlay's; otherwise the list is treated like any other list;
-//! * every other list is replaced by the overlay's list (an empty overlay list empties it).
+//! * every other list is replaced by the overlay's list (an empty overlay list empties it);
+//! * fields that are alternatives of one another (the private `alternatives`) are not mixed: when the
+//!   overlay sets one, the base's others are dropped. A user volume `{name: home,
+//!   persistentVolumeClaim: ...}` over a preset's `{name: home, emptyDir: {}}` is the user's
+//!   volume whole (Kubernetes' `retainKeys` strategy of `Volume`), a probe's `httpGet` replaces
+//!   the preset's `exec`, an env var's `valueFrom` its `value`. Otherwise the merged pod would
+//!   carry two sources / handlers / values and be rejected by Kubernetes.
 //!
 //! Not supported: SMP directives (`$patch`, `$retainKeys`, `$setElementOrder`); they are kept as
 //! ordinary keys.
@@ -44,6 +50,58 @@ pub fn merge_key(field: &str) -> Option<&'static str> {
     })
 }
 
+/// A set of mutually exclusive fields of an object.
+#[derive(Clone, Copy, Debug)]
+enum Group {
+    /// Every field but `name` (a volume's source).
+    AllButName,
+    /// These fields.
+    Keys(&'static [&'static str]),
+}
+
+/// The mutually exclusive fields of the object in `field` (for list items: the list's field):
+/// a volume's source, a probe's or lifecycle hook's handler, an env var's value.
+fn alternatives(field: Option<&str>) -> Option<Group> {
+    Some(match field? {
+        "volumes" => Group::AllButName,
+        "env" => Group::Keys(&["value", "valueFrom"]),
+        "livenessProbe" | "readinessProbe" | "startupProbe" => {
+            Group::Keys(&["exec", "httpGet", "tcpSocket", "grpc"])
+        }
+        "postStart" | "preStop" => Group::Keys(&["exec", "httpGet", "tcpSocket", "sleep"]),
+        _ => return None,
+    })
+}
+
+fn in_group(group: Group, key: &str) -> bool {
+    match group {
+        Group::AllButName => key != "name",
+        Group::Keys(keys) => keys.contains(&key),
+    }
+}
+
+/// Whether the base's `key` gives way to another alternative the overlay (`top`) sets.
+fn displaced(group: Option<Group>, top: &Map<String, Value>, key: &str) -> bool {
+    let Some(g) = group else {
+        return false;
+    };
+    in_group(g, key)
+        && top.get(key).is_none_or(Value::is_null)
+        && top
+            .iter()
+            .any(|(k, v)| k != key && !v.is_null() && in_group(g, k))
+}
+
+/// A list whose items all have the merge key of its field, or the index of the first item
+/// without it. Presets and services must name their list items: an item without its key
+/// cannot be merged, and would silently replace the whole list.
+pub fn item_without_merge_key(field: &str, list: &[Value]) -> Option<(usize, &'static str)> {
+    let key = merge_key(field)?;
+    list.iter()
+        .position(|i| i.is_object() && item_key(i, key).is_none())
+        .map(|i| (i, key))
+}
+
 /// Merges `overlay` onto `base`; the overlay wins. See the module documentation for the rules.
 pub fn merge(base: &Value, overlay: &Value) -> Value {
     let mut out = base.clone();
@@ -67,10 +125,16 @@ fn list_key(field: Option<&str>, base: &[Value], overlay: &[Value]) -> Option<&'
 fn merge_field(field: Option<&str>, base: &mut Value, mut overlay: Value) {
     match (&mut *base, &mut overlay) {
         (_, Value::Null) => return,
-        (Value::Object(b), Value::Object(o)) => return merge_maps(b, std::mem::take(o)),
+        (Value::Object(b), Value::Object(o)) => {
+            let group = alternatives(field);
+            if group.is_some() {
+                b.retain(|k, _| !displaced(group, o, k));
+            }
+            return merge_maps(b, std::mem::take(o));
+        }
         (Value::Array(b), Value::Array(o)) => {
             if let Some(key) = list_key(field, b, o) {
-                return merge_keyed(b, std::mem::take(o), key);
+                return merge_keyed(b, std::mem::take(o), key, field);
             }
         }
         _ => {}
@@ -165,11 +229,11 @@ fn first_matches(within: &[Value], items: &[Value], key: &str) -> Vec<Option<usi
 /// Matching items merge (the first base item with a key takes the overlay's item), base order
 /// first, then the overlay's new items in overlay order. Overlay keys are unique (checked by
 /// the caller), so an item pushed here is never matched again.
-fn merge_keyed(base: &mut Vec<Value>, overlay: Vec<Value>, key: &str) {
+fn merge_keyed(base: &mut Vec<Value>, overlay: Vec<Value>, key: &str, field: Option<&str>) {
     let matches = first_matches(base, &overlay, key);
     for (mut o, m) in overlay.into_iter().zip(matches) {
         match m {
-            Some(i) => merge_field(None, &mut base[i], o),
+            Some(i) => merge_field(field, &mut base[i], o),
             None => {
                 strip_nulls_in_place(&mut o);
                 base.push(o);
@@ -193,10 +257,10 @@ pub fn merge_under(top: &mut Value, base: &Value) {
 fn under_field(field: Option<&str>, top: &mut Value, base: &Value) {
     match (top, base) {
         (t @ Value::Null, b) => *t = b.clone(),
-        (Value::Object(t), Value::Object(b)) => under_maps(t, b),
+        (Value::Object(t), Value::Object(b)) => under_maps(t, b, alternatives(field)),
         (Value::Array(t), Value::Array(b)) => {
             if let Some(key) = list_key(field, b, t) {
-                under_keyed(t, b, key);
+                under_keyed(t, b, key, field);
             }
         }
         // The top's value (already without nulls) wins.
@@ -204,8 +268,15 @@ fn under_field(field: Option<&str>, top: &mut Value, base: &Value) {
     }
 }
 
-fn under_maps(top: &mut Map<String, Value>, base: &Map<String, Value>) {
+fn under_maps(top: &mut Map<String, Value>, base: &Map<String, Value>, group: Option<Group>) {
+    let displaced_keys: Vec<&String> = match group {
+        Some(_) => base.keys().filter(|k| displaced(group, top, k)).collect(),
+        None => Vec::new(),
+    };
     for (k, b) in base {
+        if displaced_keys.contains(&k) {
+            continue;
+        }
         match top.get_mut(k) {
             Some(t) => under_field(Some(k), t, b),
             None => {
@@ -228,7 +299,7 @@ fn under_maps(top: &mut Map<String, Value>, base: &Map<String, Value>) {
 }
 
 /// The keyed-list merge of [`merge_keyed`], computed in the overlay's list.
-fn under_keyed(top: &mut Vec<Value>, base: &[Value], key: &str) {
+fn under_keyed(top: &mut Vec<Value>, base: &[Value], key: &str, field: Option<&str>) {
     // For each top item, the base item it merges into (the first with its key).
     let matches = first_matches(base, top, key);
     let mut taken: Vec<Option<Value>> = std::mem::take(top).into_iter().map(Some).collect();
@@ -242,7 +313,7 @@ fn under_keyed(top: &mut Vec<Value>, base: &[Value], key: &str) {
     for (b, j) in base.iter().zip(by_base) {
         match j.and_then(|j| taken[j].take()) {
             Some(mut t) => {
-                under_field(None, &mut t, b);
+                under_field(field, &mut t, b);
                 top.push(t);
             }
             None => top.push(b.clone()),

@@ -398,6 +398,20 @@ pub const EMBEDDED_FILES: &[(&str, &str)] = &[
         include_str!("../../deploy/presets/kserve-config-llm-prefill-worker-data-parallel.yaml"),
     ),
     (
+        "kserve-config-llm-worker-pipeline-parallel.yaml",
+        include_str!("../../deploy/presets/kserve-config-llm-worker-pipeline-parallel.yaml"),
+    ),
+    (
+        "kserve-config-llm-decode-worker-pipeline-parallel.yaml",
+        include_str!("../../deploy/presets/kserve-config-llm-decode-worker-pipeline-parallel.yaml"),
+    ),
+    (
+        "kserve-config-llm-prefill-worker-pipeline-parallel.yaml",
+        include_str!(
+            "../../deploy/presets/kserve-config-llm-prefill-worker-pipeline-parallel.yaml"
+        ),
+    ),
+    (
         "kserve-config-llm-scheduler.yaml",
         include_str!("../../deploy/presets/kserve-config-llm-scheduler.yaml"),
     ),

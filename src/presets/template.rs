@@ -1060,8 +1060,24 @@ pub fn quantity_value(q: &str) -> Option<i64> {
 /// KServe's `kvTransferConfig`: the vLLM `--kv-transfer-config` flag for the OffloadingConnector,
 /// its JSON with `"` escaped as `\"` (it is embedded in a double-quoted bash string).
 fn kv_transfer_config(spec: &Value) -> Result<String, String> {
-    let Value::Object(kv) = spec else {
+    let Some(cfg) = offloading_connector_config(spec)? else {
         return Ok(String::new());
+    };
+    Ok(format!(
+        "--kv-transfer-config '{}'",
+        cfg.to_string().replace('"', "\\\"")
+    ))
+}
+
+/// The vLLM KV transfer configuration KServe generates for `kvCacheOffloading` (its template
+/// function `kvTransferConfig`, config_merge.go): the `OffloadingConnector` with
+/// `kv_role: kv_both` and `kv_connector_extra_config` `{cpu_bytes_to_use, eviction_policy?,
+/// secondary_tiers?, spec_name: TieringOffloadingSpec}`, keys sorted as Go's `json.Marshal`
+/// writes a map. `None` when `spec` is not an object (absent, null); an error for a `cpu` that
+/// is not a quantity.
+pub fn offloading_connector_config(spec: &Value) -> Result<Option<Value>, String> {
+    let Value::Object(kv) = spec else {
+        return Ok(None);
     };
     let cpu = match kv.get("cpu") {
         Some(Value::String(s)) => quantity_value(s).ok_or(format!("bad quantity {s:?}"))?,
@@ -1102,11 +1118,7 @@ fn kv_transfer_config(spec: &Value) -> Result<String, String> {
     cfg.insert("kv_connector".into(), "OffloadingConnector".into());
     cfg.insert("kv_connector_extra_config".into(), Value::Object(extra));
     cfg.insert("kv_role".into(), "kv_both".into());
-    let json = Value::Object(cfg).to_string();
-    Ok(format!(
-        "--kv-transfer-config '{}'",
-        json.replace('"', "\\\"")
-    ))
+    Ok(Some(Value::Object(cfg)))
 }
 
 #[cfg(test)]

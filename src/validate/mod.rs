@@ -74,7 +74,9 @@ pub struct Outcome {
 /// Settings of the validator (GPU node profile, ...).
 #[derive(Clone, Debug)]
 pub struct ValidateConfig {
-    /// Extended resource names counted as GPUs (`nvidia.com/gpu`, `amd.com/gpu`, `gpu.intel.com/i915`).
+    /// Extended resource names counted as GPUs, a trailing `*` matching any suffix (by default
+    /// [`DEFAULT_ACCELERATORS`]: `nvidia.com/gpu`, `nvidia.com/mig-*`, `amd.com/gpu`,
+    /// `gpu.intel.com/*`); matched by [`crate::mutate::is_accelerator`], as in mutation.
     pub accelerator_resources: Vec<String>,
     /// GPUs of one node of the GPU profile: no pod may request more (default 8).
     pub max_gpus_per_node: u32,
@@ -89,8 +91,9 @@ impl Default for ValidateConfig {
     }
 }
 
-/// The default accelerator resource names (the first is the default one).
-pub const DEFAULT_ACCELERATORS: &[&str] = &["nvidia.com/gpu", "amd.com/gpu", "gpu.intel.com/i915"];
+/// The default accelerator resource names (the first is the default one): mutation's
+/// [`crate::mutate::ACCELERATOR_PATTERNS`], one definition for both.
+pub const DEFAULT_ACCELERATORS: &[&str] = crate::mutate::ACCELERATOR_PATTERNS;
 
 /// The two kinds validated here.
 pub const KIND_SERVICE: &str = "LLMInferenceService";
@@ -196,6 +199,7 @@ pub fn check_object(old: Option<&Value>, new: &Value, cfg: &ValidateConfig, s: &
     // 3. Pod templates as PodSpecs.
     for (path, tpl) in podspec::templates(&spec, s) {
         podspec::check_template(&path, tpl, s);
+        podspec::check_pod(&path, tpl, !is_config, s);
     }
 }
 

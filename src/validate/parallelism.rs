@@ -172,7 +172,17 @@ pub fn pod_gpus(tpl: &Obj, cfg: &ValidateConfig, s: &mut Sink) -> Option<PodGpus
         let res = c.obj("resources", s);
         let limits = res.obj("limits", s);
         let requests = res.obj("requests", s);
-        for r in &cfg.accelerator_resources {
+        // The accelerator resources this container names, limits first, each once.
+        let mut names: Vec<&str> = Vec::new();
+        for m in [limits.map, requests.map].into_iter().flatten() {
+            for r in m.keys() {
+                let patterns = cfg.accelerator_resources.iter().map(String::as_str);
+                if crate::mutate::is_accelerator(r, patterns) && !names.contains(&r.as_str()) {
+                    names.push(r);
+                }
+            }
+        }
+        for r in names {
             let count = |o: &Obj, s: &mut Sink| -> Option<i64> {
                 let v = o.raw(r)?;
                 match whole_quantity(v) {
@@ -208,7 +218,7 @@ pub fn pod_gpus(tpl: &Obj, cfg: &ValidateConfig, s: &mut Sink) -> Option<PodGpus
             let n = limit.or(request).unwrap_or(0);
             if n > 0 {
                 out.total = out.total.saturating_add(n);
-                out.containers.push((i, name.clone(), r.clone(), n));
+                out.containers.push((i, name.clone(), r.to_string(), n));
             }
         }
     }
@@ -230,6 +240,12 @@ pub fn check_workload(w: &Obj, cfg: &ValidateConfig, partial: bool, s: &mut Sink
         s.forbidden(
             w.path_of("worker"),
             "a worker (multi-node deployment) needs data parallelism (parallelism.data and parallelism.dataLocal) or pipeline parallelism (parallelism.pipeline); set one of them or remove worker",
+        );
+    }
+    if !partial && w.has("worker") && !w.has("template") {
+        s.required(
+            w.path_of("template"),
+            "a multi-node pool (worker set) needs a leader pod template; set template (a preset usually provides it: kserve-config-llm-worker-pipeline-parallel or -data-parallel)",
         );
     }
     if dp && pp {

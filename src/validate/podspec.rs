@@ -46,6 +46,137 @@ pub fn templates<'a>(spec: &Obj<'a>, s: &mut Sink) -> Vec<(String, &'a Value)> {
     out
 }
 
+/// What Kubernetes would refuse in an expanded pod template, found at admission instead of when
+/// the workload is created: a list item without its merge key (it cannot be merged with the
+/// presets' items and would replace their whole list), a container without a name or (for a
+/// service, `expanded`) an image, two containers with one name, a volume with two sources, a
+/// mount naming a volume the pod does not have (only when the pod lists its volumes, or for a
+/// service). Wrong JSON types are left to [`check_template`].
+pub fn check_pod(path: &str, tpl: &Value, expanded: bool, s: &mut Sink) {
+    let Some(pod) = tpl.as_object() else {
+        return;
+    };
+    // List items without their merge key, anywhere in the pod.
+    missing_merge_keys(tpl, path, 0, s);
+    let mut names: Vec<&str> = Vec::new();
+    let volumes: Vec<&str> = pod
+        .get("volumes")
+        .and_then(Value::as_array)
+        .map(|vs| {
+            vs.iter()
+                .filter_map(|v| v.get("name").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    let check_mounts = expanded || pod.get("volumes").is_some_and(|v| !v.is_null());
+    for list in ["initContainers", "containers"] {
+        let Some(cs) = pod.get(list).and_then(Value::as_array) else {
+            continue;
+        };
+        let lpath = child(path, list);
+        for (i, c) in cs.iter().enumerate() {
+            let Some(c) = c.as_object() else { continue };
+            let cpath = index(&lpath, i);
+            match c.get("name").and_then(Value::as_str) {
+                Some(n) if !n.is_empty() => {
+                    if names.contains(&n) {
+                        s.err(
+                            super::ErrorKind::Duplicate,
+                            child(&cpath, "name"),
+                            Some(super::json::render(&Value::String(n.to_string()))),
+                            "container names must be unique in a pod (containers and initContainers); rename one of them",
+                        );
+                    } else {
+                        names.push(n);
+                    }
+                }
+                // Reported by `missing_merge_keys`.
+                _ => {}
+            }
+            if expanded
+                && c.get("image")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+            {
+                s.required(
+                    child(&cpath, "image"),
+                    "every container needs an image; set one, or use a preset (baseRefs or a well-known preset) that sets it",
+                );
+            }
+            if !check_mounts {
+                continue;
+            }
+            let Some(ms) = c.get("volumeMounts").and_then(Value::as_array) else {
+                continue;
+            };
+            for (j, m) in ms.iter().enumerate() {
+                if let Some(v) = m.get("name").and_then(Value::as_str)
+                    && !volumes.contains(&v)
+                {
+                    s.err(
+                        super::ErrorKind::NotSupported,
+                        child(&index(&child(&cpath, "volumeMounts"), j), "name"),
+                        Some(super::json::render(&Value::String(v.to_string()))),
+                        format!(
+                            "no volume named {v:?} in {}; add it to volumes or remove the mount",
+                            child(path, "volumes")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(vs) = pod.get("volumes").and_then(Value::as_array) {
+        let vpath = child(path, "volumes");
+        for (i, v) in vs.iter().enumerate() {
+            let Some(v) = v.as_object() else { continue };
+            let sources: Vec<&str> = v
+                .iter()
+                .filter(|(k, val)| *k != "name" && !val.is_null())
+                .map(|(k, _)| k.as_str())
+                .collect();
+            if sources.len() > 1 {
+                s.err(
+                    super::ErrorKind::Forbidden,
+                    index(&vpath, i),
+                    None,
+                    format!(
+                        "a volume has exactly one source, this one has {}: {}; keep one (a volume of a preset is replaced whole by one of the same name)",
+                        sources.len(),
+                        sources.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Reports list items without the merge key of their list (`containers: [{}]`).
+fn missing_merge_keys(v: &Value, path: &str, depth: usize, s: &mut Sink) {
+    if depth > 32 {
+        return;
+    }
+    let Some(m) = v.as_object() else { return };
+    for (k, val) in m {
+        let p = child(path, k);
+        match val {
+            Value::Array(items) => {
+                if let Some((i, key)) = crate::presets::merge::item_without_merge_key(k, items) {
+                    s.required(
+                        child(&index(&p, i), key),
+                        format!("every item of {k} needs its {key}: presets and the service are merged item by item on it (an item without it would replace the whole list)"),
+                    );
+                }
+                for (i, it) in items.iter().enumerate() {
+                    missing_merge_keys(it, &index(&p, i), depth + 1, s);
+                }
+            }
+            Value::Object(_) => missing_merge_keys(val, &p, depth + 1, s),
+            _ => {}
+        }
+    }
+}
+
 /// Checks one pod template against the PodSpec schema.
 pub fn check_template(path: &str, v: &Value, s: &mut Sink) {
     walk(&POD_SPEC_SCHEMA, v, path, s, 0);
