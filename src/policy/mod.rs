@@ -588,8 +588,17 @@ impl ModelSources {
             if scheme == "hf"
                 && let Some(orgs) = &self.hugging_face_orgs
             {
-                let org = rest.split('/').next().unwrap_or("");
-                if !orgs.iter().any(|o| o == org) {
+                // `hf://gpt2` (an id without organisation) has no organisation to allow.
+                let org = rest.split_once('/').map_or("", |(o, _)| o);
+                if org.is_empty() {
+                    out.push(v(
+                        &path,
+                        format!(
+                            "Hugging Face model {uri:?} has no organisation, so it is not from an allowed one (allowed: {})",
+                            orgs.join(", ")
+                        ),
+                    ));
+                } else if !orgs.iter().any(|o| o == org) {
                     out.push(v(
                         &path,
                         format!(

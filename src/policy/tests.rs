@@ -152,6 +152,12 @@ fn model_sources() {
         &patched(json!({"spec": {"model": {"uri": "hf://evil/model"}}})),
         "Hugging Face organisation \"evil\" is not allowed (allowed: meta-llama)",
     );
+    // An id without organisation is not the organisation of the same name.
+    denies(
+        &p,
+        &patched(json!({"spec": {"model": {"uri": "hf://meta-llama"}}})),
+        "Hugging Face model \"hf://meta-llama\" has no organisation, so it is not from an allowed one (allowed: meta-llama)",
+    );
     denies(
         &p,
         &patched(json!({"spec": {"model": {"uri": "pvc://other/x"}}})),

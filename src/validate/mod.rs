@@ -6,6 +6,7 @@
 
 use serde_json::Value;
 
+pub mod dra;
 pub mod json;
 pub mod kserve;
 pub mod parallelism;
@@ -155,7 +156,11 @@ pub fn check_object(old: Option<&Value>, new: &Value, cfg: &ValidateConfig, s: &
         map: Some(root),
         path: String::new(),
     };
-    let _ = top.obj("metadata", s);
+    let meta = top.obj("metadata", s);
+    // KServe checks the managed DRA annotations of services (not of configs).
+    if !is_config {
+        dra::check_annotations(&meta, s);
+    }
     let spec = top.obj("spec", s);
     if !spec.present() {
         if !is_config && !top.has("spec") {
