@@ -4,11 +4,10 @@
 //! benchmarks call these directly. Client faults get a precise answer: HTTP 400 when no review
 //! uid can be read, otherwise a review answer (`allowed: false`, code 400) echoing the uid.
 
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionResponse, AdmissionReview};
+use kube::core::Status;
+use kube::core::admission::AdmissionResponse;
 use kube::core::conversion::{ConversionRequest, ConversionResponse};
 use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
-use kube::core::{Status, TypeMeta};
 use serde_json::Value;
 
 use crate::api::{GROUP, Kind};
@@ -204,14 +203,64 @@ fn decode_checked(body: &[u8]) -> Result<Request, String> {
     Ok(out)
 }
 
+/// Encodes the answer ourselves rather than with kube-core's `Serialize`: kube-core writes
+/// `response.patch` (a `Vec<u8>`) as a JSON array of byte values (kube-rs/kube#1781), where
+/// the admission API documents a base64 string (Go's `[]byte` in JSON). kube-core's types stay
+/// the model everywhere else; only the wire shape is ours.
 fn respond(api_version: &str, resp: AdmissionResponse) -> Vec<u8> {
-    let mut review: AdmissionReview<DynamicObject> = resp.into_review();
-    review.types = TypeMeta {
-        api_version: api_version.to_string(),
-        kind: "AdmissionReview".into(),
-    };
     // Serialising our own types cannot fail; fall back to a minimal body if it ever did.
-    serde_json::to_vec(&review).unwrap_or_else(|_| b"{}".to_vec())
+    serde_json::to_vec(&wire_review(api_version, &resp)).unwrap_or_else(|_| b"{}".to_vec())
+}
+
+/// The AdmissionReview answer as the API server reads it (admission.k8s.io/v1
+/// `AdmissionResponse`): `patch` base64, `patchType: JSONPatch` exactly when there is a patch.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireReview<'a> {
+    api_version: &'a str,
+    kind: &'static str,
+    response: WireResponse<'a>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireResponse<'a> {
+    uid: &'a str,
+    allowed: bool,
+    status: &'a Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    audit_annotations: std::collections::BTreeMap<&'a str, &'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<&'a [String]>,
+}
+
+fn wire_review<'a>(api_version: &'a str, resp: &'a AdmissionResponse) -> WireReview<'a> {
+    use base64::Engine as _;
+    let patch = resp
+        .patch
+        .as_ref()
+        .map(|p| base64::engine::general_purpose::STANDARD.encode(p));
+    WireReview {
+        api_version,
+        kind: "AdmissionReview",
+        response: WireResponse {
+            uid: &resp.uid,
+            allowed: resp.allowed,
+            status: &resp.result,
+            patch_type: patch.as_ref().map(|_| "JSONPatch"),
+            patch,
+            audit_annotations: resp
+                .audit_annotations
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+            warnings: resp.warnings.as_deref(),
+        },
+    }
 }
 
 fn base_response(uid: &str) -> AdmissionResponse {
@@ -595,6 +644,49 @@ mod tests {
         let dup = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","uid":"b","kind":{"group":"g","kind":"k"},"operation":"CREATE"}}"#;
         assert_eq!(decode_fast(Endpoint::Mutate, dup), None);
         assert_eq!(decode_checked(dup).unwrap().uid, "b");
+    }
+
+    /// kube-rs/kube#1781: kube-core writes `patch` as an array of byte values; the API server
+    /// documents (and decodes) a base64 string.
+    #[test]
+    fn mutate_patch_is_base64_json_patch_as_the_api_documents() {
+        use base64::Engine as _;
+        let req = sample_admission_review("u-p");
+        let a = admission(Endpoint::Mutate, &body(&req), &Engine::default());
+        assert_eq!(a.info.result, "patched", "{}", a.info.message);
+        let v: Value = serde_json::from_slice(&a.body).unwrap();
+        let resp = &v["response"];
+        assert_eq!(v["apiVersion"], "admission.k8s.io/v1");
+        assert_eq!(v["kind"], "AdmissionReview");
+        assert_eq!(resp["uid"], "u-p");
+        assert_eq!(resp["allowed"], true);
+        assert_eq!(resp["patchType"], "JSONPatch");
+        let p = resp["patch"]
+            .as_str()
+            .unwrap_or_else(|| panic!("patch must be a base64 JSON string, got {}", resp["patch"]));
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(p)
+            .expect("standard base64");
+        assert_eq!(a.info.patch_bytes, bytes.len());
+        let ops: Value = serde_json::from_slice(&bytes).expect("a JSON document");
+        assert!(ops.as_array().is_some_and(|o| !o.is_empty()), "{ops}");
+        let patch: json_patch::Patch = serde_json::from_value(ops).expect("a JSON Patch");
+        // Applying it to the request's object gives the mutated object.
+        let mut obj = req["request"]["object"].clone();
+        json_patch::patch(&mut obj, &patch).unwrap();
+        assert_eq!(
+            obj,
+            Engine::default().mutate(&req["request"]["object"]).unwrap()
+        );
+
+        // No change: neither patch nor patchType.
+        let mut again = req.clone();
+        again["request"]["object"] = obj;
+        let a = admission(Endpoint::Mutate, &body(&again), &Engine::default());
+        let v: Value = serde_json::from_slice(&a.body).unwrap();
+        assert_eq!(a.info.result, "allowed");
+        assert!(v["response"].get("patch").is_none(), "{v}");
+        assert!(v["response"].get("patchType").is_none(), "{v}");
     }
 
     #[test]
