@@ -11,7 +11,7 @@ use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
 use serde_json::Value;
 
 use crate::api::{GROUP, Kind};
-use crate::pipeline::Engine;
+use crate::pipeline::{Admitted, Engine, Refused};
 use crate::validate::Outcome;
 
 /// Which admission endpoint.
@@ -371,8 +371,11 @@ pub fn admission(endpoint: Endpoint, body: &[u8], engine: &Engine) -> Answer {
             .to_string();
     }
     match endpoint {
-        Endpoint::Mutate => match engine.mutate(object) {
-            Ok(mutated) => {
+        Endpoint::Mutate => match engine.admit(object) {
+            Ok(Admitted {
+                object: mutated,
+                warnings,
+            }) => {
                 // Most requests (every UPDATE of an expanded object) change nothing: an equality
                 // walk settles that far cheaper than the diff, which builds a JSON pointer per
                 // node it visits.
@@ -382,6 +385,10 @@ pub fn admission(endpoint: Endpoint, body: &[u8], engine: &Engine) -> Answer {
                     json_patch::diff(object, &mutated)
                 };
                 let mut resp = base_response(&uid);
+                if !warnings.is_empty() {
+                    info.message = warnings.join("; ");
+                    resp.warnings = Some(warnings);
+                }
                 let n = patch.0.len();
                 if n > 0 {
                     resp = match resp.with_patch(patch) {
@@ -397,7 +404,17 @@ pub fn admission(endpoint: Endpoint, body: &[u8], engine: &Engine) -> Answer {
                     info,
                 }
             }
-            Err(msg) => {
+            Err(Refused::Invalid(outcome)) => {
+                let resp = validation_response(&uid, &info, outcome);
+                info.result = "denied";
+                info.message = resp.result.message.clone();
+                Answer {
+                    status: 200,
+                    body: respond(&api_version, resp),
+                    info,
+                }
+            }
+            Err(Refused::Error(msg)) => {
                 info.result = "denied";
                 info.message = msg.clone();
                 Answer {
