@@ -565,14 +565,13 @@ pub fn conversion(body: &[u8], engine: &Engine) -> Answer {
         if info.kind.is_empty() {
             info.kind = str_at(obj, "kind").to_string();
         }
-        match engine.convert(obj, &desired) {
+        match engine
+            .convert(obj, &desired)
+            .and_then(|o| check_converted(obj, &o, &desired).map(|()| o))
+        {
             Ok(o) => converted.push(o),
             Err(e) => {
-                let name = obj
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                error = Some(format!("object {i} ({name:?}): {e}"));
+                error = Some(format!("object {i} ({}): {e}", describe(obj)));
                 break;
             }
         }
@@ -594,6 +593,58 @@ pub fn conversion(body: &[u8], engine: &Engine) -> Answer {
         body: encode(resp),
         info,
     }
+}
+
+/// `kind "name"` (or `namespace/name`) of an object, for messages; whatever it has.
+fn describe(obj: &Value) -> String {
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("object");
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    match obj.pointer("/metadata/namespace").and_then(Value::as_str) {
+        Some(ns) if !ns.is_empty() => format!("{kind} \"{ns}/{name}\""),
+        _ => format!("{kind} {name:?}"),
+    }
+}
+
+/// What the API server requires of a converted object (it fails the whole request
+/// otherwise): `metadata` present, `apiVersion` the desired one, `kind` unchanged, and of the
+/// metadata only labels and annotations changed (name, namespace, uid, ... as sent).
+fn check_converted(input: &Value, output: &Value, desired: &str) -> Result<(), String> {
+    let meta = |v: &Value| match v.get("metadata") {
+        Some(Value::Object(m)) => Some(m.clone()),
+        _ => None,
+    };
+    let (Some(mut before), Some(mut after)) = (meta(input), meta(output)) else {
+        return Err(
+            "has no metadata: the API server sends every object with its metadata and requires it back unchanged"
+                .into(),
+        );
+    };
+    if output.get("apiVersion").and_then(Value::as_str) != Some(desired) {
+        return Err(format!("was not converted to {desired}"));
+    }
+    if output.get("kind") != input.get("kind") {
+        return Err("conversion changed its kind".into());
+    }
+    for m in [&mut before, &mut after] {
+        m.remove("labels");
+        m.remove("annotations");
+    }
+    if before != after {
+        let changed: std::collections::BTreeSet<&str> = before
+            .keys()
+            .chain(after.keys())
+            .filter(|k| before.get(*k) != after.get(*k))
+            .map(String::as_str)
+            .collect();
+        return Err(format!(
+            "conversion changed metadata other than labels and annotations ({})",
+            changed.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// A sample AdmissionReview for the README's curl and for tests.
@@ -779,6 +830,89 @@ mod tests {
         assert_eq!(causes[0].reason, "FieldValueInvalid");
         assert_eq!(causes[0].message, "Invalid value: 4: needs 4 GPUs");
         assert_eq!(r.warnings.as_deref(), Some(&["w".to_string()][..]));
+    }
+
+    /// The API server requires every converted object back with its metadata (name,
+    /// namespace, uid as sent): an object without it fails the whole review, naming it, and
+    /// no half-converted list is sent.
+    #[test]
+    fn conversion_without_metadata_fails_naming_the_object() {
+        let good = json!({"apiVersion": "serving.kserve.io/v1alpha1", "kind": "LLMInferenceService",
+            "metadata": {"name": "a", "namespace": "ns", "uid": "u-a"}, "spec": {}});
+        let cases = [
+            ("absent", {
+                let mut o = good.clone();
+                o.as_object_mut().unwrap().remove("metadata");
+                o
+            }),
+            ("null", {
+                let mut o = good.clone();
+                o["metadata"] = Value::Null;
+                o
+            }),
+        ];
+        for (what, bad) in cases {
+            for desired in ["serving.kserve.io/v1alpha2", "serving.kserve.io/v1alpha1"] {
+                let review = json!({
+                    "apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
+                    "request": {"uid": "c-2", "desiredAPIVersion": desired, "objects": [good, bad]}
+                });
+                let a = conversion(&body(&review), &Engine::default());
+                let v: Value = serde_json::from_slice(&a.body).unwrap();
+                let r = &v["response"];
+                assert_eq!(r["uid"], "c-2");
+                assert_eq!(
+                    r["result"]["status"], "Failure",
+                    "metadata {what} -> {desired}: {v}"
+                );
+                let msg = r["result"]["message"].as_str().unwrap();
+                assert!(
+                    msg.starts_with("object 1 (LLMInferenceService \"\"): has no metadata"),
+                    "{msg}"
+                );
+                assert!(
+                    r.get("convertedObjects")
+                        .is_none_or(|o| o.as_array().is_some_and(Vec::is_empty)),
+                    "half-converted list sent: {v}"
+                );
+                assert_eq!(a.info.result, "failed");
+            }
+        }
+        // The good one alone converts, identity kept.
+        let review = json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
+            "request": {"uid": "c-3", "desiredAPIVersion": "serving.kserve.io/v1alpha2", "objects": [good]}
+        });
+        let v: Value =
+            serde_json::from_slice(&conversion(&body(&review), &Engine::default()).body).unwrap();
+        assert_eq!(v["response"]["result"]["status"], "Success");
+        let o = &v["response"]["convertedObjects"][0];
+        assert_eq!(o["metadata"], good["metadata"]);
+        assert_eq!(o["kind"], "LLMInferenceService");
+    }
+
+    #[test]
+    fn converted_objects_keep_their_identity() {
+        let input = json!({"apiVersion": "serving.kserve.io/v1alpha1", "kind": "LLMInferenceService",
+            "metadata": {"name": "a", "namespace": "ns", "uid": "u", "labels": {"x": "1"}}});
+        let desired = "serving.kserve.io/v1alpha2";
+        let mut ok = input.clone();
+        ok["apiVersion"] = desired.into();
+        ok["metadata"]["annotations"] = json!({"k": "v"});
+        ok["metadata"]["labels"] = json!({"x": "2"});
+        assert_eq!(check_converted(&input, &ok, desired), Ok(()));
+        let mut renamed = ok.clone();
+        renamed["metadata"]["name"] = "b".into();
+        renamed["metadata"]["uid"] = "other".into();
+        assert_eq!(
+            check_converted(&input, &renamed, desired),
+            Err("conversion changed metadata other than labels and annotations (name, uid)".into())
+        );
+        let mut rekinded = ok.clone();
+        rekinded["kind"] = "LLMInferenceServiceConfig".into();
+        assert!(check_converted(&input, &rekinded, desired).is_err());
+        assert!(check_converted(&input, &input, desired).is_err());
+        assert_eq!(describe(&input), "LLMInferenceService \"ns/a\"");
     }
 
     #[test]
