@@ -284,16 +284,27 @@ fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             .and_then(|v| v.as_str())
             .unwrap_or("")
             .to_string();
-        let mutated = match engine.mutate(&doc) {
-            Ok(m) => m,
-            Err(e) => {
+        let mutated = match engine.admit(&doc) {
+            Ok(a) => a,
+            Err(crate::pipeline::Refused::Invalid(o)) => {
+                for e in &o.errors {
+                    println!("{e}");
+                }
+                invalid = true;
+                continue;
+            }
+            Err(crate::pipeline::Refused::Error(e)) => {
                 println!("{origin} ({name}): {e}");
                 invalid = true;
                 continue;
             }
         };
-        let outcome = engine.validate(None, &mutated);
-        for w in &outcome.warnings {
+        let outcome = engine.validate(None, &mutated.object);
+        let mut warnings = mutated.warnings;
+        warnings.extend(outcome.warnings.iter().cloned());
+        let mut seen = std::collections::HashSet::new();
+        warnings.retain(|w| seen.insert(w.clone()));
+        for w in &warnings {
             eprintln!("Warning: {w}");
         }
         for e in &outcome.errors {

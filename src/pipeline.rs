@@ -30,6 +30,36 @@ impl Default for Engine {
     }
 }
 
+/// What [`Engine::admit`] gives: the object to store, and warnings for the user.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Admitted {
+    pub object: Value,
+    pub warnings: Vec<String>,
+}
+
+/// Why [`Engine::admit`] refuses: field errors (answered like validation's), or an object it
+/// cannot work on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Refused {
+    Invalid(Outcome),
+    Error(String),
+}
+
+fn kind_of(obj: &Value) -> Option<Kind> {
+    obj.get("kind")
+        .and_then(Value::as_str)
+        .and_then(Kind::from_name)
+}
+
+/// An UPDATE of an object being deleted (KServe does not validate those: removing a finalizer
+/// must pass).
+fn deleting(old: Option<&Value>, new: &Value) -> bool {
+    old.is_some()
+        && new
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|t| !t.is_null())
+}
+
 /// Where mutation stops (`llmisvc render --stage`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopAfter {
@@ -71,47 +101,105 @@ impl Engine {
         )?))
     }
 
-    /// The mutating webhook's decision: the expanded object.
+    /// The mutating webhook's decision: the service as written checked against KServe's rules
+    /// that expansion would hide ([`validate::kserve::check_as_written`]), then expanded; with
+    /// the warnings to give (a baseRef naming a config that does not exist yet).
+    pub fn admit(&self, obj: &Value) -> Result<Admitted, Refused> {
+        if kind_of(obj) == Some(Kind::Service) {
+            let mut s = validate::json::Sink::default();
+            validate::kserve::check_as_written(obj, &mut s);
+            if !s.errors.is_empty() {
+                return Err(Refused::Invalid(Outcome {
+                    errors: s.errors,
+                    warnings: s.warnings,
+                }));
+            }
+        }
+        self.expand(obj, StopAfter::End).map_err(Refused::Error)
+    }
+
+    /// The expanded object ([`Engine::admit`] without its warnings).
     pub fn mutate(&self, obj: &Value) -> Result<Value, String> {
-        self.mutate_until(obj, StopAfter::End)
+        match self.admit(obj) {
+            Ok(a) => Ok(a.object),
+            Err(Refused::Error(e)) => Err(e),
+            Err(Refused::Invalid(o)) => Err(o
+                .errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")),
+        }
     }
 
     /// Mutation stopped after a step (for `render --stage`).
     pub fn mutate_until(&self, obj: &Value, stop: StopAfter) -> Result<Value, String> {
-        let kind = obj
-            .get("kind")
-            .and_then(Value::as_str)
-            .and_then(Kind::from_name);
-        if kind != Some(Kind::Service) {
+        self.expand(obj, stop).map(|a| a.object)
+    }
+
+    fn expand(&self, obj: &Value, stop: StopAfter) -> Result<Admitted, String> {
+        if kind_of(obj) != Some(Kind::Service) {
             // Presets are not expanded themselves; they are checked by validation.
-            return Ok(obj.clone());
+            return Ok(Admitted {
+                object: obj.clone(),
+                warnings: Vec::new(),
+            });
         }
         let resolved = presets::resolve_owned(obj.clone(), &self.presets, &self.resolve)
             .map_err(|e| e.to_string())?;
-        match stop {
-            StopAfter::Presets => Ok(resolved.object),
+        let warnings = resolved.missing.iter().map(|m| m.warning()).collect();
+        // Stored un-expanded until its baseRefs exist: the steps would bake in values derived
+        // from an incomplete spec.
+        let pending = !presets::missing_base_refs(&resolved.object).is_empty();
+        let object = match stop {
+            _ if pending => resolved.object,
+            StopAfter::Presets => resolved.object,
             StopAfter::Step(stage) => {
                 mutate::expand_until_owned(resolved.object, &self.mutate_cfg, stage)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| e.to_string())?
             }
-            StopAfter::End => {
-                mutate::expand_owned(resolved.object, &self.mutate_cfg).map_err(|e| e.to_string())
-            }
-        }
+            StopAfter::End => mutate::expand_owned(resolved.object, &self.mutate_cfg)
+                .map_err(|e| e.to_string())?,
+        };
+        Ok(Admitted { object, warnings })
     }
 
     /// The validating webhook's decision. A preset whose templates do not compile is rejected
-    /// here, when it is written, not later when a service uses it.
+    /// here, when it is written, not later when a service uses it. A service whose baseRefs
+    /// name configs that do not exist is admitted with a warning (as by [`Engine::admit`]).
     pub fn validate(&self, old: Option<&Value>, new: &Value) -> Outcome {
         let mut outcome = validate::validate(old, new, &self.validate_cfg, &self.policies);
-        if new.get("kind").and_then(Value::as_str) == Some(Kind::Config.name())
+        if deleting(old, new) {
+            return outcome;
+        }
+        if kind_of(new) == Some(Kind::Service) {
+            outcome.warnings.extend(
+                presets::missing_refs(new, &self.presets)
+                    .iter()
+                    .map(|m| m.warning()),
+            );
+        }
+        if kind_of(new) == Some(Kind::Config)
             && let Err(e) = presets::Preset::from_object(new, self.presets.system_namespace())
         {
+            // A template error names the string it is in (`spec.template...args[0]: ...`).
+            let (field, detail) = match &e {
+                presets::PresetError::Template { message, .. } => match message.split_once(": ") {
+                    Some((f, d)) if f.starts_with("spec") => (
+                        f.to_string(),
+                        format!(
+                            "the template does not compile: {d}; fix the {{{{ ... }}}} placeholder (KServe's Go-template syntax)"
+                        ),
+                    ),
+                    _ => ("spec".to_string(), e.to_string()),
+                },
+                _ => ("spec".to_string(), e.to_string()),
+            };
             outcome.errors.push(FieldError {
                 kind: ErrorKind::Invalid,
-                field: "spec".into(),
+                field,
                 value: None,
-                detail: format!("{e}"),
+                detail,
             });
         }
         outcome

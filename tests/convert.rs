@@ -559,6 +559,56 @@ fn malformed_input_is_an_error() {
     }
 }
 
+/// An annotation of the object's own under one of the stash keys, whatever its value, comes
+/// back from both round trips exactly as it was (it used to come back rewritten as a JSON
+/// object), also when the conversion has something of its own to stash under that key.
+#[test]
+fn own_values_under_the_stash_keys_round_trip_unchanged() {
+    let values = [
+        "plain",
+        "not json",
+        "",
+        "{}",
+        "[1]",
+        r#"{"a":1}"#,
+        r#"{"/a":1,"other":2}"#,
+    ];
+    // Specs with nothing to stash, and with something each way needs to stash.
+    let specs = |api: &str| {
+        vec![
+            json!({"model": {"uri": "hf://a/b"}}),
+            if api == V1 {
+                json!({"model": {"uri": "hf://a/b", "criticality": 7}})
+            } else {
+                json!({"model": {"uri": "hf://a/b"}, "kvCacheOffloading": {"cpu": "1Gi"}})
+            },
+        ]
+    };
+    for api in [V1, V2] {
+        for key in [STASH_ON_V1, STASH_ON_V2] {
+            for value in values {
+                for spec in specs(api) {
+                    let obj = with_annotations(
+                        svc(api, spec.clone()),
+                        json!({ key: value, "team": "ml" }),
+                    );
+                    let (there, back) = if api == V1 {
+                        let t = up(&obj);
+                        (t.clone(), down(&t))
+                    } else {
+                        let t = down(&obj);
+                        (t.clone(), up(&t))
+                    };
+                    assert_eq!(back, obj, "{api} {key}={value:?} spec {spec}, via {there}");
+                    // And the other way round from the converted object.
+                    let again = if api == V1 { up(&back) } else { down(&back) };
+                    assert_eq!(again, there, "{api} {key}={value:?} spec {spec}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn odd_shapes_do_not_panic_and_round_trip() {
     let odd = [

@@ -64,7 +64,11 @@ fn check(a: &Answer, kind: &str, uid: Option<&str>, what: &str) {
             }
             if kind == "AdmissionReview" {
                 assert!(resp["allowed"].is_boolean(), "{what}: {v}");
-                if let Some(p) = resp["patch"].as_str() {
+                if let Some(p) = resp.get("patch") {
+                    let p = p.as_str().unwrap_or_else(|| {
+                        panic!("{what}: patch must be a base64 string, got {p}")
+                    });
+                    assert_eq!(resp["patchType"], "JSONPatch", "{what}: {v}");
                     use base64::Engine as _;
                     let bytes = base64::engine::general_purpose::STANDARD
                         .decode(p)

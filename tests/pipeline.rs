@@ -2,7 +2,8 @@
 //! golden inputs, with the shipped presets: idempotent, user values kept, result valid.
 
 use llmisvc::pipeline::Engine;
-use serde_json::Value;
+use llmisvc::server::review::Endpoint;
+use serde_json::{Value, json};
 
 fn docs(dir: &str) -> Vec<(String, Value)> {
     let mut out = Vec::new();
@@ -154,16 +155,223 @@ fn examples_and_golden_inputs_mutate_idempotently_and_validate() {
     }
 }
 
-#[test]
-fn a_missing_base_ref_is_an_admission_error_naming_it() {
-    let engine = Engine::builtin().unwrap();
-    let obj = serde_json::json!({
+fn review(
+    endpoint: Endpoint,
+    uid: &str,
+    operation: &str,
+    object: &Value,
+    old: Option<&Value>,
+) -> Value {
+    let kind = object["kind"].as_str().unwrap_or("LLMInferenceService");
+    let mut r = json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": uid, "kind": {"group": "serving.kserve.io", "version": "v1alpha2", "kind": kind},
+            "name": object["metadata"]["name"], "namespace": object["metadata"]["namespace"],
+            "operation": operation, "object": object}
+    });
+    if let Some(o) = old {
+        r["request"]["oldObject"] = o.clone();
+    }
+    let body = serde_json::to_vec(&r).unwrap();
+    let engine = ENGINE.with(|e| e.borrow().clone());
+    let a = llmisvc::server::review::admission(endpoint, &body, &engine);
+    assert_eq!(a.status, 200);
+    serde_json::from_slice(&a.body).unwrap()
+}
+
+thread_local! {
+    static ENGINE: std::cell::RefCell<Engine> = std::cell::RefCell::new(Engine::builtin().unwrap());
+}
+
+fn with_engine(engine: Engine) {
+    ENGINE.with(|e| *e.borrow_mut() = engine);
+}
+
+/// The patched object a /mutate answer describes.
+fn patched(object: &Value, answer: &Value) -> Value {
+    use base64::Engine as _;
+    let mut out = object.clone();
+    if let Some(p) = answer["response"]["patch"].as_str() {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(p).unwrap();
+        let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
+        json_patch::patch(&mut out, &patch).unwrap();
+    }
+    out
+}
+
+fn warnings(answer: &Value) -> Vec<String> {
+    answer["response"]["warnings"]
+        .as_array()
+        .map(|w| w.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+fn svc(spec: Value) -> Value {
+    json!({
         "apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceService",
         "metadata": {"name": "x", "namespace": "team-a"},
-        "spec": {"model": {"uri": "hf://Qwen/Qwen2.5-0.5B-Instruct"}, "baseRefs": [{"name": "nope"}]}
+        "spec": spec
+    })
+}
+
+/// `kubectl apply -f dir/` in any order: a service whose baseRefs name a config that does not
+/// exist yet is admitted (/mutate and /validate) with a warning and stored un-expanded, marked;
+/// admitted again once the config exists, it comes out exactly as if the config had been first.
+#[test]
+fn a_missing_base_ref_is_a_warning_and_the_service_is_completed_later() {
+    let later = json!({
+        "apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceServiceConfig",
+        "metadata": {"name": "later", "namespace": "team-a"},
+        "spec": {"template": {"containers": [{"name": "main", "image": "quay.io/org/vllm:from-later"}]}, "replicas": 2}
     });
-    let err = engine.mutate(&obj).unwrap_err();
-    assert!(err.contains("\"nope\"") && err.contains("team-a"), "{err}");
+    let input = svc(
+        json!({"model": {"uri": "hf://Qwen/Qwen2.5-0.5B-Instruct"}, "baseRefs": [{"name": "later"}]}),
+    );
+    with_engine(Engine::builtin().unwrap());
+    let answer = review(Endpoint::Mutate, "m-1", "CREATE", &input, None);
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+    let w = warnings(&answer);
+    assert!(
+        w.iter().any(|w| w.starts_with("spec.baseRefs: LLMInferenceServiceConfig \"later\" not found in namespaces [\"team-a\", \"llmisvc-system\"]")),
+        "{w:?}"
+    );
+    let stored = patched(&input, &answer);
+    // Un-expanded: the object as written, marked.
+    let mut expected = input.clone();
+    expected["metadata"]["annotations"] =
+        json!({"llmisvc.serving.kserve.io/missing-base-refs": "[\"later\"]"});
+    assert_eq!(stored, expected);
+    let answer = review(Endpoint::Validate, "v-1", "CREATE", &stored, None);
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+    assert!(
+        warnings(&answer)
+            .iter()
+            .any(|w| w.contains("\"later\" not found"))
+    );
+
+    // The config arrives; the service is admitted again (an UPDATE of the stored object).
+    let mut objs = vec![later];
+    for (file, text) in llmisvc::presets::EMBEDDED_FILES {
+        objs.extend(llmisvc::presets::parse_yaml_documents(text, file).unwrap());
+    }
+    let store = llmisvc::presets::PresetStore::from_objects(objs, "llmisvc-system").unwrap();
+    with_engine(Engine::with_presets(store));
+    let answer = review(Endpoint::Mutate, "m-2", "UPDATE", &stored, Some(&stored));
+    assert!(warnings(&answer).is_empty(), "{answer}");
+    let completed = patched(&stored, &answer);
+    let direct = patched(
+        &input,
+        &review(Endpoint::Mutate, "m-3", "CREATE", &input, None),
+    );
+    assert_eq!(
+        completed, direct,
+        "completion differs from admission in order"
+    );
+    assert_eq!(completed["spec"]["replicas"], 2);
+    assert!(
+        completed["metadata"]["annotations"]
+            .get("llmisvc.serving.kserve.io/missing-base-refs")
+            .is_none()
+    );
+    let answer = review(
+        Endpoint::Validate,
+        "v-2",
+        "UPDATE",
+        &completed,
+        Some(&stored),
+    );
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+    with_engine(Engine::builtin().unwrap());
+}
+
+/// KServe validates the service as written, before presets: a scheduler `config` with neither
+/// `inline` nor `ref`, an empty inline configuration, and route refs with a managed gateway are
+/// refused, although the shipped scheduler preset and the router step would fill them in.
+#[test]
+fn kserve_rules_on_the_service_as_written() {
+    with_engine(Engine::builtin().unwrap());
+    let cases = [
+        (
+            json!({"router": {"scheduler": {"config": {}}}}),
+            "spec.router.scheduler.config",
+            "FieldValueRequired",
+        ),
+        (
+            json!({"router": {"scheduler": {"config": {"inline": {}}}}}),
+            "spec.router.scheduler.config.inline",
+            "FieldValueInvalid",
+        ),
+        (
+            json!({"router": {"route": {"http": {"refs": [{"name": "mine"}]}}, "gateway": {}}}),
+            "spec.router.route.http.refs",
+            "FieldValueForbidden",
+        ),
+    ];
+    for (router, field, reason) in cases {
+        let mut spec = json!({"model": {"uri": "hf://Qwen/Qwen2.5-0.5B-Instruct"}});
+        spec.as_object_mut()
+            .unwrap()
+            .extend(router.as_object().unwrap().clone());
+        let input = svc(spec);
+        let answer = review(Endpoint::Mutate, "m", "CREATE", &input, None);
+        let r = &answer["response"];
+        assert_eq!(r["allowed"], false, "{router}: {answer}");
+        assert_eq!(r["status"]["code"], 422);
+        assert_eq!(r["status"]["reason"], "Invalid");
+        let causes = r["status"]["details"]["causes"].as_array().unwrap();
+        assert!(
+            causes
+                .iter()
+                .any(|c| c["field"] == field && c["reason"] == reason),
+            "{router}: {causes:?}"
+        );
+    }
+    // The same with gateway refs, or a non-empty inline configuration, is fine.
+    for router in [
+        json!({"router": {"route": {"http": {"refs": [{"name": "mine"}]}}, "gateway": {"refs": [{"name": "gw", "namespace": "ns"}]}}}),
+        json!({"router": {"scheduler": {"config": {"inline": {"apiVersion": "inference.networking.x-k8s.io/v1alpha1", "kind": "EndpointPickerConfig"}}}}}),
+    ] {
+        let mut spec = json!({"model": {"uri": "hf://Qwen/Qwen2.5-0.5B-Instruct"}});
+        spec.as_object_mut()
+            .unwrap()
+            .extend(router.as_object().unwrap().clone());
+        let input = svc(spec);
+        let answer = review(Endpoint::Mutate, "m", "CREATE", &input, None);
+        assert_eq!(answer["response"]["allowed"], true, "{router}: {answer}");
+        let stored = patched(&input, &answer);
+        let answer = review(Endpoint::Validate, "v", "CREATE", &stored, None);
+        assert_eq!(answer["response"]["allowed"], true, "{router}: {answer}");
+    }
+}
+
+/// A config whose template does not parse is refused on CREATE and on UPDATE (KServe renders
+/// it on both); not while it is being deleted (KServe skips those, finalizers must go).
+#[test]
+fn a_config_with_a_template_syntax_error_is_refused_on_create_and_update() {
+    with_engine(Engine::builtin().unwrap());
+    let good = json!({
+        "apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceServiceConfig",
+        "metadata": {"name": "p", "namespace": "team-a"},
+        "spec": {"template": {"containers": [{"name": "main", "args": ["--served-model-name={{ .Spec.Model.Name }}"]}]}}
+    });
+    let mut bad = good.clone();
+    bad["spec"]["template"]["containers"][0]["args"][0] = json!("--x={{ .Spec.Model.Name");
+    let a = review(Endpoint::Validate, "c", "CREATE", &good, None);
+    assert_eq!(a["response"]["allowed"], true, "{a}");
+    for (op, old) in [("CREATE", None), ("UPDATE", Some(&good))] {
+        let a = review(Endpoint::Validate, "c", op, &bad, old);
+        assert_eq!(a["response"]["allowed"], false, "{op}: {a}");
+        assert_eq!(a["response"]["status"]["code"], 422);
+        let msg = a["response"]["status"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains("spec.template.containers[0].args[0]"),
+            "{op}: {msg}"
+        );
+    }
+    let mut deleting = bad.clone();
+    deleting["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    let a = review(Endpoint::Validate, "c", "UPDATE", &deleting, Some(&bad));
+    assert_eq!(a["response"]["allowed"], true, "{a}");
 }
 
 #[test]

@@ -273,27 +273,65 @@ fn base_refs_in_order_last_wins_user_beats_all() {
     assert_eq!(spec["template"]["containers"][0]["env"][0]["value"], "mine");
 }
 
+/// A missing baseRef is not an error: nothing is merged (not even the well-known presets, which
+/// would otherwise be stored as the user's values and outrank the baseRef once it exists), the
+/// object comes back as given and marked, and resolving it once the config exists gives what
+/// resolving the original would.
 #[test]
-fn missing_base_ref_is_an_error_naming_it() {
-    let store = marker_store(vec![]);
-    let err = resolve(
-        &svc(json!({"baseRefs": [{"name": "nope"}]})),
-        &store,
-        &ResolveOptions::default(),
-    )
-    .unwrap_err();
-    match &err {
-        PresetError::NotFound { name, namespaces } => {
-            assert_eq!(name, "nope");
-            assert_eq!(namespaces, &["team-a".to_string(), SYS.to_string()]);
-        }
-        other => panic!("unexpected {other:?}"),
-    }
-    let msg = err.to_string();
-    assert!(
-        msg.contains("nope") && msg.contains("team-a") && msg.contains(SYS),
-        "{msg}"
+fn missing_base_ref_leaves_the_object_unexpanded_and_marked() {
+    use llmisvc::presets::{MISSING_BASE_REFS_ANNOTATION, MissingRef, missing_base_refs};
+    let store = marker_store(vec![cfg("present", "team-a", json!({"replicas": 3}))]);
+    let input = svc(json!({"baseRefs": [{"name": "present"}, {"name": "nope"}, {"name": "nope"}]}));
+    let r = resolve(&input, &store, &ResolveOptions::default()).unwrap();
+    assert_eq!(
+        r.missing,
+        vec![MissingRef {
+            name: "nope".into(),
+            namespaces: vec!["team-a".into(), SYS.into()]
+        }]
     );
+    assert!(r.applied.is_empty());
+    let mut expected = input.clone();
+    expected["metadata"]["annotations"] = json!({MISSING_BASE_REFS_ANNOTATION: "[\"nope\"]"});
+    assert_eq!(r.object, expected);
+    assert_eq!(missing_base_refs(&r.object), vec!["nope".to_string()]);
+    let w = r.missing[0].warning();
+    assert!(
+        w.contains("\"nope\"") && w.contains("team-a") && w.contains(SYS),
+        "{w}"
+    );
+    // Still missing: the same (idempotent).
+    let again = resolve(&r.object, &store, &ResolveOptions::default()).unwrap();
+    assert_eq!(again.object, r.object);
+
+    // The config arrives: completing the stored object equals resolving the original.
+    let store = marker_store(vec![
+        cfg("present", "team-a", json!({"replicas": 3})),
+        cfg(
+            "nope",
+            SYS,
+            json!({"replicas": 5, "labels": {"nope": "applied"}}),
+        ),
+    ]);
+    let completed = resolve_ok(&r.object, &store);
+    let direct = resolve_ok(&input, &store);
+    assert_eq!(completed.object, direct.object);
+    assert!(completed.missing.is_empty());
+    assert_eq!(completed.object["spec"]["replicas"], 5);
+    assert!(missing_base_refs(&completed.object).is_empty());
+    assert!(
+        completed.object["metadata"]["annotations"]
+            .get(MISSING_BASE_REFS_ANNOTATION)
+            .is_none()
+    );
+
+    // A service expanded before whose config was deleted since: expanded again with what
+    // exists (its spec already holds what the config gave), reported as missing, not marked.
+    let gone = marker_store(vec![cfg("present", "team-a", json!({"replicas": 3}))]);
+    let r = resolve(&direct.object, &gone, &ResolveOptions::default()).unwrap();
+    assert_eq!(r.missing.len(), 1);
+    assert!(missing_base_refs(&r.object).is_empty());
+    assert_eq!(r.object["spec"]["replicas"], 5);
 }
 
 #[test]

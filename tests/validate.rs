@@ -544,6 +544,48 @@ fn router_rules() {
             "",
         ),
         (
+            "traffic split with a managed route ok",
+            json!({"router": {"route": {"group": "llama", "weight": 20}, "gateway": {}}}),
+            None,
+            "",
+        ),
+        (
+            "traffic split with ingress",
+            json!({"router": {"ingress": {}, "route": {"group": "llama", "weight": 20}}}),
+            Some("spec.router.route.group"),
+            "Invalid value: \"llama\": traffic splitting requires Gateway API routing; the controller manages HTTPRoutes, not Ingress resources",
+        ),
+        (
+            "weight alone with ingress",
+            json!({"router": {"ingress": {}, "route": {"weight": 20}}}),
+            Some("spec.router.route.group"),
+            "Invalid value: \"\": traffic splitting requires Gateway API routing",
+        ),
+        (
+            "group without weight",
+            json!({"router": {"route": {"group": "llama"}}}),
+            Some("spec.router.route.weight"),
+            "Required value: group requires weight",
+        ),
+        (
+            "traffic split with route refs",
+            json!({"router": {"route": {"group": "llama", "weight": 20, "http": {"refs": [{"name": "r"}]}}, "gateway": {"refs": [{"name": "gw"}]}}}),
+            Some("spec.router.route.group"),
+            "traffic splitting cannot be used with custom HTTPRoute refs",
+        ),
+        (
+            "scheduler config with neither inline nor ref",
+            json!({"router": {"scheduler": {"config": {}}}}),
+            Some("spec.router.scheduler.config"),
+            "Required value: either config.inline (an EndpointPickerConfig) or config.ref",
+        ),
+        (
+            "scheduler config inline empty",
+            json!({"router": {"scheduler": {"config": {"inline": {}}}}}),
+            Some("spec.router.scheduler.config.inline"),
+            "Invalid value: {}: inline configuration is invalid",
+        ),
+        (
             "scheduler config ref without name",
             json!({"router": {"scheduler": {"config": {"ref": {"key": "k"}}}}}),
             Some("spec.router.scheduler.config.ref.name"),
@@ -739,6 +781,9 @@ fn model_uri_rules() {
         "s3://bucket/path",
         "gs://bucket/path",
         "https://example.com/model.tar",
+        // Hugging Face ids without organisation, as KServe admits them.
+        "hf://gpt2",
+        "hf://gpt2:main",
     ] {
         cases.push(("ok", uri(ok), None, ""));
     }
@@ -756,10 +801,16 @@ fn model_uri_rules() {
             "Unsupported value: \"ftp://x/y\": unsupported model URI scheme \"ftp\"",
         ),
         (
-            "hf without org",
-            uri("hf://model"),
+            "hf with a path",
+            uri("hf://org/model/extra"),
             Some("spec.model.uri"),
-            "hf://<org>/<model>[:<revision>]",
+            "hf://[<org>/]<model>[:<revision>]",
+        ),
+        (
+            "hf empty org",
+            uri("hf:///model"),
+            Some("spec.model.uri"),
+            "hf://[<org>/]<model>[:<revision>]",
         ),
         (
             "hf empty revision",
@@ -793,12 +844,77 @@ fn model_uri_rules() {
         ),
         (
             "adapter uri",
-            json!({"model": {"lora": {"adapters": [{"name": "a", "uri": "hf://x"}]}}}),
+            json!({"model": {"lora": {"adapters": [{"name": "a", "uri": "hf://x/y/z"}]}}}),
             Some("spec.model.lora.adapters[0].uri"),
-            "hf://<org>/<model>",
+            "hf://[<org>/]<model>",
         ),
     ]);
     table(cases, VERSIONS);
+}
+
+/// KServe's managed DRA annotation rules, on services of both versions (the full table is in
+/// src/validate/dra.rs); not applied to configs, as in KServe.
+#[test]
+fn managed_dra_annotations() {
+    let with_ann = |v: &str, ann: Value| {
+        let mut o = base(v);
+        merge(&mut o, &json!({"metadata": {"annotations": ann}}));
+        o
+    };
+    for v in VERSIONS {
+        assert_ok(&run(
+            None,
+            &with_ann(
+                v,
+                json!({"serving.kserve.io/exp-dra-device-class": "gpu.nvidia.com", "serving.kserve.io/exp-dra-device-count": "2"}),
+            ),
+        ));
+        let o = run(
+            None,
+            &with_ann(v, json!({"serving.kserve.io/exp-dra-device-count": "0"})),
+        );
+        assert_err(
+            &o,
+            "metadata.annotations[serving.kserve.io/exp-dra-device-class]",
+            "Required value: serving.kserve.io/exp-dra-device-class is required to enable managed DRA",
+        );
+        assert_err(
+            &o,
+            "metadata.annotations[serving.kserve.io/exp-dra-device-count]",
+            "Invalid value: \"0\"",
+        );
+        let o = run(
+            None,
+            &with_ann(
+                v,
+                json!({"serving.kserve.io/exp-dra-device-class": "gpu.nvidia.com", "serving.kserve.io/exp-dra-container-name": "Main_1"}),
+            ),
+        );
+        assert_err(
+            &o,
+            "metadata.annotations[serving.kserve.io/exp-dra-container-name]",
+            "container name must be a DNS label",
+        );
+        // A config carrying them is not checked (KServe's config webhook does not).
+        let cfg = json!({"apiVersion": v, "kind": "LLMInferenceServiceConfig",
+            "metadata": {"name": "p", "annotations": {"serving.kserve.io/exp-dra-device-count": "x"}}, "spec": {}});
+        assert_ok(&run(None, &cfg));
+    }
+}
+
+/// KServe admits `hf://gpt2`; the warning says what its storage initializer does with it.
+#[test]
+fn hf_id_without_org_is_accepted_with_a_warning() {
+    for v in VERSIONS {
+        let o = run(None, &with(v, json!({"model": {"uri": "hf://gpt2"}})));
+        assert_ok(&o);
+        assert_warn(
+            &o,
+            "spec.model.uri: \"hf://gpt2\" has no organisation; Hugging Face resolves it, but KServe's storage initializer downloads only hf://<owner>/<model>",
+        );
+        let o = run(None, &base(v));
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+    }
 }
 
 #[test]

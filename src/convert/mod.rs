@@ -264,7 +264,10 @@ impl Conversion {
             Version::V1alpha2 => V1ALPHA2_FIELDS,
             Version::V1alpha1 => V1ALPHA1_FIELDS,
         };
-        // Only a well-formed stash is ours; anything else stays an ordinary annotation.
+        // Only a well-formed stash is ours. Anything else under that key is the object's own
+        // annotation, which the target version would read as a stash: it travels verbatim in
+        // the outgoing stash and comes back as it was.
+        let mut outgoing = Stash::new();
         let parsed = ann
             .get(incoming_key)
             .and_then(Value::as_str)
@@ -274,7 +277,15 @@ impl Conversion {
                 ann.shift_remove(incoming_key);
                 stash
             }
-            None => Stash::new(),
+            None => {
+                if let Some(own) = ann.shift_remove(incoming_key) {
+                    outgoing.insert(
+                        stash::pointer(&["metadata", "annotations", incoming_key]),
+                        own,
+                    );
+                }
+                Stash::new()
+            }
         };
         let annotations_marker = incoming.take(ANNOTATIONS_POINTER);
         Self {
@@ -284,7 +295,7 @@ impl Conversion {
             ann,
             incoming,
             annotations_marker,
-            outgoing: Stash::new(),
+            outgoing,
         }
     }
 
@@ -459,6 +470,13 @@ impl Conversion {
                 Version::V1alpha1 => V1ALPHA2_FIELDS,
                 Version::V1alpha2 => V1ALPHA1_FIELDS,
             };
+            // An own value restored under the key the stash is written to rides in the stash.
+            let own = stash::pointer(&["metadata", "annotations", key]);
+            if let Some(v) = self.ann.shift_remove(key)
+                && !self.outgoing.contains(&own)
+            {
+                self.outgoing.insert(own, v);
+            }
             self.ann
                 .insert(key.into(), Value::String(self.outgoing.to_annotation()));
         }

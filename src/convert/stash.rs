@@ -74,23 +74,33 @@ impl Stash {
         Self::default()
     }
 
-    /// Reads a stash annotation value; `None` when it is not a JSON object (then it is not ours
-    /// to interpret and stays an ordinary annotation).
+    /// Reads a stash annotation value; `None` when it is not one we could have written (not a
+    /// JSON object, empty, or with a key that is neither a pointer nor `"match"` with an
+    /// object): then it is someone's own value under our key, which the conversion carries
+    /// verbatim (see [`crate::convert`]), never reinterprets.
     pub fn parse(annotation: &str) -> Option<Self> {
         let Ok(Value::Object(map)) = serde_json::from_str::<Value>(annotation) else {
             return None;
         };
+        let ours =
+            |(k, v): (&String, &Value)| k.starts_with('/') || (k == MATCH_KEY && v.is_object());
+        if !map.keys().any(|k| k.starts_with('/')) || !map.iter().all(ours) {
+            return None;
+        }
         let mut stash = Self::new();
         for (k, v) in map {
             if k.starts_with('/') {
                 stash.entries.insert(k, v);
-            } else if k == MATCH_KEY
-                && let Value::Object(guards) = v
-            {
+            } else if let Value::Object(guards) = v {
                 stash.guards = guards;
             }
         }
         Some(stash)
+    }
+
+    /// Whether an entry is recorded at exactly `pointer`.
+    pub fn contains(&self, pointer: &str) -> bool {
+        self.entries.contains_key(pointer)
     }
 
     /// The annotation value (compact JSON): the entries, then `"match"` if any element was
@@ -387,8 +397,14 @@ mod tests {
     fn parse_ignores_what_is_not_ours() {
         assert_eq!(Stash::parse("[1]"), None);
         assert_eq!(Stash::parse("not json"), None);
-        let s = Stash::parse(r#"{"/a":1,"other":2,"match":3}"#).unwrap();
-        assert_eq!(s.to_annotation(), r#"{"/a":1}"#);
+        // Only what we could have written is ours: a pointer entry at least, and nothing else
+        // than pointers and an object under "match".
+        assert_eq!(Stash::parse(r#"{"/a":1,"other":2}"#), None);
+        assert_eq!(Stash::parse(r#"{"/a":1,"match":3}"#), None);
+        assert_eq!(Stash::parse("{}"), None);
+        assert_eq!(Stash::parse(r#"{"match":{}}"#), None);
+        let s = Stash::parse(r#"{"/a":1,"match":{"/b":{"name":"x"}}}"#).unwrap();
+        assert_eq!(s.to_annotation(), r#"{"/a":1,"match":{"/b":{"name":"x"}}}"#);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::validate::{
 mod cel_rule;
 mod scope;
 
-pub use scope::{LabelSelector, Scope};
+pub use scope::{InScope, LabelSelector, Scope};
 
 /// An error loading policies: names the file, the policy and the rule where known.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -281,8 +281,10 @@ impl PolicySet {
     }
 
     /// Evaluates every rule in scope. `namespace_labels` are the labels of the object's
-    /// namespace when the caller knows them; otherwise `namespaceSelector` sees only
-    /// `kubernetes.io/metadata.name=<namespace>` (which Kubernetes sets on every namespace).
+    /// namespace when the caller knows them; otherwise only `kubernetes.io/metadata.name=
+    /// <namespace>` is known (Kubernetes sets it on every namespace), and a rule whose
+    /// `namespaceSelector` reads other labels fails closed: it is applied, and its findings
+    /// say why.
     pub fn evaluate(
         &self,
         old: Option<&Value>,
@@ -296,15 +298,22 @@ impl PolicySet {
         let vars = cel_rule::Vars::new(old, new);
         for p in self.policies.iter() {
             for r in &p.rules {
-                if !r.scope.matches(new, namespace_labels) {
-                    continue;
-                }
+                let unknown = match r.scope.in_scope(new, namespace_labels) {
+                    scope::InScope::No => continue,
+                    scope::InScope::Yes => None,
+                    scope::InScope::Unknown(keys) => Some(keys),
+                };
                 for viol in r.check.run(&vars, new) {
                     let mut detail =
                         format!("policy {:?} rule {:?}: {}", p.name, r.name, viol.text);
                     if !r.message.is_empty() {
                         detail.push_str("; ");
                         detail.push_str(&r.message);
+                    }
+                    if let Some(keys) = &unknown {
+                        detail.push_str(&format!(
+                            " (applied because its scope.namespaceSelector reads namespace labels {keys:?}, which this webhook does not know: it fails closed; select namespaces by name with scope.namespaces or the kubernetes.io/metadata.name label)"
+                        ));
                     }
                     match r.action {
                         Action::Deny => out.errors.push(FieldError {
@@ -588,8 +597,17 @@ impl ModelSources {
             if scheme == "hf"
                 && let Some(orgs) = &self.hugging_face_orgs
             {
-                let org = rest.split('/').next().unwrap_or("");
-                if !orgs.iter().any(|o| o == org) {
+                // `hf://gpt2` (an id without organisation) has no organisation to allow.
+                let org = rest.split_once('/').map_or("", |(o, _)| o);
+                if org.is_empty() {
+                    out.push(v(
+                        &path,
+                        format!(
+                            "Hugging Face model {uri:?} has no organisation, so it is not from an allowed one (allowed: {})",
+                            orgs.join(", ")
+                        ),
+                    ));
+                } else if !orgs.iter().any(|o| o == org) {
                     out.push(v(
                         &path,
                         format!(

@@ -12,8 +12,10 @@ use super::DEFAULT_KINDS;
 ///
 /// - `namespaces`: the object's namespace is one of these.
 /// - `namespaceSelector`: a label selector on the namespace's labels. The webhook does not
-///   look namespaces up: when the caller passes no namespace labels, the selector sees only
-///   `kubernetes.io/metadata.name: <namespace>` (set by Kubernetes on every namespace).
+///   look namespaces up: when the caller passes no namespace labels, it knows only
+///   `kubernetes.io/metadata.name: <namespace>` (set by Kubernetes on every namespace). A
+///   selector on other labels then cannot be decided, and the rule fails closed: it is
+///   applied as if the namespace matched, and what it reports says why ([`InScope::Unknown`]).
 /// - `objectSelector`: a label selector on the object's own labels.
 /// - `kinds`: `LLMInferenceService` (default) and/or `LLMInferenceServiceConfig`.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -105,6 +107,34 @@ fn labels_of(obj: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// Whether a rule applies to an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InScope {
+    Yes,
+    No,
+    /// Everything else matches, but `namespaceSelector` reads these namespace labels, which
+    /// the caller does not know.
+    Unknown(Vec<String>),
+}
+
+/// The namespace label Kubernetes sets on every namespace: known without looking it up.
+const NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+impl LabelSelector {
+    /// The label keys the selector reads.
+    fn keys(&self) -> Vec<String> {
+        let mut k: Vec<String> = self
+            .match_labels
+            .keys()
+            .cloned()
+            .chain(self.match_expressions.iter().map(|r| r.key.clone()))
+            .collect();
+        k.sort();
+        k.dedup();
+        k
+    }
+}
+
 impl Scope {
     pub(super) fn check(&self) -> Result<(), String> {
         if let Some(s) = &self.namespace_selector {
@@ -127,7 +157,43 @@ impl Scope {
         Ok(())
     }
 
+    /// [`Scope::in_scope`] as a yes/no, an undecidable namespace selector counting as a match
+    /// (failing closed).
     pub fn matches(
+        &self,
+        obj: &Value,
+        namespace_labels: Option<&BTreeMap<String, String>>,
+    ) -> bool {
+        self.in_scope(obj, namespace_labels) != InScope::No
+    }
+
+    /// Whether the rule applies to `obj`; `namespace_labels` are the labels of its namespace
+    /// when the caller knows them.
+    pub fn in_scope(
+        &self,
+        obj: &Value,
+        namespace_labels: Option<&BTreeMap<String, String>>,
+    ) -> InScope {
+        if !self.matches_known(obj, namespace_labels) {
+            return InScope::No;
+        }
+        match (&self.namespace_selector, namespace_labels) {
+            (Some(sel), None) => {
+                let unknown: Vec<String> =
+                    sel.keys().into_iter().filter(|k| k != NAME_LABEL).collect();
+                if unknown.is_empty() {
+                    InScope::Yes
+                } else {
+                    InScope::Unknown(unknown)
+                }
+            }
+            _ => InScope::Yes,
+        }
+    }
+
+    /// Every part that can be decided matches; a namespace selector on labels nobody passed
+    /// is not held against the object here (see [`Scope::in_scope`]).
+    fn matches_known(
         &self,
         obj: &Value,
         namespace_labels: Option<&BTreeMap<String, String>>,
@@ -154,10 +220,34 @@ impl Scope {
             return false;
         }
         if let Some(sel) = &self.namespace_selector {
-            let fallback: BTreeMap<String, String> =
-                [("kubernetes.io/metadata.name".to_string(), ns.to_string())].into();
-            if !sel.matches(namespace_labels.unwrap_or(&fallback)) {
-                return false;
+            match namespace_labels {
+                Some(labels) => {
+                    if !sel.matches(labels) {
+                        return false;
+                    }
+                }
+                None => {
+                    // Only the name label is known: decide what reads only it.
+                    let name_only = LabelSelector {
+                        match_labels: sel
+                            .match_labels
+                            .iter()
+                            .filter(|(k, _)| *k == NAME_LABEL)
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                        match_expressions: sel
+                            .match_expressions
+                            .iter()
+                            .filter(|r| r.key == NAME_LABEL)
+                            .cloned()
+                            .collect(),
+                    };
+                    let known: BTreeMap<String, String> =
+                        [(NAME_LABEL.to_string(), ns.to_string())].into();
+                    if !name_only.matches(&known) {
+                        return false;
+                    }
+                }
             }
         }
         if let Some(sel) = &self.object_selector

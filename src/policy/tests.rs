@@ -152,6 +152,12 @@ fn model_sources() {
         &patched(json!({"spec": {"model": {"uri": "hf://evil/model"}}})),
         "Hugging Face organisation \"evil\" is not allowed (allowed: meta-llama)",
     );
+    // An id without organisation is not the organisation of the same name.
+    denies(
+        &p,
+        &patched(json!({"spec": {"model": {"uri": "hf://meta-llama"}}})),
+        "Hugging Face model \"hf://meta-llama\" has no organisation, so it is not from an allowed one (allowed: meta-llama)",
+    );
     denies(
         &p,
         &patched(json!({"spec": {"model": {"uri": "pvc://other/x"}}})),
@@ -350,10 +356,24 @@ fn scope() {
     let ns = set(
         "name: s\nrules:\n- name: r\n  action: deny\n  scope:\n    namespaceSelector: {matchExpressions: [{key: tier, operator: In, values: [prod]}]}\n  requiredLabels: {labels: {x: []}}\n",
     );
-    // Unknown namespace labels: only kubernetes.io/metadata.name is seen.
-    allows(&ns, &svc());
+    // Unknown namespace labels (only kubernetes.io/metadata.name is known): the rule cannot
+    // tell whether the namespace is selected and fails closed, saying so.
+    denies(
+        &ns,
+        &svc(),
+        "(applied because its scope.namespaceSelector reads namespace labels [\"tier\"], which this webhook does not know: it fails closed;",
+    );
     let labels: BTreeMap<String, String> = [("tier".to_string(), "prod".to_string())].into();
-    assert_eq!(ns.evaluate(None, &svc(), Some(&labels)).errors.len(), 1);
+    let known = ns.evaluate(None, &svc(), Some(&labels));
+    assert_eq!(known.errors.len(), 1);
+    assert!(!known.errors[0].detail.contains("fails closed"));
+    let other: BTreeMap<String, String> = [("tier".to_string(), "dev".to_string())].into();
+    assert!(ns.evaluate(None, &svc(), Some(&other)).errors.is_empty());
+    // A name condition that does not hold decides without the unknown labels.
+    let named = set(
+        "name: s\nrules:\n- name: r\n  action: deny\n  scope:\n    namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: elsewhere, tier: prod}}\n  requiredLabels: {labels: {x: []}}\n",
+    );
+    allows(&named, &svc());
     let by_name = set(
         "name: s\nrules:\n- name: r\n  action: deny\n  scope:\n    kinds: [LLMInferenceService, LLMInferenceServiceConfig]\n    namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: team-a}}\n  requiredLabels: {labels: {x: []}}\n",
     );

@@ -38,9 +38,11 @@
 //! * Well-known selection looks at the spec merged from the baseRefs and the user's spec (as
 //!   KServe does), then re-selects on the merged result until the choice is stable (at most 4
 //!   rounds) so that resolving the output again picks the same presets.
-//! * A well-known preset missing from the store is skipped; a missing baseRef is an error.
-//!   Lookup: the object's namespace (`default` when `metadata.namespace` is absent), then the
-//!   system namespace.
+//! * A well-known preset missing from the store is skipped. A missing baseRef is not an error
+//!   (so `kubectl apply -f dir/` works in any order): nothing is merged, the object is returned
+//!   as given with the [`MISSING_BASE_REFS_ANNOTATION`] and [`Resolved::missing`] set, and the
+//!   webhook admits it with a warning. Lookup: the object's namespace (`default` when
+//!   `metadata.namespace` is absent), then the system namespace.
 //! * A preset's own `spec.baseRefs` is ignored (presets do not chain).
 //! * Presets and objects are merged as JSON whatever their apiVersion; the fields that differ
 //!   between v1alpha1 and v1alpha2 (the InferencePool spec shape) are not converted here.
@@ -89,12 +91,6 @@ pub mod well_known {
 /// Why presets could not be loaded or applied.
 #[derive(Debug, thiserror::Error)]
 pub enum PresetError {
-    /// A baseRef names a preset that exists in none of the namespaces searched.
-    #[error("LLMInferenceServiceConfig {name:?} not found in namespaces {namespaces:?}")]
-    NotFound {
-        name: String,
-        namespaces: Vec<String>,
-    },
     /// A template does not compile (at load) or fails to evaluate (at admission).
     #[error("preset {preset}: {message}")]
     Template { preset: String, message: String },
@@ -652,6 +648,73 @@ pub struct ResolveOptions {
 pub struct Resolved {
     pub object: Value,
     pub applied: Vec<AppliedPreset>,
+    /// The baseRefs that exist in none of the namespaces searched. When there are any, nothing
+    /// was merged: `object` is the object as given, marked with [`MISSING_BASE_REFS_ANNOTATION`]
+    /// (see [`resolve`]).
+    pub missing: Vec<MissingRef>,
+}
+
+/// A baseRef that names no known preset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingRef {
+    pub name: String,
+    /// Where it was looked up, in order.
+    pub namespaces: Vec<String>,
+}
+
+impl MissingRef {
+    /// The admission warning for it.
+    pub fn warning(&self) -> String {
+        format!(
+            "spec.baseRefs: LLMInferenceServiceConfig {:?} not found in namespaces {:?}; the service is stored without its presets (un-expanded) and is expanded when it is admitted again after the config exists (the reconciler does this, or apply it again)",
+            self.name, self.namespaces
+        )
+    }
+}
+
+/// Marks a service stored un-expanded because baseRefs named configs that did not exist yet:
+/// a JSON list of their names. Written and removed only by [`resolve`]; the reconciler waits
+/// on it and asks for re-admission once the configs exist.
+pub const MISSING_BASE_REFS_ANNOTATION: &str = "llmisvc.serving.kserve.io/missing-base-refs";
+
+/// The baseRefs of `obj` that name no preset of `store` (looked up as [`resolve`] does).
+/// Malformed objects and refs give nothing here; [`resolve`] and validation report them.
+pub fn missing_refs(obj: &Value, store: &PresetStore) -> Vec<MissingRef> {
+    let namespace = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("default");
+    let Some(refs) = obj.pointer("/spec/baseRefs").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let mut out: Vec<MissingRef> = Vec::new();
+    for n in refs
+        .iter()
+        .filter_map(|r| r.get("name").and_then(Value::as_str))
+        .filter(|n| !n.is_empty())
+    {
+        if store.get(namespace, n).is_none() && !out.iter().any(|m| m.name == n) {
+            let mut namespaces = vec![namespace.to_string()];
+            if store.system_namespace() != namespace {
+                namespaces.push(store.system_namespace().to_string());
+            }
+            out.push(MissingRef {
+                name: n.to_string(),
+                namespaces,
+            });
+        }
+    }
+    out
+}
+
+/// The names in a [`MISSING_BASE_REFS_ANNOTATION`] of `obj` (empty when it has none).
+pub fn missing_base_refs(obj: &Value) -> Vec<String> {
+    obj.pointer("/metadata/annotations")
+        .and_then(|a| a.get(MISSING_BASE_REFS_ANNOTATION))
+        .and_then(Value::as_str)
+        .map(|s| serde_json::from_str::<Vec<String>>(s).unwrap_or_else(|_| vec![s.to_string()]))
+        .unwrap_or_default()
 }
 
 fn obj_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Map<String, Value>> {
@@ -868,6 +931,15 @@ pub fn resolve_owned(
         Some(Value::String(s)) => s.clone(),
         Some(_) => return Err(invalid("metadata.name must be a string")),
     };
+    // A service expanded before (it records its presets) already carries what the missing
+    // config gave it, as its own values: it is expanded again with the presets that exist.
+    let expanded_before = meta
+        .and_then(|m| m.get("annotations"))
+        .and_then(Value::as_object)
+        .is_some_and(|a| {
+            a.contains_key(APPLIED_PRESETS_ANNOTATION)
+                && !a.contains_key(MISSING_BASE_REFS_ANNOTATION)
+        });
     // Taken out (its slot stays, so the object's key order does not change).
     let user_spec = match root.get_mut("spec") {
         None | Some(Value::Null) => Value::Object(Map::new()),
@@ -886,18 +958,37 @@ pub fn resolve_owned(
         Some(_) => return Err(invalid("spec.baseRefs must be a list")),
     };
     let mut refs: Vec<&Preset> = Vec::with_capacity(ref_names.len());
+    let mut missing: Vec<MissingRef> = Vec::new();
     for n in ref_names {
-        let p = store.get(&namespace, n).ok_or_else(|| {
-            let mut namespaces = vec![namespace.clone()];
-            if store.system_namespace() != namespace {
-                namespaces.push(store.system_namespace().to_string());
+        match store.get(&namespace, n) {
+            Some(p) => refs.push(p),
+            None => {
+                let mut namespaces = vec![namespace.clone()];
+                if store.system_namespace() != namespace {
+                    namespaces.push(store.system_namespace().to_string());
+                }
+                if !missing.iter().any(|m| m.name == n) {
+                    missing.push(MissingRef {
+                        name: n.to_string(),
+                        namespaces,
+                    });
+                }
             }
-            PresetError::NotFound {
-                name: n.to_string(),
-                namespaces,
-            }
-        })?;
-        refs.push(p);
+        }
+    }
+    if !missing.is_empty() && !expanded_before {
+        // Nothing is merged: presets merged now would be stored as the user's own values and
+        // outrank the missing baseRef once it exists (the user always wins). The object stays
+        // as written, marked, and is expanded whole when admitted again.
+        root.insert("spec".into(), user_spec);
+        let names: Vec<&str> = missing.iter().map(|m| m.name.as_str()).collect();
+        let mark = Value::String(Value::from(names).to_string());
+        set_annotation(&mut root, MISSING_BASE_REFS_ANNOTATION, Some(mark))?;
+        return Ok(Resolved {
+            object: Value::Object(root),
+            applied: Vec::new(),
+            missing,
+        });
     }
 
     // Well-known selection on the merged projections, iterated until stable.
@@ -1014,6 +1105,39 @@ pub fn resolve_owned(
         None => root.remove("GlobalConfig"),
     };
     root.insert("spec".into(), spec);
+    set_annotation(&mut root, MISSING_BASE_REFS_ANNOTATION, None)?;
+    set_annotation(
+        &mut root,
+        APPLIED_PRESETS_ANNOTATION,
+        Some(Value::String(applied_annotation(&applied))),
+    )?;
+    Ok(Resolved {
+        object: Value::Object(root),
+        applied,
+        missing,
+    })
+}
+
+/// Sets (or, with `None`, removes) one annotation of an object whose metadata is an object or
+/// absent. Removing from an object without annotations changes nothing.
+fn set_annotation(
+    root: &mut Map<String, Value>,
+    key: &str,
+    value: Option<Value>,
+) -> Result<(), PresetError> {
+    let invalid = |m: &str| PresetError::Invalid(m.to_string());
+    if value.is_none()
+        && root
+            .get("metadata")
+            .and_then(|m| m.get("annotations"))
+            .and_then(Value::as_object)
+            .is_none_or(|a| !a.contains_key(key))
+    {
+        return Ok(());
+    }
+    if !matches!(root.get("metadata"), Some(Value::Object(_))) {
+        root.insert("metadata".into(), Value::Object(Map::new()));
+    }
     let Some(Value::Object(meta)) = root.get_mut("metadata") else {
         return Err(invalid("internal: metadata is not an object"));
     };
@@ -1026,14 +1150,15 @@ pub fn resolve_owned(
     let Value::Object(ann) = annotations else {
         return Err(invalid("metadata.annotations must be an object"));
     };
-    ann.insert(
-        APPLIED_PRESETS_ANNOTATION.into(),
-        Value::String(applied_annotation(&applied)),
-    );
-    Ok(Resolved {
-        object: Value::Object(root),
-        applied,
-    })
+    match value {
+        Some(v) => {
+            ann.insert(key.into(), v);
+        }
+        None => {
+            ann.remove(key);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -56,6 +56,13 @@ pub enum BuildError {
     /// The spec asks for something the reconciler was not configured for.
     #[error("{path}: {message}")]
     Unconfigured { path: String, message: &'static str },
+    /// The service was admitted before the configs its baseRefs name and stored un-expanded
+    /// (see `presets::MISSING_BASE_REFS_ANNOTATION`): nothing is built from it until it is
+    /// admitted again with them.
+    #[error(
+        "waiting for LLMInferenceServiceConfig {0:?} (spec.baseRefs): the service was admitted before it existed and is expanded when admitted again"
+    )]
+    PendingBaseRefs(Vec<String>),
 }
 
 /// Prefixes of the service's own annotations that reach its workloads and their pods, as
@@ -1041,6 +1048,10 @@ pub fn build(svc: &Value) -> Result<Vec<Value>, BuildError> {
 pub fn build_with(svc: &Value, opts: &BuildOptions) -> Result<Vec<Value>, BuildError> {
     if stopped(svc) {
         return Ok(vec![]);
+    }
+    let pending = crate::presets::missing_base_refs(svc);
+    if !pending.is_empty() {
+        return Err(BuildError::PendingBaseRefs(pending));
     }
     let plan = Plan::of(svc)?;
     let meta = &plan.meta;

@@ -54,7 +54,9 @@ use super::build::{
     BuildOptions, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, PART_OF, PART_OF_LABEL, WvaPrometheus,
     WvaPrometheusAuth,
 };
-use crate::presets::{EMBEDDED_FILES, PresetStore, parse_yaml_documents};
+use crate::presets::{
+    EMBEDDED_FILES, MISSING_BASE_REFS_ANNOTATION, PresetStore, parse_yaml_documents,
+};
 
 /// Field manager of every write.
 pub const FIELD_MANAGER: &str = "llmisvc-reconciler";
@@ -297,6 +299,9 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     let regarding = service_ref(&obj);
     let desired = match super::build::build_with(&svc, &ctx.cfg.build) {
         Ok(d) => d,
+        Err(super::build::BuildError::PendingBaseRefs(names)) => {
+            return pending_base_refs(&ctx, &svc_api, &svc, &regarding, &names).await;
+        }
         Err(e) => {
             // Keep what runs: neither apply nor prune; say why in the status and an event.
             tracing::warn!(%ns, %name, error = %e, "cannot build; children left as they are");
@@ -495,6 +500,48 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
 
 /// Writes `status` through the status subresource when it differs from the service's
 /// (keys the new status lacks are removed); true when written.
+/// A service stored un-expanded because its baseRefs named configs that did not exist (see
+/// `presets::MISSING_BASE_REFS_ANNOTATION`): nothing is built from it. Once every config
+/// exists, the marker is removed with a patch, which goes through the mutating webhook: it
+/// expands the service (or marks it again if a config is still missing). Until then the
+/// status says what it waits for, and it is looked at again shortly (configs are not watched).
+async fn pending_base_refs(
+    ctx: &Ctx,
+    svc_api: &Api<DynamicObject>,
+    svc: &Value,
+    regarding: &ObjectReference,
+    names: &[String],
+) -> Result<Action, Error> {
+    let ns = svc["metadata"]["namespace"].as_str().unwrap_or_default();
+    let name = svc["metadata"]["name"].as_str().unwrap_or_default();
+    let store = preset_store(ctx).await;
+    if names.iter().all(|n| store.get(ns, n).is_some()) {
+        let patch = json!({"metadata": {"annotations": {MISSING_BASE_REFS_ANNOTATION: null}}});
+        match svc_api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {
+                publish(
+                    ctx,
+                    regarding,
+                    EventType::Normal,
+                    "Readmitted",
+                    format!("LLMInferenceServiceConfig {names:?} now exist; the service was admitted again to expand it"),
+                    None,
+                )
+                .await;
+                return Ok(Action::await_change());
+            }
+            Err(e) => tracing::warn!(%ns, %name, error = %e, "could not ask for re-admission"),
+        }
+    }
+    let message = super::build::BuildError::PendingBaseRefs(names.to_vec()).to_string();
+    let status = super::status::invalid_spec(svc, &message, &now_rfc3339());
+    write_status(svc_api, svc, status, ns, name).await?;
+    Ok(Action::requeue(ctx.cfg.resync.min(Duration::from_secs(20))))
+}
+
 async fn write_status(
     svc_api: &Api<DynamicObject>,
     svc: &Value,

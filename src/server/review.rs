@@ -4,15 +4,14 @@
 //! benchmarks call these directly. Client faults get a precise answer: HTTP 400 when no review
 //! uid can be read, otherwise a review answer (`allowed: false`, code 400) echoing the uid.
 
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionResponse, AdmissionReview};
+use kube::core::Status;
+use kube::core::admission::AdmissionResponse;
 use kube::core::conversion::{ConversionRequest, ConversionResponse};
 use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
-use kube::core::{Status, TypeMeta};
 use serde_json::Value;
 
 use crate::api::{GROUP, Kind};
-use crate::pipeline::Engine;
+use crate::pipeline::{Admitted, Engine, Refused};
 use crate::validate::Outcome;
 
 /// Which admission endpoint.
@@ -204,14 +203,64 @@ fn decode_checked(body: &[u8]) -> Result<Request, String> {
     Ok(out)
 }
 
+/// Encodes the answer ourselves rather than with kube-core's `Serialize`: kube-core writes
+/// `response.patch` (a `Vec<u8>`) as a JSON array of byte values (kube-rs/kube#1781), where
+/// the admission API documents a base64 string (Go's `[]byte` in JSON). kube-core's types stay
+/// the model everywhere else; only the wire shape is ours.
 fn respond(api_version: &str, resp: AdmissionResponse) -> Vec<u8> {
-    let mut review: AdmissionReview<DynamicObject> = resp.into_review();
-    review.types = TypeMeta {
-        api_version: api_version.to_string(),
-        kind: "AdmissionReview".into(),
-    };
     // Serialising our own types cannot fail; fall back to a minimal body if it ever did.
-    serde_json::to_vec(&review).unwrap_or_else(|_| b"{}".to_vec())
+    serde_json::to_vec(&wire_review(api_version, &resp)).unwrap_or_else(|_| b"{}".to_vec())
+}
+
+/// The AdmissionReview answer as the API server reads it (admission.k8s.io/v1
+/// `AdmissionResponse`): `patch` base64, `patchType: JSONPatch` exactly when there is a patch.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireReview<'a> {
+    api_version: &'a str,
+    kind: &'static str,
+    response: WireResponse<'a>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireResponse<'a> {
+    uid: &'a str,
+    allowed: bool,
+    status: &'a Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    audit_annotations: std::collections::BTreeMap<&'a str, &'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<&'a [String]>,
+}
+
+fn wire_review<'a>(api_version: &'a str, resp: &'a AdmissionResponse) -> WireReview<'a> {
+    use base64::Engine as _;
+    let patch = resp
+        .patch
+        .as_ref()
+        .map(|p| base64::engine::general_purpose::STANDARD.encode(p));
+    WireReview {
+        api_version,
+        kind: "AdmissionReview",
+        response: WireResponse {
+            uid: &resp.uid,
+            allowed: resp.allowed,
+            status: &resp.result,
+            patch_type: patch.as_ref().map(|_| "JSONPatch"),
+            patch,
+            audit_annotations: resp
+                .audit_annotations
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+            warnings: resp.warnings.as_deref(),
+        },
+    }
 }
 
 fn base_response(uid: &str) -> AdmissionResponse {
@@ -322,8 +371,11 @@ pub fn admission(endpoint: Endpoint, body: &[u8], engine: &Engine) -> Answer {
             .to_string();
     }
     match endpoint {
-        Endpoint::Mutate => match engine.mutate(object) {
-            Ok(mutated) => {
+        Endpoint::Mutate => match engine.admit(object) {
+            Ok(Admitted {
+                object: mutated,
+                warnings,
+            }) => {
                 // Most requests (every UPDATE of an expanded object) change nothing: an equality
                 // walk settles that far cheaper than the diff, which builds a JSON pointer per
                 // node it visits.
@@ -333,6 +385,10 @@ pub fn admission(endpoint: Endpoint, body: &[u8], engine: &Engine) -> Answer {
                     json_patch::diff(object, &mutated)
                 };
                 let mut resp = base_response(&uid);
+                if !warnings.is_empty() {
+                    info.message = warnings.join("; ");
+                    resp.warnings = Some(warnings);
+                }
                 let n = patch.0.len();
                 if n > 0 {
                     resp = match resp.with_patch(patch) {
@@ -348,7 +404,17 @@ pub fn admission(endpoint: Endpoint, body: &[u8], engine: &Engine) -> Answer {
                     info,
                 }
             }
-            Err(msg) => {
+            Err(Refused::Invalid(outcome)) => {
+                let resp = validation_response(&uid, &info, outcome);
+                info.result = "denied";
+                info.message = resp.result.message.clone();
+                Answer {
+                    status: 200,
+                    body: respond(&api_version, resp),
+                    info,
+                }
+            }
+            Err(Refused::Error(msg)) => {
                 info.result = "denied";
                 info.message = msg.clone();
                 Answer {
@@ -499,14 +565,13 @@ pub fn conversion(body: &[u8], engine: &Engine) -> Answer {
         if info.kind.is_empty() {
             info.kind = str_at(obj, "kind").to_string();
         }
-        match engine.convert(obj, &desired) {
+        match engine
+            .convert(obj, &desired)
+            .and_then(|o| check_converted(obj, &o, &desired).map(|()| o))
+        {
             Ok(o) => converted.push(o),
             Err(e) => {
-                let name = obj
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                error = Some(format!("object {i} ({name:?}): {e}"));
+                error = Some(format!("object {i} ({}): {e}", describe(obj)));
                 break;
             }
         }
@@ -528,6 +593,58 @@ pub fn conversion(body: &[u8], engine: &Engine) -> Answer {
         body: encode(resp),
         info,
     }
+}
+
+/// `kind "name"` (or `namespace/name`) of an object, for messages; whatever it has.
+fn describe(obj: &Value) -> String {
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("object");
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    match obj.pointer("/metadata/namespace").and_then(Value::as_str) {
+        Some(ns) if !ns.is_empty() => format!("{kind} \"{ns}/{name}\""),
+        _ => format!("{kind} {name:?}"),
+    }
+}
+
+/// What the API server requires of a converted object (it fails the whole request
+/// otherwise): `metadata` present, `apiVersion` the desired one, `kind` unchanged, and of the
+/// metadata only labels and annotations changed (name, namespace, uid, ... as sent).
+fn check_converted(input: &Value, output: &Value, desired: &str) -> Result<(), String> {
+    let meta = |v: &Value| match v.get("metadata") {
+        Some(Value::Object(m)) => Some(m.clone()),
+        _ => None,
+    };
+    let (Some(mut before), Some(mut after)) = (meta(input), meta(output)) else {
+        return Err(
+            "has no metadata: the API server sends every object with its metadata and requires it back unchanged"
+                .into(),
+        );
+    };
+    if output.get("apiVersion").and_then(Value::as_str) != Some(desired) {
+        return Err(format!("was not converted to {desired}"));
+    }
+    if output.get("kind") != input.get("kind") {
+        return Err("conversion changed its kind".into());
+    }
+    for m in [&mut before, &mut after] {
+        m.remove("labels");
+        m.remove("annotations");
+    }
+    if before != after {
+        let changed: std::collections::BTreeSet<&str> = before
+            .keys()
+            .chain(after.keys())
+            .filter(|k| before.get(*k) != after.get(*k))
+            .map(String::as_str)
+            .collect();
+        return Err(format!(
+            "conversion changed metadata other than labels and annotations ({})",
+            changed.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// A sample AdmissionReview for the README's curl and for tests.
@@ -595,6 +712,49 @@ mod tests {
         let dup = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","uid":"b","kind":{"group":"g","kind":"k"},"operation":"CREATE"}}"#;
         assert_eq!(decode_fast(Endpoint::Mutate, dup), None);
         assert_eq!(decode_checked(dup).unwrap().uid, "b");
+    }
+
+    /// kube-rs/kube#1781: kube-core writes `patch` as an array of byte values; the API server
+    /// documents (and decodes) a base64 string.
+    #[test]
+    fn mutate_patch_is_base64_json_patch_as_the_api_documents() {
+        use base64::Engine as _;
+        let req = sample_admission_review("u-p");
+        let a = admission(Endpoint::Mutate, &body(&req), &Engine::default());
+        assert_eq!(a.info.result, "patched", "{}", a.info.message);
+        let v: Value = serde_json::from_slice(&a.body).unwrap();
+        let resp = &v["response"];
+        assert_eq!(v["apiVersion"], "admission.k8s.io/v1");
+        assert_eq!(v["kind"], "AdmissionReview");
+        assert_eq!(resp["uid"], "u-p");
+        assert_eq!(resp["allowed"], true);
+        assert_eq!(resp["patchType"], "JSONPatch");
+        let p = resp["patch"]
+            .as_str()
+            .unwrap_or_else(|| panic!("patch must be a base64 JSON string, got {}", resp["patch"]));
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(p)
+            .expect("standard base64");
+        assert_eq!(a.info.patch_bytes, bytes.len());
+        let ops: Value = serde_json::from_slice(&bytes).expect("a JSON document");
+        assert!(ops.as_array().is_some_and(|o| !o.is_empty()), "{ops}");
+        let patch: json_patch::Patch = serde_json::from_value(ops).expect("a JSON Patch");
+        // Applying it to the request's object gives the mutated object.
+        let mut obj = req["request"]["object"].clone();
+        json_patch::patch(&mut obj, &patch).unwrap();
+        assert_eq!(
+            obj,
+            Engine::default().mutate(&req["request"]["object"]).unwrap()
+        );
+
+        // No change: neither patch nor patchType.
+        let mut again = req.clone();
+        again["request"]["object"] = obj;
+        let a = admission(Endpoint::Mutate, &body(&again), &Engine::default());
+        let v: Value = serde_json::from_slice(&a.body).unwrap();
+        assert_eq!(a.info.result, "allowed");
+        assert!(v["response"].get("patch").is_none(), "{v}");
+        assert!(v["response"].get("patchType").is_none(), "{v}");
     }
 
     #[test]
@@ -670,6 +830,89 @@ mod tests {
         assert_eq!(causes[0].reason, "FieldValueInvalid");
         assert_eq!(causes[0].message, "Invalid value: 4: needs 4 GPUs");
         assert_eq!(r.warnings.as_deref(), Some(&["w".to_string()][..]));
+    }
+
+    /// The API server requires every converted object back with its metadata (name,
+    /// namespace, uid as sent): an object without it fails the whole review, naming it, and
+    /// no half-converted list is sent.
+    #[test]
+    fn conversion_without_metadata_fails_naming_the_object() {
+        let good = json!({"apiVersion": "serving.kserve.io/v1alpha1", "kind": "LLMInferenceService",
+            "metadata": {"name": "a", "namespace": "ns", "uid": "u-a"}, "spec": {}});
+        let cases = [
+            ("absent", {
+                let mut o = good.clone();
+                o.as_object_mut().unwrap().remove("metadata");
+                o
+            }),
+            ("null", {
+                let mut o = good.clone();
+                o["metadata"] = Value::Null;
+                o
+            }),
+        ];
+        for (what, bad) in cases {
+            for desired in ["serving.kserve.io/v1alpha2", "serving.kserve.io/v1alpha1"] {
+                let review = json!({
+                    "apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
+                    "request": {"uid": "c-2", "desiredAPIVersion": desired, "objects": [good, bad]}
+                });
+                let a = conversion(&body(&review), &Engine::default());
+                let v: Value = serde_json::from_slice(&a.body).unwrap();
+                let r = &v["response"];
+                assert_eq!(r["uid"], "c-2");
+                assert_eq!(
+                    r["result"]["status"], "Failure",
+                    "metadata {what} -> {desired}: {v}"
+                );
+                let msg = r["result"]["message"].as_str().unwrap();
+                assert!(
+                    msg.starts_with("object 1 (LLMInferenceService \"\"): has no metadata"),
+                    "{msg}"
+                );
+                assert!(
+                    r.get("convertedObjects")
+                        .is_none_or(|o| o.as_array().is_some_and(Vec::is_empty)),
+                    "half-converted list sent: {v}"
+                );
+                assert_eq!(a.info.result, "failed");
+            }
+        }
+        // The good one alone converts, identity kept.
+        let review = json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
+            "request": {"uid": "c-3", "desiredAPIVersion": "serving.kserve.io/v1alpha2", "objects": [good]}
+        });
+        let v: Value =
+            serde_json::from_slice(&conversion(&body(&review), &Engine::default()).body).unwrap();
+        assert_eq!(v["response"]["result"]["status"], "Success");
+        let o = &v["response"]["convertedObjects"][0];
+        assert_eq!(o["metadata"], good["metadata"]);
+        assert_eq!(o["kind"], "LLMInferenceService");
+    }
+
+    #[test]
+    fn converted_objects_keep_their_identity() {
+        let input = json!({"apiVersion": "serving.kserve.io/v1alpha1", "kind": "LLMInferenceService",
+            "metadata": {"name": "a", "namespace": "ns", "uid": "u", "labels": {"x": "1"}}});
+        let desired = "serving.kserve.io/v1alpha2";
+        let mut ok = input.clone();
+        ok["apiVersion"] = desired.into();
+        ok["metadata"]["annotations"] = json!({"k": "v"});
+        ok["metadata"]["labels"] = json!({"x": "2"});
+        assert_eq!(check_converted(&input, &ok, desired), Ok(()));
+        let mut renamed = ok.clone();
+        renamed["metadata"]["name"] = "b".into();
+        renamed["metadata"]["uid"] = "other".into();
+        assert_eq!(
+            check_converted(&input, &renamed, desired),
+            Err("conversion changed metadata other than labels and annotations (name, uid)".into())
+        );
+        let mut rekinded = ok.clone();
+        rekinded["kind"] = "LLMInferenceServiceConfig".into();
+        assert!(check_converted(&input, &rekinded, desired).is_err());
+        assert!(check_converted(&input, &input, desired).is_err());
+        assert_eq!(describe(&input), "LLMInferenceService \"ns/a\"");
     }
 
     #[test]

@@ -175,17 +175,7 @@ pub fn check_router(spec: &Obj, s: &mut Sink) {
             ),
         );
     }
-    if route_refs > 0 && gateway.present() && gw_refs.is_empty() {
-        s.forbidden(
-            http.path_of("refs"),
-            format!(
-                "custom HTTPRoutes cannot be used with a managed gateway ({}); remove {} or set {}",
-                gateway.path,
-                http.path_of("refs"),
-                gateway.path_of("refs")
-            ),
-        );
-    }
+    check_refs_with_managed_gateway(&router, s);
     let parents = inline.objs("parentRefs", s);
     if !parents.is_empty() && !gw_refs.is_empty() {
         let key = |o: &Obj, s: &mut Sink| {
@@ -215,25 +205,7 @@ pub fn check_router(spec: &Obj, s: &mut Sink) {
             );
         }
     }
-    // Traffic splitting.
-    let group = route.str("group", s);
-    let weight = route.int("weight", s);
-    if group.is_some() != weight.is_some() {
-        if group.is_some() {
-            s.required(route.path_of("weight"), "group requires weight");
-        } else {
-            s.required(route.path_of("group"), "weight requires group");
-        }
-    }
-    if let Some(g) = group
-        && route_refs > 0
-    {
-        s.invalid_str(
-            route.path_of("group"),
-            g,
-            "traffic splitting cannot be used with custom HTTPRoute refs; use a managed route (route.http.spec or route.http: {})",
-        );
-    }
+    check_traffic_splitting(&router, route_refs, s);
 
     let sched = router.obj("scheduler", s);
     if let Some(r) = sched.int("replicas", s)
@@ -245,27 +217,129 @@ pub fn check_router(spec: &Obj, s: &mut Sink) {
             "scheduler replicas must be greater than 0",
         );
     }
-    let conf = sched.obj("config", s);
-    if conf.present() {
-        let inline = conf.obj("inline", s);
-        let reference = conf.obj("ref", s);
-        match (inline.present(), reference.present()) {
-            (true, true) => s.forbidden(
-                &conf.path,
-                "config.inline and config.ref are exclusive; set one",
-            ),
-            (false, false) => {
-                s.required(&conf.path, "either config.inline or config.ref is required")
-            }
-            _ => {}
-        }
-        if reference.present() && reference.str("name", s).unwrap_or("").is_empty() {
-            s.required(reference.path_of("name"), "the ConfigMap name is required");
-        }
-        if reference.present() && reference.str("key", s).unwrap_or("").is_empty() {
-            s.required(reference.path_of("key"), "the ConfigMap key is required");
-        }
+    check_scheduler_config(&sched, s);
+}
+
+/// KServe's `validateTrafficFields`: `route.group` / `route.weight` split traffic between
+/// services through the HTTPRoutes the controller manages, so they need each other, Gateway API
+/// routing (not `router.ingress`) and a managed route (not `route.http.refs`).
+fn check_traffic_splitting(router: &Obj, route_refs: usize, s: &mut Sink) {
+    let route = router.obj("route", s);
+    let group = route.str("group", s);
+    let weight = route.int("weight", s);
+    // As KServe: present means set, even to "" or 0.
+    let has_group = group.is_some() || route.has("group");
+    let has_weight = weight.is_some() || route.has("weight");
+    if !has_group && !has_weight {
+        return;
     }
+    if router.has("ingress") {
+        s.invalid_str(
+            route.path_of("group"),
+            group.unwrap_or(""),
+            format!(
+                "traffic splitting requires Gateway API routing; the controller manages HTTPRoutes, not Ingress resources: remove {} or route.group/route.weight",
+                router.path_of("ingress")
+            ),
+        );
+        return;
+    }
+    if has_weight && !has_group {
+        s.required(route.path_of("group"), "weight requires group");
+    }
+    if has_group && !has_weight {
+        s.required(route.path_of("weight"), "group requires weight");
+    }
+    if has_group != has_weight {
+        return;
+    }
+    if let Some(g) = group
+        && route_refs > 0
+    {
+        s.invalid_str(
+            route.path_of("group"),
+            g,
+            "traffic splitting cannot be used with custom HTTPRoute refs; use a managed route (route.http.spec or route.http: {})",
+        );
+    }
+}
+
+/// KServe's rule: user-defined routes (`route.http.refs`) cannot be used with a managed
+/// gateway (`gateway` set without `refs`).
+fn check_refs_with_managed_gateway(router: &Obj, s: &mut Sink) {
+    let mut quiet = Sink::default();
+    let gateway = router.obj("gateway", &mut quiet);
+    let http = router.obj("route", &mut quiet).obj("http", &mut quiet);
+    let route_refs = http.list("refs", &mut quiet).map_or(0, Vec::len);
+    let gw_refs = gateway.list("refs", &mut quiet).map_or(0, Vec::len);
+    if route_refs > 0 && gateway.present() && gw_refs == 0 {
+        s.forbidden(
+            http.path_of("refs"),
+            format!(
+                "custom HTTPRoutes cannot be used with a managed gateway ({}); remove {} or set {}",
+                gateway.path,
+                http.path_of("refs"),
+                gateway.path_of("refs")
+            ),
+        );
+    }
+}
+
+/// KServe's `validateSchedulerConfig` on `scheduler.config`: exactly one of `inline` / `ref`,
+/// a non-empty inline configuration, a named ConfigMap.
+fn check_scheduler_config(sched: &Obj, s: &mut Sink) {
+    let conf = sched.obj("config", s);
+    if !conf.present() {
+        return;
+    }
+    let inline = conf.obj("inline", s);
+    let reference = conf.obj("ref", s);
+    match (inline.present(), reference.present()) {
+        (true, true) => s.forbidden(
+            &conf.path,
+            "config.inline and config.ref are exclusive; set one",
+        ),
+        (false, false) => s.required(
+            &conf.path,
+            "either config.inline (an EndpointPickerConfig) or config.ref (a ConfigMap key holding one) is required; remove config to use the default scheduler configuration",
+        ),
+        _ => {}
+    }
+    if inline.map.is_some_and(|m| m.is_empty()) {
+        s.invalid(
+            &inline.path,
+            &Value::Object(Default::default()),
+            "inline configuration is invalid: it is empty; give an EndpointPickerConfig (apiVersion, kind, plugins, schedulingProfiles) or remove config to use the default",
+        );
+    }
+    if reference.present() && reference.str("name", s).unwrap_or("").is_empty() {
+        s.required(reference.path_of("name"), "the ConfigMap name is required");
+    }
+    if reference.present() && reference.str("key", s).unwrap_or("").is_empty() {
+        s.required(reference.path_of("key"), "the ConfigMap key is required");
+    }
+}
+
+/// KServe's rules that see the service as the user wrote it: its webhook validates the object
+/// before presets are merged (that happens in its controller), while llmisvc's validating
+/// webhook sees the expanded object, where a preset can fill an empty scheduler `config` and
+/// the router step fills a managed gateway's `refs`. Run by `/mutate` before expansion.
+pub fn check_as_written(obj: &Value, s: &mut Sink) {
+    let mut quiet = Sink::default();
+    let top = Obj {
+        map: obj.as_object(),
+        path: String::new(),
+    };
+    let router = top.obj("spec", &mut quiet).obj("router", &mut quiet);
+    if !router.present() {
+        return;
+    }
+    check_refs_with_managed_gateway(&router, s);
+    let sched = router.obj("scheduler", &mut quiet);
+    // Only the config rules: the type errors are reported by validation, on the result.
+    let mut conf = Sink::default();
+    check_scheduler_config(&sched, &mut conf);
+    s.errors.extend(conf.errors);
 }
 
 /// `spec.model`: URI and LoRA.
@@ -366,6 +440,8 @@ pub fn check_uri(path: &str, uri: &str, s: &mut Sink) {
     let bad = |s: &mut Sink, why: &str| s.invalid_str(path, uri, why.to_string());
     match scheme {
         "hf" => {
+            // KServe's admission takes any hf:// URI; Hugging Face ids come with or without an
+            // organisation (`gpt2`, `bert-base-uncased` are canonical ids).
             let (repo, rev) = match rest.split_once(':') {
                 Some((r, v)) => (r, Some(v)),
                 None => (rest, None),
@@ -376,16 +452,20 @@ pub fn check_uri(path: &str, uri: &str, s: &mut Sink) {
                     && p.bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
             };
-            if parts.len() != 2 || !parts.iter().all(|p| ok_part(p)) {
+            if !(1..=2).contains(&parts.len()) || !parts.iter().all(|p| ok_part(p)) {
                 bad(
                     s,
-                    "a Hugging Face URI is hf://<org>/<model>[:<revision>], e.g. hf://meta-llama/Llama-3.1-8B-Instruct",
+                    "a Hugging Face URI is hf://[<org>/]<model>[:<revision>], e.g. hf://meta-llama/Llama-3.1-8B-Instruct or hf://gpt2",
                 );
             } else if rev.is_some_and(|r| r.is_empty() || r.contains('/')) {
                 bad(
                     s,
                     "the revision after \":\" must be a non-empty branch, tag or commit, e.g. hf://org/model:main",
                 );
+            } else if parts.len() == 1 {
+                s.warn(format!(
+                    "{path}: {uri:?} has no organisation; Hugging Face resolves it, but KServe's storage initializer downloads only hf://<owner>/<model>: give the full id (e.g. hf://openai-community/gpt2) if the storage initializer fetches this model"
+                ));
             }
         }
         "pvc" => {

@@ -6,6 +6,7 @@
 
 use serde_json::Value;
 
+pub mod dra;
 pub mod json;
 pub mod kserve;
 pub mod parallelism;
@@ -154,11 +155,20 @@ pub fn check_object(old: Option<&Value>, new: &Value, cfg: &ValidateConfig, s: &
         .and_then(Value::as_str)
         .unwrap_or(KIND_SERVICE);
     let is_config = kind == KIND_CONFIG;
+    // A service stored un-expanded because its baseRefs named configs that do not exist yet
+    // (see `presets::MISSING_BASE_REFS_ANNOTATION`) is checked like a preset: what it has must
+    // be right, what the configs will add may be missing.
+    let pending = !is_config && !crate::presets::missing_base_refs(new).is_empty();
+    let partial = is_config || pending;
     let top = Obj {
         map: Some(root),
         path: String::new(),
     };
-    let _ = top.obj("metadata", s);
+    let meta = top.obj("metadata", s);
+    // KServe checks the managed DRA annotations of services (not of configs).
+    if !is_config {
+        dra::check_annotations(&meta, s);
+    }
     let spec = top.obj("spec", s);
     if !spec.present() {
         if !is_config && !top.has("spec") {
@@ -169,9 +179,9 @@ pub fn check_object(old: Option<&Value>, new: &Value, cfg: &ValidateConfig, s: &
     let name = kserve::meta_name(new);
 
     // 1. Parallelism and GPUs, decode and prefill.
-    parallelism::check_workload(&spec, cfg, is_config, s);
+    parallelism::check_workload(&spec, cfg, partial, s);
     let prefill = spec.obj("prefill", s);
-    parallelism::check_workload(&prefill, cfg, is_config, s);
+    parallelism::check_workload(&prefill, cfg, partial, s);
     if let Some(old_spec) = old.and_then(|o| o.get("spec")) {
         let new_spec = new.get("spec");
         parallelism::check_immutable(Some(old_spec), new_spec, "spec", s);
@@ -194,7 +204,7 @@ pub fn check_object(old: Option<&Value>, new: &Value, cfg: &ValidateConfig, s: &
     }
     kserve::check_actuator_consistency(&spec, &prefill, s);
     kserve::check_router(&spec, s);
-    kserve::check_model(&spec, name, is_config, s);
+    kserve::check_model(&spec, name, partial, s);
 
     // 3. Pod templates as PodSpecs.
     for (path, tpl) in podspec::templates(&spec, s) {
