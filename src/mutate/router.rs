@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use super::json::{self, Obj, Path};
 use super::{Ctx, MutateConfig, MutateError, podspec};
+use crate::names;
 
 pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<(), MutateError> {
     let Some(name) = ctx.name.clone() else {
@@ -48,9 +49,9 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
             json::set_default(rs, "parentRefs", Value::Array(parents));
             json::set_default_with(rs, "rules", || {
                 let backend = if has_scheduler {
-                    json!({ "group": "inference.networking.k8s.io", "kind": "InferencePool", "name": format!("{name}-inference-pool"), "port": cfg.vllm_port })
+                    json!({ "group": "inference.networking.k8s.io", "kind": "InferencePool", "name": names::pool(&name), "port": cfg.vllm_port })
                 } else {
-                    json!({ "group": "", "kind": "Service", "name": format!("{name}-kserve-workload-svc"), "port": cfg.vllm_port })
+                    json!({ "group": "", "kind": "Service", "name": names::workload_service(&name), "port": cfg.vllm_port })
                 };
                 json!([{
                     "matches": [{ "path": { "type": "PathPrefix", "value": "/" } }],
@@ -71,7 +72,7 @@ fn fill_pool(
 ) -> Result<(), MutateError> {
     const P: Path<'static> = Path::Lit("spec.router.scheduler.pool.spec");
     let labels = || json!({ "app.kubernetes.io/name": name, "kserve.io/component": "workload" });
-    let epp = || json!(format!("{name}-epp-service"));
+    let epp = || json!(names::epp_service(name));
     if v1alpha1 {
         json::set_default_with(ps, "selector", labels);
         json::set_default_with(ps, "targetPortNumber", || json!(cfg.vllm_port));

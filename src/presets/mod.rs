@@ -947,7 +947,7 @@ pub fn resolve_owned(
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-        .unwrap_or_else(|| template::child_name(&name, "-inference-pool"));
+        .unwrap_or_else(|| crate::names::pool(&name));
     let global_config = json!({
         "SystemNamespace": store.system_namespace(),
         "IngressGatewayName": g.ingress_gateway_name,

@@ -1,18 +1,8 @@
 //! The pure builder: an expanded `LLMInferenceService` (as stored, after the mutating webhook)
 //! in, the Kubernetes objects that run it out.
 //!
-//! Names follow KServe's LLMInferenceService controller (`<n>` is the service name):
-//!
-//! | object | name |
-//! |---|---|
-//! | decode `Deployment` / `LeaderWorkerSet` | `<n>-kserve` / `<n>-kserve-mn` |
-//! | prefill `Deployment` / `LeaderWorkerSet` | `<n>-kserve-prefill` / `<n>-kserve-mn-prefill` |
-//! | workload `Service` | `<n>-kserve-workload-svc` |
-//! | scheduler `Deployment`, `Service`, `ServiceAccount` | `<n>-kserve-router-scheduler`, `<n>-epp-service`, `<n>-epp-sa` |
-//! | scheduler `Role` / `RoleBinding` | `<n>-epp-role` |
-//! | `InferencePool` | `<n>-inference-pool` |
-//! | `HTTPRoute` | `<n>-kserve-route` |
-//! | `HorizontalPodAutoscaler` / KEDA `ScaledObject` | `<n>-kserve-hpa` / `<n>-kserve-keda` (prefill: `<n>-kserve-prefill-hpa` / `-keda`) |
+//! Names follow KServe's LLMInferenceService controller: [`crate::names`] makes every one
+//! (`ChildName(<name>, suffix)`, hash-shortened to 63 characters as knative's `kmeta.ChildName`).
 //!
 //! Every object carries [`MANAGED_BY_LABEL`]=[`MANAGED_BY`], `app.kubernetes.io/name: <n>`,
 //! `app.kubernetes.io/part-of: llminferenceservice` and a controller owner reference to the
@@ -123,56 +113,8 @@ pub mod wva {
     pub const METRIC: &str = "wva_desired_replicas";
 }
 
-/// Names of the children of service `n`.
-pub mod names {
-    pub fn decode(n: &str, multi_node: bool) -> String {
-        if multi_node {
-            format!("{n}-kserve-mn")
-        } else {
-            format!("{n}-kserve")
-        }
-    }
-    pub fn prefill(n: &str, multi_node: bool) -> String {
-        if multi_node {
-            format!("{n}-kserve-mn-prefill")
-        } else {
-            format!("{n}-kserve-prefill")
-        }
-    }
-    fn autoscaler_base(n: &str, pool: super::Pool) -> String {
-        match pool {
-            super::Pool::Decode => format!("{n}-kserve"),
-            super::Pool::Prefill => format!("{n}-kserve-prefill"),
-        }
-    }
-    pub fn hpa(n: &str, pool: super::Pool) -> String {
-        format!("{}-hpa", autoscaler_base(n, pool))
-    }
-    pub fn scaled_object(n: &str, pool: super::Pool) -> String {
-        format!("{}-keda", autoscaler_base(n, pool))
-    }
-    pub fn workload_service(n: &str) -> String {
-        format!("{n}-kserve-workload-svc")
-    }
-    pub fn scheduler(n: &str) -> String {
-        format!("{n}-kserve-router-scheduler")
-    }
-    pub fn epp_service(n: &str) -> String {
-        format!("{n}-epp-service")
-    }
-    pub fn epp_sa(n: &str) -> String {
-        format!("{n}-epp-sa")
-    }
-    pub fn epp_role(n: &str) -> String {
-        format!("{n}-epp-role")
-    }
-    pub fn pool(n: &str) -> String {
-        format!("{n}-inference-pool")
-    }
-    pub fn route(n: &str) -> String {
-        format!("{n}-kserve-route")
-    }
-}
+/// Names of the children of service `n`: the one naming module (KServe's `ChildName` rule).
+pub use crate::names;
 
 /// The service's identity, read once.
 #[derive(Clone, Debug)]
@@ -339,12 +281,7 @@ fn i32_of(v: Option<i64>) -> Option<i32> {
     v.and_then(|x| i32::try_from(x).ok())
 }
 
-/// Which pool a workload serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pool {
-    Decode,
-    Prefill,
-}
+pub use crate::names::Pool;
 
 /// One workload (decode or prefill) as read from the spec.
 struct Workload<'a> {

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 pub mod json;
 pub mod kserve;
+pub mod names;
 pub mod parallelism;
 pub mod podspec;
 
@@ -164,6 +165,7 @@ pub fn check_object(old: Option<&Value>, new: &Value, cfg: &ValidateConfig, s: &
         return;
     }
     let name = kserve::meta_name(new);
+    names::check_child_names(name, is_config, s);
 
     // 1. Parallelism and GPUs, decode and prefill.
     parallelism::check_workload(&spec, cfg, is_config, s);
