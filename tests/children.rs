@@ -118,3 +118,61 @@ fn dotted_name_is_refused_on_metadata_name() {
         out.errors
     );
 }
+
+#[test]
+fn route_without_scheduler_goes_to_the_workload_service() {
+    let svc = service("m", json!({"router": {"route": {}}}));
+    let (stored, _) = admit(&svc);
+    let objs = build(&stored).unwrap();
+    assert!(find(&objs, "InferencePool").is_empty());
+    let route = one(&objs, "HTTPRoute");
+    let b = backends(route);
+    assert!(!b.is_empty());
+    for b in b {
+        assert_eq!(b["kind"], "Service", "{b}");
+        assert_eq!(b["name"], "m-kserve-workload-svc");
+    }
+    one(&objs, "Service");
+}
+
+#[test]
+fn route_with_a_pool_ref_goes_to_the_referenced_pool() {
+    let svc = service(
+        "m",
+        json!({"router": {"route": {}, "scheduler": {"pool": {"ref": {"name": "shared-pool"}}}}}),
+    );
+    let (stored, _) = admit(&svc);
+    let objs = build(&stored).unwrap();
+    assert!(find(&objs, "InferencePool").is_empty());
+    let route = one(&objs, "HTTPRoute");
+    let pools: Vec<_> = backends(route)
+        .into_iter()
+        .filter(|b| b["kind"] == "InferencePool")
+        .collect();
+    assert!(!pools.is_empty());
+    for b in pools {
+        assert_eq!(b["name"], "shared-pool");
+    }
+}
+
+#[test]
+fn gateway_refs_replace_the_presets_parent_refs() {
+    let svc = service(
+        "m",
+        json!({"router": {"gateway": {"refs": [{"name": "team-gateway", "namespace": "gateway-system"}]}, "route": {}}}),
+    );
+    let (stored, warnings) = admit(&svc);
+    assert_eq!(
+        stored["spec"]["router"]["route"]["http"]["spec"]["parentRefs"],
+        json!([{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "team-gateway", "namespace": "gateway-system"}])
+    );
+    assert!(
+        !warnings.iter().any(|w| w.contains("parentRefs")),
+        "the user wrote no parentRefs: {warnings:?}"
+    );
+    // Idempotent: the stored object admitted again is unchanged.
+    let mut again = stored.clone();
+    again["metadata"].as_object_mut().unwrap().remove("uid");
+    let (twice, _) = admit(&again);
+    assert_eq!(twice, stored);
+}

@@ -192,7 +192,7 @@ pub fn check_object(old: Option<&Value>, new: &Value, cfg: &ValidateConfig, s: &
         kserve::check_rollout(w, s);
     }
     kserve::check_actuator_consistency(&spec, &prefill, s);
-    kserve::check_router(&spec, s);
+    kserve::check_router(&spec, is_config, s);
     kserve::check_model(&spec, name, is_config, s);
 
     // 3. Pod templates as PodSpecs.
