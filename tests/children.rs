@@ -176,3 +176,15 @@ fn gateway_refs_replace_the_presets_parent_refs() {
     let (twice, _) = admit(&again);
     assert_eq!(twice, stored);
 }
+
+#[test]
+fn a_users_config_ref_drops_the_presets_inline_config() {
+    let svc = service(
+        "m",
+        json!({"router": {"route": {}, "scheduler": {"config": {"ref": {"name": "epp-cm", "key": "epp.yaml"}}}}}),
+    );
+    let (stored, _) = admit(&svc);
+    let c = &stored["spec"]["router"]["scheduler"]["config"];
+    assert!(c.get("inline").is_none(), "{c}");
+    assert_eq!(c["ref"]["name"], "epp-cm");
+}

@@ -988,8 +988,14 @@ pub fn resolve_owned(
     }
     // The user's spec over the presets, computed in the user's spec: what it already has is
     // not copied.
+    let set = |p: &str| user_spec.pointer(p).is_some_and(|v| !v.is_null());
+    let user_config_ref_only =
+        set("/router/scheduler/config/ref") && !set("/router/scheduler/config/inline");
     let mut spec = user_spec;
     merge::merge_under(&mut spec, &presets_spec);
+    if user_config_ref_only {
+        drop_preset_inline_config(&mut spec);
+    }
 
     let Value::Object(mut root) = ctx else {
         return Err(invalid("internal: the template context is not an object"));
@@ -1020,6 +1026,14 @@ pub fn resolve_owned(
         object: Value::Object(root),
         applied,
     })
+}
+
+/// The scheduler's `config.ref` (set by the user) and `config.inline` (a preset's) are
+/// alternatives: KServe resolves the ref into the inline config, replacing the preset's.
+fn drop_preset_inline_config(spec: &mut Value) {
+    if let Some(Value::Object(c)) = spec.pointer_mut("/router/scheduler/config") {
+        c.remove("inline");
+    }
 }
 
 #[cfg(test)]
