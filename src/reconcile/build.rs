@@ -389,7 +389,9 @@ impl Workload<'_> {
                 &extra,
             );
             propagate_onto(&mut o, meta, true);
-            spec.insert("startupPolicy".into(), "LeaderReady".into());
+            // As KServe: workers start once the leader pod is created. Not `LeaderReady`: a
+            // multi-node vLLM leader only turns ready after its workers joined (deadlock).
+            spec.insert("startupPolicy".into(), "LeaderCreated".into());
             if let Some(r) = rollout {
                 spec.insert(
                     "rolloutStrategy".into(),
@@ -1070,7 +1072,7 @@ mod tests {
         .unwrap();
         let l = find(&objs, "LeaderWorkerSet", "m-kserve-mn");
         assert_eq!(l["spec"]["leaderWorkerTemplate"]["size"], 2);
-        assert_eq!(l["spec"]["startupPolicy"], "LeaderReady");
+        assert_eq!(l["spec"]["startupPolicy"], "LeaderCreated");
         let objs = build(&svc(json!({
             "parallelism": {"pipeline": 4}, "template": {}, "worker": {},
         })))
