@@ -26,8 +26,15 @@ pub const PART_OF: &str = "llminferenceservice";
 pub const COMPONENT_LABEL: &str = "kserve.io/component";
 /// `llm-d.ai/role`: `both`, `decode` or `prefill`.
 pub const ROLE_LABEL: &str = "llm-d.ai/role";
-/// `app.kubernetes.io/component` of the scheduler's objects.
+/// `app.kubernetes.io/component`: which part of the service an object is (values below, as
+/// KServe's `LLMComponent*` constants).
+pub const APP_COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+/// [`APP_COMPONENT_LABEL`] of the scheduler's objects and the InferencePool.
 pub const SCHEDULER_COMPONENT: &str = "llminferenceservice-router-scheduler";
+/// [`APP_COMPONENT_LABEL`] of the HTTPRoute.
+pub const ROUTER_COMPONENT: &str = "llminferenceservice-router";
+/// [`APP_COMPONENT_LABEL`] of the decode workload, the workload Service and the autoscalers.
+pub const WORKLOAD_COMPONENT: &str = "llminferenceservice-workload";
 /// The port of the workload Service (vLLM, or the routing sidecar in front of it).
 pub const WORKLOAD_PORT: i64 = 8000;
 
@@ -210,9 +217,24 @@ impl Meta {
         name: &str,
         extra_labels: &[(&str, &str)],
     ) -> Map<String, Value> {
+        let extra = extra_labels
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), Value::from(*v)))
+            .collect();
+        self.object_labelled(api_version, kind, name, extra)
+    }
+
+    fn object_labelled(
+        &self,
+        api_version: &str,
+        kind: &str,
+        name: &str,
+        extra_labels: Map<String, Value>,
+    ) -> Map<String, Value> {
+        // The common labels win: children are found by them.
         let mut labels = self.common_labels();
         for (k, v) in extra_labels {
-            labels.insert((*k).into(), (*v).into());
+            labels.entry(k).or_insert(v);
         }
         let mut o = Map::new();
         o.insert("apiVersion".into(), api_version.into());
@@ -283,6 +305,17 @@ fn i32_of(v: Option<i64>) -> Option<i32> {
 
 pub use crate::names::Pool;
 
+/// Which pods a template makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PodKind {
+    /// A Deployment's.
+    Single,
+    /// A LeaderWorkerSet's leaders.
+    Leader,
+    /// A LeaderWorkerSet's workers.
+    Worker,
+}
+
 /// One workload (decode or prefill) as read from the spec.
 struct Workload<'a> {
     pool: Pool,
@@ -321,17 +354,46 @@ impl Workload<'_> {
             get("pipeline")?,
         ))
     }
-    /// Pod metadata: the service's propagated labels and annotations, then the workload
-    /// spec's (they override), then our labels (ours win: the selector depends on them).
-    fn pod_metadata(&self, meta: &Meta, component: &str, lws: bool) -> Result<Value, BuildError> {
-        let mut labels = meta.propagated_labels.clone();
-        if let Some(l) = obj(self.spec.get("labels"), &format!("{}labels", self.path))? {
-            labels.extend(l.clone());
+    /// Our labels of a pod (and of its Deployment, whose selector they are), as KServe:
+    /// `app.kubernetes.io/component` (`llminferenceservice-workload[-leader|-worker][-prefill]`),
+    /// and on serving pods (not LeaderWorkerSet workers) `kserve.io/component: workload` and
+    /// `llm-d.ai/role`, which the InferencePool and the workload Service select.
+    fn own_labels(&self, meta: &Meta, pod: PodKind) -> Map<String, Value> {
+        let prefill = self.pool == Pool::Prefill;
+        let component = match (pod, prefill) {
+            (PodKind::Single, false) => WORKLOAD_COMPONENT,
+            (PodKind::Single, true) => "llminferenceservice-workload-prefill",
+            (PodKind::Leader, false) => "llminferenceservice-workload-leader",
+            (PodKind::Leader, true) => "llminferenceservice-workload-leader-prefill",
+            (PodKind::Worker, false) => "llminferenceservice-workload-worker",
+            (PodKind::Worker, true) => "llminferenceservice-workload-worker-prefill",
+        };
+        let mut m = Map::new();
+        m.insert(APP_COMPONENT_LABEL.into(), component.into());
+        m.insert(NAME_LABEL.into(), meta.name.clone().into());
+        m.insert(PART_OF_LABEL.into(), PART_OF.into());
+        if pod != PodKind::Worker {
+            m.insert(COMPONENT_LABEL.into(), "workload".into());
+            m.insert(ROLE_LABEL.into(), self.role.into());
         }
-        labels.insert(NAME_LABEL.into(), meta.name.clone().into());
-        labels.insert(PART_OF_LABEL.into(), PART_OF.into());
-        labels.insert(COMPONENT_LABEL.into(), component.into());
-        labels.insert(ROLE_LABEL.into(), self.role.into());
+        m
+    }
+    /// Pod metadata: the service's propagated labels and annotations, our labels, then the
+    /// workload spec's labels and annotations, which win as in KServe, except over a
+    /// Deployment's selector labels (a pod template that does not match its selector is
+    /// refused).
+    fn pod_metadata(&self, meta: &Meta, pod: PodKind) -> Result<Value, BuildError> {
+        let lws = pod != PodKind::Single;
+        let mut labels = meta.propagated_labels.clone();
+        let own = self.own_labels(meta, pod);
+        labels.extend(own.clone());
+        if let Some(l) = obj(self.spec.get("labels"), &format!("{}labels", self.path))? {
+            for (k, v) in l {
+                if lws || !own.contains_key(k) {
+                    labels.insert(k.clone(), v.clone());
+                }
+            }
+        }
         let mut m = Map::new();
         m.insert("labels".into(), Value::Object(labels));
         let mut annotations = workload_annotations(meta, lws);
@@ -345,14 +407,6 @@ impl Workload<'_> {
             m.insert("annotations".into(), Value::Object(annotations));
         }
         Ok(Value::Object(m))
-    }
-    fn selector(&self, meta: &Meta) -> Value {
-        json!({
-            NAME_LABEL: meta.name,
-            PART_OF_LABEL: PART_OF,
-            COMPONENT_LABEL: "workload",
-            ROLE_LABEL: self.role,
-        })
     }
     fn template(&self) -> Result<&Map<String, Value>, BuildError> {
         obj(self.spec.get("template"), &format!("{}template", self.path))?.ok_or(
@@ -371,7 +425,6 @@ impl Workload<'_> {
             self.spec.get("rolloutStrategy"),
             &format!("{}rolloutStrategy", self.path),
         )?;
-        let extra = [(COMPONENT_LABEL, "workload"), (ROLE_LABEL, self.role)];
         let template = Value::Object(self.template()?.clone());
         let mut spec = Map::new();
         if scaling.is_none() {
@@ -382,11 +435,12 @@ impl Workload<'_> {
             let worker = obj(Some(worker), &format!("{}worker", self.path))?
                 .cloned()
                 .unwrap_or_default();
-            let mut o = meta.object(
+            // As KServe: the LeaderWorkerSet carries its workers' labels.
+            let mut o = meta.object_labelled(
                 "leaderworkerset.x-k8s.io/v1",
                 "LeaderWorkerSet",
                 &name,
-                &extra,
+                self.own_labels(meta, PodKind::Worker),
             );
             propagate_onto(&mut o, meta, true);
             // As KServe: workers start once the leader pod is created. Not `LeaderReady`: a
@@ -402,12 +456,13 @@ impl Workload<'_> {
                 "leaderWorkerTemplate".into(),
                 json!({
                     "size": self.group_size()?,
+                    "restartPolicy": "RecreateGroupOnPodRestart",
                     "leaderTemplate": {
-                        "metadata": self.pod_metadata(meta, "workload", true)?,
+                        "metadata": self.pod_metadata(meta, PodKind::Leader)?,
                         "spec": template,
                     },
                     "workerTemplate": {
-                        "metadata": self.pod_metadata(meta, "workload-worker", true)?,
+                        "metadata": self.pod_metadata(meta, PodKind::Worker)?,
                         "spec": Value::Object(worker),
                     },
                 }),
@@ -416,12 +471,10 @@ impl Workload<'_> {
             out.push(Value::Object(o));
             ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet")
         } else {
-            let mut o = meta.object("apps/v1", "Deployment", &name, &extra);
+            let own = self.own_labels(meta, PodKind::Single);
+            let mut o = meta.object_labelled("apps/v1", "Deployment", &name, own.clone());
             propagate_onto(&mut o, meta, false);
-            spec.insert(
-                "selector".into(),
-                json!({"matchLabels": self.selector(meta)}),
-            );
+            spec.insert("selector".into(), json!({ "matchLabels": own }));
             if let Some(r) = rollout {
                 spec.insert(
                     "strategy".into(),
@@ -430,7 +483,7 @@ impl Workload<'_> {
             }
             spec.insert(
                 "template".into(),
-                json!({"metadata": self.pod_metadata(meta, "workload", false)?, "spec": template}),
+                json!({"metadata": self.pod_metadata(meta, PodKind::Single)?, "spec": template}),
             );
             o.insert("spec".into(), Value::Object(spec));
             out.push(Value::Object(o));
@@ -491,7 +544,7 @@ impl Workload<'_> {
             }
             Value::Object(spec)
         };
-        let workload = [(COMPONENT_LABEL, "workload"), (ROLE_LABEL, self.role)];
+        let workload = [(APP_COMPONENT_LABEL, WORKLOAD_COMPONENT)];
 
         let wva = match actuator {
             Actuator::Keda(keda) => {
@@ -509,8 +562,7 @@ impl Workload<'_> {
             .filter(|a| !a.is_empty())
             .unwrap_or("unknown");
         let labels = [
-            (COMPONENT_LABEL, "workload"),
-            (ROLE_LABEL, self.role),
+            (APP_COMPONENT_LABEL, WORKLOAD_COMPONENT),
             (wva::ACCELERATOR_LABEL, accelerator),
         ];
         let model = &meta.model_id;
@@ -804,7 +856,7 @@ impl<'a> Plan<'a> {
     ) -> Result<(), BuildError> {
         let meta = &self.meta;
         let n = &meta.name;
-        let comp = [("app.kubernetes.io/component", SCHEDULER_COMPONENT)];
+        let comp = [(APP_COMPONENT_LABEL, SCHEDULER_COMPONENT)];
 
         let mut sa = meta.object("v1", "ServiceAccount", &names::epp_sa(n), &comp);
         sa.insert("automountServiceAccountToken".into(), true.into());
@@ -848,7 +900,7 @@ impl<'a> Plan<'a> {
         let selector = json!({
             NAME_LABEL: n,
             PART_OF_LABEL: PART_OF,
-            "app.kubernetes.io/component": SCHEDULER_COMPONENT,
+            APP_COMPONENT_LABEL: SCHEDULER_COMPONENT,
         });
         let mut svc = meta.object("v1", "Service", &names::epp_service(n), &comp);
         svc.insert(
@@ -969,6 +1021,13 @@ fn wire_scheduler_config(
     Ok(())
 }
 
+fn spec_of(svc: &Value) -> &Map<String, Value> {
+    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    svc.get("spec")
+        .and_then(Value::as_object)
+        .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+}
+
 /// The child objects of `svc` (a whole `serving.kserve.io/v1alpha2` LLMInferenceService, as
 /// stored), in a fixed order: scheduler RBAC, Services, workloads, autoscalers, InferencePool,
 /// HTTPRoute. Without cluster settings: see [`build_with`].
@@ -987,18 +1046,30 @@ pub fn build_with(svc: &Value, opts: &BuildOptions) -> Result<Vec<Value>, BuildE
     if let Some(s) = plan.scheduler {
         plan.scheduler_objects(s, &mut out)?;
     }
-    let mut ws = meta.object(
+    // As KServe: the spec's labels on the Service too (ours kept: children are found by them),
+    // and the selector of every serving pod, decode and prefill alike.
+    let mut ws_labels = obj(spec_of(svc).get("labels"), "spec.labels")?
+        .cloned()
+        .unwrap_or_default();
+    ws_labels.insert(APP_COMPONENT_LABEL.into(), WORKLOAD_COMPONENT.into());
+    let mut ws = meta.object_labelled(
         "v1",
         "Service",
         &names::workload_service(&meta.name),
-        &[(COMPONENT_LABEL, "workload")],
+        ws_labels,
     );
     ws.insert(
         "spec".into(),
         json!({
             "type": "ClusterIP",
-            "selector": {NAME_LABEL: meta.name, COMPONENT_LABEL: "workload"},
-            "ports": [{"name": "http", "port": WORKLOAD_PORT, "targetPort": WORKLOAD_PORT, "protocol": "TCP"}],
+            "selector": {PART_OF_LABEL: PART_OF, NAME_LABEL: meta.name, COMPONENT_LABEL: "workload"},
+            "ports": [{
+                "name": "http",
+                "port": WORKLOAD_PORT,
+                "targetPort": WORKLOAD_PORT,
+                "protocol": "TCP",
+                "appProtocol": "http",
+            }],
         }),
     );
     out.push(Value::Object(ws));
@@ -1011,7 +1082,7 @@ pub fn build_with(svc: &Value, opts: &BuildOptions) -> Result<Vec<Value>, BuildE
             "inference.networking.k8s.io/v1",
             "InferencePool",
             &names::pool(&meta.name),
-            &[],
+            &[(APP_COMPONENT_LABEL, SCHEDULER_COMPONENT)],
         );
         o.insert("spec".into(), spec.clone());
         out.push(Value::Object(o));
@@ -1021,7 +1092,7 @@ pub fn build_with(svc: &Value, opts: &BuildOptions) -> Result<Vec<Value>, BuildE
             "gateway.networking.k8s.io/v1",
             "HTTPRoute",
             &names::route(&meta.name),
-            &[],
+            &[(APP_COMPONENT_LABEL, ROUTER_COMPONENT)],
         );
         o.insert("spec".into(), spec.clone());
         out.push(Value::Object(o));
@@ -1202,6 +1273,63 @@ mod tests {
             d["spec"]["template"]["metadata"]
                 .get("annotations")
                 .is_none()
+        );
+    }
+
+    /// KServe's `app.kubernetes.io/component` values, selectors and label precedence.
+    #[test]
+    fn labels_and_selectors_as_kserve() {
+        let comp = |o: &Value| o["metadata"]["labels"][APP_COMPONENT_LABEL].clone();
+        let objs = build(&svc(json!({
+            "template": {}, "labels": {"team": "a", "llm-d.ai/role": "spoof"},
+            "prefill": {"template": {}, "worker": {}, "parallelism": {"pipeline": 2}},
+            "router": {"scheduler": {"template": {}, "pool": {"spec": {}}}, "route": {"http": {"spec": {}}}},
+        })))
+        .unwrap();
+        let d = find(&objs, "Deployment", "m-kserve");
+        assert_eq!(comp(d), WORKLOAD_COMPONENT);
+        let sel = json!({APP_COMPONENT_LABEL: WORKLOAD_COMPONENT, NAME_LABEL: "m", PART_OF_LABEL: PART_OF,
+            COMPONENT_LABEL: "workload", ROLE_LABEL: "decode"});
+        assert_eq!(d["spec"]["selector"]["matchLabels"], sel);
+        let pod = &d["spec"]["template"]["metadata"]["labels"];
+        assert_eq!(pod["team"], "a", "spec.labels reach the pods");
+        assert_eq!(pod[ROLE_LABEL], "decode", "but not over the selector");
+        let l = find(&objs, "LeaderWorkerSet", "m-kserve-mn-prefill");
+        assert_eq!(comp(l), "llminferenceservice-workload-worker-prefill");
+        let t = &l["spec"]["leaderWorkerTemplate"];
+        assert_eq!(t["restartPolicy"], "RecreateGroupOnPodRestart");
+        assert_eq!(
+            t["leaderTemplate"]["metadata"]["labels"][APP_COMPONENT_LABEL],
+            "llminferenceservice-workload-leader-prefill"
+        );
+        assert_eq!(
+            t["leaderTemplate"]["metadata"]["labels"][COMPONENT_LABEL],
+            "workload"
+        );
+        let w = &t["workerTemplate"]["metadata"]["labels"];
+        assert_eq!(
+            w[APP_COMPONENT_LABEL],
+            "llminferenceservice-workload-worker-prefill"
+        );
+        assert!(
+            w.get(COMPONENT_LABEL).is_none(),
+            "workers are not endpoints"
+        );
+        let ws = find(&objs, "Service", "m-kserve-workload-svc");
+        assert_eq!(comp(ws), WORKLOAD_COMPONENT);
+        assert_eq!(ws["metadata"]["labels"]["team"], "a");
+        assert_eq!(
+            ws["spec"]["selector"],
+            json!({PART_OF_LABEL: PART_OF, NAME_LABEL: "m", COMPONENT_LABEL: "workload"})
+        );
+        assert_eq!(ws["spec"]["ports"][0]["appProtocol"], "http");
+        assert_eq!(
+            comp(find(&objs, "InferencePool", "m-inference-pool")),
+            SCHEDULER_COMPONENT
+        );
+        assert_eq!(
+            comp(find(&objs, "HTTPRoute", "m-kserve-route")),
+            ROUTER_COMPONENT
         );
     }
 
