@@ -868,23 +868,13 @@ impl<'a> Plan<'a> {
             &names::epp_role(n),
             &comp,
         );
-        role.insert(
-            "rules".into(),
-            json!([
-                {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
-                {
-                    "apiGroups": ["inference.networking.k8s.io", "inference.networking.x-k8s.io"],
-                    "resources": ["inferencepools", "inferenceobjectives"],
-                    "verbs": ["get", "list", "watch"],
-                },
-            ]),
-        );
+        role.insert("rules".into(), scheduler_role_rules());
         out.push(Value::Object(role));
 
         let mut rb = meta.object(
             "rbac.authorization.k8s.io/v1",
             "RoleBinding",
-            &names::epp_role(n),
+            &names::epp_role_binding(n),
             &comp,
         );
         rb.insert(
@@ -908,11 +898,7 @@ impl<'a> Plan<'a> {
             json!({
                 "type": "ClusterIP",
                 "selector": selector,
-                "ports": [
-                    {"name": "grpc", "port": 9002, "targetPort": 9002, "protocol": "TCP", "appProtocol": "http2"},
-                    {"name": "grpc-health", "port": 9003, "targetPort": 9003, "protocol": "TCP", "appProtocol": "http2"},
-                    {"name": "metrics", "port": 9090, "targetPort": 9090, "protocol": "TCP"},
-                ],
+                "ports": scheduler_service_ports(s),
             }),
         );
         out.push(Value::Object(svc));
@@ -937,17 +923,118 @@ impl<'a> Plan<'a> {
             pod_meta.insert("annotations".into(), Value::Object(a.clone()));
         }
         let replicas = int(s.get("replicas"), &format!("{p}replicas"))?.unwrap_or(1);
+        if replicas > 1 {
+            enable_leader_election(&mut pod);
+        }
         let mut d = meta.object("apps/v1", "Deployment", &names::scheduler(n), &comp);
         d.insert(
             "spec".into(),
             json!({
                 "replicas": replicas,
+                // As KServe: one active endpoint picker (stateful scorers); with leader election
+                // a rolling update could never stop the old leader.
+                "strategy": {"type": "Recreate"},
                 "selector": {"matchLabels": selector},
                 "template": {"metadata": Value::Object(pod_meta), "spec": Value::Object(pod)},
             }),
         );
         out.push(Value::Object(d));
         Ok(())
+    }
+}
+
+/// The scheduler's Role, as KServe's: read pods, pools and objectives (both InferencePool API
+/// groups and llm-d's), endpoint slices; manage leases (leader election).
+fn scheduler_role_rules() -> Value {
+    let read = ["get", "list", "watch"];
+    json!([
+        {"apiGroups": [""], "resources": ["pods"], "verbs": read},
+        {
+            "apiGroups": ["inference.networking.k8s.io", "inference.networking.x-k8s.io"],
+            "resources": ["inferencepools", "inferenceobjectives", "inferencemodels"],
+            "verbs": read,
+        },
+        {
+            "apiGroups": ["inference.networking.x-k8s.io"],
+            "resources": ["inferencemodelrewrites", "inferencepoolimports"],
+            "verbs": read,
+        },
+        {
+            "apiGroups": ["llm-d.ai"],
+            "resources": ["inferenceobjectives", "inferencemodelrewrites"],
+            "verbs": read,
+        },
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+        },
+    ])
+}
+
+/// Ports of the scheduler Service, as KServe: the containers' ports named `grpc`,
+/// `grpc-health`, `metrics` or `zmq` (target: the port's name), sorted by name. A template that
+/// names none gets the endpoint picker's usual ports (9002, 9003, 9090), not a Service without
+/// ports (refused by the API server).
+fn scheduler_service_ports(s: &Map<String, Value>) -> Value {
+    const WANTED: [&str; 4] = ["grpc", "grpc-health", "metrics", "zmq"];
+    let mut ports: std::collections::BTreeMap<String, Value> = Default::default();
+    let containers = s
+        .get("template")
+        .and_then(|t| t.get("containers"))
+        .and_then(Value::as_array);
+    for port in containers.into_iter().flatten().flat_map(|c| {
+        c.get("ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+    }) {
+        let (Some(name), Some(number)) = (
+            port.get("name").and_then(Value::as_str),
+            port.get("containerPort").and_then(Value::as_i64),
+        ) else {
+            continue;
+        };
+        if !WANTED.contains(&name) {
+            continue;
+        }
+        let mut p = Map::new();
+        p.insert("name".into(), name.into());
+        p.insert("port".into(), number.into());
+        p.insert("targetPort".into(), name.into());
+        if let Some(proto) = port.get("protocol").filter(|v| v.is_string()) {
+            p.insert("protocol".into(), proto.clone());
+        }
+        ports.insert(name.to_string(), Value::Object(p));
+    }
+    if ports.is_empty() {
+        return json!([
+            {"name": "grpc", "port": 9002, "targetPort": 9002, "protocol": "TCP"},
+            {"name": "grpc-health", "port": 9003, "targetPort": 9003, "protocol": "TCP"},
+            {"name": "metrics", "port": 9090, "targetPort": 9090, "protocol": "TCP"},
+        ]);
+    }
+    Value::Array(ports.into_values().collect())
+}
+
+/// With more than one replica, as KServe: `--ha-enable-leader-election` on the `main`
+/// container (unless its args have it).
+fn enable_leader_election(pod: &mut Map<String, Value>) {
+    const FLAG: &str = "--ha-enable-leader-election";
+    let Some(Value::Array(containers)) = pod.get_mut("containers") else {
+        return;
+    };
+    let Some(Value::Object(main)) = containers.iter_mut().find(|c| c["name"] == "main") else {
+        return;
+    };
+    let args = main.entry("args").or_insert_with(|| json!([]));
+    if let Value::Array(args) = args
+        && !args
+            .iter()
+            .any(|a| a == FLAG || a == "-ha-enable-leader-election")
+    {
+        args.push(FLAG.into());
     }
 }
 
@@ -1273,6 +1360,49 @@ mod tests {
             d["spec"]["template"]["metadata"]
                 .get("annotations")
                 .is_none()
+        );
+    }
+
+    /// The scheduler's RBAC, HA and Service as KServe builds them.
+    #[test]
+    fn scheduler_as_kserve() {
+        let main = json!({"containers": [{"name": "main", "args": ["--pool-name", "p"], "ports": [
+            {"name": "metrics", "containerPort": 9091},
+            {"name": "grpc", "containerPort": 9012, "protocol": "TCP"},
+            {"name": "other", "containerPort": 1}]}]});
+        let objs = build(&svc(
+            json!({"template": {}, "router": {"scheduler": {"template": main, "replicas": 2}}}),
+        ))
+        .unwrap();
+        let role = find(&objs, "Role", "m-epp-role");
+        assert_eq!(role["rules"].as_array().unwrap().len(), 6);
+        assert_eq!(role["rules"][5]["resources"], json!(["leases"]));
+        let rb = find(&objs, "RoleBinding", "m-epp-rb");
+        assert_eq!(rb["roleRef"]["name"], "m-epp-role");
+        let d = find(&objs, "Deployment", "m-kserve-router-scheduler");
+        assert_eq!(d["spec"]["strategy"]["type"], "Recreate");
+        let args = d["spec"]["template"]["spec"]["containers"][0]["args"].clone();
+        assert_eq!(
+            args,
+            json!(["--pool-name", "p", "--ha-enable-leader-election"])
+        );
+        let svc_ports = &find(&objs, "Service", "m-epp-service")["spec"]["ports"];
+        assert_eq!(
+            svc_ports,
+            &json!([
+                {"name": "grpc", "port": 9012, "targetPort": "grpc", "protocol": "TCP"},
+                {"name": "metrics", "port": 9091, "targetPort": "metrics"},
+            ])
+        );
+        // One replica: no leader election.
+        let objs = build(&svc(
+            json!({"template": {}, "router": {"scheduler": {"template": main, "replicas": 1}}}),
+        ))
+        .unwrap();
+        let d = find(&objs, "Deployment", "m-kserve-router-scheduler");
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["args"],
+            json!(["--pool-name", "p"])
         );
     }
 
