@@ -162,7 +162,7 @@ fn scheduler_pool_route() {
     );
     find(&objs, "ServiceAccount", &format!("{n}-epp-sa"));
     find(&objs, "Role", &format!("{n}-epp-role"));
-    find(&objs, "RoleBinding", &format!("{n}-epp-role"));
+    find(&objs, "RoleBinding", &format!("{n}-epp-rb"));
     let svc = find(&objs, "Service", &format!("{n}-epp-service"));
     let ports: Vec<_> = svc["spec"]["ports"]
         .as_array()
