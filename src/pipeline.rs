@@ -137,13 +137,12 @@ impl Engine {
             ));
         }
         let mut obj = obj.clone();
-        if let Some(Value::Object(m)) = obj.get_mut("metadata") {
-            if m.get("namespace")
+        if let Some(Value::Object(m)) = obj.get_mut("metadata")
+            && m.get("namespace")
                 .and_then(Value::as_str)
                 .is_none_or(str::is_empty)
-            {
-                m.insert("namespace".into(), "default".into());
-            }
+        {
+            m.insert("namespace".into(), "default".into());
         }
         let mut stored = self.mutate(&obj)?;
         let outcome = self.validate(None, &stored);
