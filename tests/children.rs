@@ -188,3 +188,49 @@ fn a_users_config_ref_drops_the_presets_inline_config() {
     assert!(c.get("inline").is_none(), "{c}");
     assert_eq!(c["ref"]["name"], "epp-cm");
 }
+
+/// As KServe, a prefill/decode service's default scheduler config is the P/D disaggregation
+/// profile; a single-pool service keeps the single profile; a user's config is kept.
+#[test]
+fn prefill_decode_scheduler_uses_the_pd_profile() {
+    let pd = json!({"prefill": {"replicas": 1}, "router": {"route": {}, "scheduler": {}}});
+    let (stored, _) = admit(&service("m", pd.clone()));
+    let inline = &stored["spec"]["router"]["scheduler"]["config"]["inline"];
+    let types: Vec<&str> = inline["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["type"].as_str().unwrap())
+        .collect();
+    assert!(types.contains(&"pd-profile-handler"), "{types:?}");
+    let profiles: Vec<&str> = inline["schedulingProfiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(profiles, ["prefill", "decode"]);
+    let objs = build(&stored).unwrap();
+    let sched = find(&objs, "Deployment")
+        .into_iter()
+        .find(|d| d["metadata"]["name"] == "m-kserve-router-scheduler")
+        .unwrap();
+    let args = sched["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
+    assert!(args.contains("pd-profile-handler"), "{args}");
+
+    let (single, _) = admit(&service(
+        "m",
+        json!({"router": {"route": {}, "scheduler": {}}}),
+    ));
+    let inline = &single["spec"]["router"]["scheduler"]["config"]["inline"];
+    assert_eq!(inline["plugins"][0]["type"], "single-profile-handler");
+
+    let mut own = pd;
+    own["router"]["scheduler"]["config"] =
+        json!({"inline": {"kind": "EndpointPickerConfig", "plugins": [{"type": "mine"}]}});
+    let (stored, _) = admit(&service("m", own));
+    assert_eq!(
+        stored["spec"]["router"]["scheduler"]["config"]["inline"]["plugins"][0]["type"],
+        "mine"
+    );
+}
