@@ -34,7 +34,7 @@ fn md5_hex(s: &str) -> String {
 /// knative's `kmeta.ChildName`: `parent + suffix` when it fits in 63 characters; otherwise the
 /// parent cut to `31 - len(suffix)` characters, the MD5 of the parent, then the suffix; and for
 /// suffixes of 31 characters or more, the parent cut to 31 characters, the MD5 of
-/// `parent + suffix`, padded with the start of the suffix, trailing `-` removed.
+/// `parent + suffix`, padded with the start of the suffix, trailing non-alphanumerics removed.
 pub fn child_name(parent: &str, suffix: &str) -> String {
     if parent.len() + suffix.len() <= LONGEST {
         return format!("{parent}{suffix}");
@@ -45,7 +45,9 @@ pub fn child_name(parent: &str, suffix: &str) -> String {
         if ret.len() < LONGEST {
             ret.push_str(byte_prefix(suffix, LONGEST - ret.len()));
         }
-        return ret.trim_end_matches('-').to_string();
+        return ret
+            .trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+            .to_string();
     }
     format!(
         "{}{}{suffix}",
@@ -220,6 +222,15 @@ mod tests {
         let long_suffix = "-abcdefghijklmnopqrstuvwxyz012345";
         let n = child_name("p", long_suffix);
         assert_eq!(n, "p".to_string() + long_suffix);
+        // Padding that ends in a non-alphanumeric is trimmed.
+        let (parent, suffix) = ("q".repeat(29), "-.abcdefghijklmnopqrstuvwxyz0123456");
+        assert_eq!(
+            child_name(&parent, suffix),
+            format!(
+                "{parent}{}",
+                md5::hex(format!("{parent}{suffix}").as_bytes())
+            )
+        );
         let n = child_name(&"p".repeat(40), long_suffix);
         assert_eq!(n.len(), 63);
         assert_eq!(
