@@ -108,6 +108,14 @@ pub struct RenderArgs {
     /// For every field mutation set or changed, print the source that set it.
     #[arg(long, conflicts_with_all = ["diff", "stage"])]
     pub explain: bool,
+    /// Print every child object the reconciler would apply for each service (its Deployments
+    /// or LeaderWorkerSets, Services, scheduler and RBAC, InferencePool, HTTPRoute,
+    /// autoscalers), built by the reconciler's own builder after mutation and validation.
+    #[arg(long, conflicts_with_all = ["diff", "stage", "explain", "no_well_known"])]
+    pub objects: bool,
+    /// The reconciler's WVA Prometheus settings, for `--objects` of `scaling.wva.keda`.
+    #[command(flatten)]
+    pub wva: crate::reconcile::controller::WvaArgs,
     /// Output format.
     #[arg(short = 'o', long, default_value = "yaml", value_parser = ["yaml", "json"])]
     pub output: String,
@@ -358,6 +366,13 @@ fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
                     println!("{:width$}  {}", e.path, e.source);
                 }
             }
+            continue;
+        }
+        if args.objects {
+            let objs = engine
+                .children(&doc, &args.wva.build_options())
+                .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+            out.extend(objs);
             continue;
         }
         let mutated = engine

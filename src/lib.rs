@@ -10,6 +10,7 @@ pub mod cli;
 pub mod convert;
 pub mod explain;
 pub mod mutate;
+pub mod names;
 pub mod pipeline;
 pub mod policy;
 pub mod presets;

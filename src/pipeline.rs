@@ -60,6 +60,9 @@ fn deleting(old: Option<&Value>, new: &Value) -> bool {
             .is_some_and(|t| !t.is_null())
 }
 
+/// The owner uid in objects rendered before the service exists ([`Engine::children`]).
+pub const PLACEHOLDER_UID: &str = "00000000-0000-0000-0000-000000000000";
+
 /// Where mutation stops (`llmisvc render --stage`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopAfter {
@@ -203,6 +206,42 @@ impl Engine {
             });
         }
         outcome
+    }
+
+    /// The child objects the reconciler would apply for `obj`, a service as written by its user:
+    /// admitted (mutated, then validated: errors refuse it, as the API server would), then
+    /// built by the reconciler's own builder ([`crate::reconcile::build::build_with`]). A
+    /// missing namespace is `default`; a missing uid (assigned by the API server) is
+    /// [`PLACEHOLDER_UID`] in the owner references.
+    pub fn children(
+        &self,
+        obj: &Value,
+        opts: &crate::reconcile::build::BuildOptions,
+    ) -> Result<Vec<Value>, String> {
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
+        if Kind::from_name(kind) != Some(Kind::Service) {
+            return Err(format!(
+                "kind {kind:?} has no children: only an LLMInferenceService has"
+            ));
+        }
+        let mut obj = obj.clone();
+        if let Some(Value::Object(m)) = obj.get_mut("metadata")
+            && m.get("namespace")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+        {
+            m.insert("namespace".into(), "default".into());
+        }
+        let mut stored = self.mutate(&obj)?;
+        let outcome = self.validate(None, &stored);
+        if !outcome.errors.is_empty() {
+            let errors: Vec<String> = outcome.errors.iter().map(|e| e.to_string()).collect();
+            return Err(format!("refused: {}", errors.join("; ")));
+        }
+        if let Some(Value::Object(m)) = stored.get_mut("metadata") {
+            m.entry("uid").or_insert_with(|| PLACEHOLDER_UID.into());
+        }
+        crate::reconcile::build::build_with(&stored, opts).map_err(|e| e.to_string())
     }
 
     /// The conversion webhook's job for one object.

@@ -130,7 +130,7 @@ fn multi_node_group_sizes() {
     let objs = golden("multinode-data-parallel");
     let l = find(&objs, "LeaderWorkerSet", "deepseek-dp-kserve-mn");
     assert_eq!(l["spec"]["leaderWorkerTemplate"]["size"], 2);
-    assert_eq!(l["spec"]["startupPolicy"], "LeaderReady");
+    assert_eq!(l["spec"]["startupPolicy"], "LeaderCreated");
     // pipeline 4 = 4 pods per group, 2 groups.
     let objs = golden("pipeline");
     let l = find(&objs, "LeaderWorkerSet", "llama-pp-kserve-mn");
@@ -162,7 +162,7 @@ fn scheduler_pool_route() {
     );
     find(&objs, "ServiceAccount", &format!("{n}-epp-sa"));
     find(&objs, "Role", &format!("{n}-epp-role"));
-    find(&objs, "RoleBinding", &format!("{n}-epp-role"));
+    find(&objs, "RoleBinding", &format!("{n}-epp-rb"));
     let svc = find(&objs, "Service", &format!("{n}-epp-service"));
     let ports: Vec<_> = svc["spec"]["ports"]
         .as_array()

@@ -310,10 +310,11 @@ fn gateway_without_route_does_not_block_readiness() {
     assert_eq!(cond(&s, "Ready").0, "True", "{s}");
 }
 
-/// Multi-node workloads start workers after the leader (LeaderWorkerSet `startupPolicy:
-/// LeaderReady`), so workers do not crash-loop looking for it.
+/// Multi-node workloads start their workers once the leader pod exists (LeaderWorkerSet
+/// `startupPolicy: LeaderCreated`, as KServe). `LeaderReady` deadlocks: a multi-node vLLM leader
+/// only becomes ready after its workers joined, and they would wait for it to be ready.
 #[test]
-fn leaderworkersets_start_workers_after_the_leader() {
+fn leaderworkersets_start_workers_once_the_leader_is_created() {
     let e = Engine::builtin().unwrap();
     let mut svc = e
         .mutate(&service(
@@ -327,7 +328,7 @@ fn leaderworkersets_start_workers_after_the_leader() {
         .iter()
         .find(|o| o["kind"] == "LeaderWorkerSet")
         .expect("a LeaderWorkerSet");
-    assert_eq!(lws["spec"]["startupPolicy"], "LeaderReady");
+    assert_eq!(lws["spec"]["startupPolicy"], "LeaderCreated");
     assert_eq!(
         lws["spec"]["leaderWorkerTemplate"]["size"], 2,
         "data 4 / dataLocal 2"

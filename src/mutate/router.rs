@@ -1,21 +1,27 @@
-//! Step 7: router wiring (only when `spec.router` is set).
+//! Step 7: router wiring (only when `spec.router` is set), on the spec the presets were merged
+//! into. Names come from [`crate::names`] (KServe's `ChildName` rule).
 //!
 //! - `gateway: {}` (no `refs`) gets `refs: [{name, namespace}]` of `cfg.default_gateway`.
 //! - `scheduler` without `pool.ref` gets `pool.spec`, missing fields filled: v1alpha2
-//!   `selector.matchLabels` (`app.kubernetes.io/name: <name>`, `kserve.io/component:
-//!   workload`), `targetPorts: [{number: 8000}]`, `endpointPickerRef {name: <name>-epp-service,
-//!   port: {number: 9002}, failureMode: FailOpen}`; v1alpha1 `selector`, `targetPortNumber`,
+//!   `selector.matchLabels` (KServe's workload selector: `app.kubernetes.io/part-of:
+//!   llminferenceservice`, `app.kubernetes.io/name: <name>`, `kserve.io/component: workload`),
+//!   `targetPorts: [{number: 8000}]`, `endpointPickerRef {name: <name>-epp-service, port:
+//!   {number: 9002}, failureMode: FailOpen}`; v1alpha1 `selector`, `targetPortNumber`,
 //!   `extensionRef {name, portNumber, failureMode}`.
-//! - `route` without `http.refs` gets `http.spec` (missing `parentRefs` and `rules` filled):
-//!   parentRefs from the gateway refs (the default gateway without any), one rule matching
-//!   PathPrefix `/` with a backendRef to the InferencePool `<name>-inference-pool` (with a
-//!   scheduler) or the Service `<name>-kserve-workload-svc` (without), port 8000, and timeouts
-//!   `0s` (no timeout: generation can take minutes).
+//! - `route` without `http.refs` gets `http.spec`, as KServe derives it after the merge:
+//!   - `parentRefs`: with `gateway.refs`, always the gateways they name (a preset's default
+//!     gateway is replaced); without, the default gateway when none are set;
+//!   - `rules` when absent: one rule matching PathPrefix `/` to the InferencePool
+//!     `<name>-inference-pool`, port 8000, timeouts `0s` (generation can take minutes);
+//!   - every backendRef to the service's own InferencePool then goes, without a scheduler, to
+//!     the workload Service `<name>-kserve-workload-svc` (the pool is never created), and with
+//!     `scheduler.pool.ref` to the referenced pool.
 
 use serde_json::{Value, json};
 
 use super::json::{self, Obj, Path};
 use super::{Ctx, MutateConfig, MutateError, podspec};
+use crate::names;
 
 pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<(), MutateError> {
     let Some(name) = ctx.name.clone() else {
@@ -39,25 +45,101 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
             fill_pool(ps, &name, ctx.v1alpha1, cfg)?;
         }
     }
+    let gateway_refs = gateway_has_refs(router);
     let parents = parent_refs(router, cfg)?;
+    let pool_ref = pool_ref_name(router);
     if let Some(route) = json::child_mut(router, "route", &rp)? {
         let routep = rp.key("route");
         let http = json::ensure_obj(route, "http", &routep)?;
         if !json::has(http, "refs") {
             let rs = json::ensure_obj(http, "spec", &routep.key("http"))?;
-            json::set_default(rs, "parentRefs", Value::Array(parents));
+            // As KServe: the gateway refs (merged) decide the managed route's parents, over a
+            // preset's default gateway.
+            if gateway_refs {
+                rs.insert("parentRefs".into(), Value::Array(parents));
+            } else {
+                json::set_default(rs, "parentRefs", Value::Array(parents));
+            }
             json::set_default_with(rs, "rules", || {
-                let backend = if has_scheduler {
-                    json!({ "group": "inference.networking.k8s.io", "kind": "InferencePool", "name": format!("{name}-inference-pool"), "port": cfg.vllm_port })
-                } else {
-                    json!({ "group": "", "kind": "Service", "name": format!("{name}-kserve-workload-svc"), "port": cfg.vllm_port })
-                };
                 json!([{
                     "matches": [{ "path": { "type": "PathPrefix", "value": "/" } }],
-                    "backendRefs": [backend],
+                    "backendRefs": [{ "group": "inference.networking.k8s.io", "kind": "InferencePool", "name": names::pool(&name), "port": cfg.vllm_port }],
                     "timeouts": { "request": "0s", "backendRequest": "0s" },
                 }])
             });
+            retarget_default_backends(rs, &name, has_scheduler, pool_ref.as_deref())?;
+        }
+    }
+    Ok(())
+}
+
+/// Does `gateway.refs` name at least one gateway?
+fn gateway_has_refs(router: &Obj) -> bool {
+    router
+        .get("gateway")
+        .and_then(|g| g.get("refs"))
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+}
+
+/// `scheduler.pool.ref.name`, if set.
+fn pool_ref_name(router: &Obj) -> Option<String> {
+    router
+        .get("scheduler")?
+        .get("pool")?
+        .get("ref")?
+        .get("name")?
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+}
+
+/// KServe's backend rewrite of the managed route: every backendRef to the service's own
+/// InferencePool (kind `InferencePool`, name `ChildName(<name>, "-inference-pool")`, any group)
+/// goes to the workload Service when there is no scheduler (that pool is never created), or to
+/// the referenced pool with `scheduler.pool.ref`. Other backendRefs are the user's and stay.
+fn retarget_default_backends(
+    rs: &mut Obj,
+    name: &str,
+    has_scheduler: bool,
+    pool_ref: Option<&str>,
+) -> Result<(), MutateError> {
+    if has_scheduler && pool_ref.is_none() {
+        return Ok(());
+    }
+    let own_pool = names::pool(name);
+    let rules_path = Path::Lit("spec.router.route.http.spec.rules");
+    let Some(rules) = json::get_mut(rs, "rules") else {
+        return Ok(());
+    };
+    let rules = match rules {
+        Value::Array(r) => r,
+        Value::Null => return Ok(()),
+        _ => return Err(json::wrong(&rules_path, "array")),
+    };
+    for (i, rule) in rules.iter_mut().enumerate() {
+        let rule_path = rules_path.idx(i);
+        let rule = json::as_obj_mut(rule, &rule_path)?;
+        let Some(Value::Array(backends)) = json::get_mut(rule, "backendRefs") else {
+            continue;
+        };
+        for b in backends.iter_mut() {
+            let Value::Object(b) = b else { continue };
+            let is_default = b.get("kind").and_then(Value::as_str) == Some("InferencePool")
+                && b.get("name").and_then(Value::as_str) == Some(own_pool.as_str());
+            if !is_default {
+                continue;
+            }
+            match pool_ref {
+                Some(r) if has_scheduler => {
+                    b.insert("name".into(), json!(r));
+                }
+                _ => {
+                    b.insert("group".into(), json!(""));
+                    b.insert("kind".into(), json!("Service"));
+                    b.insert("name".into(), json!(names::workload_service(name)));
+                }
+            }
         }
     }
     Ok(())
@@ -70,8 +152,14 @@ fn fill_pool(
     cfg: &MutateConfig,
 ) -> Result<(), MutateError> {
     const P: Path<'static> = Path::Lit("spec.router.scheduler.pool.spec");
-    let labels = || json!({ "app.kubernetes.io/name": name, "kserve.io/component": "workload" });
-    let epp = || json!(format!("{name}-epp-service"));
+    let labels = || {
+        json!({
+            "app.kubernetes.io/part-of": "llminferenceservice",
+            "app.kubernetes.io/name": name,
+            "kserve.io/component": "workload",
+        })
+    };
+    let epp = || json!(names::epp_service(name));
     if v1alpha1 {
         json::set_default_with(ps, "selector", labels);
         json::set_default_with(ps, "targetPortNumber", || json!(cfg.vllm_port));

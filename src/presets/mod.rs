@@ -1052,7 +1052,7 @@ pub fn resolve_owned(
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-        .unwrap_or_else(|| template::child_name(&name, "-inference-pool"));
+        .unwrap_or_else(|| crate::names::pool(&name));
     let global_config = json!({
         "SystemNamespace": store.system_namespace(),
         "IngressGatewayName": g.ingress_gateway_name,
@@ -1093,8 +1093,23 @@ pub fn resolve_owned(
     }
     // The user's spec over the presets, computed in the user's spec: what it already has is
     // not copied.
+    let set = |p: &str| user_spec.pointer(p).is_some_and(|v| !v.is_null());
+    let user_config_ref_only =
+        set("/router/scheduler/config/ref") && !set("/router/scheduler/config/inline");
+    // The scheduler config is the well-known presets' default: neither the user nor a baseRef
+    // set one.
+    let default_scheduler_config = !set("/router/scheduler/config")
+        && refs
+            .iter()
+            .all(|p| p.spec.pointer("/router/scheduler/config").is_none());
     let mut spec = user_spec;
     merge::merge_under(&mut spec, &presets_spec);
+    if user_config_ref_only {
+        drop_preset_inline_config(&mut spec);
+    }
+    if default_scheduler_config {
+        prefill_decode_scheduler_config(&mut spec);
+    }
 
     let Value::Object(mut root) = ctx else {
         return Err(invalid("internal: the template context is not an object"));
@@ -1159,6 +1174,70 @@ fn set_annotation(
         }
     }
     Ok(())
+}
+
+/// KServe's default scheduler config of a prefill/decode service is its P/D disaggregation
+/// profile, not the single profile: every request is split (threshold 0), a `prefill` profile
+/// picks the prefill pod and a `decode` profile the decode pod (with `lora-affinity-scorer` in
+/// both when LoRA adapters are set). Written in the plugin dialect of the shipped scheduler
+/// image (llm-d-inference-scheduler v0.3: `prefill-header-handler`, `pd-profile-handler`
+/// with `threshold`; KServe's newer EPPs name them `disagg-*`).
+fn prefill_decode_scheduler_config(spec: &mut Value) {
+    if !spec.get("prefill").is_some_and(Value::is_object) {
+        return;
+    }
+    let lora = spec
+        .pointer("/model/lora/adapters")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
+    let Some(Value::Object(config)) = spec.pointer_mut("/router/scheduler/config") else {
+        return;
+    };
+    if !config.get("inline").is_some_and(Value::is_object) {
+        return;
+    }
+    let mut plugins = vec![
+        json!({"type": "prefill-header-handler"}),
+        json!({"type": "prefill-filter"}),
+        json!({"type": "decode-filter"}),
+        json!({"type": "queue-scorer"}),
+        json!({"type": "prefix-cache-scorer"}),
+        json!({"type": "max-score-picker"}),
+        json!({"type": "pd-profile-handler", "parameters": {"threshold": 0}}),
+    ];
+    if lora {
+        plugins.push(json!({"type": "lora-affinity-scorer"}));
+    }
+    let profile = |name: &str, filter: &str| {
+        let mut refs = vec![json!({"pluginRef": filter})];
+        if lora {
+            refs.push(json!({"pluginRef": "lora-affinity-scorer", "weight": 4}));
+        }
+        refs.push(json!({"pluginRef": "queue-scorer", "weight": 2}));
+        refs.push(json!({"pluginRef": "prefix-cache-scorer", "weight": 3}));
+        refs.push(json!({"pluginRef": "max-score-picker"}));
+        json!({"name": name, "plugins": refs})
+    };
+    config.insert(
+        "inline".into(),
+        json!({
+            "apiVersion": "inference.networking.x-k8s.io/v1alpha1",
+            "kind": "EndpointPickerConfig",
+            "plugins": plugins,
+            "schedulingProfiles": [
+                profile("prefill", "prefill-filter"),
+                profile("decode", "decode-filter"),
+            ],
+        }),
+    );
+}
+
+/// The scheduler's `config.ref` (set by the user) and `config.inline` (a preset's) are
+/// alternatives: KServe resolves the ref into the inline config, replacing the preset's.
+fn drop_preset_inline_config(spec: &mut Value) {
+    if let Some(Value::Object(c)) = spec.pointer_mut("/router/scheduler/config") {
+        c.remove("inline");
+    }
 }
 
 #[cfg(test)]

@@ -995,34 +995,9 @@ fn printf(fmt: &str, args: &[Value]) -> Result<String, String> {
     Ok(out)
 }
 
-/// knative's `kmeta.ChildName`: `parent + suffix`, or, when longer than 63 characters, the
-/// parent cut short and followed by its MD5 hex digest.
+/// knative's `kmeta.ChildName` (the one implementation: [`crate::names::child_name`]).
 pub fn child_name(parent: &str, suffix: &str) -> String {
-    const LONGEST: usize = 63;
-    const HEAD: usize = LONGEST - 32;
-    if parent.len() + suffix.len() <= LONGEST {
-        return parent.to_string() + suffix;
-    }
-    if HEAD <= suffix.len() {
-        let h = super::md5::hex(format!("{parent}{suffix}").as_bytes());
-        let p = parent.get(..HEAD.min(parent.len())).unwrap_or(parent);
-        let mut ret = p.to_string() + &h;
-        if ret.len() < LONGEST {
-            let d = LONGEST - ret.len();
-            ret.push_str(suffix.get(..d).unwrap_or(suffix));
-        }
-        return make_valid_name(ret);
-    }
-    let cut = HEAD - suffix.len();
-    let p = parent.get(..cut).unwrap_or(parent);
-    make_valid_name(format!("{p}{}{suffix}", super::md5::hex(parent.as_bytes())))
-}
-
-fn make_valid_name(mut n: String) -> String {
-    while n.ends_with(|c: char| !c.is_ascii_alphanumeric()) {
-        n.pop();
-    }
-    n
+    crate::names::child_name(parent, suffix)
 }
 
 /// Parses a Kubernetes quantity and returns its value rounded up to an integer (Go's

@@ -1,18 +1,8 @@
 //! The pure builder: an expanded `LLMInferenceService` (as stored, after the mutating webhook)
 //! in, the Kubernetes objects that run it out.
 //!
-//! Names follow KServe's LLMInferenceService controller (`<n>` is the service name):
-//!
-//! | object | name |
-//! |---|---|
-//! | decode `Deployment` / `LeaderWorkerSet` | `<n>-kserve` / `<n>-kserve-mn` |
-//! | prefill `Deployment` / `LeaderWorkerSet` | `<n>-kserve-prefill` / `<n>-kserve-mn-prefill` |
-//! | workload `Service` | `<n>-kserve-workload-svc` |
-//! | scheduler `Deployment`, `Service`, `ServiceAccount` | `<n>-kserve-router-scheduler`, `<n>-epp-service`, `<n>-epp-sa` |
-//! | scheduler `Role` / `RoleBinding` | `<n>-epp-role` |
-//! | `InferencePool` | `<n>-inference-pool` |
-//! | `HTTPRoute` | `<n>-kserve-route` |
-//! | `HorizontalPodAutoscaler` / KEDA `ScaledObject` | `<n>-kserve-hpa` / `<n>-kserve-keda` (prefill: `<n>-kserve-prefill-hpa` / `-keda`) |
+//! Names follow KServe's LLMInferenceService controller: [`crate::names`] makes every one
+//! (`ChildName(<name>, suffix)`, hash-shortened to 63 characters as knative's `kmeta.ChildName`).
 //!
 //! Every object carries [`MANAGED_BY_LABEL`]=[`MANAGED_BY`], `app.kubernetes.io/name: <n>`,
 //! `app.kubernetes.io/part-of: llminferenceservice` and a controller owner reference to the
@@ -36,8 +26,15 @@ pub const PART_OF: &str = "llminferenceservice";
 pub const COMPONENT_LABEL: &str = "kserve.io/component";
 /// `llm-d.ai/role`: `both`, `decode` or `prefill`.
 pub const ROLE_LABEL: &str = "llm-d.ai/role";
-/// `app.kubernetes.io/component` of the scheduler's objects.
+/// `app.kubernetes.io/component`: which part of the service an object is (values below, as
+/// KServe's `LLMComponent*` constants).
+pub const APP_COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+/// [`APP_COMPONENT_LABEL`] of the scheduler's objects and the InferencePool.
 pub const SCHEDULER_COMPONENT: &str = "llminferenceservice-router-scheduler";
+/// [`APP_COMPONENT_LABEL`] of the HTTPRoute.
+pub const ROUTER_COMPONENT: &str = "llminferenceservice-router";
+/// [`APP_COMPONENT_LABEL`] of the decode workload, the workload Service and the autoscalers.
+pub const WORKLOAD_COMPONENT: &str = "llminferenceservice-workload";
 /// The port of the workload Service (vLLM, or the routing sidecar in front of it).
 pub const WORKLOAD_PORT: i64 = 8000;
 
@@ -130,56 +127,8 @@ pub mod wva {
     pub const METRIC: &str = "wva_desired_replicas";
 }
 
-/// Names of the children of service `n`.
-pub mod names {
-    pub fn decode(n: &str, multi_node: bool) -> String {
-        if multi_node {
-            format!("{n}-kserve-mn")
-        } else {
-            format!("{n}-kserve")
-        }
-    }
-    pub fn prefill(n: &str, multi_node: bool) -> String {
-        if multi_node {
-            format!("{n}-kserve-mn-prefill")
-        } else {
-            format!("{n}-kserve-prefill")
-        }
-    }
-    fn autoscaler_base(n: &str, pool: super::Pool) -> String {
-        match pool {
-            super::Pool::Decode => format!("{n}-kserve"),
-            super::Pool::Prefill => format!("{n}-kserve-prefill"),
-        }
-    }
-    pub fn hpa(n: &str, pool: super::Pool) -> String {
-        format!("{}-hpa", autoscaler_base(n, pool))
-    }
-    pub fn scaled_object(n: &str, pool: super::Pool) -> String {
-        format!("{}-keda", autoscaler_base(n, pool))
-    }
-    pub fn workload_service(n: &str) -> String {
-        format!("{n}-kserve-workload-svc")
-    }
-    pub fn scheduler(n: &str) -> String {
-        format!("{n}-kserve-router-scheduler")
-    }
-    pub fn epp_service(n: &str) -> String {
-        format!("{n}-epp-service")
-    }
-    pub fn epp_sa(n: &str) -> String {
-        format!("{n}-epp-sa")
-    }
-    pub fn epp_role(n: &str) -> String {
-        format!("{n}-epp-role")
-    }
-    pub fn pool(n: &str) -> String {
-        format!("{n}-inference-pool")
-    }
-    pub fn route(n: &str) -> String {
-        format!("{n}-kserve-route")
-    }
-}
+/// Names of the children of service `n`: the one naming module (KServe's `ChildName` rule).
+pub use crate::names;
 
 /// The service's identity, read once.
 #[derive(Clone, Debug)]
@@ -275,9 +224,24 @@ impl Meta {
         name: &str,
         extra_labels: &[(&str, &str)],
     ) -> Map<String, Value> {
+        let extra = extra_labels
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), Value::from(*v)))
+            .collect();
+        self.object_labelled(api_version, kind, name, extra)
+    }
+
+    fn object_labelled(
+        &self,
+        api_version: &str,
+        kind: &str,
+        name: &str,
+        extra_labels: Map<String, Value>,
+    ) -> Map<String, Value> {
+        // The common labels win: children are found by them.
         let mut labels = self.common_labels();
         for (k, v) in extra_labels {
-            labels.insert((*k).into(), (*v).into());
+            labels.entry(k).or_insert(v);
         }
         let mut o = Map::new();
         o.insert("apiVersion".into(), api_version.into());
@@ -346,11 +310,17 @@ fn i32_of(v: Option<i64>) -> Option<i32> {
     v.and_then(|x| i32::try_from(x).ok())
 }
 
-/// Which pool a workload serves.
+pub use crate::names::Pool;
+
+/// Which pods a template makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pool {
-    Decode,
-    Prefill,
+enum PodKind {
+    /// A Deployment's.
+    Single,
+    /// A LeaderWorkerSet's leaders.
+    Leader,
+    /// A LeaderWorkerSet's workers.
+    Worker,
 }
 
 /// One workload (decode or prefill) as read from the spec.
@@ -391,17 +361,46 @@ impl Workload<'_> {
             get("pipeline")?,
         ))
     }
-    /// Pod metadata: the service's propagated labels and annotations, then the workload
-    /// spec's (they override), then our labels (ours win: the selector depends on them).
-    fn pod_metadata(&self, meta: &Meta, component: &str, lws: bool) -> Result<Value, BuildError> {
-        let mut labels = meta.propagated_labels.clone();
-        if let Some(l) = obj(self.spec.get("labels"), &format!("{}labels", self.path))? {
-            labels.extend(l.clone());
+    /// Our labels of a pod (and of its Deployment, whose selector they are), as KServe:
+    /// `app.kubernetes.io/component` (`llminferenceservice-workload[-leader|-worker][-prefill]`),
+    /// and on serving pods (not LeaderWorkerSet workers) `kserve.io/component: workload` and
+    /// `llm-d.ai/role`, which the InferencePool and the workload Service select.
+    fn own_labels(&self, meta: &Meta, pod: PodKind) -> Map<String, Value> {
+        let prefill = self.pool == Pool::Prefill;
+        let component = match (pod, prefill) {
+            (PodKind::Single, false) => WORKLOAD_COMPONENT,
+            (PodKind::Single, true) => "llminferenceservice-workload-prefill",
+            (PodKind::Leader, false) => "llminferenceservice-workload-leader",
+            (PodKind::Leader, true) => "llminferenceservice-workload-leader-prefill",
+            (PodKind::Worker, false) => "llminferenceservice-workload-worker",
+            (PodKind::Worker, true) => "llminferenceservice-workload-worker-prefill",
+        };
+        let mut m = Map::new();
+        m.insert(APP_COMPONENT_LABEL.into(), component.into());
+        m.insert(NAME_LABEL.into(), meta.name.clone().into());
+        m.insert(PART_OF_LABEL.into(), PART_OF.into());
+        if pod != PodKind::Worker {
+            m.insert(COMPONENT_LABEL.into(), "workload".into());
+            m.insert(ROLE_LABEL.into(), self.role.into());
         }
-        labels.insert(NAME_LABEL.into(), meta.name.clone().into());
-        labels.insert(PART_OF_LABEL.into(), PART_OF.into());
-        labels.insert(COMPONENT_LABEL.into(), component.into());
-        labels.insert(ROLE_LABEL.into(), self.role.into());
+        m
+    }
+    /// Pod metadata: the service's propagated labels and annotations, our labels, then the
+    /// workload spec's labels and annotations, which win as in KServe, except over a
+    /// Deployment's selector labels (a pod template that does not match its selector is
+    /// refused).
+    fn pod_metadata(&self, meta: &Meta, pod: PodKind) -> Result<Value, BuildError> {
+        let lws = pod != PodKind::Single;
+        let mut labels = meta.propagated_labels.clone();
+        let own = self.own_labels(meta, pod);
+        labels.extend(own.clone());
+        if let Some(l) = obj(self.spec.get("labels"), &format!("{}labels", self.path))? {
+            for (k, v) in l {
+                if lws || !own.contains_key(k) {
+                    labels.insert(k.clone(), v.clone());
+                }
+            }
+        }
         let mut m = Map::new();
         m.insert("labels".into(), Value::Object(labels));
         let mut annotations = workload_annotations(meta, lws);
@@ -415,14 +414,6 @@ impl Workload<'_> {
             m.insert("annotations".into(), Value::Object(annotations));
         }
         Ok(Value::Object(m))
-    }
-    fn selector(&self, meta: &Meta) -> Value {
-        json!({
-            NAME_LABEL: meta.name,
-            PART_OF_LABEL: PART_OF,
-            COMPONENT_LABEL: "workload",
-            ROLE_LABEL: self.role,
-        })
     }
     fn template(&self) -> Result<&Map<String, Value>, BuildError> {
         obj(self.spec.get("template"), &format!("{}template", self.path))?.ok_or(
@@ -441,7 +432,6 @@ impl Workload<'_> {
             self.spec.get("rolloutStrategy"),
             &format!("{}rolloutStrategy", self.path),
         )?;
-        let extra = [(COMPONENT_LABEL, "workload"), (ROLE_LABEL, self.role)];
         let template = Value::Object(self.template()?.clone());
         let mut spec = Map::new();
         if scaling.is_none() {
@@ -452,14 +442,17 @@ impl Workload<'_> {
             let worker = obj(Some(worker), &format!("{}worker", self.path))?
                 .cloned()
                 .unwrap_or_default();
-            let mut o = meta.object(
+            // As KServe: the LeaderWorkerSet carries its workers' labels.
+            let mut o = meta.object_labelled(
                 "leaderworkerset.x-k8s.io/v1",
                 "LeaderWorkerSet",
                 &name,
-                &extra,
+                self.own_labels(meta, PodKind::Worker),
             );
             propagate_onto(&mut o, meta, true);
-            spec.insert("startupPolicy".into(), "LeaderReady".into());
+            // As KServe: workers start once the leader pod is created. Not `LeaderReady`: a
+            // multi-node vLLM leader only turns ready after its workers joined (deadlock).
+            spec.insert("startupPolicy".into(), "LeaderCreated".into());
             if let Some(r) = rollout {
                 spec.insert(
                     "rolloutStrategy".into(),
@@ -470,12 +463,13 @@ impl Workload<'_> {
                 "leaderWorkerTemplate".into(),
                 json!({
                     "size": self.group_size()?,
+                    "restartPolicy": "RecreateGroupOnPodRestart",
                     "leaderTemplate": {
-                        "metadata": self.pod_metadata(meta, "workload", true)?,
+                        "metadata": self.pod_metadata(meta, PodKind::Leader)?,
                         "spec": template,
                     },
                     "workerTemplate": {
-                        "metadata": self.pod_metadata(meta, "workload-worker", true)?,
+                        "metadata": self.pod_metadata(meta, PodKind::Worker)?,
                         "spec": Value::Object(worker),
                     },
                 }),
@@ -484,12 +478,10 @@ impl Workload<'_> {
             out.push(Value::Object(o));
             ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet")
         } else {
-            let mut o = meta.object("apps/v1", "Deployment", &name, &extra);
+            let own = self.own_labels(meta, PodKind::Single);
+            let mut o = meta.object_labelled("apps/v1", "Deployment", &name, own.clone());
             propagate_onto(&mut o, meta, false);
-            spec.insert(
-                "selector".into(),
-                json!({"matchLabels": self.selector(meta)}),
-            );
+            spec.insert("selector".into(), json!({ "matchLabels": own }));
             if let Some(r) = rollout {
                 spec.insert(
                     "strategy".into(),
@@ -498,7 +490,7 @@ impl Workload<'_> {
             }
             spec.insert(
                 "template".into(),
-                json!({"metadata": self.pod_metadata(meta, "workload", false)?, "spec": template}),
+                json!({"metadata": self.pod_metadata(meta, PodKind::Single)?, "spec": template}),
             );
             o.insert("spec".into(), Value::Object(spec));
             out.push(Value::Object(o));
@@ -559,7 +551,7 @@ impl Workload<'_> {
             }
             Value::Object(spec)
         };
-        let workload = [(COMPONENT_LABEL, "workload"), (ROLE_LABEL, self.role)];
+        let workload = [(APP_COMPONENT_LABEL, WORKLOAD_COMPONENT)];
 
         let wva = match actuator {
             Actuator::Keda(keda) => {
@@ -577,8 +569,7 @@ impl Workload<'_> {
             .filter(|a| !a.is_empty())
             .unwrap_or("unknown");
         let labels = [
-            (COMPONENT_LABEL, "workload"),
-            (ROLE_LABEL, self.role),
+            (APP_COMPONENT_LABEL, WORKLOAD_COMPONENT),
             (wva::ACCELERATOR_LABEL, accelerator),
         ];
         let model = &meta.model_id;
@@ -872,7 +863,7 @@ impl<'a> Plan<'a> {
     ) -> Result<(), BuildError> {
         let meta = &self.meta;
         let n = &meta.name;
-        let comp = [("app.kubernetes.io/component", SCHEDULER_COMPONENT)];
+        let comp = [(APP_COMPONENT_LABEL, SCHEDULER_COMPONENT)];
 
         let mut sa = meta.object("v1", "ServiceAccount", &names::epp_sa(n), &comp);
         sa.insert("automountServiceAccountToken".into(), true.into());
@@ -884,23 +875,13 @@ impl<'a> Plan<'a> {
             &names::epp_role(n),
             &comp,
         );
-        role.insert(
-            "rules".into(),
-            json!([
-                {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
-                {
-                    "apiGroups": ["inference.networking.k8s.io", "inference.networking.x-k8s.io"],
-                    "resources": ["inferencepools", "inferenceobjectives"],
-                    "verbs": ["get", "list", "watch"],
-                },
-            ]),
-        );
+        role.insert("rules".into(), scheduler_role_rules());
         out.push(Value::Object(role));
 
         let mut rb = meta.object(
             "rbac.authorization.k8s.io/v1",
             "RoleBinding",
-            &names::epp_role(n),
+            &names::epp_role_binding(n),
             &comp,
         );
         rb.insert(
@@ -916,7 +897,7 @@ impl<'a> Plan<'a> {
         let selector = json!({
             NAME_LABEL: n,
             PART_OF_LABEL: PART_OF,
-            "app.kubernetes.io/component": SCHEDULER_COMPONENT,
+            APP_COMPONENT_LABEL: SCHEDULER_COMPONENT,
         });
         let mut svc = meta.object("v1", "Service", &names::epp_service(n), &comp);
         svc.insert(
@@ -924,11 +905,7 @@ impl<'a> Plan<'a> {
             json!({
                 "type": "ClusterIP",
                 "selector": selector,
-                "ports": [
-                    {"name": "grpc", "port": 9002, "targetPort": 9002, "protocol": "TCP", "appProtocol": "http2"},
-                    {"name": "grpc-health", "port": 9003, "targetPort": 9003, "protocol": "TCP", "appProtocol": "http2"},
-                    {"name": "metrics", "port": 9090, "targetPort": 9090, "protocol": "TCP"},
-                ],
+                "ports": scheduler_service_ports(s),
             }),
         );
         out.push(Value::Object(svc));
@@ -953,17 +930,118 @@ impl<'a> Plan<'a> {
             pod_meta.insert("annotations".into(), Value::Object(a.clone()));
         }
         let replicas = int(s.get("replicas"), &format!("{p}replicas"))?.unwrap_or(1);
+        if replicas > 1 {
+            enable_leader_election(&mut pod);
+        }
         let mut d = meta.object("apps/v1", "Deployment", &names::scheduler(n), &comp);
         d.insert(
             "spec".into(),
             json!({
                 "replicas": replicas,
+                // As KServe: one active endpoint picker (stateful scorers); with leader election
+                // a rolling update could never stop the old leader.
+                "strategy": {"type": "Recreate"},
                 "selector": {"matchLabels": selector},
                 "template": {"metadata": Value::Object(pod_meta), "spec": Value::Object(pod)},
             }),
         );
         out.push(Value::Object(d));
         Ok(())
+    }
+}
+
+/// The scheduler's Role, as KServe's: read pods, pools and objectives (both InferencePool API
+/// groups and llm-d's), endpoint slices; manage leases (leader election).
+fn scheduler_role_rules() -> Value {
+    let read = ["get", "list", "watch"];
+    json!([
+        {"apiGroups": [""], "resources": ["pods"], "verbs": read},
+        {
+            "apiGroups": ["inference.networking.k8s.io", "inference.networking.x-k8s.io"],
+            "resources": ["inferencepools", "inferenceobjectives", "inferencemodels"],
+            "verbs": read,
+        },
+        {
+            "apiGroups": ["inference.networking.x-k8s.io"],
+            "resources": ["inferencemodelrewrites", "inferencepoolimports"],
+            "verbs": read,
+        },
+        {
+            "apiGroups": ["llm-d.ai"],
+            "resources": ["inferenceobjectives", "inferencemodelrewrites"],
+            "verbs": read,
+        },
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+        },
+    ])
+}
+
+/// Ports of the scheduler Service, as KServe: the containers' ports named `grpc`,
+/// `grpc-health`, `metrics` or `zmq` (target: the port's name), sorted by name. A template that
+/// names none gets the endpoint picker's usual ports (9002, 9003, 9090), not a Service without
+/// ports (refused by the API server).
+fn scheduler_service_ports(s: &Map<String, Value>) -> Value {
+    const WANTED: [&str; 4] = ["grpc", "grpc-health", "metrics", "zmq"];
+    let mut ports: std::collections::BTreeMap<String, Value> = Default::default();
+    let containers = s
+        .get("template")
+        .and_then(|t| t.get("containers"))
+        .and_then(Value::as_array);
+    for port in containers.into_iter().flatten().flat_map(|c| {
+        c.get("ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+    }) {
+        let (Some(name), Some(number)) = (
+            port.get("name").and_then(Value::as_str),
+            port.get("containerPort").and_then(Value::as_i64),
+        ) else {
+            continue;
+        };
+        if !WANTED.contains(&name) {
+            continue;
+        }
+        let mut p = Map::new();
+        p.insert("name".into(), name.into());
+        p.insert("port".into(), number.into());
+        p.insert("targetPort".into(), name.into());
+        if let Some(proto) = port.get("protocol").filter(|v| v.is_string()) {
+            p.insert("protocol".into(), proto.clone());
+        }
+        ports.insert(name.to_string(), Value::Object(p));
+    }
+    if ports.is_empty() {
+        return json!([
+            {"name": "grpc", "port": 9002, "targetPort": 9002, "protocol": "TCP"},
+            {"name": "grpc-health", "port": 9003, "targetPort": 9003, "protocol": "TCP"},
+            {"name": "metrics", "port": 9090, "targetPort": 9090, "protocol": "TCP"},
+        ]);
+    }
+    Value::Array(ports.into_values().collect())
+}
+
+/// With more than one replica, as KServe: `--ha-enable-leader-election` on the `main`
+/// container (unless its args have it).
+fn enable_leader_election(pod: &mut Map<String, Value>) {
+    const FLAG: &str = "--ha-enable-leader-election";
+    let Some(Value::Array(containers)) = pod.get_mut("containers") else {
+        return;
+    };
+    let Some(Value::Object(main)) = containers.iter_mut().find(|c| c["name"] == "main") else {
+        return;
+    };
+    let args = main.entry("args").or_insert_with(|| json!([]));
+    if let Value::Array(args) = args
+        && !args
+            .iter()
+            .any(|a| a == FLAG || a == "-ha-enable-leader-election")
+    {
+        args.push(FLAG.into());
     }
 }
 
@@ -1037,6 +1115,13 @@ fn wire_scheduler_config(
     Ok(())
 }
 
+fn spec_of(svc: &Value) -> &Map<String, Value> {
+    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    svc.get("spec")
+        .and_then(Value::as_object)
+        .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+}
+
 /// The child objects of `svc` (a whole `serving.kserve.io/v1alpha2` LLMInferenceService, as
 /// stored), in a fixed order: scheduler RBAC, Services, workloads, autoscalers, InferencePool,
 /// HTTPRoute. Without cluster settings: see [`build_with`].
@@ -1059,18 +1144,30 @@ pub fn build_with(svc: &Value, opts: &BuildOptions) -> Result<Vec<Value>, BuildE
     if let Some(s) = plan.scheduler {
         plan.scheduler_objects(s, &mut out)?;
     }
-    let mut ws = meta.object(
+    // As KServe: the spec's labels on the Service too (ours kept: children are found by them),
+    // and the selector of every serving pod, decode and prefill alike.
+    let mut ws_labels = obj(spec_of(svc).get("labels"), "spec.labels")?
+        .cloned()
+        .unwrap_or_default();
+    ws_labels.insert(APP_COMPONENT_LABEL.into(), WORKLOAD_COMPONENT.into());
+    let mut ws = meta.object_labelled(
         "v1",
         "Service",
         &names::workload_service(&meta.name),
-        &[(COMPONENT_LABEL, "workload")],
+        ws_labels,
     );
     ws.insert(
         "spec".into(),
         json!({
             "type": "ClusterIP",
-            "selector": {NAME_LABEL: meta.name, COMPONENT_LABEL: "workload"},
-            "ports": [{"name": "http", "port": WORKLOAD_PORT, "targetPort": WORKLOAD_PORT, "protocol": "TCP"}],
+            "selector": {PART_OF_LABEL: PART_OF, NAME_LABEL: meta.name, COMPONENT_LABEL: "workload"},
+            "ports": [{
+                "name": "http",
+                "port": WORKLOAD_PORT,
+                "targetPort": WORKLOAD_PORT,
+                "protocol": "TCP",
+                "appProtocol": "http",
+            }],
         }),
     );
     out.push(Value::Object(ws));
@@ -1083,7 +1180,7 @@ pub fn build_with(svc: &Value, opts: &BuildOptions) -> Result<Vec<Value>, BuildE
             "inference.networking.k8s.io/v1",
             "InferencePool",
             &names::pool(&meta.name),
-            &[],
+            &[(APP_COMPONENT_LABEL, SCHEDULER_COMPONENT)],
         );
         o.insert("spec".into(), spec.clone());
         out.push(Value::Object(o));
@@ -1093,7 +1190,7 @@ pub fn build_with(svc: &Value, opts: &BuildOptions) -> Result<Vec<Value>, BuildE
             "gateway.networking.k8s.io/v1",
             "HTTPRoute",
             &names::route(&meta.name),
-            &[],
+            &[(APP_COMPONENT_LABEL, ROUTER_COMPONENT)],
         );
         o.insert("spec".into(), spec.clone());
         out.push(Value::Object(o));
@@ -1144,7 +1241,7 @@ mod tests {
         .unwrap();
         let l = find(&objs, "LeaderWorkerSet", "m-kserve-mn");
         assert_eq!(l["spec"]["leaderWorkerTemplate"]["size"], 2);
-        assert_eq!(l["spec"]["startupPolicy"], "LeaderReady");
+        assert_eq!(l["spec"]["startupPolicy"], "LeaderCreated");
         let objs = build(&svc(json!({
             "parallelism": {"pipeline": 4}, "template": {}, "worker": {},
         })))
@@ -1274,6 +1371,106 @@ mod tests {
             d["spec"]["template"]["metadata"]
                 .get("annotations")
                 .is_none()
+        );
+    }
+
+    /// The scheduler's RBAC, HA and Service as KServe builds them.
+    #[test]
+    fn scheduler_as_kserve() {
+        let main = json!({"containers": [{"name": "main", "args": ["--pool-name", "p"], "ports": [
+            {"name": "metrics", "containerPort": 9091},
+            {"name": "grpc", "containerPort": 9012, "protocol": "TCP"},
+            {"name": "other", "containerPort": 1}]}]});
+        let objs = build(&svc(
+            json!({"template": {}, "router": {"scheduler": {"template": main, "replicas": 2}}}),
+        ))
+        .unwrap();
+        let role = find(&objs, "Role", "m-epp-role");
+        assert_eq!(role["rules"].as_array().unwrap().len(), 6);
+        assert_eq!(role["rules"][5]["resources"], json!(["leases"]));
+        let rb = find(&objs, "RoleBinding", "m-epp-rb");
+        assert_eq!(rb["roleRef"]["name"], "m-epp-role");
+        let d = find(&objs, "Deployment", "m-kserve-router-scheduler");
+        assert_eq!(d["spec"]["strategy"]["type"], "Recreate");
+        let args = d["spec"]["template"]["spec"]["containers"][0]["args"].clone();
+        assert_eq!(
+            args,
+            json!(["--pool-name", "p", "--ha-enable-leader-election"])
+        );
+        let svc_ports = &find(&objs, "Service", "m-epp-service")["spec"]["ports"];
+        assert_eq!(
+            svc_ports,
+            &json!([
+                {"name": "grpc", "port": 9012, "targetPort": "grpc", "protocol": "TCP"},
+                {"name": "metrics", "port": 9091, "targetPort": "metrics"},
+            ])
+        );
+        // One replica: no leader election.
+        let objs = build(&svc(
+            json!({"template": {}, "router": {"scheduler": {"template": main, "replicas": 1}}}),
+        ))
+        .unwrap();
+        let d = find(&objs, "Deployment", "m-kserve-router-scheduler");
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["args"],
+            json!(["--pool-name", "p"])
+        );
+    }
+
+    /// KServe's `app.kubernetes.io/component` values, selectors and label precedence.
+    #[test]
+    fn labels_and_selectors_as_kserve() {
+        let comp = |o: &Value| o["metadata"]["labels"][APP_COMPONENT_LABEL].clone();
+        let objs = build(&svc(json!({
+            "template": {}, "labels": {"team": "a", "llm-d.ai/role": "spoof"},
+            "prefill": {"template": {}, "worker": {}, "parallelism": {"pipeline": 2}},
+            "router": {"scheduler": {"template": {}, "pool": {"spec": {}}}, "route": {"http": {"spec": {}}}},
+        })))
+        .unwrap();
+        let d = find(&objs, "Deployment", "m-kserve");
+        assert_eq!(comp(d), WORKLOAD_COMPONENT);
+        let sel = json!({APP_COMPONENT_LABEL: WORKLOAD_COMPONENT, NAME_LABEL: "m", PART_OF_LABEL: PART_OF,
+            COMPONENT_LABEL: "workload", ROLE_LABEL: "decode"});
+        assert_eq!(d["spec"]["selector"]["matchLabels"], sel);
+        let pod = &d["spec"]["template"]["metadata"]["labels"];
+        assert_eq!(pod["team"], "a", "spec.labels reach the pods");
+        assert_eq!(pod[ROLE_LABEL], "decode", "but not over the selector");
+        let l = find(&objs, "LeaderWorkerSet", "m-kserve-mn-prefill");
+        assert_eq!(comp(l), "llminferenceservice-workload-worker-prefill");
+        let t = &l["spec"]["leaderWorkerTemplate"];
+        assert_eq!(t["restartPolicy"], "RecreateGroupOnPodRestart");
+        assert_eq!(
+            t["leaderTemplate"]["metadata"]["labels"][APP_COMPONENT_LABEL],
+            "llminferenceservice-workload-leader-prefill"
+        );
+        assert_eq!(
+            t["leaderTemplate"]["metadata"]["labels"][COMPONENT_LABEL],
+            "workload"
+        );
+        let w = &t["workerTemplate"]["metadata"]["labels"];
+        assert_eq!(
+            w[APP_COMPONENT_LABEL],
+            "llminferenceservice-workload-worker-prefill"
+        );
+        assert!(
+            w.get(COMPONENT_LABEL).is_none(),
+            "workers are not endpoints"
+        );
+        let ws = find(&objs, "Service", "m-kserve-workload-svc");
+        assert_eq!(comp(ws), WORKLOAD_COMPONENT);
+        assert_eq!(ws["metadata"]["labels"]["team"], "a");
+        assert_eq!(
+            ws["spec"]["selector"],
+            json!({PART_OF_LABEL: PART_OF, NAME_LABEL: "m", COMPONENT_LABEL: "workload"})
+        );
+        assert_eq!(ws["spec"]["ports"][0]["appProtocol"], "http");
+        assert_eq!(
+            comp(find(&objs, "InferencePool", "m-inference-pool")),
+            SCHEDULER_COMPONENT
+        );
+        assert_eq!(
+            comp(find(&objs, "HTTPRoute", "m-kserve-route")),
+            ROUTER_COMPONENT
         );
     }
 

@@ -156,8 +156,10 @@ fn check_keda(keda: &Obj, min: Option<i64>, sc: &Obj, under_wva: bool, s: &mut S
     }
 }
 
-/// The router: route refs/spec, gateway, scheduler.
-pub fn check_router(spec: &Obj, s: &mut Sink) {
+/// The router: route refs/spec, gateway, scheduler. A service is validated after the mutating
+/// webhook wrote the route's parentRefs from the gateway refs, so only a preset (`is_config`,
+/// validated as written) is warned about parentRefs that repeat them.
+pub fn check_router(spec: &Obj, is_config: bool, s: &mut Sink) {
     let router = spec.obj("router", s);
     let route = router.obj("route", s);
     let gateway = router.obj("gateway", s);
@@ -190,11 +192,13 @@ pub fn check_router(spec: &Obj, s: &mut Sink) {
         p.sort();
         g.sort();
         if p == g {
-            s.warn(format!(
+            if is_config {
+                s.warn(format!(
                 "{}: parentRefs only repeat {}; they can be omitted, the route's parents are derived from the gateway refs",
-                inline.path_of("parentRefs"),
-                gateway.path_of("refs")
-            ));
+                    inline.path_of("parentRefs"),
+                    gateway.path_of("refs")
+                ));
+            }
         } else {
             s.forbidden(
                 inline.path_of("parentRefs"),

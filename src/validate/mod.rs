@@ -9,6 +9,7 @@ use serde_json::Value;
 pub mod dra;
 pub mod json;
 pub mod kserve;
+pub mod names;
 pub mod parallelism;
 pub mod podspec;
 
@@ -177,6 +178,7 @@ pub fn check_object(old: Option<&Value>, new: &Value, cfg: &ValidateConfig, s: &
         return;
     }
     let name = kserve::meta_name(new);
+    names::check_child_names(name, is_config, s);
 
     // 1. Parallelism and GPUs, decode and prefill.
     parallelism::check_workload(&spec, cfg, partial, s);
@@ -203,7 +205,7 @@ pub fn check_object(old: Option<&Value>, new: &Value, cfg: &ValidateConfig, s: &
         kserve::check_rollout(w, s);
     }
     kserve::check_actuator_consistency(&spec, &prefill, s);
-    kserve::check_router(&spec, s);
+    kserve::check_router(&spec, is_config, s);
     kserve::check_model(&spec, name, partial, s);
 
     // 3. Pod templates as PodSpecs.

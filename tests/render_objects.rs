@@ -1,0 +1,88 @@
+//! `llmisvc render --objects`: the children the reconciler would apply, for every example.
+//!
+//! `tests/golden/objects/NAME.out.yaml` is the output for `examples/NAME.yaml` with the
+//! shipped presets. Regenerate with `UPDATE_GOLDEN=1 cargo test --test render_objects`.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn render(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_llmisvc"))
+        .arg("render")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("llmisvc runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn examples() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let n = e.unwrap().file_name().into_string().ok()?;
+            n.strip_suffix(".yaml").map(str::to_string)
+        })
+        .collect();
+    v.sort();
+    assert!(!v.is_empty());
+    v
+}
+
+#[test]
+fn golden_files() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut failures = Vec::new();
+    for name in examples() {
+        let input = format!("examples/{name}.yaml");
+        let (ok, yaml, err) = render(&["-f", &input, "--objects"]);
+        assert!(ok, "{input}: {err}");
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden/objects")
+            .join(format!("{name}.out.yaml"));
+        if update {
+            std::fs::write(&golden, &yaml).unwrap();
+        } else if std::fs::read_to_string(&golden).unwrap_or_default() != yaml {
+            failures.push(golden.display().to_string());
+        }
+        // JSON output: the same objects.
+        let (ok, json, err) = render(&["-f", &input, "--objects", "-o", "json"]);
+        assert!(ok, "{input}: {err}");
+        let from_json: Vec<Value> = serde_json::Deserializer::from_str(&json)
+            .into_iter::<Value>()
+            .map(Result::unwrap)
+            .collect();
+        let from_yaml: Vec<Value> = llmisvc::presets::parse_yaml_documents(&yaml, &input).unwrap();
+        assert_eq!(from_json, from_yaml, "{input}");
+        assert!(
+            from_yaml.iter().any(|o| o["kind"] == "Service"),
+            "{input}: no workload Service"
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "golden files differ (UPDATE_GOLDEN=1 to regenerate): {failures:?}"
+    );
+}
+
+#[test]
+fn refused_services_print_no_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.yaml");
+    std::fs::write(
+        &f,
+        "apiVersion: serving.kserve.io/v1alpha2\nkind: LLMInferenceService\nmetadata:\n  name: llama-3.2-3b-instruct\nspec:\n  model:\n    uri: hf://meta-llama/Llama-3.2-3B-Instruct\n",
+    )
+    .unwrap();
+    let (ok, out, err) = render(&["-f", f.to_str().unwrap(), "--objects"]);
+    assert!(!ok);
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("metadata.name"), "{err}");
+}
