@@ -284,6 +284,11 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(watch_policies(dir, st, interval));
     }
 
+    // One shutdown signal for the server and the reconciler: on SIGTERM the reconciler stops
+    // and releases its Lease (so another replica takes over at once, not after the lease
+    // expires) while the server drains.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut reconciler = None;
     if args.reconcile {
         let client = kube::Client::try_default().await?;
         let cfg = crate::reconcile::controller::serve_config(
@@ -291,13 +296,15 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
             &args.secret_namespace,
             args.wva.build_options(),
         );
-        tokio::spawn(async move {
-            if let Err(e) =
-                crate::reconcile::controller::run(client, cfg, std::future::pending()).await
-            {
+        let mut stop = stop_rx.clone();
+        reconciler = Some(tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = crate::reconcile::controller::run(client, cfg, stopped).await {
                 tracing::error!(error = %e, "reconciler stopped");
             }
-        });
+        }));
     }
 
     tracing::info!(addr = %local, "llmisvc webhook listening (POST /mutate /validate /convert; GET /healthz /readyz /metrics)");
@@ -315,7 +322,19 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
             local.port()
         );
     }
-    server.run(shutdown_signal()).await;
+    server
+        .run(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        })
+        .await;
+    if let Some(r) = reconciler
+        && tokio::time::timeout(std::time::Duration::from_secs(10), r)
+            .await
+            .is_err()
+    {
+        tracing::warn!("the reconciler did not stop within 10 s");
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,13 +1,17 @@
 //! Real-cluster suite, presets from the cluster: with `serve --cluster-presets` the webhook
 //! reads LLMInferenceServiceConfigs through a watch cache; a service's baseRefs are merged
-//! (user values win), a missing baseRef is refused naming it, and a preset with an unknown
-//! template placeholder is refused when written.
+//! (user values win); a service whose baseRef does not exist yet is admitted with a warning
+//! naming it and expanded once the config exists (the reconciler has it admitted again), so a
+//! directory holding both applies in one `kubectl apply -f dir/` in either order; and a preset
+//! with an unknown template placeholder is refused when written.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use support::cluster::{Cluster, free_port};
+use support::e2e::{Reconciler, get_json, reason};
 use support::server::{ServerProcess, gen_certs, llmisvc_ok};
 
 const PRESET: &str = r#"
@@ -90,27 +94,10 @@ fn base_refs_come_from_the_cluster_and_user_values_win() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    let _reconciler = Reconciler::start(&cluster, "1");
     cluster.apply_ok(PRESET);
-    // The watch cache picks the preset up shortly; retry the service until it does.
-    let start = Instant::now();
-    loop {
-        let out = cluster.kubectl_stdin(&["apply", "-f", "-"], SERVICE);
-        if out.status.success() {
-            break;
-        }
-        let err = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(err.contains("team-base"), "{err}");
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "preset never seen: {err}\n{}",
-            server.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    let got: serde_json::Value = serde_json::from_str(
-        &cluster.kubectl_ok(&["get", "llmisvc", "-n", "team", "svc", "-o", "json"]),
-    )
-    .unwrap();
+    cluster.apply_ok(SERVICE);
+    let got = wait_expanded(&cluster, "svc", &server);
     let spec = &got["spec"];
     assert_eq!(
         spec["labels"]["cost-center"], "7",
@@ -142,15 +129,81 @@ fn base_refs_come_from_the_cluster_and_user_values_win() {
         "{applied}"
     );
 
-    // A missing baseRef is refused with its name.
+    // A missing baseRef is admitted with a warning naming it, and the service is kept
+    // un-expanded (and marked) until the config exists.
     let out = cluster.kubectl_stdin(
         &["apply", "-f", "-"],
         &SERVICE.replace("svc", "svc2").replace("team-base", "nope"),
     );
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("\"nope\"") && err.contains("not found"),
-        "{err}"
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Warning") && err.contains("\"nope\""), "{err}");
+    let svc2 = get_json(&cluster, "llmisvc", "svc2", "team").unwrap();
+    assert!(svc2["spec"]["template"].is_null(), "{svc2}");
+    assert!(
+        svc2["metadata"]["annotations"][MISSING].is_string(),
+        "{svc2}"
+    );
+    // ... and the reconciler reports it as KServe does.
+    let start = Instant::now();
+    while reason(
+        &get_json(&cluster, "llmisvc", "svc2", "team").unwrap(),
+        "PresetsCombined",
+    ) != Some("ConfigNotFound")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no ConfigNotFound on svc2"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    // A directory holding a service and the config it references applies in one
+    // `kubectl apply -f dir/`, whichever kubectl applies first (files go in name order).
+    for (name, service_file, config_file) in [
+        ("svc-first", "a-service.yaml", "b-config.yaml"),
+        ("config-first", "b-service.yaml", "a-config.yaml"),
+    ] {
+        let d = cluster.dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let cfg = format!("{name}-base");
+        std::fs::write(
+            d.join(service_file),
+            SERVICE
+                .replace("svc,", &format!("{name},"))
+                .replace("team-base", &cfg),
+        )
+        .unwrap();
+        std::fs::write(d.join(config_file), PRESET.replace("team-base", &cfg)).unwrap();
+        cluster.kubectl_ok(&["apply", "-f", d.to_str().unwrap()]);
+        let got = wait_expanded(&cluster, name, &server);
+        assert_eq!(got["spec"]["labels"]["cost-center"], "7", "{name}");
+    }
+}
+
+const MISSING: &str = "llmisvc.serving.kserve.io/missing-base-refs";
+
+/// Waits until the stored service carries the team preset's parallelism and no missing-config
+/// marker; returns it.
+fn wait_expanded(cluster: &Cluster, name: &str, server: &ServerProcess) -> Value {
+    let start = Instant::now();
+    loop {
+        let got = get_json(cluster, "llmisvc", name, "team");
+        if let Some(g) = &got
+            && g["spec"]["parallelism"]["tensor"] == 2
+            && g["metadata"]["annotations"][MISSING].is_null()
+        {
+            return got.unwrap();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{name} never expanded: {got:?}\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }

@@ -710,3 +710,55 @@ fn deploy_copies_are_current() {
         );
     }
 }
+
+/// `serve --reconcile` (deploy/'s mode) releases the reconciler's Lease on SIGTERM, so the
+/// next replica leads at once instead of waiting the lease out.
+#[test]
+fn serve_with_reconcile_releases_its_lease_on_sigterm() {
+    let Some(cluster) = Cluster::start_or_skip() else {
+        return;
+    };
+    let dir = cluster.dir.path().join("llmisvc");
+    std::fs::create_dir_all(&dir).unwrap();
+    gen_certs(&dir);
+    cluster.apply_ok(&llmisvc_ok(&["crds"]));
+    cluster.wait_for(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/llminferenceservices.serving.kserve.io",
+        ],
+        Duration::from_secs(60),
+    );
+    let kubeconfig = cluster.kubeconfig.display().to_string();
+    let cert = format!("--tls-cert={}", dir.join("tls.crt").display());
+    let key = format!("--tls-key={}", dir.join("tls.key").display());
+    let mut server = ServerProcess::spawn(
+        &dir,
+        support::cluster::free_port(),
+        &[&cert, &key, "--reconcile", "--secret-namespace=default"],
+        &[("KUBECONFIG", &kubeconfig), ("POD_NAME", "serve-1")],
+    );
+    let holder = || {
+        let out = cluster.kubectl(&[
+            "get",
+            "lease",
+            "llmisvc-reconciler",
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    wait_until("serve-1 leads", Duration::from_secs(60), || {
+        holder().starts_with("serve-1_").then_some(())
+    });
+    server.stop();
+    assert_eq!(
+        holder(),
+        "",
+        "the Lease is still held after SIGTERM:\n{}",
+        server.log_text()
+    );
+}

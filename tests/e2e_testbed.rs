@@ -306,6 +306,26 @@ spec:
           nvidia.com/gpu: "16"
 "#;
 
+/// A multi-node service (a LeaderWorkerSet of 2 pods) whose pods ask for 16 GPUs each
+/// (admitted for the same reason as [`TOO_BIG`]).
+const TOO_BIG_MN: &str = r#"
+apiVersion: serving.kserve.io/v1alpha2
+kind: LLMInferenceService
+metadata:
+  name: too-big-mn
+  namespace: demo
+spec:
+  model:
+    uri: hf://Qwen/Qwen2.5-0.5B-Instruct
+  parallelism:
+    tensor: 1
+    data: 32
+    dataLocal: 16
+    expert: true
+  template: {}
+  worker: {}
+"#;
+
 /// A single-node service on the AMD node.
 const AMD: &str = r#"
 apiVersion: serving.kserve.io/v1alpha2
@@ -419,6 +439,7 @@ fn services_become_ready_with_pods_on_simulated_gpu_nodes() {
     }
     cluster.apply_ok(AMD);
     cluster.apply_ok(TOO_BIG);
+    cluster.apply_ok(TOO_BIG_MN);
 
     let names = ["qwen-small", "deepseek-dp", "deepseek-pd", "qwen-amd"];
     let diagnose = |cluster: &Cluster| {
@@ -469,7 +490,7 @@ fn services_become_ready_with_pods_on_simulated_gpu_nodes() {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        if svc == "too-big" {
+        if svc.starts_with("too-big") {
             continue;
         }
         for (resource, n) in gpus_of(p) {
@@ -490,21 +511,24 @@ fn services_become_ready_with_pods_on_simulated_gpu_nodes() {
         "{per_service:?}"
     );
 
-    // The pod no node can hold stays Pending, and the service says why.
-    let s = wait_until("too-big explains", Duration::from_secs(60), || {
-        let s = get_json(&cluster, LLMISVC, "too-big", "demo")?;
-        let msg = condition(&s, "WorkloadsReady")?["message"]
-            .as_str()?
-            .to_string();
-        msg.contains("Insufficient nvidia.com/gpu").then_some(s)
-    });
-    assert_ne!(cond(&s, "Ready"), Some("True"), "{}", s["status"]);
-    let pending: Vec<_> = pods(&cluster)
-        .into_iter()
-        .filter(|p| p["metadata"]["labels"]["app.kubernetes.io/name"] == "too-big")
-        .collect();
-    assert!(!pending.is_empty());
-    for p in pending {
-        assert_eq!(p["status"]["phase"], "Pending");
+    // Pods no node can hold stay Pending, and the services say why: a Deployment's and a
+    // LeaderWorkerSet's.
+    for name in ["too-big", "too-big-mn"] {
+        let s = wait_until(&format!("{name} explains"), Duration::from_secs(60), || {
+            let s = get_json(&cluster, LLMISVC, name, "demo")?;
+            let msg = condition(&s, "WorkloadsReady")?["message"]
+                .as_str()?
+                .to_string();
+            msg.contains("Insufficient nvidia.com/gpu").then_some(s)
+        });
+        assert_ne!(cond(&s, "Ready"), Some("True"), "{}", s["status"]);
+        let pending: Vec<_> = pods(&cluster)
+            .into_iter()
+            .filter(|p| p["metadata"]["labels"]["app.kubernetes.io/name"] == name)
+            .collect();
+        assert!(!pending.is_empty(), "{name}: no pods");
+        for p in pending {
+            assert_eq!(p["status"]["phase"], "Pending", "{name}");
+        }
     }
 }

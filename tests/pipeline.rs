@@ -222,7 +222,8 @@ fn a_missing_base_ref_is_a_warning_and_the_service_is_completed_later() {
     let later = json!({
         "apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceServiceConfig",
         "metadata": {"name": "later", "namespace": "team-a"},
-        "spec": {"template": {"containers": [{"name": "main", "image": "quay.io/org/vllm:from-later"}]}, "replicas": 2}
+        "spec": {"template": {"containers": [{"name": "main", "image": "quay.io/org/vllm:from-later"}]}, "replicas": 2,
+            "parallelism": {"tensor": 2}}
     });
     let input = svc(
         json!({"model": {"uri": "hf://Qwen/Qwen2.5-0.5B-Instruct"}, "baseRefs": [{"name": "later"}]}),
@@ -268,6 +269,8 @@ fn a_missing_base_ref_is_a_warning_and_the_service_is_completed_later() {
         "completion differs from admission in order"
     );
     assert_eq!(completed["spec"]["replicas"], 2);
+    // The config's parallelism is no change of an immutable field: the stored object never ran.
+    assert_eq!(completed["spec"]["parallelism"]["tensor"], 2);
     assert!(
         completed["metadata"]["annotations"]
             .get("llmisvc.serving.kserve.io/missing-base-refs")

@@ -396,7 +396,11 @@ impl Workload<'_> {
         labels.extend(own.clone());
         if let Some(l) = obj(self.spec.get("labels"), &format!("{}labels", self.path))? {
             for (k, v) in l {
-                if lws || !own.contains_key(k) {
+                // The role is derived from the service (prefill or not), as KServe's controller
+                // sets it: a stale `llm-d.ai/role` the webhook once stored in spec.labels (while
+                // the service had prefill) must not outlive the prefill pool.
+                let derived = k == ROLE_LABEL && own.contains_key(k);
+                if !derived && (lws || !own.contains_key(k)) {
                     labels.insert(k.clone(), v.clone());
                 }
             }
@@ -1415,6 +1419,23 @@ mod tests {
             d["spec"]["template"]["spec"]["containers"][0]["args"],
             json!(["--pool-name", "p"])
         );
+    }
+
+    /// A role label left in spec.labels from when the service had prefill loses to the derived
+    /// one on every pod template (found on the real cluster: removing prefill kept `decode`).
+    #[test]
+    fn derived_role_wins_over_a_stale_spec_label() {
+        let objs = build(&svc(json!({
+            "parallelism": {"data": 16, "dataLocal": 8},
+            "template": {}, "worker": {}, "labels": {"llm-d.ai/role": "decode", "team": "a"},
+        })))
+        .unwrap();
+        let t = &find(&objs, "LeaderWorkerSet", "m-kserve-mn")["spec"]["leaderWorkerTemplate"];
+        assert_eq!(
+            t["leaderTemplate"]["metadata"]["labels"][ROLE_LABEL],
+            "both"
+        );
+        assert_eq!(t["leaderTemplate"]["metadata"]["labels"]["team"], "a");
     }
 
     /// KServe's `app.kubernetes.io/component` values, selectors and label precedence.

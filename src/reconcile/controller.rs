@@ -498,8 +498,6 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     Ok(Action::requeue(ctx.cfg.resync))
 }
 
-/// Writes `status` through the status subresource when it differs from the service's
-/// (keys the new status lacks are removed); true when written.
 /// A service stored un-expanded because its baseRefs named configs that did not exist (see
 /// `presets::MISSING_BASE_REFS_ANNOTATION`): nothing is built from it. Once every config
 /// exists, the marker is removed with a patch, which goes through the mutating webhook: it
@@ -537,11 +535,13 @@ async fn pending_base_refs(
         }
     }
     let message = super::build::BuildError::PendingBaseRefs(names.to_vec()).to_string();
-    let status = super::status::invalid_spec(svc, &message, &now_rfc3339());
+    let status = super::status::config_not_found(svc, &message, &now_rfc3339());
     write_status(svc_api, svc, status, ns, name).await?;
     Ok(Action::requeue(ctx.cfg.resync.min(Duration::from_secs(20))))
 }
 
+/// Writes `status` through the status subresource when it differs from the service's
+/// (keys the new status lacks are removed); true when written.
 async fn write_status(
     svc_api: &Api<DynamicObject>,
     svc: &Value,
@@ -893,9 +893,16 @@ pub async fn run(
             _ = tokio::time::sleep(lc.retry) => {}
         }
     }
-    if let Some((h, tx)) = running.take() {
+    if let Some((mut h, tx)) = running.take() {
+        // In-flight reconciles get a few seconds; the Lease is released in any case (a
+        // controller stopped while it was still starting may not wind down by itself).
         let _ = tx.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
+        if tokio::time::timeout(Duration::from_secs(5), &mut h)
+            .await
+            .is_err()
+        {
+            h.abort();
+        }
         release(&api, &lc).await;
     }
     Ok(())

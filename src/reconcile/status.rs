@@ -263,6 +263,28 @@ pub fn invalid_spec(svc: &Value, message: &str, now: &str) -> Value {
     Value::Object(st)
 }
 
+/// The status of a service whose `baseRefs` name configs that do not exist yet, as KServe
+/// reports it (controller_int_config_not_found_test.go): `PresetsCombined=False` and
+/// `Ready=False`, both with reason `ConfigNotFound` and `message`.
+pub fn config_not_found(svc: &Value, message: &str, now: &str) -> Value {
+    let mut st = Map::new();
+    if let Some(g) = svc["metadata"]["generation"].as_i64() {
+        st.insert("observedGeneration".into(), g.into());
+    }
+    let conds = vec![
+        (
+            "Ready",
+            cond(St::False, "ConfigNotFound", message.to_string()),
+        ),
+        (
+            "PresetsCombined",
+            cond(St::False, "ConfigNotFound", message.to_string()),
+        ),
+    ];
+    st.insert("conditions".into(), conditions(svc, conds, now));
+    Value::Object(st)
+}
+
 /// The status of `svc` given its live children `observed` (any kinds; a Gateway named by the
 /// route may be included for the URL), the current presets and the time `now` (RFC 3339,
 /// used only for conditions whose status changes).
@@ -819,6 +841,13 @@ mod tests {
                 assert!(!msg.contains(n), "{name}: {msg:?} has {n:?}");
             }
         }
+    }
+
+    #[test]
+    fn missing_configs_are_config_not_found_as_kserve() {
+        let s = config_not_found(&svc(json!({})), "waiting for x", "2026-01-01T00:00:00Z");
+        assert_eq!(st(&s, "Ready"), ("False", "ConfigNotFound"));
+        assert_eq!(st(&s, "PresetsCombined"), ("False", "ConfigNotFound"));
     }
 
     #[test]

@@ -184,6 +184,9 @@ pub fn check_object(old: Option<&Value>, new: &Value, cfg: &ValidateConfig, s: &
     parallelism::check_workload(&spec, cfg, partial, s);
     let prefill = spec.obj("prefill", s);
     parallelism::check_workload(&prefill, cfg, partial, s);
+    // An old object stored un-expanded (waiting for its configs) never ran: the expansion that
+    // completes it may set the parallelism the configs give.
+    let old = old.filter(|o| crate::presets::missing_base_refs(o).is_empty());
     if let Some(old_spec) = old.and_then(|o| o.get("spec")) {
         let new_spec = new.get("spec");
         parallelism::check_immutable(Some(old_spec), new_spec, "spec", s);
