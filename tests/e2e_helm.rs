@@ -9,10 +9,10 @@
 //!   webhook configuration;
 //! - the server runs on a Secret shaped like cert-manager's (tls.crt, tls.key, ca.crt).
 //!
-//! No container runs in the test bed (the image is not pullable): the chart's Deployment is
-//! created but its pods are not run; `llmisvc serve` runs out of cluster with the arguments
-//! the chart gives it, and the chart's `webhookUrl` value points the webhook configurations at
-//! it. cert-manager's CRDs are not in the test bed: its Issuer/Certificate are checked against
+//! No container runs in the test bed (the image is not pullable): the chart's pods are
+//! scheduled onto kwok nodes and marked Ready without running; `llmisvc serve` runs out of
+//! cluster with the arguments the chart gives them, and the chart's `webhookUrl` value points
+//! the webhook configurations at it. cert-manager's CRDs are not in the test bed: its Issuer/Certificate are checked against
 //! cert-manager's v1 API field by field here, not by an API server.
 
 mod support;
@@ -555,10 +555,13 @@ fn ca_bundles(cluster: &Cluster) -> Vec<String> {
 #[test]
 fn helm_install_upgrade_uninstall_on_the_real_cluster() {
     let Some(h) = helm_bin() else { return };
-    let Some(cluster) = Cluster::start_or_skip() else {
+    let Some(mut cluster) = Cluster::start_or_skip() else {
         return;
     };
     cluster.kubectl_ok(&["create", "namespace", NS]);
+    // kube-controller-manager, kube-scheduler and kwok nodes: the chart's Deployment gets
+    // pods, scheduled and Ready (kwok runs no container), so `helm --wait` means something.
+    cluster.start_workload_plane();
     cluster.kubectl_ok(&[
         "label",
         "namespace",
@@ -610,8 +613,35 @@ fn helm_install_upgrade_uninstall_on_the_real_cluster() {
         NS,
         "--set",
         &url_value,
+        "--wait",
+        "--timeout",
+        "3m",
     ]));
     assert!(out.contains("STATUS: deployed"), "{out}");
+    let available = |n: u64| {
+        wait_until("Deployment available", Duration::from_secs(120), || {
+            let d: Value = serde_json::from_str(&cluster.kubectl_ok(&[
+                "get",
+                "deployment",
+                "-n",
+                NS,
+                "llmisvc",
+                "-o",
+                "json",
+            ]))
+            .unwrap();
+            (d["status"]["availableReplicas"] == n && d["status"]["updatedReplicas"] == n)
+                .then_some(())
+        })
+    };
+    available(2);
+    wait_until("PDB sees the pods", Duration::from_secs(60), || {
+        let p: Value = serde_json::from_str(
+            &cluster.kubectl_ok(&["get", "pdb", "-n", NS, "llmisvc", "-o", "json"]),
+        )
+        .unwrap();
+        (p["status"]["currentHealthy"] == 2 && p["status"]["disruptionsAllowed"] == 1).then_some(())
+    });
     for crd in ["llminferenceservices", "llminferenceserviceconfigs"] {
         cluster.wait_for(
             &[
@@ -728,6 +758,9 @@ fn helm_install_upgrade_uninstall_on_the_real_cluster() {
         NS,
         "--set",
         &url_value,
+        "--wait",
+        "--timeout",
+        "3m",
         "--set",
         "replicas=3,logFormat=text",
         "--set-json",
@@ -761,6 +794,7 @@ fn helm_install_upgrade_uninstall_on_the_real_cluster() {
     ]))
     .unwrap();
     assert_eq!(deploy["spec"]["replicas"], 3);
+    available(3);
     let new_args = container(&deploy)["args"].to_string();
     assert!(
         new_args.contains("\"text\"") && new_args.contains("--policies-dir"),
