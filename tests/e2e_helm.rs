@@ -762,7 +762,7 @@ fn helm_install_upgrade_uninstall_on_the_real_cluster() {
         "--timeout",
         "3m",
         "--set",
-        "replicas=3,logFormat=text",
+        "replicas=3,logFormat=text,commonLabels.team=platform",
         "--set-json",
         r#"policies={"team.yaml":{"name":"team","rules":[{"name":"team-label","action":"warn","requiredLabels":{"labels":{"team":[]}}}]}}"#,
     ]));
@@ -783,6 +783,14 @@ fn helm_install_upgrade_uninstall_on_the_real_cluster() {
         bundles,
         "helm upgrade changed a CA bundle"
     );
+    // ... although Helm did patch the webhook configurations (their labels changed).
+    for kind in [
+        "mutatingwebhookconfiguration/llmisvc-mutating",
+        "validatingwebhookconfiguration/llmisvc-validating",
+    ] {
+        let team = cluster.kubectl_ok(&["get", kind, "-o", "jsonpath={.metadata.labels.team}"]);
+        assert_eq!(team, "platform", "{kind} not patched by the upgrade");
+    }
     let deploy: Value = serde_json::from_str(&cluster.kubectl_ok(&[
         "get",
         "deployment",
