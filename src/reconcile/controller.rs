@@ -31,7 +31,6 @@
 //! process holds it, and is stopped before the lease could expire when renewal fails.
 
 use std::collections::{BTreeSet, HashMap};
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -215,10 +214,11 @@ pub fn contained(want: &Value, live: &Value) -> bool {
     }
 }
 
+/// The child's desired-state hash: 64-bit FNV-1a of its JSON text (serde_json keeps the
+/// builder's key order), so every process and every Rust release computes the same value
+/// (`DefaultHasher`'s algorithm is unspecified: an upgrade would have re-applied every child).
 fn hash_of(v: &Value) -> String {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    v.to_string().hash(&mut h);
-    format!("{:016x}", h.finish())
+    format!("{:016x}", crate::presets::md5::fnv1a64(v.to_string().as_bytes()))
 }
 
 fn not_found(e: &kube::Error) -> bool {
@@ -1067,6 +1067,13 @@ pub fn index(objs: &[Value]) -> HashMap<(String, String), &Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hash is a fixed function of the object: the same in every process and release.
+    #[test]
+    fn child_hash_is_stable() {
+        let obj = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}});
+        assert_eq!(hash_of(&obj), "340951819071eb28");
+    }
 
     #[test]
     fn containment() {
