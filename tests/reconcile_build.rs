@@ -293,3 +293,21 @@ fn scaling_objects() {
     let objs = golden("gateway-only");
     assert_eq!(objs.len(), 2);
 }
+
+/// As KServe (`ptr.Deref(scaling.MinReplicas, 1)`): a KEDA ScaledObject without
+/// `minReplicas` keeps one replica, it does not fall to KEDA's default of zero.
+#[test]
+fn keda_min_replica_count_defaults_to_one() {
+    let mut svc = load(&golden_path("scaling-keda"));
+    svc["spec"]["scaling"]
+        .as_object_mut()
+        .unwrap()
+        .remove("minReplicas");
+    let objs = build(&svc).unwrap();
+    let s = find(&objs, "ScaledObject", "qwen-keda-kserve-keda");
+    assert_eq!(s["spec"]["minReplicaCount"], 1);
+    svc["spec"]["scaling"]["minReplicas"] = 0.into();
+    let objs = build(&svc).unwrap();
+    let s = find(&objs, "ScaledObject", "qwen-keda-kserve-keda");
+    assert_eq!(s["spec"]["minReplicaCount"], 0);
+}

@@ -527,12 +527,10 @@ impl Workload<'_> {
         let own_name = actuator.child(&meta.name, self.pool).name;
         let target_ref = json!({"apiVersion": api_version, "kind": kind, "name": target});
         // A ScaledObject's spec: target, bounds, the KEDA settings `from` carries, `triggers`.
-        let scaled_object_spec = |from: &Map<String, Value>, min: Option<i64>, triggers: Value| {
+        let scaled_object_spec = |from: &Map<String, Value>, min: i64, triggers: Value| {
             let mut spec = Map::new();
             spec.insert("scaleTargetRef".into(), target_ref.clone());
-            if let Some(min) = min {
-                spec.insert("minReplicaCount".into(), min.into());
-            }
+            spec.insert("minReplicaCount".into(), min.into());
             spec.insert("maxReplicaCount".into(), max.into());
             for k in [
                 "pollingInterval",
@@ -556,9 +554,12 @@ impl Workload<'_> {
         let wva = match actuator {
             Actuator::Keda(keda) => {
                 let mut o = meta.object("keda.sh/v1alpha1", "ScaledObject", &own_name, &workload);
-                // KEDA's own default minimum (0) applies when none is given.
+                // As KServe: `minReplicas` defaults to 1 (not KEDA's own 0, scale to zero).
                 let triggers = keda.get("triggers").cloned().unwrap_or(Value::Null);
-                o.insert("spec".into(), scaled_object_spec(keda, min, triggers));
+                o.insert(
+                    "spec".into(),
+                    scaled_object_spec(keda, min.unwrap_or(1), triggers),
+                );
                 return Ok(Some(Value::Object(o)));
             }
             Actuator::WvaKeda { wva, .. } | Actuator::WvaHpa { wva, .. } => wva,
@@ -627,7 +628,7 @@ impl Workload<'_> {
             let triggers = json!([trigger]);
             o.insert(
                 "spec".into(),
-                scaled_object_spec(keda, Some(min.unwrap_or(1)), triggers),
+                scaled_object_spec(keda, min.unwrap_or(1), triggers),
             );
             return Ok(Some(Value::Object(o)));
         }
