@@ -311,3 +311,46 @@ fn keda_min_replica_count_defaults_to_one() {
     let s = find(&objs, "ScaledObject", "qwen-keda-kserve-keda");
     assert_eq!(s["spec"]["minReplicaCount"], 0);
 }
+
+/// As KServe's `expectedMultiNode{Main,Prefill}ServiceAccount`: multi-node pods (leaders and
+/// workers) run as a ServiceAccount named after their LeaderWorkerSet, unless the template
+/// (else the worker) names its own; decode pods with the routing sidecar get the Role
+/// `<n>-kserve-mn-role` (pods, InferencePools) bound to it by `<n>-kserve-mn-rb`.
+#[test]
+fn multi_node_service_account_and_sidecar_rbac() {
+    let objs = golden("multinode-data-parallel");
+    let sa = find(&objs, "ServiceAccount", "deepseek-dp-kserve-mn");
+    assert_eq!(sa["metadata"]["labels"][NAME_LABEL], "deepseek-dp");
+    assert_eq!(sa["metadata"]["labels"][PART_OF_LABEL], PART_OF);
+    let lws =
+        &find(&objs, "LeaderWorkerSet", "deepseek-dp-kserve-mn")["spec"]["leaderWorkerTemplate"];
+    assert_eq!(
+        lws["leaderTemplate"]["spec"]["serviceAccountName"],
+        "deepseek-dp-kserve-mn"
+    );
+    assert_eq!(
+        lws["workerTemplate"]["spec"]["serviceAccountName"],
+        "deepseek-dp-kserve-mn"
+    );
+    // No routing sidecar: no Role.
+    assert!(!objs.iter().any(|o| o["kind"] == "Role"));
+
+    // The user's own ServiceAccount: used by leaders and workers, none created.
+    let mut svc = load(&golden_path("multinode-data-parallel"));
+    svc["spec"]["worker"]["serviceAccountName"] = "mine".into();
+    let objs = build(&svc).unwrap();
+    assert!(!objs.iter().any(|o| o["kind"] == "ServiceAccount"));
+    let lws =
+        &find(&objs, "LeaderWorkerSet", "deepseek-dp-kserve-mn")["spec"]["leaderWorkerTemplate"];
+    assert_eq!(lws["leaderTemplate"]["spec"]["serviceAccountName"], "mine");
+    assert_eq!(lws["workerTemplate"]["spec"]["serviceAccountName"], "mine");
+
+    let objs = golden("prefill-decode-multinode");
+    find(&objs, "ServiceAccount", "deepseek-pd-kserve-mn");
+    find(&objs, "ServiceAccount", "deepseek-pd-kserve-mn-prefill");
+    let role = find(&objs, "Role", "deepseek-pd-kserve-mn-role");
+    assert_eq!(role["rules"][1]["resources"][0], "inferencepools");
+    let rb = find(&objs, "RoleBinding", "deepseek-pd-kserve-mn-rb");
+    assert_eq!(rb["roleRef"]["name"], "deepseek-pd-kserve-mn-role");
+    assert_eq!(rb["subjects"][0]["name"], "deepseek-pd-kserve-mn");
+}

@@ -439,9 +439,23 @@ impl Workload<'_> {
         }
         let mut out = Vec::new();
         let (api_version, kind) = if let Some(worker) = self.spec.get("worker") {
-            let worker = obj(Some(worker), &format!("{}worker", self.path))?
+            let mut worker = obj(Some(worker), &format!("{}worker", self.path))?
                 .cloned()
                 .unwrap_or_default();
+            let mut template = template;
+            // As KServe: leader and worker pods run as one ServiceAccount, the template's (else
+            // the worker's) own, else one named after the LeaderWorkerSet that we create.
+            let sa = self.multi_node_service_account(meta, &worker, &mut out)?;
+            if let Value::Object(t) = &mut template {
+                t.insert("serviceAccountName".into(), sa.clone().into());
+            }
+            worker.insert("serviceAccountName".into(), sa.clone().into());
+            if self.pool == Pool::Decode
+                && (has_routing_sidecar(&template)
+                    || has_routing_sidecar(&Value::Object(worker.clone())))
+            {
+                sidecar_rbac(meta, &sa, &mut out);
+            }
             // As KServe: the LeaderWorkerSet carries its workers' labels.
             let mut o = meta.object_labelled(
                 "leaderworkerset.x-k8s.io/v1",
@@ -500,6 +514,35 @@ impl Workload<'_> {
             out.extend(self.autoscaler(meta, scaling, &name, api_version, kind, opts)?);
         }
         Ok(out)
+    }
+
+    /// The ServiceAccount of a multi-node workload's pods, as KServe: `template`'s
+    /// `serviceAccountName`, else `worker`'s, when it is not the one KServe would create;
+    /// otherwise the LeaderWorkerSet's name, a ServiceAccount pushed onto `out`.
+    fn multi_node_service_account(
+        &self,
+        meta: &Meta,
+        worker: &Map<String, Value>,
+        out: &mut Vec<Value>,
+    ) -> Result<String, BuildError> {
+        let expected = names::multi_node_sa(&meta.name, self.pool);
+        let named = |m: Option<&Map<String, Value>>| {
+            m.and_then(|m| m.get("serviceAccountName"))
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let existing = named(Some(self.template()?)).or_else(|| named(Some(worker)));
+        if let Some(sa) = existing.filter(|s| *s != expected) {
+            return Ok(sa);
+        }
+        out.push(Value::Object(meta.object(
+            "v1",
+            "ServiceAccount",
+            &expected,
+            &[],
+        )));
+        Ok(expected)
     }
 
     /// The HPA or ScaledObject of `scaling`, as KServe builds it: `scaling.keda` is a
@@ -722,6 +765,57 @@ impl Actuator<'_> {
             },
         }
     }
+}
+
+/// The llm-d routing sidecar's init container (as the mutating webhook names it).
+const ROUTING_SIDECAR: &str = "llm-d-routing-sidecar";
+
+/// Does the pod spec run the llm-d routing sidecar (an init container of that name)?
+fn has_routing_sidecar(pod: &Value) -> bool {
+    pod.get("initContainers")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| cs.iter().any(|c| c["name"] == ROUTING_SIDECAR))
+}
+
+/// As KServe, for multi-node decode pods with the routing sidecar: a Role reading pods and
+/// InferencePools (the sidecar checks where it forwards prefill requests) bound to their
+/// ServiceAccount `sa`.
+fn sidecar_rbac(meta: &Meta, sa: &str, out: &mut Vec<Value>) {
+    let n = &meta.name;
+    let read = ["get", "list", "watch"];
+    let mut role = meta.object(
+        "rbac.authorization.k8s.io/v1",
+        "Role",
+        &names::multi_node_role(n),
+        &[],
+    );
+    role.insert(
+        "rules".into(),
+        json!([
+            {"apiGroups": [""], "resources": ["pods"], "verbs": read},
+            {
+                "apiGroups": ["inference.networking.x-k8s.io", "inference.networking.k8s.io"],
+                "resources": ["inferencepools"],
+                "verbs": read,
+            },
+        ]),
+    );
+    out.push(Value::Object(role));
+    let mut rb = meta.object(
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        &names::multi_node_role_binding(n),
+        &[],
+    );
+    rb.insert(
+        "roleRef".into(),
+        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": names::multi_node_role(n)}),
+    );
+    rb.insert(
+        "subjects".into(),
+        json!([{"kind": "ServiceAccount", "name": sa, "namespace": meta.namespace}]),
+    );
+    out.push(Value::Object(rb));
 }
 
 /// What the spec asks for, read once (shared by [`build`] and the status).
