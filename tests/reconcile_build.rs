@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use llmisvc::reconcile::build::{
-    BuildOptions, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, PART_OF, PART_OF_LABEL, WvaPrometheus,
-    WvaPrometheusAuth, build_with, wva,
+    BuildOptions, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, PART_OF, PART_OF_LABEL,
+    SERVICE_NAMESPACE_LABEL, WvaPrometheus, WvaPrometheusAuth, build_with, cluster_scoped, wva,
 };
 use serde_json::Value;
 
@@ -89,10 +89,19 @@ fn every_child_is_owned_labelled_and_unique() {
                 "{}: duplicate {id}",
                 input.display()
             );
-            assert_eq!(m["namespace"], svc["metadata"]["namespace"]);
             assert_eq!(m["labels"][MANAGED_BY_LABEL], MANAGED_BY, "{id}");
             assert_eq!(m["labels"][NAME_LABEL], name, "{id}");
             assert_eq!(m["labels"][PART_OF_LABEL], PART_OF, "{id}");
+            if cluster_scoped(o["kind"].as_str().unwrap()) {
+                // No namespaced owner possible: found by its labels instead.
+                assert!(m.get("namespace").is_none() && m.get("ownerReferences").is_none());
+                assert_eq!(
+                    m["labels"][SERVICE_NAMESPACE_LABEL],
+                    svc["metadata"]["namespace"]
+                );
+                continue;
+            }
+            assert_eq!(m["namespace"], svc["metadata"]["namespace"]);
             let owners = m["ownerReferences"].as_array().unwrap();
             assert_eq!(owners.len(), 1);
             assert_eq!(owners[0]["uid"], svc["metadata"]["uid"]);
@@ -353,4 +362,45 @@ fn multi_node_service_account_and_sidecar_rbac() {
     let rb = find(&objs, "RoleBinding", "deepseek-pd-kserve-mn-rb");
     assert_eq!(rb["roleRef"]["name"], "deepseek-pd-kserve-mn-role");
     assert_eq!(rb["subjects"][0]["name"], "deepseek-pd-kserve-mn");
+}
+
+/// As KServe's `expectedSchedulerAuthDelegatorBinding`: a scheduler gets the ClusterRoleBinding
+/// `ChildName(<namespace>, "-<n>-epp-auth-rb")` of `system:auth-delegator` to its
+/// ServiceAccount (the picker authenticates `/metrics`); cluster-scoped, without owner, labelled
+/// with the service's namespace. None without a scheduler of our own (no scheduler, pool.ref).
+#[test]
+fn scheduler_auth_delegator_binding() {
+    let objs = golden("prefill-scheduler");
+    let crbs: Vec<_> = objs
+        .iter()
+        .filter(|o| o["kind"] == "ClusterRoleBinding")
+        .collect();
+    assert_eq!(crbs.len(), 1);
+    let crb = crbs[0];
+    let svc = load(&golden_path("prefill-scheduler"));
+    let (ns, n) = (
+        svc["metadata"]["namespace"].as_str().unwrap(),
+        svc["metadata"]["name"].as_str().unwrap(),
+    );
+    assert_eq!(crb["metadata"]["name"], format!("{ns}-{n}-epp-auth-rb"));
+    assert_eq!(
+        crb["roleRef"],
+        serde_json::json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"})
+    );
+    assert_eq!(
+        crb["subjects"],
+        serde_json::json!([{"kind": "ServiceAccount", "name": format!("{n}-epp-sa"), "namespace": ns}])
+    );
+    assert_eq!(crb["metadata"]["labels"][SERVICE_NAMESPACE_LABEL], ns);
+    assert_eq!(
+        crb["metadata"]["labels"]["app.kubernetes.io/component"],
+        "llminferenceservice-router-scheduler"
+    );
+    assert!(crb["metadata"].get("ownerReferences").is_none());
+    // No scheduler: none.
+    assert!(
+        !golden("minimal")
+            .iter()
+            .any(|o| o["kind"] == "ClusterRoleBinding")
+    );
 }

@@ -35,6 +35,17 @@ pub const SCHEDULER_COMPONENT: &str = "llminferenceservice-router-scheduler";
 pub const ROUTER_COMPONENT: &str = "llminferenceservice-router";
 /// [`APP_COMPONENT_LABEL`] of the decode workload, the workload Service and the autoscalers.
 pub const WORKLOAD_COMPONENT: &str = "llminferenceservice-workload";
+/// On cluster-scoped children (the scheduler's `system:auth-delegator` ClusterRoleBinding),
+/// which cannot have a namespaced owner: the service's namespace (with [`NAME_LABEL`] and
+/// [`MANAGED_BY_LABEL`], what they are pruned and cleaned up by).
+pub const SERVICE_NAMESPACE_LABEL: &str = "llmisvc/service-namespace";
+/// The finalizer by which the reconciler deletes a service's cluster-scoped children (KServe's
+/// name, so services that KServe's controller finalized are finalized the same way).
+pub const FINALIZER: &str = "serving.kserve.io/llmisvc-finalizer";
+/// Is the child cluster-scoped (no namespace, no owner reference)?
+pub fn cluster_scoped(kind: &str) -> bool {
+    kind == "ClusterRoleBinding"
+}
 /// The port of the workload Service (vLLM, or the routing sidecar in front of it).
 pub const WORKLOAD_PORT: i64 = 8000;
 
@@ -988,6 +999,31 @@ impl<'a> Plan<'a> {
             json!([{"kind": "ServiceAccount", "name": names::epp_sa(n), "namespace": meta.namespace}]),
         );
         out.push(Value::Object(rb));
+
+        // As KServe: the picker authenticates `/metrics` scrapes (TokenReview,
+        // SubjectAccessReview). Cluster-scoped: no owner reference; pruned by its labels.
+        let mut crb = meta.object(
+            "rbac.authorization.k8s.io/v1",
+            "ClusterRoleBinding",
+            &names::epp_auth_binding(&meta.namespace, n),
+            &[
+                (APP_COMPONENT_LABEL, SCHEDULER_COMPONENT),
+                (SERVICE_NAMESPACE_LABEL, &meta.namespace),
+            ],
+        );
+        if let Some(Value::Object(m)) = crb.get_mut("metadata") {
+            m.remove("namespace");
+            m.remove("ownerReferences");
+        }
+        crb.insert(
+            "roleRef".into(),
+            json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"}),
+        );
+        crb.insert(
+            "subjects".into(),
+            json!([{"kind": "ServiceAccount", "name": names::epp_sa(n), "namespace": meta.namespace}]),
+        );
+        out.push(Value::Object(crb));
 
         let selector = json!({
             NAME_LABEL: n,
