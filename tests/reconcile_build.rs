@@ -83,7 +83,7 @@ fn every_child_is_owned_labelled_and_unique() {
         let mut seen = std::collections::BTreeSet::new();
         for o in &objs {
             let m = &o["metadata"];
-            let id = format!("{}/{}", o["kind"], m["name"]);
+            let id = format!("{} {}/{}", o["apiVersion"], o["kind"], m["name"]);
             assert!(
                 seen.insert(id.clone()),
                 "{}: duplicate {id}",
@@ -402,5 +402,46 @@ fn scheduler_auth_delegator_binding() {
         !golden("minimal")
             .iter()
             .any(|o| o["kind"] == "ClusterRoleBinding")
+    );
+}
+
+/// As KServe's `expectedSchedulerInferencePoolV1Alpha2`: the pool also in
+/// `inference.networking.x-k8s.io/v1alpha2`, same name and labels, its spec converted as the
+/// inference extension's `ConvertFrom` does (selector map, targetPortNumber, extensionRef).
+#[test]
+fn v1alpha2_inference_pool_alongside_v1() {
+    let objs = golden("prefill-scheduler");
+    let pools: Vec<_> = objs
+        .iter()
+        .filter(|o| o["kind"] == "InferencePool")
+        .collect();
+    assert_eq!(pools.len(), 2);
+    let (v1, old) = (pools[0], pools[1]);
+    assert_eq!(v1["apiVersion"], "inference.networking.k8s.io/v1");
+    assert_eq!(old["apiVersion"], "inference.networking.x-k8s.io/v1alpha2");
+    assert_eq!(old["metadata"]["name"], v1["metadata"]["name"]);
+    assert_eq!(old["metadata"]["labels"], v1["metadata"]["labels"]);
+    assert_eq!(
+        old["spec"]["selector"],
+        v1["spec"]["selector"]["matchLabels"]
+    );
+    assert_eq!(
+        old["spec"]["targetPortNumber"],
+        v1["spec"]["targetPorts"][0]["number"]
+    );
+    let (ext, epp) = (
+        &old["spec"]["extensionRef"],
+        &v1["spec"]["endpointPickerRef"],
+    );
+    assert_eq!(ext["name"], epp["name"]);
+    assert_eq!(ext["portNumber"], epp["port"]["number"]);
+    // A referenced pool: neither is built.
+    let mut svc = load(&golden_path("prefill-scheduler"));
+    svc["spec"]["router"]["scheduler"]["pool"] = serde_json::json!({"ref": {"name": "shared"}});
+    assert!(
+        !build(&svc)
+            .unwrap()
+            .iter()
+            .any(|o| o["kind"] == "InferencePool")
     );
 }

@@ -1081,6 +1081,37 @@ impl<'a> Plan<'a> {
     }
 }
 
+/// API version of the older InferencePool (Gateway API Inference Extension v0.x), which KServe
+/// creates alongside the v1 one where it is served.
+pub const POOL_V1ALPHA2_API_VERSION: &str = "inference.networking.x-k8s.io/v1alpha2";
+
+/// A v1 InferencePool spec in v1alpha2's shape, as the inference extension's conversion
+/// (`ConvertFrom`): `selector.matchLabels` → `selector`, the first of `targetPorts` →
+/// `targetPortNumber`, `endpointPickerRef` → `extensionRef` (its `port.number` →
+/// `portNumber`); unset fields stay unset (v1alpha2's defaults apply).
+fn pool_spec_v1alpha2(v1: &Value) -> Value {
+    let mut spec = Map::new();
+    if let Some(sel) = v1["selector"]["matchLabels"].as_object() {
+        spec.insert("selector".into(), Value::Object(sel.clone()));
+    }
+    if let Some(port) = v1["targetPorts"][0]["number"].as_i64() {
+        spec.insert("targetPortNumber".into(), port.into());
+    }
+    if let Some(epp) = v1["endpointPickerRef"].as_object() {
+        let mut ext = Map::new();
+        for k in ["group", "kind", "name", "failureMode"] {
+            if let Some(v) = epp.get(k).and_then(Value::as_str).filter(|v| !v.is_empty()) {
+                ext.insert(k.into(), v.into());
+            }
+        }
+        if let Some(n) = epp.get("port").and_then(|p| p["number"].as_i64()) {
+            ext.insert("portNumber".into(), n.into());
+        }
+        spec.insert("extensionRef".into(), Value::Object(ext));
+    }
+    Value::Object(spec)
+}
+
 /// The scheduler's Role, as KServe's: read pods, pools and objectives (both InferencePool API
 /// groups and llm-d's), endpoint slices; manage leases (leader election).
 fn scheduler_role_rules() -> Value {
@@ -1314,6 +1345,16 @@ pub fn build_with(svc: &Value, opts: &BuildOptions) -> Result<Vec<Value>, BuildE
             &[(APP_COMPONENT_LABEL, SCHEDULER_COMPONENT)],
         );
         o.insert("spec".into(), spec.clone());
+        out.push(Value::Object(o));
+        // As KServe, the same pool in the older API too (same name, other group); the
+        // reconciler applies it only where that API is served.
+        let mut o = meta.object(
+            POOL_V1ALPHA2_API_VERSION,
+            "InferencePool",
+            &names::pool(&meta.name),
+            &[(APP_COMPONENT_LABEL, SCHEDULER_COMPONENT)],
+        );
+        o.insert("spec".into(), pool_spec_v1alpha2(spec));
         out.push(Value::Object(o));
     }
     if let Some(spec) = plan.route_spec {

@@ -155,6 +155,11 @@ pub const CHILD_KINDS: &[(&str, &str, &str)] = &[
         "InferencePool",
         "inferencepools",
     ),
+    (
+        super::build::POOL_V1ALPHA2_API_VERSION,
+        "InferencePool",
+        "inferencepools",
+    ),
     ("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes"),
     (
         "autoscaling/v2",
@@ -431,6 +436,19 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     {
         set_finalizer(&svc_api, &obj, true).await?;
     }
+    // The v1alpha2 InferencePool only where its API is served (as KServe).
+    let mut desired = desired;
+    if desired
+        .iter()
+        .any(|d| d["apiVersion"] == super::build::POOL_V1ALPHA2_API_VERSION)
+        && !served(
+            client,
+            &resource_of(super::build::POOL_V1ALPHA2_API_VERSION, "InferencePool"),
+        )
+        .await
+    {
+        desired.retain(|d| d["apiVersion"] != super::build::POOL_V1ALPHA2_API_VERSION);
+    }
     let pp = PatchParams::apply(FIELD_MANAGER).force();
     let mut observed = Vec::new();
     let mut keep = BTreeSet::new();
@@ -443,7 +461,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
             .as_str()
             .unwrap_or_default()
             .to_string();
-        keep.insert((kind.clone(), cname.clone()));
+        keep.insert((api_version.clone(), kind.clone(), cname.clone()));
         let api = child_api(client, &ns, &api_version, &kind);
         let what = || format!("{kind} {ns}/{cname}");
         let live = match api.get_opt(&cname).await {
@@ -526,7 +544,8 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
                 // Cluster-scoped: no owner; the selector names the service.
                 || cluster_scoped(kind);
             let oname = o.name_any();
-            if owned && !keep.contains(&(kind.to_string(), oname.clone())) {
+            if owned && !keep.contains(&(api_version.to_string(), kind.to_string(), oname.clone()))
+            {
                 match api.delete(&oname, &DeleteParams::background()).await {
                     Ok(_) => {
                         writes += 1;
