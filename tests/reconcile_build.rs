@@ -445,3 +445,41 @@ fn v1alpha2_inference_pool_alongside_v1() {
             .any(|o| o["kind"] == "InferencePool")
     );
 }
+
+/// As KServe's managed DRA (`managed_dra.go`): the `serving.kserve.io/exp-dra-*` annotations
+/// make ResourceClaimTemplate `<n>-managed-dra` (request `device`, the class, count above 1,
+/// one CEL selector per line) and every pod claims it as `managed-device`, its target
+/// container too.
+#[test]
+fn managed_dra_claim_template_and_pod_claims() {
+    let objs = golden("managed-dra");
+    let t = find(&objs, "ResourceClaimTemplate", "qwen-dra-managed-dra");
+    assert_eq!(t["apiVersion"], "resource.k8s.io/v1");
+    let req = &t["spec"]["spec"]["devices"]["requests"][0];
+    assert_eq!(req["name"], "device");
+    assert_eq!(req["exactly"]["deviceClassName"], "gpu.example.com");
+    assert_eq!(req["exactly"]["count"], 2);
+    assert_eq!(req["exactly"]["selectors"].as_array().unwrap().len(), 2);
+    let pod = &find(&objs, "Deployment", "qwen-dra-kserve")["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["resourceClaims"],
+        serde_json::json!([{"name": "managed-device", "resourceClaimTemplateName": "qwen-dra-managed-dra"}])
+    );
+    let main = pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "main")
+        .unwrap();
+    assert_eq!(
+        main["resources"]["claims"],
+        serde_json::json!([{"name": "managed-device"}])
+    );
+    // Without the annotations: none.
+    assert!(
+        !golden("minimal")
+            .iter()
+            .any(|o| o["kind"] == "ResourceClaimTemplate"
+                || o.to_string().contains("managed-device"))
+    );
+}

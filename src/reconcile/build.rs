@@ -1284,6 +1284,137 @@ fn spec_of(svc: &Value) -> &Map<String, Value> {
         .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
 }
 
+/// KServe's managed DRA (`serving.kserve.io/exp-dra-*` annotations, admitted by
+/// `validate::dra`): a ResourceClaimTemplate `<n>-managed-dra` with one request `device` of
+/// the device class (`count` when above 1, the CEL selectors, one per line), claimed as
+/// `managed-device` by every pod template and by its first container (or the one the
+/// container-name annotation names; none when no container has that name).
+struct ManagedDra {
+    class: String,
+    count: i64,
+    cel: Vec<String>,
+    container: Option<String>,
+}
+
+/// The pod's name of the managed claim.
+const MANAGED_DRA_CLAIM: &str = "managed-device";
+
+impl ManagedDra {
+    fn of(svc: &Value) -> Result<Option<ManagedDra>, BuildError> {
+        use crate::validate::dra::{CEL_SELECTOR, CONTAINER_NAME, DEVICE_CLASS, DEVICE_COUNT};
+        let ann = &svc["metadata"]["annotations"];
+        let get = |k: &str| ann.get(k).and_then(Value::as_str);
+        let Some(class) = get(DEVICE_CLASS) else {
+            return Ok(None);
+        };
+        let count = match get(DEVICE_COUNT) {
+            None => 1,
+            Some(raw) => {
+                crate::validate::dra::device_count(raw).map_err(|_| BuildError::WrongType {
+                    path: format!("metadata.annotations[{DEVICE_COUNT}]"),
+                    expected: "a whole number of devices, at least 1",
+                })?
+            }
+        };
+        Ok(Some(ManagedDra {
+            class: class.trim().to_string(),
+            count,
+            cel: get(CEL_SELECTOR)
+                .unwrap_or_default()
+                .split('\n')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect(),
+            container: get(CONTAINER_NAME)
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string),
+        }))
+    }
+
+    /// `svc` with the claim wired into every pod template (decode and prefill, leaders and
+    /// workers), as KServe's `injectManagedDRA`.
+    fn inject(&self, svc: &Value) -> Value {
+        let mut svc = svc.clone();
+        let template = names::child_name(
+            svc["metadata"]["name"].as_str().unwrap_or_default(),
+            "-managed-dra",
+        );
+        let spec = &mut svc["spec"];
+        for pod in [
+            &["template"][..],
+            &["worker"],
+            &["prefill", "template"],
+            &["prefill", "worker"],
+        ] {
+            let mut p = Some(&mut *spec);
+            for k in pod {
+                p = p.and_then(|v| v.get_mut(*k));
+            }
+            if let Some(Value::Object(pod)) = p {
+                self.inject_pod(pod, &template);
+            }
+        }
+        svc
+    }
+
+    fn inject_pod(&self, pod: &mut Map<String, Value>, template: &str) {
+        if let Value::Array(claims) = pod.entry("resourceClaims").or_insert_with(|| json!([])) {
+            if !claims.iter().any(|c| c["name"] == MANAGED_DRA_CLAIM) {
+                claims.push(
+                    json!({"name": MANAGED_DRA_CLAIM, "resourceClaimTemplateName": template}),
+                );
+            }
+        }
+        let Some(Value::Array(containers)) = pod.get_mut("containers") else {
+            return;
+        };
+        let c = match &self.container {
+            None => containers.first_mut(),
+            Some(n) => containers.iter_mut().find(|c| c["name"] == n.as_str()),
+        };
+        let Some(Value::Object(c)) = c else {
+            return;
+        };
+        let resources = c.entry("resources").or_insert_with(|| json!({}));
+        if let Value::Object(r) = resources
+            && let Value::Array(claims) = r.entry("claims").or_insert_with(|| json!([]))
+            && !claims.iter().any(|c| c["name"] == MANAGED_DRA_CLAIM)
+        {
+            claims.push(json!({"name": MANAGED_DRA_CLAIM}));
+        }
+    }
+
+    fn claim_template(&self, meta: &Meta) -> Value {
+        let mut exactly = Map::new();
+        exactly.insert("deviceClassName".into(), self.class.clone().into());
+        if self.count > 1 {
+            exactly.insert("count".into(), self.count.into());
+        }
+        if !self.cel.is_empty() {
+            exactly.insert(
+                "selectors".into(),
+                self.cel
+                    .iter()
+                    .map(|e| json!({"cel": {"expression": e}}))
+                    .collect(),
+            );
+        }
+        let mut o = meta.object(
+            "resource.k8s.io/v1",
+            "ResourceClaimTemplate",
+            &names::child_name(&meta.name, "-managed-dra"),
+            &[],
+        );
+        o.insert(
+            "spec".into(),
+            json!({"spec": {"devices": {"requests": [{"name": "device", "exactly": exactly}]}}}),
+        );
+        Value::Object(o)
+    }
+}
+
 /// The child objects of `svc` (a whole `serving.kserve.io/v1alpha2` LLMInferenceService, as
 /// stored), in a fixed order: scheduler RBAC, Services, workloads, autoscalers, InferencePool,
 /// HTTPRoute. Without cluster settings: see [`build_with`].
@@ -1300,11 +1431,23 @@ pub fn build_with(svc: &Value, opts: &BuildOptions) -> Result<Vec<Value>, BuildE
     if !pending.is_empty() {
         return Err(BuildError::PendingBaseRefs(pending));
     }
+    let dra = ManagedDra::of(svc)?;
+    let with_dra;
+    let svc = match &dra {
+        Some(d) => {
+            with_dra = d.inject(svc);
+            &with_dra
+        }
+        None => svc,
+    };
     let plan = Plan::of(svc)?;
     let meta = &plan.meta;
     let mut out = Vec::new();
     if let Some(s) = plan.scheduler {
         plan.scheduler_objects(s, &mut out)?;
+    }
+    if let Some(d) = &dra {
+        out.push(d.claim_template(meta));
     }
     // As KServe: the spec's labels on the Service too (ours kept: children are found by them),
     // and the selector of every serving pod, decode and prefill alike.

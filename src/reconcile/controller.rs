@@ -168,6 +168,11 @@ pub const CHILD_KINDS: &[(&str, &str, &str)] = &[
     ),
     ("keda.sh/v1alpha1", "ScaledObject", "scaledobjects"),
     (
+        "resource.k8s.io/v1",
+        "ResourceClaimTemplate",
+        "resourceclaimtemplates",
+    ),
+    (
         "rbac.authorization.k8s.io/v1",
         "ClusterRoleBinding",
         "clusterrolebindings",
