@@ -1360,12 +1360,10 @@ impl ManagedDra {
     }
 
     fn inject_pod(&self, pod: &mut Map<String, Value>, template: &str) {
-        if let Value::Array(claims) = pod.entry("resourceClaims").or_insert_with(|| json!([])) {
-            if !claims.iter().any(|c| c["name"] == MANAGED_DRA_CLAIM) {
-                claims.push(
-                    json!({"name": MANAGED_DRA_CLAIM, "resourceClaimTemplateName": template}),
-                );
-            }
+        if let Value::Array(claims) = pod.entry("resourceClaims").or_insert_with(|| json!([]))
+            && !claims.iter().any(|c| c["name"] == MANAGED_DRA_CLAIM)
+        {
+            claims.push(json!({"name": MANAGED_DRA_CLAIM, "resourceClaimTemplateName": template}));
         }
         let Some(Value::Array(containers)) = pod.get_mut("containers") else {
             return;
