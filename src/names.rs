@@ -156,6 +156,22 @@ pub fn scaled_object(n: &str, pool: Pool) -> String {
         Pool::Prefill => child_name(n, "-kserve-prefill-keda"),
     }
 }
+/// The ServiceAccount of a multi-node workload's pods: the LeaderWorkerSet's own name, as
+/// KServe's `mainLWSName` / `prefillLWSName`.
+pub fn multi_node_sa(n: &str, pool: Pool) -> String {
+    match pool {
+        Pool::Decode => decode(n, true),
+        Pool::Prefill => prefill(n, true),
+    }
+}
+/// The Role of the multi-node decode pods' routing sidecar.
+pub fn multi_node_role(n: &str) -> String {
+    child_name(n, "-kserve-mn-role")
+}
+/// Its RoleBinding.
+pub fn multi_node_role_binding(n: &str) -> String {
+    child_name(n, "-kserve-mn-rb")
+}
 /// The workload Service (the HTTPRoute's backend without a scheduler).
 pub fn workload_service(n: &str) -> String {
     child_name(n, "-kserve-workload-svc")

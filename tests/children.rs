@@ -64,7 +64,14 @@ fn long_name_gives_valid_children_and_the_route_reaches_the_pool() {
         let n = o["metadata"]["name"].as_str().unwrap();
         assert!(is_dns1035_label(n), "{} {n}", o["kind"]);
     }
-    let pool = one(&objs, "InferencePool");
+    // The v1 pool (the v1alpha2 one beside it has the same name), which the route names.
+    let pools = find(&objs, "InferencePool");
+    assert_eq!(pools.len(), 2);
+    assert_eq!(pools[0]["metadata"]["name"], pools[1]["metadata"]["name"]);
+    let pool = pools
+        .into_iter()
+        .find(|p| p["apiVersion"] == "inference.networking.k8s.io/v1")
+        .unwrap();
     let pool_name = pool["metadata"]["name"].as_str().unwrap();
     let route = one(&objs, "HTTPRoute");
     let to_pools: Vec<_> = backends(route)

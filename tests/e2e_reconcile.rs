@@ -21,7 +21,7 @@ use support::cluster::Cluster;
 use support::e2e::{Reconciler, cond, condition, json_of, reason, wait_until};
 use support::server::{ServerProcess, gen_certs, llmisvc_ok};
 
-const KINDS: &str = "deployments.apps,services,serviceaccounts,roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io,leaderworkersets.leaderworkerset.x-k8s.io,inferencepools.inference.networking.k8s.io,httproutes.gateway.networking.k8s.io,horizontalpodautoscalers.autoscaling,scaledobjects.keda.sh";
+const KINDS: &str = "deployments.apps,services,serviceaccounts,roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io,leaderworkersets.leaderworkerset.x-k8s.io,inferencepools.inference.networking.k8s.io,inferencepools.inference.networking.x-k8s.io,httproutes.gateway.networking.k8s.io,horizontalpodautoscalers.autoscaling,scaledobjects.keda.sh,resourceclaimtemplates.resource.k8s.io,clusterrolebindings.rbac.authorization.k8s.io";
 
 fn children(cluster: &Cluster, name: &str) -> Vec<Value> {
     let sel = format!("app.kubernetes.io/managed-by=llmisvc,app.kubernetes.io/name={name}");
@@ -82,10 +82,12 @@ fn wait_converged(cluster: &Cluster, name: &str, logs: &dyn Fn() -> String) -> V
         let want = expected(cluster, name);
         let got = children(cluster, name);
         let uid = get_svc(cluster, name)["metadata"]["uid"].clone();
+        // Cluster-scoped children (the auth-delegator binding) have no owner: found by labels.
         let owned = got.iter().all(|o| {
-            o["metadata"]["ownerReferences"]
-                .as_array()
-                .is_some_and(|r| r.iter().any(|r| r["uid"] == uid && r["controller"] == true))
+            o["kind"] == "ClusterRoleBinding"
+                || o["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|r| r["uid"] == uid && r["controller"] == true))
         });
         if ids(&got) == want && owned {
             return got;
@@ -242,7 +244,9 @@ fn reconciler_against_a_real_api_server() {
     }
     let lws = deepseek
         .iter()
-        .find(|o| o["metadata"]["name"] == "deepseek-pd-kserve-mn")
+        .find(|o| {
+            o["kind"] == "LeaderWorkerSet" && o["metadata"]["name"] == "deepseek-pd-kserve-mn"
+        })
         .unwrap();
     assert_eq!(lws["spec"]["leaderWorkerTemplate"]["size"], 2);
     let qwen = wait_converged(&cluster, "qwen-pd", &logs1);
@@ -475,7 +479,7 @@ fn reconciler_against_a_real_api_server() {
     assert!(!ids(&after).contains(&("Deployment".into(), "qwen-pd-kserve-prefill".into())));
     let d = after
         .iter()
-        .find(|o| o["metadata"]["name"] == "qwen-pd-kserve-mn")
+        .find(|o| o["kind"] == "LeaderWorkerSet" && o["metadata"]["name"] == "qwen-pd-kserve-mn")
         .unwrap();
     assert_eq!(
         d["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["metadata"]["labels"]["llm-d.ai/role"],
@@ -581,7 +585,20 @@ fn reconciler_against_a_real_api_server() {
     annotate_pd("serving.kserve.io/stop-");
     wait_converged(&cluster, "qwen-pd", &logs_s);
 
-    // 8. Deleting the service garbage-collects everything (kube-controller-manager's GC).
+    // 8. Deleting the service garbage-collects everything (kube-controller-manager's GC); its
+    // cluster-scoped auth-delegator binding goes through the reconciler's finalizer.
+    let svc = get_svc(&cluster, "deepseek-pd");
+    assert!(
+        svc["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f == "serving.kserve.io/llmisvc-finalizer")),
+        "{svc}"
+    );
+    assert!(
+        children(&cluster, "deepseek-pd")
+            .iter()
+            .any(|o| o["kind"] == "ClusterRoleBinding")
+    );
     cluster.kubectl_ok(&[
         "delete",
         "llminferenceservices.serving.kserve.io",

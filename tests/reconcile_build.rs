@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use llmisvc::reconcile::build::{
-    BuildOptions, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, PART_OF, PART_OF_LABEL, WvaPrometheus,
-    WvaPrometheusAuth, build_with, wva,
+    BuildOptions, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, PART_OF, PART_OF_LABEL,
+    SERVICE_NAMESPACE_LABEL, WvaPrometheus, WvaPrometheusAuth, build_with, cluster_scoped, wva,
 };
 use serde_json::Value;
 
@@ -83,16 +83,25 @@ fn every_child_is_owned_labelled_and_unique() {
         let mut seen = std::collections::BTreeSet::new();
         for o in &objs {
             let m = &o["metadata"];
-            let id = format!("{}/{}", o["kind"], m["name"]);
+            let id = format!("{} {}/{}", o["apiVersion"], o["kind"], m["name"]);
             assert!(
                 seen.insert(id.clone()),
                 "{}: duplicate {id}",
                 input.display()
             );
-            assert_eq!(m["namespace"], svc["metadata"]["namespace"]);
             assert_eq!(m["labels"][MANAGED_BY_LABEL], MANAGED_BY, "{id}");
             assert_eq!(m["labels"][NAME_LABEL], name, "{id}");
             assert_eq!(m["labels"][PART_OF_LABEL], PART_OF, "{id}");
+            if cluster_scoped(o["kind"].as_str().unwrap()) {
+                // No namespaced owner possible: found by its labels instead.
+                assert!(m.get("namespace").is_none() && m.get("ownerReferences").is_none());
+                assert_eq!(
+                    m["labels"][SERVICE_NAMESPACE_LABEL],
+                    svc["metadata"]["namespace"]
+                );
+                continue;
+            }
+            assert_eq!(m["namespace"], svc["metadata"]["namespace"]);
             let owners = m["ownerReferences"].as_array().unwrap();
             assert_eq!(owners.len(), 1);
             assert_eq!(owners[0]["uid"], svc["metadata"]["uid"]);
@@ -292,4 +301,185 @@ fn scaling_objects() {
     // A gateway ref alone builds no route.
     let objs = golden("gateway-only");
     assert_eq!(objs.len(), 2);
+}
+
+/// As KServe (`ptr.Deref(scaling.MinReplicas, 1)`): a KEDA ScaledObject without
+/// `minReplicas` keeps one replica, it does not fall to KEDA's default of zero.
+#[test]
+fn keda_min_replica_count_defaults_to_one() {
+    let mut svc = load(&golden_path("scaling-keda"));
+    svc["spec"]["scaling"]
+        .as_object_mut()
+        .unwrap()
+        .remove("minReplicas");
+    let objs = build(&svc).unwrap();
+    let s = find(&objs, "ScaledObject", "qwen-keda-kserve-keda");
+    assert_eq!(s["spec"]["minReplicaCount"], 1);
+    svc["spec"]["scaling"]["minReplicas"] = 0.into();
+    let objs = build(&svc).unwrap();
+    let s = find(&objs, "ScaledObject", "qwen-keda-kserve-keda");
+    assert_eq!(s["spec"]["minReplicaCount"], 0);
+}
+
+/// As KServe's `expectedMultiNode{Main,Prefill}ServiceAccount`: multi-node pods (leaders and
+/// workers) run as a ServiceAccount named after their LeaderWorkerSet, unless the template
+/// (else the worker) names its own; decode pods with the routing sidecar get the Role
+/// `<n>-kserve-mn-role` (pods, InferencePools) bound to it by `<n>-kserve-mn-rb`.
+#[test]
+fn multi_node_service_account_and_sidecar_rbac() {
+    let objs = golden("multinode-data-parallel");
+    let sa = find(&objs, "ServiceAccount", "deepseek-dp-kserve-mn");
+    assert_eq!(sa["metadata"]["labels"][NAME_LABEL], "deepseek-dp");
+    assert_eq!(sa["metadata"]["labels"][PART_OF_LABEL], PART_OF);
+    let lws =
+        &find(&objs, "LeaderWorkerSet", "deepseek-dp-kserve-mn")["spec"]["leaderWorkerTemplate"];
+    assert_eq!(
+        lws["leaderTemplate"]["spec"]["serviceAccountName"],
+        "deepseek-dp-kserve-mn"
+    );
+    assert_eq!(
+        lws["workerTemplate"]["spec"]["serviceAccountName"],
+        "deepseek-dp-kserve-mn"
+    );
+    // No routing sidecar: no Role.
+    assert!(!objs.iter().any(|o| o["kind"] == "Role"));
+
+    // The user's own ServiceAccount: used by leaders and workers, none created.
+    let mut svc = load(&golden_path("multinode-data-parallel"));
+    svc["spec"]["worker"]["serviceAccountName"] = "mine".into();
+    let objs = build(&svc).unwrap();
+    assert!(!objs.iter().any(|o| o["kind"] == "ServiceAccount"));
+    let lws =
+        &find(&objs, "LeaderWorkerSet", "deepseek-dp-kserve-mn")["spec"]["leaderWorkerTemplate"];
+    assert_eq!(lws["leaderTemplate"]["spec"]["serviceAccountName"], "mine");
+    assert_eq!(lws["workerTemplate"]["spec"]["serviceAccountName"], "mine");
+
+    let objs = golden("prefill-decode-multinode");
+    find(&objs, "ServiceAccount", "deepseek-pd-kserve-mn");
+    find(&objs, "ServiceAccount", "deepseek-pd-kserve-mn-prefill");
+    let role = find(&objs, "Role", "deepseek-pd-kserve-mn-role");
+    assert_eq!(role["rules"][1]["resources"][0], "inferencepools");
+    let rb = find(&objs, "RoleBinding", "deepseek-pd-kserve-mn-rb");
+    assert_eq!(rb["roleRef"]["name"], "deepseek-pd-kserve-mn-role");
+    assert_eq!(rb["subjects"][0]["name"], "deepseek-pd-kserve-mn");
+}
+
+/// As KServe's `expectedSchedulerAuthDelegatorBinding`: a scheduler gets the ClusterRoleBinding
+/// `ChildName(<namespace>, "-<n>-epp-auth-rb")` of `system:auth-delegator` to its
+/// ServiceAccount (the picker authenticates `/metrics`); cluster-scoped, without owner, labelled
+/// with the service's namespace. None without a scheduler of our own (no scheduler, pool.ref).
+#[test]
+fn scheduler_auth_delegator_binding() {
+    let objs = golden("prefill-scheduler");
+    let crbs: Vec<_> = objs
+        .iter()
+        .filter(|o| o["kind"] == "ClusterRoleBinding")
+        .collect();
+    assert_eq!(crbs.len(), 1);
+    let crb = crbs[0];
+    let svc = load(&golden_path("prefill-scheduler"));
+    let (ns, n) = (
+        svc["metadata"]["namespace"].as_str().unwrap(),
+        svc["metadata"]["name"].as_str().unwrap(),
+    );
+    assert_eq!(crb["metadata"]["name"], format!("{ns}-{n}-epp-auth-rb"));
+    assert_eq!(
+        crb["roleRef"],
+        serde_json::json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"})
+    );
+    assert_eq!(
+        crb["subjects"],
+        serde_json::json!([{"kind": "ServiceAccount", "name": format!("{n}-epp-sa"), "namespace": ns}])
+    );
+    assert_eq!(crb["metadata"]["labels"][SERVICE_NAMESPACE_LABEL], ns);
+    assert_eq!(
+        crb["metadata"]["labels"]["app.kubernetes.io/component"],
+        "llminferenceservice-router-scheduler"
+    );
+    assert!(crb["metadata"].get("ownerReferences").is_none());
+    // No scheduler: none.
+    assert!(
+        !golden("minimal")
+            .iter()
+            .any(|o| o["kind"] == "ClusterRoleBinding")
+    );
+}
+
+/// As KServe's `expectedSchedulerInferencePoolV1Alpha2`: the pool also in
+/// `inference.networking.x-k8s.io/v1alpha2`, same name and labels, its spec converted as the
+/// inference extension's `ConvertFrom` does (selector map, targetPortNumber, extensionRef).
+#[test]
+fn v1alpha2_inference_pool_alongside_v1() {
+    let objs = golden("prefill-scheduler");
+    let pools: Vec<_> = objs
+        .iter()
+        .filter(|o| o["kind"] == "InferencePool")
+        .collect();
+    assert_eq!(pools.len(), 2);
+    let (v1, old) = (pools[0], pools[1]);
+    assert_eq!(v1["apiVersion"], "inference.networking.k8s.io/v1");
+    assert_eq!(old["apiVersion"], "inference.networking.x-k8s.io/v1alpha2");
+    assert_eq!(old["metadata"]["name"], v1["metadata"]["name"]);
+    assert_eq!(old["metadata"]["labels"], v1["metadata"]["labels"]);
+    assert_eq!(
+        old["spec"]["selector"],
+        v1["spec"]["selector"]["matchLabels"]
+    );
+    assert_eq!(
+        old["spec"]["targetPortNumber"],
+        v1["spec"]["targetPorts"][0]["number"]
+    );
+    let (ext, epp) = (
+        &old["spec"]["extensionRef"],
+        &v1["spec"]["endpointPickerRef"],
+    );
+    assert_eq!(ext["name"], epp["name"]);
+    assert_eq!(ext["portNumber"], epp["port"]["number"]);
+    // A referenced pool: neither is built.
+    let mut svc = load(&golden_path("prefill-scheduler"));
+    svc["spec"]["router"]["scheduler"]["pool"] = serde_json::json!({"ref": {"name": "shared"}});
+    assert!(
+        !build(&svc)
+            .unwrap()
+            .iter()
+            .any(|o| o["kind"] == "InferencePool")
+    );
+}
+
+/// As KServe's managed DRA (`managed_dra.go`): the `serving.kserve.io/exp-dra-*` annotations
+/// make ResourceClaimTemplate `<n>-managed-dra` (request `device`, the class, count above 1,
+/// one CEL selector per line) and every pod claims it as `managed-device`, its target
+/// container too.
+#[test]
+fn managed_dra_claim_template_and_pod_claims() {
+    let objs = golden("managed-dra");
+    let t = find(&objs, "ResourceClaimTemplate", "qwen-dra-managed-dra");
+    assert_eq!(t["apiVersion"], "resource.k8s.io/v1");
+    let req = &t["spec"]["spec"]["devices"]["requests"][0];
+    assert_eq!(req["name"], "device");
+    assert_eq!(req["exactly"]["deviceClassName"], "gpu.example.com");
+    assert_eq!(req["exactly"]["count"], 2);
+    assert_eq!(req["exactly"]["selectors"].as_array().unwrap().len(), 2);
+    let pod = &find(&objs, "Deployment", "qwen-dra-kserve")["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["resourceClaims"],
+        serde_json::json!([{"name": "managed-device", "resourceClaimTemplateName": "qwen-dra-managed-dra"}])
+    );
+    let main = pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "main")
+        .unwrap();
+    assert_eq!(
+        main["resources"]["claims"],
+        serde_json::json!([{"name": "managed-device"}])
+    );
+    // Without the annotations: none.
+    assert!(
+        !golden("minimal")
+            .iter()
+            .any(|o| o["kind"] == "ResourceClaimTemplate"
+                || o.to_string().contains("managed-device"))
+    );
 }

@@ -35,6 +35,17 @@ pub const SCHEDULER_COMPONENT: &str = "llminferenceservice-router-scheduler";
 pub const ROUTER_COMPONENT: &str = "llminferenceservice-router";
 /// [`APP_COMPONENT_LABEL`] of the decode workload, the workload Service and the autoscalers.
 pub const WORKLOAD_COMPONENT: &str = "llminferenceservice-workload";
+/// On cluster-scoped children (the scheduler's `system:auth-delegator` ClusterRoleBinding),
+/// which cannot have a namespaced owner: the service's namespace (with [`NAME_LABEL`] and
+/// [`MANAGED_BY_LABEL`], what they are pruned and cleaned up by).
+pub const SERVICE_NAMESPACE_LABEL: &str = "llmisvc/service-namespace";
+/// The finalizer by which the reconciler deletes a service's cluster-scoped children (KServe's
+/// name, so services that KServe's controller finalized are finalized the same way).
+pub const FINALIZER: &str = "serving.kserve.io/llmisvc-finalizer";
+/// Is the child cluster-scoped (no namespace, no owner reference)?
+pub fn cluster_scoped(kind: &str) -> bool {
+    kind == "ClusterRoleBinding"
+}
 /// The port of the workload Service (vLLM, or the routing sidecar in front of it).
 pub const WORKLOAD_PORT: i64 = 8000;
 
@@ -443,9 +454,23 @@ impl Workload<'_> {
         }
         let mut out = Vec::new();
         let (api_version, kind) = if let Some(worker) = self.spec.get("worker") {
-            let worker = obj(Some(worker), &format!("{}worker", self.path))?
+            let mut worker = obj(Some(worker), &format!("{}worker", self.path))?
                 .cloned()
                 .unwrap_or_default();
+            let mut template = template;
+            // As KServe: leader and worker pods run as one ServiceAccount, the template's (else
+            // the worker's) own, else one named after the LeaderWorkerSet that we create.
+            let sa = self.multi_node_service_account(meta, &worker, &mut out)?;
+            if let Value::Object(t) = &mut template {
+                t.insert("serviceAccountName".into(), sa.clone().into());
+            }
+            worker.insert("serviceAccountName".into(), sa.clone().into());
+            if self.pool == Pool::Decode
+                && (has_routing_sidecar(&template)
+                    || has_routing_sidecar(&Value::Object(worker.clone())))
+            {
+                sidecar_rbac(meta, &sa, &mut out);
+            }
             // As KServe: the LeaderWorkerSet carries its workers' labels.
             let mut o = meta.object_labelled(
                 "leaderworkerset.x-k8s.io/v1",
@@ -506,6 +531,35 @@ impl Workload<'_> {
         Ok(out)
     }
 
+    /// The ServiceAccount of a multi-node workload's pods, as KServe: `template`'s
+    /// `serviceAccountName`, else `worker`'s, when it is not the one KServe would create;
+    /// otherwise the LeaderWorkerSet's name, a ServiceAccount pushed onto `out`.
+    fn multi_node_service_account(
+        &self,
+        meta: &Meta,
+        worker: &Map<String, Value>,
+        out: &mut Vec<Value>,
+    ) -> Result<String, BuildError> {
+        let expected = names::multi_node_sa(&meta.name, self.pool);
+        let named = |m: Option<&Map<String, Value>>| {
+            m.and_then(|m| m.get("serviceAccountName"))
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let existing = named(Some(self.template()?)).or_else(|| named(Some(worker)));
+        if let Some(sa) = existing.filter(|s| *s != expected) {
+            return Ok(sa);
+        }
+        out.push(Value::Object(meta.object(
+            "v1",
+            "ServiceAccount",
+            &expected,
+            &[],
+        )));
+        Ok(expected)
+    }
+
     /// The HPA or ScaledObject of `scaling`, as KServe builds it: `scaling.keda` is a
     /// ScaledObject with the user's triggers; `scaling.wva` is an HPA (`wva.hpa`) or a
     /// ScaledObject (`wva.keda`) that follows the Workload Variant Autoscaler's
@@ -531,12 +585,10 @@ impl Workload<'_> {
         let own_name = actuator.child(&meta.name, self.pool).name;
         let target_ref = json!({"apiVersion": api_version, "kind": kind, "name": target});
         // A ScaledObject's spec: target, bounds, the KEDA settings `from` carries, `triggers`.
-        let scaled_object_spec = |from: &Map<String, Value>, min: Option<i64>, triggers: Value| {
+        let scaled_object_spec = |from: &Map<String, Value>, min: i64, triggers: Value| {
             let mut spec = Map::new();
             spec.insert("scaleTargetRef".into(), target_ref.clone());
-            if let Some(min) = min {
-                spec.insert("minReplicaCount".into(), min.into());
-            }
+            spec.insert("minReplicaCount".into(), min.into());
             spec.insert("maxReplicaCount".into(), max.into());
             for k in [
                 "pollingInterval",
@@ -560,9 +612,12 @@ impl Workload<'_> {
         let wva = match actuator {
             Actuator::Keda(keda) => {
                 let mut o = meta.object("keda.sh/v1alpha1", "ScaledObject", &own_name, &workload);
-                // KEDA's own default minimum (0) applies when none is given.
+                // As KServe: `minReplicas` defaults to 1 (not KEDA's own 0, scale to zero).
                 let triggers = keda.get("triggers").cloned().unwrap_or(Value::Null);
-                o.insert("spec".into(), scaled_object_spec(keda, min, triggers));
+                o.insert(
+                    "spec".into(),
+                    scaled_object_spec(keda, min.unwrap_or(1), triggers),
+                );
                 return Ok(Some(Value::Object(o)));
             }
             Actuator::WvaKeda { wva, .. } | Actuator::WvaHpa { wva, .. } => wva,
@@ -631,7 +686,7 @@ impl Workload<'_> {
             let triggers = json!([trigger]);
             o.insert(
                 "spec".into(),
-                scaled_object_spec(keda, Some(min.unwrap_or(1)), triggers),
+                scaled_object_spec(keda, min.unwrap_or(1), triggers),
             );
             return Ok(Some(Value::Object(o)));
         }
@@ -725,6 +780,57 @@ impl Actuator<'_> {
             },
         }
     }
+}
+
+/// The llm-d routing sidecar's init container (as the mutating webhook names it).
+const ROUTING_SIDECAR: &str = "llm-d-routing-sidecar";
+
+/// Does the pod spec run the llm-d routing sidecar (an init container of that name)?
+fn has_routing_sidecar(pod: &Value) -> bool {
+    pod.get("initContainers")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| cs.iter().any(|c| c["name"] == ROUTING_SIDECAR))
+}
+
+/// As KServe, for multi-node decode pods with the routing sidecar: a Role reading pods and
+/// InferencePools (the sidecar checks where it forwards prefill requests) bound to their
+/// ServiceAccount `sa`.
+fn sidecar_rbac(meta: &Meta, sa: &str, out: &mut Vec<Value>) {
+    let n = &meta.name;
+    let read = ["get", "list", "watch"];
+    let mut role = meta.object(
+        "rbac.authorization.k8s.io/v1",
+        "Role",
+        &names::multi_node_role(n),
+        &[],
+    );
+    role.insert(
+        "rules".into(),
+        json!([
+            {"apiGroups": [""], "resources": ["pods"], "verbs": read},
+            {
+                "apiGroups": ["inference.networking.x-k8s.io", "inference.networking.k8s.io"],
+                "resources": ["inferencepools"],
+                "verbs": read,
+            },
+        ]),
+    );
+    out.push(Value::Object(role));
+    let mut rb = meta.object(
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        &names::multi_node_role_binding(n),
+        &[],
+    );
+    rb.insert(
+        "roleRef".into(),
+        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": names::multi_node_role(n)}),
+    );
+    rb.insert(
+        "subjects".into(),
+        json!([{"kind": "ServiceAccount", "name": sa, "namespace": meta.namespace}]),
+    );
+    out.push(Value::Object(rb));
 }
 
 /// What the spec asks for, read once (shared by [`build`] and the status).
@@ -898,6 +1004,31 @@ impl<'a> Plan<'a> {
         );
         out.push(Value::Object(rb));
 
+        // As KServe: the picker authenticates `/metrics` scrapes (TokenReview,
+        // SubjectAccessReview). Cluster-scoped: no owner reference; pruned by its labels.
+        let mut crb = meta.object(
+            "rbac.authorization.k8s.io/v1",
+            "ClusterRoleBinding",
+            &names::epp_auth_binding(&meta.namespace, n),
+            &[
+                (APP_COMPONENT_LABEL, SCHEDULER_COMPONENT),
+                (SERVICE_NAMESPACE_LABEL, &meta.namespace),
+            ],
+        );
+        if let Some(Value::Object(m)) = crb.get_mut("metadata") {
+            m.remove("namespace");
+            m.remove("ownerReferences");
+        }
+        crb.insert(
+            "roleRef".into(),
+            json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"}),
+        );
+        crb.insert(
+            "subjects".into(),
+            json!([{"kind": "ServiceAccount", "name": names::epp_sa(n), "namespace": meta.namespace}]),
+        );
+        out.push(Value::Object(crb));
+
         let selector = json!({
             NAME_LABEL: n,
             PART_OF_LABEL: PART_OF,
@@ -952,6 +1083,37 @@ impl<'a> Plan<'a> {
         out.push(Value::Object(d));
         Ok(())
     }
+}
+
+/// API version of the older InferencePool (Gateway API Inference Extension v0.x), which KServe
+/// creates alongside the v1 one where it is served.
+pub const POOL_V1ALPHA2_API_VERSION: &str = "inference.networking.x-k8s.io/v1alpha2";
+
+/// A v1 InferencePool spec in v1alpha2's shape, as the inference extension's conversion
+/// (`ConvertFrom`): `selector.matchLabels` → `selector`, the first of `targetPorts` →
+/// `targetPortNumber`, `endpointPickerRef` → `extensionRef` (its `port.number` →
+/// `portNumber`); unset fields stay unset (v1alpha2's defaults apply).
+fn pool_spec_v1alpha2(v1: &Value) -> Value {
+    let mut spec = Map::new();
+    if let Some(sel) = v1["selector"]["matchLabels"].as_object() {
+        spec.insert("selector".into(), Value::Object(sel.clone()));
+    }
+    if let Some(port) = v1["targetPorts"][0]["number"].as_i64() {
+        spec.insert("targetPortNumber".into(), port.into());
+    }
+    if let Some(epp) = v1["endpointPickerRef"].as_object() {
+        let mut ext = Map::new();
+        for k in ["group", "kind", "name", "failureMode"] {
+            if let Some(v) = epp.get(k).and_then(Value::as_str).filter(|v| !v.is_empty()) {
+                ext.insert(k.into(), v.into());
+            }
+        }
+        if let Some(n) = epp.get("port").and_then(|p| p["number"].as_i64()) {
+            ext.insert("portNumber".into(), n.into());
+        }
+        spec.insert("extensionRef".into(), Value::Object(ext));
+    }
+    Value::Object(spec)
 }
 
 /// The scheduler's Role, as KServe's: read pods, pools and objectives (both InferencePool API
@@ -1126,6 +1288,135 @@ fn spec_of(svc: &Value) -> &Map<String, Value> {
         .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
 }
 
+/// KServe's managed DRA (`serving.kserve.io/exp-dra-*` annotations, admitted by
+/// `validate::dra`): a ResourceClaimTemplate `<n>-managed-dra` with one request `device` of
+/// the device class (`count` when above 1, the CEL selectors, one per line), claimed as
+/// `managed-device` by every pod template and by its first container (or the one the
+/// container-name annotation names; none when no container has that name).
+struct ManagedDra {
+    class: String,
+    count: i64,
+    cel: Vec<String>,
+    container: Option<String>,
+}
+
+/// The pod's name of the managed claim.
+const MANAGED_DRA_CLAIM: &str = "managed-device";
+
+impl ManagedDra {
+    fn of(svc: &Value) -> Result<Option<ManagedDra>, BuildError> {
+        use crate::validate::dra::{CEL_SELECTOR, CONTAINER_NAME, DEVICE_CLASS, DEVICE_COUNT};
+        let ann = &svc["metadata"]["annotations"];
+        let get = |k: &str| ann.get(k).and_then(Value::as_str);
+        let Some(class) = get(DEVICE_CLASS) else {
+            return Ok(None);
+        };
+        let count = match get(DEVICE_COUNT) {
+            None => 1,
+            Some(raw) => {
+                crate::validate::dra::device_count(raw).map_err(|_| BuildError::WrongType {
+                    path: format!("metadata.annotations[{DEVICE_COUNT}]"),
+                    expected: "a whole number of devices, at least 1",
+                })?
+            }
+        };
+        Ok(Some(ManagedDra {
+            class: class.trim().to_string(),
+            count,
+            cel: get(CEL_SELECTOR)
+                .unwrap_or_default()
+                .split('\n')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect(),
+            container: get(CONTAINER_NAME)
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string),
+        }))
+    }
+
+    /// `svc` with the claim wired into every pod template (decode and prefill, leaders and
+    /// workers), as KServe's `injectManagedDRA`.
+    fn inject(&self, svc: &Value) -> Value {
+        let mut svc = svc.clone();
+        let template = names::child_name(
+            svc["metadata"]["name"].as_str().unwrap_or_default(),
+            "-managed-dra",
+        );
+        let spec = &mut svc["spec"];
+        for pod in [
+            &["template"][..],
+            &["worker"],
+            &["prefill", "template"],
+            &["prefill", "worker"],
+        ] {
+            let mut p = Some(&mut *spec);
+            for k in pod {
+                p = p.and_then(|v| v.get_mut(*k));
+            }
+            if let Some(Value::Object(pod)) = p {
+                self.inject_pod(pod, &template);
+            }
+        }
+        svc
+    }
+
+    fn inject_pod(&self, pod: &mut Map<String, Value>, template: &str) {
+        if let Value::Array(claims) = pod.entry("resourceClaims").or_insert_with(|| json!([]))
+            && !claims.iter().any(|c| c["name"] == MANAGED_DRA_CLAIM)
+        {
+            claims.push(json!({"name": MANAGED_DRA_CLAIM, "resourceClaimTemplateName": template}));
+        }
+        let Some(Value::Array(containers)) = pod.get_mut("containers") else {
+            return;
+        };
+        let c = match &self.container {
+            None => containers.first_mut(),
+            Some(n) => containers.iter_mut().find(|c| c["name"] == n.as_str()),
+        };
+        let Some(Value::Object(c)) = c else {
+            return;
+        };
+        let resources = c.entry("resources").or_insert_with(|| json!({}));
+        if let Value::Object(r) = resources
+            && let Value::Array(claims) = r.entry("claims").or_insert_with(|| json!([]))
+            && !claims.iter().any(|c| c["name"] == MANAGED_DRA_CLAIM)
+        {
+            claims.push(json!({"name": MANAGED_DRA_CLAIM}));
+        }
+    }
+
+    fn claim_template(&self, meta: &Meta) -> Value {
+        let mut exactly = Map::new();
+        exactly.insert("deviceClassName".into(), self.class.clone().into());
+        if self.count > 1 {
+            exactly.insert("count".into(), self.count.into());
+        }
+        if !self.cel.is_empty() {
+            exactly.insert(
+                "selectors".into(),
+                self.cel
+                    .iter()
+                    .map(|e| json!({"cel": {"expression": e}}))
+                    .collect(),
+            );
+        }
+        let mut o = meta.object(
+            "resource.k8s.io/v1",
+            "ResourceClaimTemplate",
+            &names::child_name(&meta.name, "-managed-dra"),
+            &[],
+        );
+        o.insert(
+            "spec".into(),
+            json!({"spec": {"devices": {"requests": [{"name": "device", "exactly": exactly}]}}}),
+        );
+        Value::Object(o)
+    }
+}
+
 /// The child objects of `svc` (a whole `serving.kserve.io/v1alpha2` LLMInferenceService, as
 /// stored), in a fixed order: scheduler RBAC, Services, workloads, autoscalers, InferencePool,
 /// HTTPRoute. Without cluster settings: see [`build_with`].
@@ -1142,11 +1433,23 @@ pub fn build_with(svc: &Value, opts: &BuildOptions) -> Result<Vec<Value>, BuildE
     if !pending.is_empty() {
         return Err(BuildError::PendingBaseRefs(pending));
     }
+    let dra = ManagedDra::of(svc)?;
+    let with_dra;
+    let svc = match &dra {
+        Some(d) => {
+            with_dra = d.inject(svc);
+            &with_dra
+        }
+        None => svc,
+    };
     let plan = Plan::of(svc)?;
     let meta = &plan.meta;
     let mut out = Vec::new();
     if let Some(s) = plan.scheduler {
         plan.scheduler_objects(s, &mut out)?;
+    }
+    if let Some(d) = &dra {
+        out.push(d.claim_template(meta));
     }
     // As KServe: the spec's labels on the Service too (ours kept: children are found by them),
     // and the selector of every serving pod, decode and prefill alike.
@@ -1187,6 +1490,16 @@ pub fn build_with(svc: &Value, opts: &BuildOptions) -> Result<Vec<Value>, BuildE
             &[(APP_COMPONENT_LABEL, SCHEDULER_COMPONENT)],
         );
         o.insert("spec".into(), spec.clone());
+        out.push(Value::Object(o));
+        // As KServe, the same pool in the older API too (same name, other group); the
+        // reconciler applies it only where that API is served.
+        let mut o = meta.object(
+            POOL_V1ALPHA2_API_VERSION,
+            "InferencePool",
+            &names::pool(&meta.name),
+            &[(APP_COMPONENT_LABEL, SCHEDULER_COMPONENT)],
+        );
+        o.insert("spec".into(), pool_spec_v1alpha2(spec));
         out.push(Value::Object(o));
     }
     if let Some(spec) = plan.route_spec {

@@ -50,8 +50,8 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use super::build::{
-    BuildOptions, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, PART_OF, PART_OF_LABEL, WvaPrometheus,
-    WvaPrometheusAuth,
+    BuildOptions, FINALIZER, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, PART_OF, PART_OF_LABEL,
+    SERVICE_NAMESPACE_LABEL, WvaPrometheus, WvaPrometheusAuth, cluster_scoped,
 };
 use crate::presets::{
     EMBEDDED_FILES, MISSING_BASE_REFS_ANNOTATION, PresetStore, parse_yaml_documents,
@@ -154,6 +154,11 @@ pub const CHILD_KINDS: &[(&str, &str, &str)] = &[
         "InferencePool",
         "inferencepools",
     ),
+    (
+        super::build::POOL_V1ALPHA2_API_VERSION,
+        "InferencePool",
+        "inferencepools",
+    ),
     ("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes"),
     (
         "autoscaling/v2",
@@ -161,7 +166,101 @@ pub const CHILD_KINDS: &[(&str, &str, &str)] = &[
         "horizontalpodautoscalers",
     ),
     ("keda.sh/v1alpha1", "ScaledObject", "scaledobjects"),
+    (
+        "resource.k8s.io/v1",
+        "ResourceClaimTemplate",
+        "resourceclaimtemplates",
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+    ),
 ];
+
+/// The API of a child kind: in `ns`, or cluster-wide for [`cluster_scoped`] kinds.
+fn child_api(client: &Client, ns: &str, api_version: &str, kind: &str) -> Api<DynamicObject> {
+    let ar = resource_of(api_version, kind);
+    if cluster_scoped(kind) {
+        Api::all_with(client.clone(), &ar)
+    } else {
+        Api::namespaced_with(client.clone(), ns, &ar)
+    }
+}
+
+/// Label selector of the children of service `ns/name`: namespaced ones (also owned by its
+/// uid) or, for [`cluster_scoped`] kinds, labelled with its namespace.
+fn children_selector(ns: &str, name: &str, kind: &str) -> String {
+    let s = format!("{MANAGED_BY_LABEL}={MANAGED_BY},{NAME_LABEL}={name}");
+    if cluster_scoped(kind) {
+        format!("{s},{SERVICE_NAMESPACE_LABEL}={ns}")
+    } else {
+        s
+    }
+}
+
+/// Deletes the cluster-scoped children of service `ns/name` (found by their labels).
+async fn delete_cluster_scoped(client: &Client, ns: &str, name: &str) -> Result<(), Error> {
+    for (api_version, kind, _) in CHILD_KINDS.iter().filter(|(_, k, _)| cluster_scoped(k)) {
+        let api = child_api(client, ns, api_version, kind);
+        let lp = ListParams::default().labels(&children_selector(ns, name, kind));
+        let list = match api.list(&lp).await {
+            Ok(l) => l,
+            Err(e) if not_found(&e) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        for o in list.items {
+            match api.delete(&o.name_any(), &DeleteParams::background()).await {
+                Ok(_) => {
+                    tracing::info!(%ns, service = %name, kind, name = %o.name_any(), "deleted")
+                }
+                Err(e) if not_found(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adds (`add`) or removes [`FINALIZER`] on the service (merge patch guarded by its
+/// resourceVersion: a concurrent change makes it fail and the reconcile retry).
+async fn set_finalizer(
+    svc_api: &Api<DynamicObject>,
+    obj: &DynamicObject,
+    add: bool,
+) -> Result<(), Error> {
+    let mut finalizers: Vec<String> = obj
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    if add {
+        finalizers.push(FINALIZER.to_string());
+    }
+    let patch = json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": obj.metadata.resource_version,
+    }});
+    svc_api
+        .patch(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(|source| Error::Object {
+            what: format!(
+                "finalizer of {}/{}",
+                obj.namespace().unwrap_or_default(),
+                obj.name_any()
+            ),
+            source,
+        })?;
+    Ok(())
+}
 
 /// The resource of `apiVersion` + `kind` (known kinds; otherwise a lowercase-plural guess).
 pub fn resource_of(api_version: &str, kind: &str) -> ApiResource {
@@ -281,13 +380,26 @@ async fn preset_store(ctx: &Ctx) -> PresetStore {
 }
 
 async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    if obj.metadata.deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
-    }
     let client = &ctx.client;
     let ns = obj.namespace().unwrap_or_default();
     let name = obj.name_any();
     let uid = obj.uid().unwrap_or_default();
+    let finalized = obj
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == FINALIZER);
+    if obj.metadata.deletion_timestamp.is_some() {
+        // Namespaced children go with their owner; cluster-scoped ones are deleted here.
+        if finalized {
+            delete_cluster_scoped(client, &ns, &name).await?;
+            let svc_api: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), &ns, &service_resource());
+            set_finalizer(&svc_api, &obj, false).await?;
+        }
+        return Ok(Action::await_change());
+    }
     let mut svc = serde_json::to_value(&*obj)?;
     if svc.get("kind").is_none() {
         svc["apiVersion"] = "serving.kserve.io/v1alpha2".into();
@@ -320,6 +432,28 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
             return Ok(Action::requeue(ctx.cfg.resync));
         }
     };
+    // A service with cluster-scoped children holds the finalizer (before they are created) by
+    // which they are deleted with it.
+    if !finalized
+        && desired
+            .iter()
+            .any(|d| cluster_scoped(d["kind"].as_str().unwrap_or_default()))
+    {
+        set_finalizer(&svc_api, &obj, true).await?;
+    }
+    // The v1alpha2 InferencePool only where its API is served (as KServe).
+    let mut desired = desired;
+    if desired
+        .iter()
+        .any(|d| d["apiVersion"] == super::build::POOL_V1ALPHA2_API_VERSION)
+        && !served(
+            client,
+            &resource_of(super::build::POOL_V1ALPHA2_API_VERSION, "InferencePool"),
+        )
+        .await
+    {
+        desired.retain(|d| d["apiVersion"] != super::build::POOL_V1ALPHA2_API_VERSION);
+    }
     let pp = PatchParams::apply(FIELD_MANAGER).force();
     let mut observed = Vec::new();
     let mut keep = BTreeSet::new();
@@ -332,9 +466,8 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
             .as_str()
             .unwrap_or_default()
             .to_string();
-        keep.insert((kind.clone(), cname.clone()));
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), &ns, &resource_of(&api_version, &kind));
+        keep.insert((api_version.clone(), kind.clone(), cname.clone()));
+        let api = child_api(client, &ns, &api_version, &kind);
         let what = || format!("{kind} {ns}/{cname}");
         let live = match api.get_opt(&cname).await {
             Ok(l) => l.map(serde_json::to_value).transpose()?,
@@ -398,10 +531,9 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     } else {
         "no longer part of the service"
     };
-    let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY},{NAME_LABEL}={name}");
     for (api_version, kind, _) in CHILD_KINDS {
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), &ns, &resource_of(api_version, kind));
+        let api = child_api(client, &ns, api_version, kind);
+        let selector = children_selector(&ns, &name, kind);
         let list = match api.list(&ListParams::default().labels(&selector)).await {
             Ok(l) => l,
             Err(e) if not_found(&e) => continue, // CRD not installed
@@ -413,9 +545,12 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
                 .owner_references
                 .iter()
                 .flatten()
-                .any(|r| r.uid == uid);
+                .any(|r| r.uid == uid)
+                // Cluster-scoped: no owner; the selector names the service.
+                || cluster_scoped(kind);
             let oname = o.name_any();
-            if owned && !keep.contains(&(kind.to_string(), oname.clone())) {
+            if owned && !keep.contains(&(api_version.to_string(), kind.to_string(), oname.clone()))
+            {
                 match api.delete(&oname, &DeleteParams::background()).await {
                     Ok(_) => {
                         writes += 1;

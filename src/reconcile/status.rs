@@ -53,9 +53,12 @@ fn cond(status: St, reason: &str, message: impl Into<String>) -> Cond {
 }
 
 fn find<'a>(observed: &'a [Value], r: &ChildRef) -> Option<&'a Value> {
-    observed
-        .iter()
-        .find(|o| o["kind"] == r.kind && o["metadata"]["name"] == r.name.as_str())
+    observed.iter().find(|o| {
+        o["kind"] == r.kind
+                && o["metadata"]["name"] == r.name.as_str()
+                // Two InferencePools share a name (v1 and v1alpha2).
+                && o.get("apiVersion").is_none_or(|a| a == r.api_version)
+    })
 }
 
 fn group_of(api_version: &str) -> Option<String> {
