@@ -664,7 +664,9 @@ async fn pending_base_refs(
                     None,
                 )
                 .await;
-                return Ok(Action::await_change());
+                // The webhook's config cache may lag the cluster: it then marks the service
+                // again, an update that changes nothing and wakes no watch. Look again soon.
+                return Ok(Action::requeue(Duration::from_secs(3)));
             }
             Err(e) => tracing::warn!(%ns, %name, error = %e, "could not ask for re-admission"),
         }
