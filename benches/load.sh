@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# Load benchmark: llmisvc's /mutate, /validate, /convert, /bench/noop, /bench/decode against
-# Kubernetes' Go test webhook (agnhost webhook, /add-label), with wrk over TLS and keep-alive at
-# 1, 16 and 256 connections. Loopback only; every run is bounded (DURATION seconds each).
+# Load benchmark, two bodies, one run: llmisvc's /mutate and its /bench/decode floor against
+# Kubernetes' Go test webhook (agnhost webhook, /add-label), with wrk over TLS and keep-alive.
 #
-#   bash benches/load.sh            # DURATION=10 CONNS="1 16 256" by default
+#   CREATE  the first apply of examples/prefill-decode-multinode.yaml as written (unexpanded),
+#           with the kubectl annotation and managedFields the API server sends on CREATE
+#   UPDATE  the re-apply of the same service, expanded (object and oldObject, each with the
+#           managedFields of two managers): nothing to change; the same body as tests/memory.rs
+#
+#   bash benches/load.sh            # DURATION=10 CONNS="16 256" by default
 #   DURATION=5 CONNS="16" bash benches/load.sh
 #
 # Builds what it needs: the release binary, wrk (Debian), agnhost (tests/e2e/provision.sh,
-# from the Kubernetes source package, cached). Prints a markdown table and the targets.
+# from the Kubernetes source package, cached). Prints a markdown table (req/s per connection
+# count, p99 at 16 connections, peak RSS and threads of the server during the row) and the
+# targets of issue 22, met or missed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DURATION=${DURATION:-10}
-CONNS=${CONNS:-"1 16 256"}
+CONNS=${CONNS:-"16 256"}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
 log() { echo "load.sh: $*" >&2; }
@@ -24,9 +30,10 @@ if ! command -v wrk >/dev/null; then
   log "installing wrk"
   (apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }) >&2
 fi
+python3 -c 'import yaml' 2>/dev/null || { log "needs python3-yaml (apt-get install python3-yaml)"; exit 1; }
 log "provisioning agnhost (built once with the test bed from k8s.io/kubernetes, then cached)"
-BIN=$(LLMISVC_TESTBED_ONLY=k8s bash tests/e2e/provision.sh | tail -n1)
-AGNHOST=$BIN/agnhost
+TESTBED_BIN=$(LLMISVC_TESTBED_ONLY=k8s bash tests/e2e/provision.sh | tail -n1)
+AGNHOST=$TESTBED_BIN/agnhost
 [[ -x $AGNHOST ]] || { log "no agnhost at $AGNHOST"; exit 1; }
 
 WORK=$(mktemp -d /tmp/llmisvc-load.XXXXXX)
@@ -40,30 +47,57 @@ trap cleanup EXIT
 
 "$BIN" certs --out-dir "$WORK" --dns localhost --ip 127.0.0.1 >/dev/null
 
-# Bodies: the prefill/decode example as the API server sends it on UPDATE (rendered, stored
-# object in both object and oldObject), and a ConversionReview of the same object.
-"$BIN" render -f examples/prefill-decode-multinode.yaml -o json > "$WORK/object.json"
-python3 - "$WORK" <<'PY'
-import json, sys
-d = sys.argv[1]
-obj = json.load(open(f"{d}/object.json"))
-gvk = {"group": "serving.kserve.io", "version": "v1alpha2", "kind": "LLMInferenceService"}
-gvr = {"group": "serving.kserve.io", "version": "v1alpha2", "resource": "llminferenceservices"}
-review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
-    "uid": "705ab4f5-6393-11e8-b7cc-42010a800002", "kind": gvk, "resource": gvr,
-    "requestKind": gvk, "requestResource": gvr,
-    "name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"],
-    "operation": "UPDATE", "userInfo": {"username": "admin", "groups": ["system:authenticated"]},
-    "object": obj, "oldObject": obj, "dryRun": False,
-    "options": {"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions"}}}
-conv = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview", "request": {
-    "uid": "0000000-0000-0000-0000-000000000001",
-    "desiredAPIVersion": "serving.kserve.io/v1alpha1", "objects": [obj]}}
+"$BIN" render -f examples/prefill-decode-multinode.yaml -o json > "$WORK/expanded.json"
+python3 - "$WORK" examples/prefill-decode-multinode.yaml <<'PY'
+import json, sys, yaml
+d, src = sys.argv[1], sys.argv[2]
 sep = (",", ":")
-open(f"{d}/review.json", "w").write(json.dumps(review, separators=sep))
-open(f"{d}/conversion.json", "w").write(json.dumps(conv, separators=sep))
+raw = yaml.safe_load(open(src))
+expanded = json.load(open(f"{d}/expanded.json"))
+T = "2026-11-30T12:00:00Z"
+API = "serving.kserve.io/v1alpha2"
+
+def fields(v):  # managedFields fieldsV1 shape (as tests/memory.rs builds it)
+    if isinstance(v, dict):
+        return {"f:" + k: fields(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return {f"i:{i}": fields(x) for i, x in enumerate(v)}
+    return {}
+
+def review(uid, op, obj, old):
+    gvk = {"group": "serving.kserve.io", "version": "v1alpha2", "kind": "LLMInferenceService"}
+    gvr = {"group": "serving.kserve.io", "version": "v1alpha2", "resource": "llminferenceservices"}
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": uid, "kind": gvk, "resource": gvr, "requestKind": gvk, "requestResource": gvr,
+        "name": obj["metadata"]["name"], "namespace": obj["metadata"].get("namespace", "default"),
+        "operation": op, "userInfo": {"username": "admin", "groups": ["system:authenticated"]},
+        "object": obj, "oldObject": old, "dryRun": False,
+        "options": {"apiVersion": "meta.k8s.io/v1", "kind": op.title() + "Options"}}}
+
+# CREATE: what `kubectl apply` of the example sends the first time.
+create = json.loads(json.dumps(raw))
+meta = create["metadata"]
+meta.setdefault("annotations", {})["kubectl.kubernetes.io/last-applied-configuration"] = \
+    json.dumps(raw, separators=sep) + "\n"
+meta["managedFields"] = [{"manager": "kubectl-client-side-apply", "operation": "Update",
+    "apiVersion": API, "time": T, "fieldsType": "FieldsV1",
+    "fieldsV1": {"f:spec": fields(raw["spec"])}}]
+# UPDATE: the stored (expanded) object re-applied unchanged.
+upd = expanded
+spec = upd["spec"]
+upd["metadata"]["managedFields"] = [
+    {"manager": "kubectl-client-side-apply", "operation": "Update", "apiVersion": API, "time": T,
+     "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": fields(spec)}},
+    {"manager": "argocd-controller", "operation": "Apply", "apiVersion": API, "time": T,
+     "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:prefill": fields(spec["prefill"]),
+        "f:router": fields(spec["router"]), "f:template": fields(spec["template"])}}}]
+open(f"{d}/create.json", "w").write(json.dumps(
+    review("705ab4f5-6393-11e8-b7cc-42010a800001", "CREATE", create, None), separators=sep))
+open(f"{d}/update.json", "w").write(json.dumps(
+    review("705ab4f5-6393-11e8-b7cc-42010a800002", "UPDATE", upd, upd), separators=sep))
 PY
-REVIEW_BYTES=$(wc -c < "$WORK/review.json")
+CREATE_BYTES=$(wc -c < "$WORK/create.json")
+UPDATE_BYTES=$(wc -c < "$WORK/update.json")
 
 lua() { # $1 body file -> script path
   local s="$WORK/$(basename "$1" .json).lua"
@@ -82,8 +116,8 @@ end
 LUA
   echo "$s"
 }
-REVIEW_LUA=$(lua "$WORK/review.json")
-CONV_LUA=$(lua "$WORK/conversion.json")
+CREATE_LUA=$(lua "$WORK/create.json")
+UPDATE_LUA=$(lua "$WORK/update.json")
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; log "port $1 never opened"; exit 1; }
@@ -101,39 +135,64 @@ PIDS+=("$AGN_PID")
 wait_port "$OURS"
 wait_port "$AGN"
 
-# Sanity: both answer the review with 200 and the uid.
-for target in "$OURS /mutate" "$AGN /add-label"; do
-  read -r port path <<<"$target"
-  out=$(curl -sS --cacert "$WORK/ca.crt" --resolve "localhost:$port:127.0.0.1" \
-    -H 'Content-Type: application/json' --data-binary @"$WORK/review.json" "https://localhost:$port$path")
-  grep -q 705ab4f5 <<<"$out" || { log "bad answer from $port$path: ${out:0:300}"; exit 1; }
+# Sanity: both answer each review with 200 and the uid; the size of our CREATE answer.
+for body in create update; do
+  for target in "$OURS /mutate" "$AGN /add-label"; do
+    read -r port path <<<"$target"
+    out=$(curl -sS --cacert "$WORK/ca.crt" --resolve "localhost:$port:127.0.0.1" \
+      -H 'Content-Type: application/json' --data-binary @"$WORK/$body.json" "https://localhost:$port$path")
+    grep -q 705ab4f5 <<<"$out" || { log "bad answer from $port$path: ${out:0:300}"; exit 1; }
+    [[ $port == "$OURS" ]] && printf '%s' "$out" > "$WORK/$body.answer"
+  done
 done
+CREATE_ANSWER=$(wc -c < "$WORK/create.answer")
+UPDATE_ANSWER=$(wc -c < "$WORK/update.answer")
 
 RESULTS=$WORK/results.tsv
-run() { # name port path lua conns
-  local name=$1 port=$2 path=$3 script=$4 c=$5 t=2
+# Peak RSS (KiB) and threads of $1 while the caller's command runs, sampled every 50 ms.
+sample() { # pid outfile
+  local pid=$1 out=$2 rss=0 thr=0 r t
+  while [[ -e $WORK/sampling ]]; do
+    read -r r t < <(awk '/^VmRSS/ {r=$2} /^Threads/ {t=$2} END {print r+0, t+0}' "/proc/$pid/status" 2>/dev/null || echo "0 0")
+    (( r > rss )) && rss=$r
+    (( t > thr )) && thr=$t
+    sleep 0.05
+  done
+  echo "$rss $thr" > "$out"
+}
+run() { # body name pid port path lua conns
+  local body=$1 name=$2 pid=$3 port=$4 path=$5 script=$6 c=$7 t=2
   (( c < t )) && t=$c
+  touch "$WORK/sampling"
+  sample "$pid" "$WORK/sample.out" &
+  local sampler=$!
   local out
   out=$(wrk -t"$t" -c"$c" -d"${DURATION}s" --timeout 5s --latency -s "$script" "https://127.0.0.1:$port$path" 2>&1)
+  rm -f "$WORK/sampling"
+  wait "$sampler"
+  local rss thr
+  read -r rss thr < "$WORK/sample.out"
   local line
   line=$(grep '^RESULT' <<<"$out" || true)
   [[ -n $line ]] || { log "wrk failed for $name c=$c: $out"; exit 1; }
   read -r _ reqs rps p50 p99 errs <<<"$line"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$c" "$reqs" "$rps" "$p50" "$p99" "$errs" >> "$RESULTS"
-  log "$name c=$c: $rps req/s, p99 $p99 ms, $errs errors"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$body" "$name" "$c" "$reqs" "$rps" "$p50" "$p99" "$errs" "$rss" "$thr" >> "$RESULTS"
+  log "$body $name c=$c: $rps req/s, p99 $p99 ms, $errs errors, RSS $((rss / 1024)) MiB, $thr threads"
 }
 
 # Warm-up (TLS session setup, allocator), not recorded.
-wrk -t1 -c4 -d2s -s "$REVIEW_LUA" "https://127.0.0.1:$OURS/mutate" >/dev/null 2>&1 || true
-wrk -t1 -c4 -d2s -s "$REVIEW_LUA" "https://127.0.0.1:$AGN/add-label" >/dev/null 2>&1 || true
+for s in "$CREATE_LUA" "$UPDATE_LUA"; do
+  wrk -t1 -c4 -d2s -s "$s" "https://127.0.0.1:$OURS/mutate" >/dev/null 2>&1 || true
+  wrk -t1 -c4 -d2s -s "$s" "https://127.0.0.1:$AGN/add-label" >/dev/null 2>&1 || true
+done
 
-for c in $CONNS; do
-  run "llmisvc /mutate" "$OURS" /mutate "$REVIEW_LUA" "$c"
-  run "llmisvc /validate" "$OURS" /validate "$REVIEW_LUA" "$c"
-  run "llmisvc /convert" "$OURS" /convert "$CONV_LUA" "$c"
-  run "llmisvc /bench/noop" "$OURS" /bench/noop "$REVIEW_LUA" "$c"
-  run "llmisvc /bench/decode" "$OURS" /bench/decode "$REVIEW_LUA" "$c"
-  run "agnhost /add-label" "$AGN" /add-label "$REVIEW_LUA" "$c"
+for body in CREATE UPDATE; do
+  if [[ $body == CREATE ]]; then script=$CREATE_LUA; else script=$UPDATE_LUA; fi
+  for c in $CONNS; do
+    run "$body" "agnhost /add-label" "$AGN_PID" "$AGN" /add-label "$script" "$c"
+    run "$body" "llmisvc /mutate" "$OURS_PID" "$OURS" /mutate "$script" "$c"
+    run "$body" "llmisvc /bench/decode" "$OURS_PID" "$OURS" /bench/decode "$script" "$c"
+  done
 done
 
 hwm() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
@@ -141,41 +200,69 @@ OURS_HWM=$(hwm "$OURS_PID")
 AGN_HWM=$(hwm "$AGN_PID")
 
 CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
-echo "Machine: $(nproc) CPUs, $CPU; $(uname -sr). Server and wrk share the machine (wrk -t2)."
-echo "Body: AdmissionReview UPDATE of examples/prefill-decode-multinode.yaml rendered, $REVIEW_BYTES bytes; ${DURATION}s per run."
+echo "Machine: $(nproc) CPUs, $CPU; $(uname -sr). Server and wrk share the machine (wrk -t2), TLS keep-alive, ${DURATION}s per run."
+echo "Bodies: CREATE $CREATE_BYTES B (answer $CREATE_ANSWER B), UPDATE $UPDATE_BYTES B (answer $UPDATE_ANSWER B)."
 echo
-echo "| endpoint | conns | req/s | p50 ms | p99 ms | errors |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: |"
-sort -t$'\t' -k2,2n -s "$RESULTS" | while IFS=$'\t' read -r name c reqs rps p50 p99 errs; do
-  echo "| $name | $c | $rps | $p50 | $p99 | $errs |"
-done
-echo
-echo "Peak RSS (VmHWM, after all runs incl. 256 connections): llmisvc $OURS_HWM MiB, agnhost $AGN_HWM MiB."
-echo
-python3 - "$RESULTS" "$OURS_HWM" <<'PY'
+python3 - "$RESULTS" "$OURS_HWM" "$AGN_HWM" "$CREATE_BYTES" "$UPDATE_BYTES" "$CREATE_ANSWER" "$(nproc)" <<'PY'
 import sys
 rows = {}
 for line in open(sys.argv[1]):
-    n, c, reqs, rps, p50, p99, errs = line.rstrip("\n").split("\t")
-    rows[(n, int(c))] = (float(rps), float(p99), int(errs))
-hwm = float(sys.argv[2])
-def get(n, c):
-    return rows.get((n, c))
-print("Targets:")
+    body, n, c, reqs, rps, p50, p99, errs, rss, thr = line.rstrip("\n").split("\t")
+    rows[(body, n, int(c))] = dict(rps=float(rps), p99=float(p99), errs=int(errs),
+                                   rss=int(rss) / 1024, thr=int(thr))
+ours_hwm, agn_hwm = float(sys.argv[2]), float(sys.argv[3])
+size = {"CREATE": int(sys.argv[4]), "UPDATE": int(sys.argv[5])}
+answer, cores = int(sys.argv[6]), int(sys.argv[7])
+conns = sorted({c for (_, _, c) in rows})
+names = ["agnhost /add-label", "llmisvc /mutate", "llmisvc /bench/decode"]
+hdr = "| body | endpoint | " + " | ".join(f"c={c} req/s" for c in conns)
+hdr += " | p99 @16 | peak RSS MiB | threads | errors |"
+print(hdr)
+print("|---|---|" + "--:|" * (len(conns) + 4))
+for body in ("CREATE", "UPDATE"):
+    for n in names:
+        rs = [rows.get((body, n, c)) for c in conns]
+        if not any(rs):
+            continue
+        p99 = rows.get((body, n, 16))
+        cells = [f"{r['rps']:,.0f}" if r else "" for r in rs]
+        cells.append(f"{p99['p99']:.1f} ms" if p99 else "")
+        done = [r for r in rs if r]
+        cells.append(f"{max(r['rss'] for r in done):.1f}")
+        cells.append(str(max(r["thr"] for r in done)))
+        cells.append(str(sum(r["errs"] for r in done)))
+        print(f"| {body} ({size[body] / 1000:.1f} KB review) | {n} | " + " | ".join(cells) + " |")
+print()
+print(f"Peak RSS over the whole run (VmHWM): llmisvc {ours_hwm:.1f} MiB, agnhost {agn_hwm:.1f} MiB.")
+print()
+def get(b, n, c):
+    return rows.get((b, n, c))
+def verdict(ok):
+    return "met" if ok else "MISSED"
+print("Targets (issue 22):")
+for body, factor in (("CREATE", 3), ("UPDATE", 5)):
+    for c in (16, 256):
+        m, a = get(body, "llmisvc /mutate", c), get(body, "agnhost /add-label", c)
+        if m and a:
+            r = m["rps"] / a["rps"]
+            print(f"- {body} /mutate >= {factor}x agnhost at c={c}: {r:.2f}x -> {verdict(r >= factor)}")
+    m = get(body, "llmisvc /mutate", 16)
+    if m:
+        print(f"- {body} /mutate p99 < 5 ms at c=16: {m['p99']:.2f} ms -> {verdict(m['p99'] < 5)}")
 for c in (16, 256):
-    m, a = get("llmisvc /mutate", c), get("agnhost /add-label", c)
-    if m and a:
-        r = m[0] / a[0]
-        print(f"- /mutate >= 3x agnhost req/s at {c} connections: {r:.2f}x -> {'met' if r >= 3 else 'MISSED'}")
-for c in sorted({c for _, c in rows}):
-    m, d = get("llmisvc /mutate", c), get("llmisvc /bench/decode", c)
+    m, d = get("CREATE", "llmisvc /mutate", c), get("CREATE", "llmisvc /bench/decode", c)
     if m and d:
-        r = m[0] / d[0]
-        print(f"- /mutate >= 70% of /bench/decode at {c} connections: {100*r:.0f}% -> {'met' if r >= 0.7 else 'MISSED'}")
-m = get("llmisvc /mutate", 16)
-if m:
-    print(f"- /mutate p99 < 5 ms at 16 connections: {m[1]:.2f} ms -> {'met' if m[1] < 5 else 'MISSED'}")
-print(f"- llmisvc RSS < 50 MiB at 256 connections: {hwm:.1f} MiB -> {'met' if hwm < 50 else 'MISSED'}")
-errs = sum(e for (n, _), (_, _, e) in rows.items() if n.startswith("llmisvc"))
-print(f"- zero errors (llmisvc): {errs} -> {'met' if errs == 0 else 'MISSED'}")
+        r = m["rps"] / d["rps"]
+        print(f"- CREATE /mutate >= 40% of /bench/decode at c={c}: {100 * r:.0f}% -> {verdict(r >= 0.4)}")
+print(f"- CREATE answer <= 60 KB: {answer / 1000:.1f} KB -> {verdict(answer <= 60000)}")
+for body in ("CREATE", "UPDATE"):
+    m = [get(body, n, 256) for n in ("llmisvc /mutate", "llmisvc /bench/decode")]
+    m = [r for r in m if r]
+    if m:
+        rss = max(r["rss"] for r in m)
+        print(f"- {body}: llmisvc RSS < 50 MiB at 256 connections: {rss:.1f} MiB -> {verdict(rss < 50)}")
+thr = max(r["thr"] for (b, n, _), r in rows.items() if n.startswith("llmisvc"))
+print(f"- llmisvc threads <= 2 x {cores} cores + a few: {thr} -> {verdict(thr <= 2 * cores + 6)}")
+errs = sum(r["errs"] for (b, n, _), r in rows.items() if n.startswith("llmisvc"))
+print(f"- zero errors (llmisvc): {errs} -> {verdict(errs == 0)}")
 PY

@@ -150,7 +150,44 @@ pub fn init_logging(format: LogFormat) {
     };
 }
 
+/// mimalloc's options for a server whose load comes in bursts. By default (mimalloc v3) freed
+/// memory goes back to the system only after a second (`purge_delay` 1000 ms), in 2 MiB units
+/// (transparent huge pages allowed), and arenas are committed eagerly: after a burst of large
+/// reviews the process kept nearly all of its peak. Purging at once, without huge pages and
+/// committing on demand lowers both the peak and the after-burst RSS (`tests/memory.rs`,
+/// docs/performance.md). mimalloc reads these when the process loads, before any Rust code
+/// runs (some, like huge pages, cannot change later), so `serve` re-executes itself once with
+/// them set; variables already set (by the operator) are kept as they are.
+const ALLOCATOR_ENV: [(&str, &str); 3] = [
+    ("MIMALLOC_PURGE_DELAY", "0"),
+    ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
+    ("MIMALLOC_ALLOW_THP", "0"),
+];
+
+/// Re-executes the process with [`ALLOCATOR_ENV`] unless it already runs with it (or the
+/// operator set `MIMALLOC_PURGE_DELAY`). Returns only when no re-execution happened.
+fn tune_allocator() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(std::env::args_os().skip(1));
+    for (k, v) in ALLOCATOR_ENV {
+        if std::env::var_os(k).is_none() {
+            cmd.env(k, v);
+        }
+    }
+    // Only returns on failure; then serve with mimalloc's defaults.
+    let e = cmd.exec();
+    eprintln!("llmisvc: could not re-execute with the allocator options ({e}); continuing");
+}
+
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    tune_allocator();
     init_logging(args.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,6 +1,8 @@
 //! Benchmark inputs, built from the examples the way the API server would send them.
 //!
 //! * `minimal`: `examples/minimal.yaml` as written by a user, on CREATE (the first mutation).
+//! * `prefill-decode-create`: `examples/prefill-decode-multinode.yaml` as written, on CREATE:
+//!   the first apply of a prefill/decode service (the whole expansion goes into the patch).
 //! * `prefill-decode`: `examples/prefill-decode-multinode.yaml` after rendering, i.e. the stored,
 //!   already-expanded object, on UPDATE (object and oldObject both present).
 //! * `large`: `tests/fixtures/bench/large.yaml` (140 env vars per container, 24 LoRA adapters,
@@ -74,14 +76,14 @@ fn input(name: &'static str, object: Value, update: bool) -> Input {
 /// The three inputs, expanded with `engine` where the API server would hold the stored object.
 pub fn inputs(engine: &Engine) -> Vec<Input> {
     let minimal = read_yaml("examples/minimal.yaml");
-    let pd = engine
-        .mutate(&read_yaml("examples/prefill-decode-multinode.yaml"))
-        .expect("prefill-decode renders");
+    let pd_raw = read_yaml("examples/prefill-decode-multinode.yaml");
+    let pd = engine.mutate(&pd_raw).expect("prefill-decode renders");
     let large = engine
         .mutate(&read_yaml("tests/fixtures/bench/large.yaml"))
         .expect("large renders");
     vec![
         input("minimal", minimal, false),
+        input("prefill-decode-create", pd_raw, false),
         input("prefill-decode", pd, true),
         input("large", large, true),
     ]

@@ -229,7 +229,7 @@ struct WireResponse<'a> {
     allowed: bool,
     status: &'a Status,
     #[serde(skip_serializing_if = "Option::is_none")]
-    patch: Option<String>,
+    patch: Option<Base64<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     patch_type: Option<&'static str>,
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -238,12 +238,21 @@ struct WireResponse<'a> {
     warnings: Option<&'a [String]>,
 }
 
+/// Bytes written as a standard base64 JSON string straight into the output (no intermediate
+/// base64 `String`: for the first apply of a prefill/decode service that is a 23 KB copy).
+struct Base64<'a>(&'a [u8]);
+
+impl serde::Serialize for Base64<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&base64::display::Base64Display::new(
+            self.0,
+            &base64::engine::general_purpose::STANDARD,
+        ))
+    }
+}
+
 fn wire_review<'a>(api_version: &'a str, resp: &'a AdmissionResponse) -> WireReview<'a> {
-    use base64::Engine as _;
-    let patch = resp
-        .patch
-        .as_ref()
-        .map(|p| base64::engine::general_purpose::STANDARD.encode(p));
+    let patch = resp.patch.as_deref().map(Base64);
     WireReview {
         api_version,
         kind: "AdmissionReview",
@@ -712,6 +721,64 @@ mod tests {
         let dup = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","uid":"b","kind":{"group":"g","kind":"k"},"operation":"CREATE"}}"#;
         assert_eq!(decode_fast(Endpoint::Mutate, dup), None);
         assert_eq!(decode_checked(dup).unwrap().uid, "b");
+    }
+
+    /// The first apply of a prefill/decode service: the patch adds each new subtree with one
+    /// `add` (never an op below a path it adds, never a write of a value equal to the old
+    /// one), and the whole answer stays small (issue 22: <= 60 KB).
+    #[test]
+    fn create_patch_is_minimal_and_the_answer_small() {
+        use base64::Engine as _;
+        let root = env!("CARGO_MANIFEST_DIR");
+        let pd: Value = serde_norway::from_str(
+            &std::fs::read_to_string(format!("{root}/examples/prefill-decode-multinode.yaml"))
+                .unwrap(),
+        )
+        .unwrap();
+        let mut req = sample_admission_review("u-c");
+        req["request"]["object"] = pd.clone();
+        let engine = Engine::builtin().unwrap();
+        let a = admission(Endpoint::Mutate, &body(&req), &engine);
+        assert_eq!(a.info.result, "patched", "{}", a.info.message);
+        assert!(a.body.len() <= 60_000, "answer {} bytes", a.body.len());
+        let v: Value = serde_json::from_slice(&a.body).unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(v["response"]["patch"].as_str().unwrap())
+            .unwrap();
+        let ops: Vec<Value> = serde_json::from_slice(&bytes).unwrap();
+        let mut original = pd;
+        if original["metadata"].get("namespace").is_none() {
+            original["metadata"]["namespace"] = json!("default");
+        }
+        let mut paths: Vec<&str> = Vec::new();
+        for op in &ops {
+            let path = op["path"].as_str().unwrap();
+            match op["op"].as_str().unwrap() {
+                "add" => {
+                    assert!(original.pointer(path).is_none(), "add over a value: {path}");
+                    let parent = &path[..path.rfind('/').unwrap()];
+                    assert!(
+                        original.pointer(parent).is_some(),
+                        "add below a new path: {path}"
+                    );
+                }
+                "replace" => assert_ne!(original.pointer(path), Some(&op["value"]), "{path}"),
+                _ => {}
+            }
+            paths.push(path);
+        }
+        for p in &paths {
+            assert!(
+                !paths
+                    .iter()
+                    .any(|q| q != p && p.starts_with(&format!("{q}/"))),
+                "{p} is below another op's path"
+            );
+        }
+        let mut obj = original.clone();
+        let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
+        json_patch::patch(&mut obj, &patch).unwrap();
+        assert_eq!(obj, engine.mutate(&original).unwrap());
     }
 
     /// kube-rs/kube#1781: kube-core writes `patch` as an array of byte values; the API server

@@ -105,6 +105,11 @@ impl ServerProcess {
         }
     }
 
+    /// The process id (for /proc/<pid>/status), 0 once stopped.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
     pub fn base_url(&self) -> String {
         format!("https://127.0.0.1:{}", self.port)
     }
