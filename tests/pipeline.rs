@@ -909,6 +909,7 @@ fn generated_vllm_argv_is_valid_for_the_preset_vllm_release() {
     let engine = Engine::builtin().unwrap();
     let mut checked = 0;
     let mut all = docs("examples");
+    all.extend(docs("examples/samples"));
     all.extend(docs("tests/golden"));
     let mut outputs: Vec<(String, Value)> = all
         .into_iter()
@@ -940,4 +941,185 @@ fn generated_vllm_argv_is_valid_for_the_preset_vllm_release() {
     }
     assert!(checked >= 30, "only {checked} command lines checked");
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The argv of the `main` container of `pod` (e.g. `spec.template`) in an expanded object.
+fn argv_of(out: &Value, pod: &str) -> Vec<String> {
+    vllm_argvs(out)
+        .into_iter()
+        .find(|(p, _)| p == pod)
+        .unwrap_or_else(|| panic!("no vLLM container in {pod}"))
+        .1
+}
+
+/// The value following `flag` in `argv`, parsed as JSON (one argv element).
+fn json_flag(argv: &[String], flag: &str) -> Value {
+    let i = argv
+        .iter()
+        .position(|a| a == flag)
+        .unwrap_or_else(|| panic!("{flag} missing in {argv:?}"));
+    serde_json::from_str(&argv[i + 1]).unwrap_or_else(|e| panic!("{flag} {:?}: {e}", argv[i + 1]))
+}
+
+/// Issue 18: manifests of our own (`examples/samples/`) using what KServe's
+/// `docs/samples/llmisvc/` use render with the shipped presets, pass validation, build children
+/// (`render --objects`), give vLLM-valid argv (also checked by
+/// `generated_vllm_argv_is_valid_for_the_preset_vllm_release`) and do what they say.
+#[test]
+fn kserve_style_samples_render_validate_and_keep_their_features() {
+    let engine = Engine::builtin().unwrap();
+    let cli = VllmCli::load();
+    let samples = docs("examples/samples");
+    assert_eq!(
+        samples.len(),
+        8,
+        "{:?}",
+        samples.iter().map(|s| &s.0).collect::<Vec<_>>()
+    );
+    let mut out = std::collections::BTreeMap::new();
+    for (name, input) in samples {
+        let expanded = engine
+            .mutate(&input)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            engine.mutate(&expanded).unwrap(),
+            expanded,
+            "{name}: not idempotent"
+        );
+        let outcome = engine.validate(None, &expanded);
+        assert!(outcome.errors.is_empty(), "{name}: {:?}", outcome.errors);
+        let argvs = vllm_argvs(&expanded);
+        assert!(!argvs.is_empty(), "{name}: no vLLM command line");
+        for (pod, args) in argvs {
+            let errs = cli.check(&args);
+            assert!(errs.is_empty(), "{name} {pod}: {errs:?}");
+        }
+        let children = engine
+            .children(&input, &Default::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!children.is_empty(), "{name}");
+        out.insert(name, (expanded, children));
+    }
+    let kinds = |name: &str| -> Vec<String> {
+        out[name]
+            .1
+            .iter()
+            .map(|c| c["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    // P/D with NixlConnector: the shell-quoted JSON is one argument on each side.
+    let pd = &out["prefill-decode-nixl.yaml"].0;
+    for (pod, role) in [
+        ("spec.template", "kv_consumer"),
+        ("spec.prefill.template", "kv_producer"),
+    ] {
+        let cfg = json_flag(&argv_of(pd, pod), "--kv_transfer_config");
+        assert_eq!(
+            cfg,
+            json!({"kv_connector": "NixlConnector", "kv_role": role}),
+            "{pod}"
+        );
+    }
+    assert_eq!(
+        kinds("prefill-decode-nixl.yaml")
+            .iter()
+            .filter(|k| *k == "Deployment")
+            .count(),
+        3
+    );
+
+    // Data + expert parallel: a LeaderWorkerSet whose leader and worker both run expert parallel.
+    let dpep = &out["data-expert-parallel.yaml"].0;
+    for pod in ["spec.template", "spec.worker"] {
+        let argv = argv_of(dpep, pod);
+        assert!(
+            argv.contains(&"--enable-expert-parallel".to_string()),
+            "{pod}: {argv:?}"
+        );
+        let dp = argv
+            .iter()
+            .position(|a| a == "--data-parallel-size")
+            .unwrap();
+        assert_eq!(argv[dp + 1], "16");
+    }
+    assert!(argv_of(dpep, "spec.worker").contains(&"--headless".to_string()));
+    assert!(kinds("data-expert-parallel.yaml").contains(&"LeaderWorkerSet".to_string()));
+
+    // LoRA: one download init container per adapter, served under the adapter's name.
+    let lora = &out["lora-adapters.yaml"].0;
+    let argv = argv_of(lora, "spec.template");
+    for flag in [
+        "--enable-lora",
+        "--lora-modules",
+        "sql=/mnt/lora/sql",
+        "support=/mnt/lora/support",
+    ] {
+        assert!(argv.contains(&flag.to_string()), "{flag}: {argv:?}");
+    }
+    let inits = lora["spec"]["template"]["initContainers"]
+        .as_array()
+        .unwrap();
+    for (adapter, uri) in [
+        ("sql", "hf://example-org/llama-3.2-1b-sql-lora"),
+        ("support", "hf://example-org/llama-3.2-1b-support-lora"),
+    ] {
+        let init = inits
+            .iter()
+            .find(|c| c["args"][0] == uri)
+            .unwrap_or_else(|| panic!("no init container for {adapter}"));
+        assert_eq!(init["args"][1], format!("/mnt/lora/{adapter}"));
+        assert!(init["image"].is_string(), "{adapter}");
+    }
+
+    // KV-cache offloading: OffloadingConnector with the CPU budget in bytes.
+    let kv = json_flag(
+        &argv_of(&out["kv-cache-offloading.yaml"].0, "spec.template"),
+        "--kv-transfer-config",
+    );
+    assert_eq!(kv["kv_connector"], "OffloadingConnector");
+    assert_eq!(kv["kv_role"], "kv_both");
+    assert_eq!(
+        kv["kv_connector_extra_config"]["cpu_bytes_to_use"],
+        16u64 << 30
+    );
+
+    // Precise prefix-cache routing: the KV-events config is one JSON argument, the block size
+    // is passed, and the inline scheduler config is kept.
+    let pp = &out["precise-prefix-cache-routing.yaml"].0;
+    let events = json_flag(&argv_of(pp, "spec.template"), "--kv-events-config");
+    assert_eq!(events["publisher"], "zmq");
+    assert!(argv_of(pp, "spec.template").contains(&"--block-size".to_string()));
+    assert!(pp["spec"]["router"]["scheduler"]["config"]["inline"]["plugins"].is_array());
+
+    // AMD: amd.com/gpu and never nvidia.com/gpu, the user's image kept.
+    let amd = &out["amd-gpu.yaml"].0;
+    let main = &amd["spec"]["template"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "main")
+        .unwrap()
+        .clone();
+    assert_eq!(main["image"], "rocm/vllm:latest");
+    assert_eq!(main["resources"]["limits"]["amd.com/gpu"], "1");
+    assert!(!amd.to_string().contains("nvidia.com/gpu"), "{amd:#}");
+
+    // Managed DRA: admitted with its exp-dra annotations, which stay on the object.
+    let dra = &out["managed-dra.yaml"].0;
+    assert_eq!(
+        dra["metadata"]["annotations"]["serving.kserve.io/exp-dra-device-class"],
+        "gpu.nvidia.com"
+    );
+
+    // Quoted JSON in VLLM_ADDITIONAL_ARGS (KServe's gpt-oss sample): each document one argument.
+    let argv = argv_of(&out["additional-args-json.yaml"].0, "spec.template");
+    assert_eq!(
+        json_flag(&argv, "--model-loader-extra-config"),
+        json!({"enable_multithread_load": true, "num_threads": 16})
+    );
+    assert_eq!(
+        json_flag(&argv, "--compilation-config"),
+        json!({"cudagraph_mode": "FULL_DECODE_ONLY"})
+    );
 }
