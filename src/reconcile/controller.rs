@@ -317,7 +317,10 @@ pub fn contained(want: &Value, live: &Value) -> bool {
 /// builder's key order), so every process and every Rust release computes the same value
 /// (`DefaultHasher`'s algorithm is unspecified: an upgrade would have re-applied every child).
 fn hash_of(v: &Value) -> String {
-    format!("{:016x}", crate::presets::md5::fnv1a64(v.to_string().as_bytes()))
+    format!(
+        "{:016x}",
+        crate::presets::md5::fnv1a64(v.to_string().as_bytes())
+    )
 }
 
 fn not_found(e: &kube::Error) -> bool {
