@@ -86,3 +86,28 @@ fn refused_services_print_no_objects() {
     assert!(out.is_empty(), "{out}");
     assert!(err.contains("metadata.name"), "{err}");
 }
+
+/// `llmisvc render ... | head` ends quietly when the reader goes away (no panic on a broken
+/// pipe, found by a new user: `render --explain | head` exited 101 with a panic message).
+#[test]
+fn a_closed_stdout_ends_render_quietly() {
+    use std::io::Read;
+    let root = env!("CARGO_MANIFEST_DIR");
+    // Four copies: ~200 KB, more than a pipe holds, so the writer meets the closed end.
+    let file = format!("{root}/examples/prefill-decode-multinode.yaml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_llmisvc"))
+        .args(["render", "--explain"])
+        .args(["-f", &file, "-f", &file, "-f", &file, "-f", &file])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child.stderr.as_mut().unwrap().read_to_string(&mut err).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(status.code(), Some(101), "{err}");
+}
