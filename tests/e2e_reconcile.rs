@@ -104,28 +104,7 @@ fn wait_converged(cluster: &Cluster, name: &str, logs: &dyn Fn() -> String) -> V
 }
 
 fn patch_status(cluster: &Cluster, kind: &str, name: &str, status: Value) {
-    let body = json!({ "status": status }).to_string();
-    wait_until(
-        &format!("status of {kind} {name}"),
-        Duration::from_secs(30),
-        || {
-            cluster
-                .kubectl(&[
-                    "patch",
-                    kind,
-                    name,
-                    "-n",
-                    "demo",
-                    "--subresource=status",
-                    "--type=merge",
-                    "-p",
-                    &body,
-                ])
-                .status
-                .success()
-                .then_some(())
-        },
-    );
+    support::e2e::patch_status(cluster, kind, name, "demo", status);
 }
 
 /// Decode multi-node (a LeaderWorkerSet whose pods carry the routing sidecar as a native

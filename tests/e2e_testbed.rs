@@ -405,18 +405,13 @@ fn accept_routes(cluster: &Cluster) {
                 })
             })
             .collect();
-        let body = json!({"status": {"parents": parents}}).to_string();
-        let _ = cluster.kubectl(&[
-            "patch",
+        support::e2e::patch_status(
+            cluster,
             "httproutes.gateway.networking.k8s.io",
             r["metadata"]["name"].as_str().unwrap(),
-            "-n",
             "demo",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            &body,
-        ]);
+            json!({"parents": parents}),
+        );
     }
 }
 

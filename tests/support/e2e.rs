@@ -117,3 +117,30 @@ pub fn cond<'a>(obj: &'a Value, t: &str) -> Option<&'a str> {
 pub fn reason<'a>(obj: &'a Value, t: &str) -> Option<&'a str> {
     condition(obj, t)?["reason"].as_str()
 }
+
+/// Writes `status` (merge patch) through the status subresource of an object, as its
+/// controller would; retried for 30 s (the object may not exist yet).
+pub fn patch_status(cluster: &Cluster, kind: &str, name: &str, ns: &str, status: Value) {
+    let body = serde_json::json!({ "status": status }).to_string();
+    wait_until(
+        &format!("status of {kind} {ns}/{name}"),
+        Duration::from_secs(30),
+        || {
+            cluster
+                .kubectl(&[
+                    "patch",
+                    kind,
+                    name,
+                    "-n",
+                    ns,
+                    "--subresource=status",
+                    "--type=merge",
+                    "-p",
+                    &body,
+                ])
+                .status
+                .success()
+                .then_some(())
+        },
+    );
+}
