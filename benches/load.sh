@@ -5,7 +5,7 @@
 #   CREATE  the first apply of examples/prefill-decode-multinode.yaml as written (unexpanded),
 #           with the kubectl annotation and managedFields the API server sends on CREATE
 #   UPDATE  the re-apply of the same service, expanded (object and oldObject, each with the
-#           managedFields of two managers): nothing to change; the same body as tests/memory.rs
+#           managedFields of two managers): nothing to change; the same body as tests/pure/memory.rs
 #
 #   bash benches/load.sh            # DURATION=10 CONNS="16 256" by default
 #   DURATION=5 CONNS="16" bash benches/load.sh
@@ -57,7 +57,7 @@ expanded = json.load(open(f"{d}/expanded.json"))
 T = "2026-11-30T12:00:00Z"
 API = "serving.kserve.io/v1alpha2"
 
-def fields(v):  # managedFields fieldsV1 shape (as tests/memory.rs builds it)
+def fields(v):  # managedFields fieldsV1 shape (as tests/pure/memory.rs builds it)
     if isinstance(v, dict):
         return {"f:" + k: fields(x) for k, x in v.items()}
     if isinstance(v, list):

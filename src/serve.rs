@@ -154,7 +154,7 @@ pub fn init_logging(format: LogFormat) {
 /// memory goes back to the system only after a second (`purge_delay` 1000 ms), in 2 MiB units
 /// (transparent huge pages allowed), and arenas are committed eagerly: after a burst of large
 /// reviews the process kept nearly all of its peak. Purging at once, without huge pages and
-/// committing on demand lowers both the peak and the after-burst RSS (`tests/memory.rs`,
+/// committing on demand lowers both the peak and the after-burst RSS (`tests/pure/memory.rs`,
 /// docs/performance.md). mimalloc reads these when the process loads, before any Rust code
 /// runs (some, like huge pages, cannot change later), so `serve` re-executes itself once with
 /// them set; variables already set (by the operator) are kept as they are.

@@ -4,4 +4,5 @@
 pub mod client;
 pub mod cluster;
 pub mod e2e;
+pub mod golden;
 pub mod server;

@@ -2,7 +2,7 @@
 //! on a cluster with only the CRDs creates the Secret and fills every caBundle, after which
 //! `kubectl apply` works; a second instance reuses the same Secret.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -15,7 +15,7 @@
 //! the webhook configurations at it. cert-manager's CRDs are not in the test bed: its Issuer/Certificate are checked against
 //! cert-manager's v1 API field by field here, not by an API server.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

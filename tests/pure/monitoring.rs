@@ -4,7 +4,7 @@
 //! of a running `llmisvc serve`. Renaming a metric or a label in the server (simulated on the
 //! scraped text) or in a rule makes the check fail.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};

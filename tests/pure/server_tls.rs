@@ -1,7 +1,7 @@
 //! The real TLS server over real sockets, in-process, with certificates from `llmisvc certs`
 //! and a client that trusts only the generated CA.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

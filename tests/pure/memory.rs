@@ -3,7 +3,7 @@
 //! Asserts bounds, never timings: the process's peak RSS (VmHWM) stays under 128 MiB and its
 //! thread count under 2 x cores + a few, while every request is answered.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

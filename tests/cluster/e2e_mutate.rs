@@ -1,7 +1,7 @@
 //! Real-cluster suite, mutation: `kubectl apply` of the examples stores them fully expanded
 //! (presets, vLLM container, storage, router), and applying the same file again is `unchanged`.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::cluster::Cluster;

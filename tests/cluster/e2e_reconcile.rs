@@ -9,7 +9,7 @@
 //! starting another converges; deleting the service garbage-collects the children; and
 //! `kubectl apply -k deploy/ --dry-run=server`.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -692,19 +692,13 @@ fn deploy_copies_are_current() {
                 .join(p.file_name().unwrap()),
         ));
     }
+    let mut goldens = support::golden::Goldens::updatable(
+        "UPDATE_GOLDEN=1 cargo test --test cluster e2e_reconcile::deploy_copies",
+    );
     for (src, copy) in pairs {
-        let a = std::fs::read_to_string(&src).unwrap();
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
-            std::fs::write(&copy, &a).unwrap();
-        }
-        let b = std::fs::read_to_string(&copy).unwrap_or_default();
-        assert!(
-            a == b,
-            "{} is stale (UPDATE_GOLDEN=1 cargo test --test e2e_reconcile deploy_copies)",
-            copy.display()
-        );
+        goldens.check(&copy, &std::fs::read_to_string(&src).unwrap());
     }
+    goldens.finish();
 }
 
 /// `serve --reconcile` (deploy/'s mode) releases the reconciler's Lease on SIGTERM, so the

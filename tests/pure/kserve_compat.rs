@@ -15,7 +15,7 @@ const OPAQUE_ROOTS: [&str; 2] = [
     "spec.router.scheduler.config.inline",
 ];
 
-const FIXTURE: &str = include_str!("fixtures/kserve_paths.txt");
+const FIXTURE: &str = include_str!("../fixtures/kserve_paths.txt");
 
 /// Splits `.a.b[]{}.c` into segments `a`, `b`, `[]`, `{}`, `c`.
 fn segments(path: &str) -> Vec<String> {

@@ -2,7 +2,7 @@
 //! plain client-side `kubectl apply`, `kubectl explain` shows our docs, and a KServe-style
 //! v1alpha2 manifest is stored and read back.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 use support::cluster::Cluster;

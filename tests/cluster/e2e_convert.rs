@@ -2,7 +2,7 @@
 //! serve`, objects created as v1alpha1 and as v1alpha2 read back in both versions, and a
 //! v1alpha2-only field survives an update made through v1alpha1.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::cluster::Cluster;

@@ -4,7 +4,7 @@
 //! text body), never a panic, and the server must keep serving other clients. A proptest pass
 //! feeds arbitrary bodies and arbitrary mutations of valid reviews through the same functions.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};

@@ -1037,7 +1037,7 @@ fn hostile_input_does_not_panic() {
     ];
     let cfg = ValidateConfig::default();
     let policies =
-        PolicySet::from_yaml_str(include_str!("../policies/gpu-limits.yaml")).expect("policy");
+        PolicySet::from_yaml_str(include_str!("../../policies/gpu-limits.yaml")).expect("policy");
     for (i, h) in hostile.iter().enumerate() {
         for old in [None, Some(h), Some(&hostile[0])] {
             let o = validate(old, h, &cfg, &policies);

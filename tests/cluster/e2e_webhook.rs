@@ -2,7 +2,7 @@
 //! with the generated CA bundle; applies go through /mutate and /validate; field errors and
 //! policy warnings reach kubectl; failurePolicy Fail blocks applies while the server is down.
 
-mod support;
+use crate::support;
 
 use support::cluster::Cluster;
 

@@ -2,8 +2,9 @@
 //!
 //! `tests/golden/reconcile/NAME.yaml` is a service as stored (expanded by
 //! `llmisvc render`, with a uid added); `NAME.out.yaml` holds the objects `build` makes for it.
-//! Regenerate with `UPDATE_GOLDEN=1 cargo test --test reconcile_build`.
+//! Regenerate with `UPDATE_GOLDEN=1 cargo test --test pure reconcile_build::`.
 
+use crate::support;
 use std::path::{Path, PathBuf};
 
 use llmisvc::reconcile::build::{
@@ -54,23 +55,16 @@ fn to_yaml(objs: &[Value]) -> String {
 
 #[test]
 fn golden_files() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let mut failures = Vec::new();
+    let mut goldens = support::golden::Goldens::updatable(
+        "UPDATE_GOLDEN=1 cargo test --test pure reconcile_build::",
+    );
     for input in inputs() {
         let svc = load(&input);
         let objs = build(&svc).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
         let rendered = to_yaml(&objs);
-        let golden = input.with_extension("out.yaml");
-        if update {
-            std::fs::write(&golden, &rendered).unwrap();
-        } else if std::fs::read_to_string(&golden).unwrap_or_default() != rendered {
-            failures.push(golden.display().to_string());
-        }
+        goldens.check(&input.with_extension("out.yaml"), &rendered);
     }
-    assert!(
-        failures.is_empty(),
-        "golden files differ (UPDATE_GOLDEN=1 to regenerate): {failures:?}"
-    );
+    goldens.finish();
 }
 
 #[test]

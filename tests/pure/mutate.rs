@@ -2,8 +2,9 @@
 //!
 //! Golden files: `tests/golden/NAME.yaml` is expanded with the default `MutateConfig` and
 //! compared with `tests/golden/NAME.out.yaml`. Regenerate them with
-//! `UPDATE_GOLDEN=1 cargo test --test mutate`.
+//! `UPDATE_GOLDEN=1 cargo test --test pure mutate::`.
 
+use crate::support;
 use std::path::Path;
 
 use llmisvc::mutate::{MutateConfig, Stage, expand, expand_until};
@@ -21,7 +22,8 @@ fn yaml(s: &str) -> Value {
 #[test]
 fn golden_files() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut goldens =
+        support::golden::Goldens::updatable("UPDATE_GOLDEN=1 cargo test --test pure mutate::");
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| {
@@ -32,7 +34,6 @@ fn golden_files() {
         .collect();
     names.sort();
     assert!(!names.is_empty());
-    let mut failures = Vec::new();
     for input in names {
         let obj = yaml(&std::fs::read_to_string(&input).unwrap());
         let out = expand(&obj, &cfg()).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
@@ -43,20 +44,9 @@ fn golden_files() {
             input.display()
         );
         let rendered = serde_norway::to_string(&out).unwrap();
-        let golden = input.with_extension("out.yaml");
-        if update {
-            std::fs::write(&golden, &rendered).unwrap();
-        } else {
-            let want = std::fs::read_to_string(&golden).unwrap_or_default();
-            if want != rendered {
-                failures.push(golden.display().to_string());
-            }
-        }
+        goldens.check(&input.with_extension("out.yaml"), &rendered);
     }
-    assert!(
-        failures.is_empty(),
-        "golden files differ (UPDATE_GOLDEN=1 to regenerate): {failures:?}"
-    );
+    goldens.finish();
 }
 
 #[test]

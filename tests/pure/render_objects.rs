@@ -1,8 +1,9 @@
 //! `llmisvc render --objects`: the children the reconciler would apply, for every example.
 //!
 //! `tests/golden/objects/NAME.out.yaml` is the output for `examples/NAME.yaml` with the
-//! shipped presets. Regenerate with `UPDATE_GOLDEN=1 cargo test --test render_objects`.
+//! shipped presets. Regenerate with `UPDATE_GOLDEN=1 cargo test --test pure render_objects::`.
 
+use crate::support;
 use std::path::Path;
 use std::process::Command;
 
@@ -38,8 +39,9 @@ fn examples() -> Vec<String> {
 
 #[test]
 fn golden_files() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let mut failures = Vec::new();
+    let mut goldens = support::golden::Goldens::updatable(
+        "UPDATE_GOLDEN=1 cargo test --test pure render_objects::",
+    );
     for name in examples() {
         let input = format!("examples/{name}.yaml");
         let (ok, yaml, err) = render(&["-f", &input, "--objects"]);
@@ -47,11 +49,7 @@ fn golden_files() {
         let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/golden/objects")
             .join(format!("{name}.out.yaml"));
-        if update {
-            std::fs::write(&golden, &yaml).unwrap();
-        } else if std::fs::read_to_string(&golden).unwrap_or_default() != yaml {
-            failures.push(golden.display().to_string());
-        }
+        goldens.check(&golden, &yaml);
         // JSON output: the same objects.
         let (ok, json, err) = render(&["-f", &input, "--objects", "-o", "json"]);
         assert!(ok, "{input}: {err}");
@@ -66,10 +64,7 @@ fn golden_files() {
             "{input}: no workload Service"
         );
     }
-    assert!(
-        failures.is_empty(),
-        "golden files differ (UPDATE_GOLDEN=1 to regenerate): {failures:?}"
-    );
+    goldens.finish();
 }
 
 #[test]

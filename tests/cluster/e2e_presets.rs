@@ -5,7 +5,7 @@
 //! directory holding both applies in one `kubectl apply -f dir/` in either order; and a preset
 //! with an unknown template placeholder is refused when written.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

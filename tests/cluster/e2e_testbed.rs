@@ -9,7 +9,7 @@
 //! - services go from `kubectl apply` to `Ready=True` with their pods placed on the simulated
 //!   GPU nodes, and a pod no node can hold leaves the service unready with the reason.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
