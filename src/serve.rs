@@ -406,9 +406,7 @@ async fn watch_policies(dir: PathBuf, state: Arc<AppState>, interval: Duration) 
         last = now;
         match PolicySet::load_dir(&dir) {
             Ok(policies) => {
-                let mut engine = (**state.engine.load()).clone();
-                engine.policies = policies;
-                state.engine.store(Arc::new(engine));
+                state.update_engine(|engine| engine.policies = policies.clone());
                 tracing::info!(dir = %dir.display(), "reloaded policies");
             }
             Err(e) => {
@@ -498,16 +496,16 @@ async fn watch_cluster_presets(
             .collect();
         match merged_preset_store(objs, &engine_args.system_namespace) {
             Ok(store) => {
-                let mut engine = (**state.engine.load()).clone();
-                let (ns, name) = engine.mutate_cfg.default_gateway.clone();
-                engine.presets = store;
-                engine.set_default_gateway(&ns, &name);
-                state.engine.store(Arc::new(engine));
+                state.update_engine(|engine| {
+                    let (ns, name) = engine.mutate_cfg.default_gateway.clone();
+                    engine.presets = store.clone();
+                    engine.set_default_gateway(&ns, &name);
+                });
                 state
                     .ready
                     .store(true, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(
-                    presets = state.engine.load().presets.len(),
+                    presets = state.engine().presets.len(),
                     "presets updated from the cluster"
                 );
             }

@@ -229,9 +229,7 @@ async fn soak_mixed_traffic_with_rotation_and_policy_reloads() {
         .unwrap();
         // What watch_policies in src/serve.rs does on a change.
         let policies = PolicySet::load_dir(pdir.path()).unwrap();
-        let mut engine = (**state.engine.load()).clone();
-        engine.policies = policies;
-        state.engine.store(Arc::new(engine));
+        state.update_engine(|engine| engine.policies = policies.clone());
         let rss = rss_kib();
         if started.elapsed() >= warmup && baseline.is_none() {
             baseline = Some(rss);

@@ -64,7 +64,9 @@ impl Default for ServerOptions {
 
 /// Shared state of the handlers.
 pub struct AppState {
-    pub engine: ArcSwap<Engine>,
+    /// The live engine. Read with [`AppState::engine`], changed only through
+    /// [`AppState::update_engine`] (policy reloads and the cluster preset watch both write it).
+    engine: ArcSwap<Engine>,
     pub metrics: Metrics,
     pub resolver: Arc<CertResolver>,
     /// Caches synced (in-cluster) and certificates loaded.
@@ -81,6 +83,23 @@ impl AppState {
         });
         state.update_cert_metric();
         state
+    }
+
+    /// The engine as of now (a cheap `Arc` clone; later updates do not change it).
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine.load_full()
+    }
+
+    /// Applies one change to the live engine. Every writer goes through here: `ArcSwap::rcu`
+    /// re-runs `change` on the newer engine when another writer stored one in between, so a
+    /// preset update never silently undoes a policy reload (or the other way round), which a
+    /// load-clone-store in each writer did.
+    pub fn update_engine(&self, change: impl Fn(&mut Engine)) {
+        self.engine.rcu(|current| {
+            let mut next = Engine::clone(current);
+            change(&mut next);
+            next
+        });
     }
 
     pub fn update_cert_metric(&self) {
@@ -235,7 +254,7 @@ async fn off_async_workers(
 
 async fn admission(state: Arc<AppState>, endpoint: Endpoint, body: Bytes) -> Response {
     let started = Instant::now();
-    let engine = state.engine.load_full();
+    let engine = state.engine();
     let answer = off_async_workers(body.len(), move || {
         review::admission(endpoint, &body, &engine)
     })
@@ -254,7 +273,7 @@ async fn validate(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
 
 async fn convert(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let started = Instant::now();
-    let engine = state.engine.load_full();
+    let engine = state.engine();
     let answer = off_async_workers(body.len(), move || review::conversion(&body, &engine)).await;
     log_and_count(&state, "convert", &answer, started);
     to_response(answer)
@@ -476,5 +495,49 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = term => {},
         _ = tokio::signal::ctrl_c() => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> Arc<AppState> {
+        let bundle = crate::certs::localhost_bundle(std::time::Duration::from_secs(3600)).unwrap();
+        let resolver = CertResolver::new(&bundle.serving.cert, &bundle.serving.key).unwrap();
+        AppState::new(Engine::builtin().unwrap(), Arc::new(resolver))
+    }
+
+    /// Two writers (as `serve` has: the policy-directory watcher and the cluster preset watch)
+    /// each make 2,000 read-modify-write changes to their own part of the engine at the same time;
+    /// none may be lost. With a load-clone-store per writer most of them were.
+    #[test]
+    fn concurrent_engine_updates_are_never_lost() {
+        let state = state();
+        let base_gpus = state.engine().validate_cfg.max_gpus_per_node;
+        let base_port = state.engine().mutate_cfg.vllm_port;
+        let n = 2000;
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..n {
+                    state.update_engine(|e| {
+                        // A change takes time (a preset store is rebuilt, policies compiled).
+                        std::thread::yield_now();
+                        e.validate_cfg.max_gpus_per_node += 1
+                    });
+                }
+            });
+            s.spawn(|| {
+                for _ in 0..n {
+                    state.update_engine(|e| {
+                        std::thread::yield_now();
+                        e.mutate_cfg.vllm_port += 1
+                    });
+                }
+            });
+        });
+        let engine = state.engine();
+        assert_eq!(engine.validate_cfg.max_gpus_per_node, base_gpus + n);
+        assert_eq!(engine.mutate_cfg.vllm_port, base_port + n as i32);
     }
 }
