@@ -11,6 +11,7 @@ pub mod convert;
 pub mod explain;
 pub mod mutate;
 pub mod names;
+pub mod parallelism;
 pub mod pipeline;
 pub mod policy;
 pub mod presets;

@@ -287,37 +287,31 @@ pub(crate) struct Par {
 }
 
 impl Par {
+    /// The sizes, for the rules in [`crate::parallelism`].
+    pub fn sizes(&self) -> crate::parallelism::Sizes {
+        crate::parallelism::Sizes {
+            tensor: self.tensor,
+            pipeline: self.pipeline,
+            data: self.data,
+            data_local: self.data_local,
+        }
+    }
     pub fn is_data_parallel(&self) -> bool {
-        self.data.is_some() || self.data_local.is_some()
+        self.sizes().is_data_parallel()
     }
     /// Whether any parallelism that implies GPUs is set.
     pub fn any(&self) -> bool {
-        self.tensor.is_some() || self.pipeline.is_some() || self.is_data_parallel()
+        self.sizes().any()
     }
-    /// Data parallel ranks in one pod.
+    /// Data parallel ranks in one pod ([`crate::parallelism::Sizes::local_ranks`]).
     pub fn local_ranks(&self, multi_node: bool) -> i64 {
-        match self.data_local {
-            Some(l) => l,
-            None if multi_node => 1,
-            None => self.data.unwrap_or(1),
-        }
+        self.sizes().local_ranks(multi_node)
     }
-    /// GPUs each pod of the pool needs, `None` when no parallelism is set: `tensor × dataLocal`
-    /// with data parallelism, `tensor × pipeline` for single-node pipeline parallelism, `tensor`
-    /// per node for multi-node pipeline parallelism, `tensor` otherwise.
+    /// GPUs each pod of the pool needs ([`crate::parallelism::Sizes::gpus_per_pod`]), `None`
+    /// when no parallelism is set.
     pub fn gpus_per_pod(&self, multi_node: bool) -> Option<i64> {
-        if !self.any() {
-            return None;
-        }
-        let tensor = self.tensor.unwrap_or(1);
-        if self.is_data_parallel() {
-            Some(tensor.saturating_mul(self.local_ranks(multi_node)))
-        } else if let (Some(p), false) = (self.pipeline, multi_node) {
-            // Pipeline stages in one pod: each stage needs its own tensor-parallel GPUs.
-            Some(tensor.saturating_mul(p))
-        } else {
-            Some(tensor)
-        }
+        let sizes = self.sizes();
+        sizes.any().then(|| sizes.gpus_per_pod(multi_node))
     }
 }
 

@@ -31,12 +31,15 @@ use super::{Ctx, MutateConfig, MutateError, Par, Pool, Role, Stage, podspec};
 /// `$0` of the start-rank wrapper.
 pub const RANK_WRAPPER_MARKER: &str = "llmisvc-dp-rank";
 
-/// Pods per LeaderWorkerSet group: data / dataLocal with data parallelism, else pipeline.
+/// Pods per LeaderWorkerSet group ([`crate::parallelism::Sizes::pods_per_group`]).
 pub fn group_size(data: Option<i32>, data_local: Option<i32>, pipeline: Option<i32>) -> i32 {
-    match (data, data_local) {
-        (Some(d), l) if d > 0 => (d / l.filter(|l| *l > 0).unwrap_or(1)).max(1),
-        _ => pipeline.filter(|p| *p > 0).unwrap_or(1),
-    }
+    let sizes = crate::parallelism::Sizes {
+        tensor: None,
+        pipeline: pipeline.map(i64::from),
+        data: data.map(i64::from),
+        data_local: data_local.map(i64::from),
+    };
+    i32::try_from(sizes.pods_per_group()).unwrap_or(i32::MAX)
 }
 
 /// Multi-node flags of a leader (`Role::Template`) or worker pod.

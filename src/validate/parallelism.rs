@@ -70,8 +70,18 @@ impl Parallelism {
         Self::read(&w, &mut s)
     }
 
+    /// The sizes, for the rules in [`crate::parallelism`].
+    pub fn sizes(&self) -> crate::parallelism::Sizes {
+        crate::parallelism::Sizes {
+            tensor: self.tensor,
+            pipeline: self.pipeline,
+            data: self.data,
+            data_local: self.data_local,
+        }
+    }
+
     pub fn is_data_parallel(&self) -> bool {
-        self.data.is_some() || self.data_local.is_some()
+        self.sizes().is_data_parallel()
     }
     pub fn is_pipeline_parallel(&self) -> bool {
         self.pipeline.is_some()
@@ -85,28 +95,15 @@ impl Parallelism {
             .saturating_mul(self.data.unwrap_or(1))
     }
 
-    /// GPUs one pod needs.
-    /// GPUs one pod needs. Pipeline parallelism runs one stage per pod across nodes (with a
-    /// worker); without a worker all stages share one pod: tensor x pipeline GPUs, as the
-    /// mutating webhook injects them.
+    /// GPUs one pod needs, as the mutating webhook injects them
+    /// ([`crate::parallelism::Sizes::gpus_per_pod`]).
     pub fn gpus_per_pod(&self, multi_node: bool) -> i64 {
-        let t = self.tensor.unwrap_or(1);
-        if self.is_data_parallel() {
-            t.saturating_mul(self.data_local.unwrap_or(1))
-        } else if self.is_pipeline_parallel() && !multi_node {
-            t.saturating_mul(self.pipeline.unwrap_or(1))
-        } else {
-            t
-        }
+        self.sizes().gpus_per_pod(multi_node)
     }
 
     /// Pods in one group (one LeaderWorkerSet group; 1 without a worker).
     pub fn pods_per_group(&self) -> i64 {
-        if self.is_data_parallel() {
-            (self.data.unwrap_or(1) / self.data_local.unwrap_or(1).max(1)).max(1)
-        } else {
-            self.pipeline.unwrap_or(1)
-        }
+        self.sizes().pods_per_group()
     }
 }
 
