@@ -36,6 +36,15 @@ fn benches(c: &mut Criterion) {
             }
             let a = review::admission(ep, &i.review, &engine);
             assert_eq!(a.status, 200, "{}: {}", i.name, a.info.message);
+            if ep == Endpoint::Mutate {
+                // The answer's size (docs/performance.md): the patch is base64 in it.
+                eprintln!(
+                    "answer {} /mutate: {} B (patch {} B)",
+                    i.name,
+                    a.body.len(),
+                    a.info.patch_bytes
+                );
+            }
             assert!(
                 matches!(a.info.result, "patched" | "allowed"),
                 "{} {:?}: {} {}",

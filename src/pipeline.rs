@@ -171,7 +171,19 @@ impl Engine {
     /// here, when it is written, not later when a service uses it. A service whose baseRefs
     /// name configs that do not exist is admitted with a warning (as by [`Engine::admit`]).
     pub fn validate(&self, old: Option<&Value>, new: &Value) -> Outcome {
-        let mut outcome = validate::validate(old, new, &self.validate_cfg, &self.policies);
+        self.validate_in(old, new, &crate::policy::Offline)
+    }
+
+    /// [`Engine::validate`] with the labels of the object's namespace from `namespaces`, for
+    /// policies that select namespaces by label (`serve`: its namespace watch cache).
+    pub fn validate_in(
+        &self,
+        old: Option<&Value>,
+        new: &Value,
+        namespaces: &dyn crate::policy::NamespaceLookup,
+    ) -> Outcome {
+        let mut outcome =
+            validate::validate_in(old, new, &self.validate_cfg, &self.policies, namespaces);
         if deleting(old, new) {
             return outcome;
         }

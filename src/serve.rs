@@ -317,6 +317,7 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
         ));
     }
     if let Some(dir) = args.policies_dir.clone() {
+        crate::server::namespaces::start_for_policies(&state).await;
         let st = state.clone();
         tokio::spawn(watch_policies(dir, st, interval));
     }

@@ -33,7 +33,10 @@
 //!   [`stash::V1ALPHA2_FIELDS`] on `v1alpha1` objects, so they neither gain a meaning nor get lost.
 //! - **Annotations map**: added only when something is stored in it, removed when the
 //!   conversion empties a map it had to create; an empty or null map that had to be filled is
-//!   recorded (entry `/metadata/annotations`) and given back as it was.
+//!   recorded (entry `/metadata/annotations`) and given back as it was; so is `metadata: null`
+//!   when the annotations had to be written into it (entry `/metadata`). An object without
+//!   `metadata` that needs the stash comes back with `metadata: {}` (the API server never sends
+//!   one, and the conversion webhook refuses it).
 //! - `status` converts in both directions; `status: {}` stays `{}`. No empty field is ever
 //!   added.
 //!
@@ -48,8 +51,8 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use stash::{
-    ANNOTATIONS_POINTER, LORA_CRITICALITIES, MODEL_CRITICALITY, Stash, V1ALPHA1_FIELDS,
-    V1ALPHA2_FIELDS,
+    ANNOTATIONS_POINTER, LORA_CRITICALITIES, METADATA_POINTER, MODEL_CRITICALITY, Stash,
+    V1ALPHA1_FIELDS, V1ALPHA2_FIELDS,
 };
 
 /// The API group of both kinds.
@@ -246,6 +249,10 @@ struct Conversion {
     incoming: Stash,
     /// An empty or null annotations map recorded by the reverse conversion.
     annotations_marker: Option<Value>,
+    /// `metadata: null` recorded by the reverse conversion.
+    metadata_marker: Option<Value>,
+    /// The input has `metadata: null`.
+    metadata_was_null: bool,
     /// What the target version lacks.
     outgoing: Stash,
 }
@@ -288,6 +295,8 @@ impl Conversion {
             }
         };
         let annotations_marker = incoming.take(ANNOTATIONS_POINTER);
+        let metadata_marker = incoming.take(METADATA_POINTER);
+        let metadata_was_null = out.get("metadata").is_some_and(Value::is_null);
         Self {
             out,
             to,
@@ -295,6 +304,8 @@ impl Conversion {
             ann,
             incoming,
             annotations_marker,
+            metadata_marker,
+            metadata_was_null,
             outgoing,
         }
     }
@@ -459,6 +470,10 @@ impl Conversion {
             _ => false,
         };
         let filled = !self.ann.is_empty() || !self.outgoing.is_empty();
+        if filled && self.metadata_was_null {
+            // The annotations need a `metadata` that was `null`: record it, to give it back.
+            self.outgoing.insert(METADATA_POINTER.into(), Value::Null);
+        }
         if filled
             && original_was_empty
             && let Some(original) = self.original_annotations.clone()
@@ -506,6 +521,12 @@ impl Conversion {
                 None => {
                     if let Some(Value::Object(meta)) = root.get_mut("metadata") {
                         meta.shift_remove("annotations");
+                        // Created for the stash from `metadata: null`: null again.
+                        if meta.is_empty()
+                            && let Some(marker) = self.metadata_marker.take()
+                        {
+                            root.insert("metadata".into(), marker);
+                        }
                     }
                 }
             }

@@ -52,6 +52,10 @@ pub const V1ALPHA1_FIELDS: &str = "llmisvc.serving.kserve.io/v1alpha1-fields";
 /// The pointer prefix of entries that are annotations (restored into the annotation map).
 pub const ANNOTATIONS_POINTER: &str = "/metadata/annotations";
 
+/// The entry recording `metadata: null` on an object whose stash had to create `metadata`
+/// (given back as `null` by the reverse conversion).
+pub const METADATA_POINTER: &str = "/metadata";
+
 /// Fields that identify an element of an array (a LoRA adapter, a status address), recorded so
 /// an entry goes back to the same element even if a client reordered or removed elements.
 const IDENTITY_FIELDS: [&str; 3] = ["name", "uri", "url"];

@@ -23,7 +23,9 @@ use crate::validate::{
 mod cel_rule;
 mod scope;
 
-pub use scope::{InScope, LabelSelector, Scope};
+pub use scope::{
+    InScope, LabelSelector, NamespaceLabels, NamespaceLookup, OFFLINE_REASON, Offline, Scope,
+};
 
 /// An error loading policies: names the file, the policy and the rule where known.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -280,28 +282,75 @@ impl PolicySet {
         })
     }
 
-    /// Evaluates every rule in scope. `namespace_labels` are the labels of the object's
-    /// namespace when the caller knows them; otherwise only `kubernetes.io/metadata.name=
-    /// <namespace>` is known (Kubernetes sets it on every namespace), and a rule whose
-    /// `namespaceSelector` reads other labels fails closed: it is applied, and its findings
-    /// say why.
+    /// Whether some rule's `scope.namespaceSelector` reads namespace labels other than
+    /// `kubernetes.io/metadata.name` (`serve` then waits for its namespace cache before it
+    /// reports ready).
+    pub fn needs_namespace_labels(&self) -> bool {
+        self.policies
+            .iter()
+            .any(|p| p.rules.iter().any(|r| r.scope.reads_namespace_labels()))
+    }
+
+    /// [`PolicySet::evaluate_in`] with the namespace's labels when the caller has them
+    /// (`Some`), or none known (`None`: as [`Offline`]).
     pub fn evaluate(
         &self,
         old: Option<&Value>,
         new: &Value,
         namespace_labels: Option<&BTreeMap<String, String>>,
     ) -> Outcome {
+        match namespace_labels {
+            Some(labels) => {
+                self.evaluate_in(old, new, &|_: &str| NamespaceLabels::Known(labels.clone()))
+            }
+            None => self.evaluate_in(old, new, &Offline),
+        }
+    }
+
+    /// Evaluates every rule in scope. Namespace labels come from `namespaces`, asked only when
+    /// a rule that otherwise applies selects namespaces on labels other than
+    /// `kubernetes.io/metadata.name` (which is the namespace's name, always known). When the
+    /// labels are not known ([`NamespaceLabels::Unknown`]) such a rule fails closed: it is
+    /// applied, and its findings say why (the reason given by the lookup) and how to select
+    /// namespaces without labels.
+    pub fn evaluate_in(
+        &self,
+        old: Option<&Value>,
+        new: &Value,
+        namespaces: &dyn NamespaceLookup,
+    ) -> Outcome {
         let mut out = Outcome::default();
         if self.policies.is_empty() {
             return out;
         }
         let vars = cel_rule::Vars::new(old, new);
+        let ns = new
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        // Asked once, on the first rule that needs it.
+        let mut labels: Option<NamespaceLabels> = None;
         for p in self.policies.iter() {
             for r in &p.rules {
-                let unknown = match r.scope.in_scope(new, namespace_labels) {
+                let unknown = match r.scope.in_scope(new, None) {
                     scope::InScope::No => continue,
                     scope::InScope::Yes => None,
-                    scope::InScope::Unknown(keys) => Some(keys),
+                    scope::InScope::Unknown(keys) => {
+                        let known = &*labels.get_or_insert_with(|| {
+                            if ns.is_empty() {
+                                NamespaceLabels::Unknown("the object names no namespace".into())
+                            } else {
+                                namespaces.labels(ns)
+                            }
+                        });
+                        match known {
+                            NamespaceLabels::Known(m) => match r.scope.in_scope(new, Some(m)) {
+                                scope::InScope::No => continue,
+                                _ => None,
+                            },
+                            NamespaceLabels::Unknown(why) => Some((keys, why.clone())),
+                        }
+                    }
                 };
                 for viol in r.check.run(&vars, new) {
                     let mut detail =
@@ -310,9 +359,9 @@ impl PolicySet {
                         detail.push_str("; ");
                         detail.push_str(&r.message);
                     }
-                    if let Some(keys) = &unknown {
+                    if let Some((keys, why)) = &unknown {
                         detail.push_str(&format!(
-                            " (applied because its scope.namespaceSelector reads namespace labels {keys:?}, which this webhook does not know: it fails closed; select namespaces by name with scope.namespaces or the kubernetes.io/metadata.name label)"
+                            " (applied because its scope.namespaceSelector reads namespace labels {keys:?} and the labels of namespace {ns:?} are not known: {why}; the rule fails closed. Select namespaces by name, with scope.namespaces or the kubernetes.io/metadata.name label, to decide without them)"
                         ));
                     }
                     match r.action {

@@ -11,11 +11,13 @@ use super::DEFAULT_KINDS;
 /// `LLMInferenceService`).
 ///
 /// - `namespaces`: the object's namespace is one of these.
-/// - `namespaceSelector`: a label selector on the namespace's labels. The webhook does not
-///   look namespaces up: when the caller passes no namespace labels, it knows only
-///   `kubernetes.io/metadata.name: <namespace>` (set by Kubernetes on every namespace). A
-///   selector on other labels then cannot be decided, and the rule fails closed: it is
-///   applied as if the namespace matched, and what it reports says why ([`InScope::Unknown`]).
+/// - `namespaceSelector`: a label selector on the namespace's labels, as the caller's
+///   [`NamespaceLookup`] gives them (`serve`: a watch cache of the cluster's namespaces). The
+///   name label `kubernetes.io/metadata.name: <namespace>` (set by Kubernetes on every
+///   namespace) is always known; when the other labels are not ([`NamespaceLabels::Unknown`]:
+///   offline, or the namespace could not be read), a selector on them cannot be decided and
+///   the rule fails closed: it is applied as if the namespace matched, and what it reports says
+///   why ([`InScope::Unknown`]).
 /// - `objectSelector`: a label selector on the object's own labels.
 /// - `kinds`: `LLMInferenceService` (default) and/or `LLMInferenceServiceConfig`.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -107,6 +109,44 @@ fn labels_of(obj: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// What is known of the labels of the namespace an object is in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NamespaceLabels {
+    /// Its labels as the API server has them (`kubernetes.io/metadata.name` included).
+    Known(BTreeMap<String, String>),
+    /// Not known; why, in words that end up in the fail-closed finding (e.g. "namespace
+    /// \"x\" could not be read from the API server: ...").
+    Unknown(String),
+}
+
+/// Where policy evaluation gets namespace labels from. Asked at most once per evaluation, and
+/// only when a rule that otherwise applies has a `namespaceSelector` on labels other than
+/// `kubernetes.io/metadata.name`.
+pub trait NamespaceLookup {
+    /// The labels of `namespace` (a name; empty when the object names none).
+    fn labels(&self, namespace: &str) -> NamespaceLabels;
+}
+
+impl<F: Fn(&str) -> NamespaceLabels> NamespaceLookup for F {
+    fn labels(&self, namespace: &str) -> NamespaceLabels {
+        self(namespace)
+    }
+}
+
+/// Why labels are unknown without a cluster.
+pub const OFFLINE_REASON: &str = "this check runs without a cluster (`llmisvc validate`, or `llmisvc serve` without a Kubernetes client configuration) and cannot read namespaces";
+
+/// No cluster to ask (`llmisvc validate`; `serve` without a Kubernetes client configuration):
+/// every namespace's labels are [`NamespaceLabels::Unknown`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Offline;
+
+impl NamespaceLookup for Offline {
+    fn labels(&self, _namespace: &str) -> NamespaceLabels {
+        NamespaceLabels::Unknown(OFFLINE_REASON.to_string())
+    }
+}
+
 /// Whether a rule applies to an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InScope {
@@ -136,6 +176,14 @@ impl LabelSelector {
 }
 
 impl Scope {
+    /// Whether the scope reads namespace labels other than `kubernetes.io/metadata.name`
+    /// (which only a [`NamespaceLookup`] can give).
+    pub fn reads_namespace_labels(&self) -> bool {
+        self.namespace_selector
+            .as_ref()
+            .is_some_and(|s| s.keys().iter().any(|k| k != NAME_LABEL))
+    }
+
     pub(super) fn check(&self) -> Result<(), String> {
         if let Some(s) = &self.namespace_selector {
             s.check()

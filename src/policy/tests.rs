@@ -361,7 +361,7 @@ fn scope() {
     denies(
         &ns,
         &svc(),
-        "(applied because its scope.namespaceSelector reads namespace labels [\"tier\"], which this webhook does not know: it fails closed;",
+        "(applied because its scope.namespaceSelector reads namespace labels [\"tier\"] and the labels of namespace \"team-a\" are not known: this check runs without a cluster",
     );
     let labels: BTreeMap<String, String> = [("tier".to_string(), "prod".to_string())].into();
     let known = ns.evaluate(None, &svc(), Some(&labels));
@@ -382,6 +382,118 @@ fn scope() {
         &by_name,
         &patched(json!({"kind": "LLMInferenceServiceConfig"})),
         "rule \"r\"",
+    );
+}
+
+/// `scope.namespaceSelector` with namespace labels from a lookup (the server's namespace
+/// cache): the table is (lookup answer, whether the rule applies, what the finding says).
+#[test]
+fn namespace_selector_uses_the_labels_the_lookup_gives() {
+    use std::cell::Cell;
+    let prod = set(
+        "name: p\nrules:\n- name: r\n  action: deny\n  scope:\n    namespaceSelector: {matchLabels: {tier: prod}}\n  requiredLabels: {labels: {x: []}}\n",
+    );
+    let not_dev = set(
+        "name: p\nrules:\n- name: r\n  action: deny\n  scope:\n    namespaceSelector: {matchExpressions: [{key: tier, operator: NotIn, values: [dev]}, {key: sandbox, operator: DoesNotExist}]}\n  requiredLabels: {labels: {x: []}}\n",
+    );
+    let known = |pairs: &[(&str, &str)]| {
+        let mut m: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        m.insert("kubernetes.io/metadata.name".into(), "team-a".into());
+        NamespaceLabels::Known(m)
+    };
+    let unknown =
+        NamespaceLabels::Unknown("namespace \"team-a\" could not be read: forbidden".into());
+    // (policy, labels, denied, the finding says it failed closed)
+    let cases: Vec<(&PolicySet, NamespaceLabels, bool, bool)> = vec![
+        (&prod, known(&[("tier", "prod")]), true, false),
+        (&prod, known(&[("tier", "dev")]), false, false),
+        (&prod, known(&[]), false, false),
+        (&prod, unknown.clone(), true, true),
+        (&not_dev, known(&[]), true, false),
+        (&not_dev, known(&[("tier", "prod")]), true, false),
+        (&not_dev, known(&[("tier", "dev")]), false, false),
+        (&not_dev, known(&[("sandbox", "")]), false, false),
+        (&not_dev, unknown.clone(), true, true),
+    ];
+    for (i, (p, labels, denied, closed)) in cases.into_iter().enumerate() {
+        let asked = Cell::new(Vec::<String>::new());
+        let lookup = |ns: &str| {
+            let mut a = asked.take();
+            a.push(ns.to_string());
+            asked.set(a);
+            labels.clone()
+        };
+        let o = p.evaluate_in(None, &svc(), &lookup);
+        assert_eq!(asked.take(), vec!["team-a".to_string()], "case {i}");
+        assert_eq!(!o.errors.is_empty(), denied, "case {i}: {o:#?}");
+        if denied {
+            let d = &o.errors[0].detail;
+            assert_eq!(d.contains("the rule fails closed"), closed, "case {i}: {d}");
+            if closed {
+                assert!(
+                    d.contains("namespace \"team-a\" could not be read: forbidden")
+                        && d.contains(
+                            "with scope.namespaces or the kubernetes.io/metadata.name label"
+                        ),
+                    "case {i}: {d}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn namespace_lookup_is_asked_once_and_only_when_a_rule_needs_it() {
+    use std::cell::Cell;
+    let calls = Cell::new(0);
+    let lookup = |_: &str| {
+        calls.set(calls.get() + 1);
+        NamespaceLabels::Known([("tier".to_string(), "prod".to_string())].into())
+    };
+    // Two rules reading labels: one lookup.
+    let two = set(
+        "name: p\nrules:\n- name: a\n  action: deny\n  scope: {namespaceSelector: {matchLabels: {tier: prod}}}\n  requiredLabels: {labels: {x: []}}\n- name: b\n  action: warn\n  scope: {namespaceSelector: {matchExpressions: [{key: tier, operator: Exists}]}}\n  requiredLabels: {labels: {y: []}}\n",
+    );
+    let o = two.evaluate_in(None, &svc(), &lookup);
+    assert_eq!((calls.get(), o.errors.len(), o.warnings.len()), (1, 1, 1));
+    assert!(two.needs_namespace_labels());
+    // No rule reads namespace labels (by name only, or no selector): never asked.
+    calls.set(0);
+    let by_name = set(
+        "name: p\nrules:\n- name: a\n  action: deny\n  scope: {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: team-a}}}\n  requiredLabels: {labels: {x: []}}\n- name: b\n  action: deny\n  requiredLabels: {labels: {y: []}}\n",
+    );
+    assert_eq!(by_name.evaluate_in(None, &svc(), &lookup).errors.len(), 2);
+    assert_eq!(calls.get(), 0);
+    assert!(!by_name.needs_namespace_labels());
+    // Other parts of the scope exclude the object first: not asked either.
+    for scope in [
+        "{namespaces: [elsewhere], namespaceSelector: {matchLabels: {tier: prod}}}",
+        "{kinds: [LLMInferenceServiceConfig], namespaceSelector: {matchLabels: {tier: prod}}}",
+        "{objectSelector: {matchLabels: {team: b}}, namespaceSelector: {matchLabels: {tier: prod}}}",
+        "{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: elsewhere, tier: prod}}}",
+    ] {
+        let p = set(&format!(
+            "name: p\nrules:\n- name: a\n  action: deny\n  scope: {scope}\n  requiredLabels: {{labels: {{x: []}}}}\n"
+        ));
+        assert!(
+            p.evaluate_in(None, &svc(), &lookup).errors.is_empty(),
+            "{scope}"
+        );
+        assert_eq!(calls.get(), 0, "{scope}");
+    }
+    // An object without a namespace: the labels are unknown without asking; fails closed.
+    let o = two.evaluate_in(
+        None,
+        &patched(json!({"metadata": {"namespace": null}})),
+        &lookup,
+    );
+    assert_eq!(calls.get(), 0);
+    assert!(
+        o.errors[0].detail.contains("the object names no namespace"),
+        "{o:#?}"
     );
 }
 

@@ -3,6 +3,7 @@
 
 pub mod idle;
 pub mod metrics;
+pub mod namespaces;
 pub mod review;
 pub mod tls;
 
@@ -71,6 +72,9 @@ pub struct AppState {
     pub resolver: Arc<CertResolver>,
     /// Caches synced (in-cluster) and certificates loaded.
     pub ready: AtomicBool,
+    /// Namespace labels for policies' `namespaceSelector` (set by `serve` when it has a
+    /// cluster; [`namespaces`]).
+    pub namespaces: std::sync::OnceLock<namespaces::NamespaceCache>,
 }
 
 impl AppState {
@@ -80,6 +84,7 @@ impl AppState {
             metrics: Metrics::new(),
             resolver,
             ready: AtomicBool::new(true),
+            namespaces: std::sync::OnceLock::new(),
         });
         state.update_cert_metric();
         state
@@ -224,7 +229,7 @@ fn internal_error(e: impl std::fmt::Display) -> Answer {
     }
 }
 
-async fn off_async_workers(
+pub(crate) async fn off_async_workers(
     body_len: usize,
     work: impl FnOnce() -> Answer + Send + 'static,
 ) -> Answer {
@@ -255,10 +260,15 @@ async fn off_async_workers(
 async fn admission(state: Arc<AppState>, endpoint: Endpoint, body: Bytes) -> Response {
     let started = Instant::now();
     let engine = state.engine();
-    let answer = off_async_workers(body.len(), move || {
-        review::admission(endpoint, &body, &engine)
-    })
-    .await;
+    let answer = match state.namespaces.get() {
+        Some(cache) => cache.admission(endpoint, body, engine).await,
+        None => {
+            off_async_workers(body.len(), move || {
+                review::admission(endpoint, &body, &engine)
+            })
+            .await
+        }
+    };
     log_and_count(&state, endpoint.name(), &answer, started);
     to_response(answer)
 }
@@ -284,7 +294,12 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state.ready.load(Ordering::Relaxed) {
+    // The namespace cache counts only while some policy selects namespaces by label.
+    let namespaces_ready = state
+        .namespaces
+        .get()
+        .is_none_or(|c| c.synced() || !state.engine().policies.needs_namespace_labels());
+    if state.ready.load(Ordering::Relaxed) && namespaces_ready {
         "ok".into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()

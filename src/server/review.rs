@@ -294,8 +294,21 @@ fn rejected(uid: &str, code: u16, reason: &str, message: String) -> AdmissionRes
     r
 }
 
-/// Handles an AdmissionReview body for `/mutate` or `/validate`.
+/// Handles an AdmissionReview body for `/mutate` or `/validate`, without a cluster to read
+/// namespace labels from ([`admission_in`] with [`crate::policy::Offline`]).
 pub fn admission(endpoint: Endpoint, body: &[u8], engine: &Engine) -> Answer {
+    admission_in(endpoint, body, engine, &crate::policy::Offline)
+}
+
+/// Handles an AdmissionReview body; policies on `/validate` get namespace labels from
+/// `namespaces` (the request's namespace: `request.namespace`, which is also put into the
+/// object when it has none).
+pub fn admission_in(
+    endpoint: Endpoint,
+    body: &[u8],
+    engine: &Engine,
+    namespaces: &dyn crate::policy::NamespaceLookup,
+) -> Answer {
     let req = match decode_fast(endpoint, body) {
         Some(r) => r,
         None => match decode_checked(body) {
@@ -438,7 +451,7 @@ pub fn admission(endpoint: Endpoint, body: &[u8], engine: &Engine) -> Answer {
                 ("UPDATE", Some(o @ Value::Object(_))) => Some(o),
                 _ => None,
             };
-            let outcome = engine.validate(old, object);
+            let outcome = engine.validate_in(old, object, namespaces);
             let resp = validation_response(&uid, &info, outcome);
             info.result = if resp.allowed { "allowed" } else { "denied" };
             info.message = resp.result.message.clone();

@@ -124,6 +124,23 @@ pub fn validate_with_namespace_labels(
     policies: &crate::policy::PolicySet,
     namespace_labels: Option<&std::collections::BTreeMap<String, String>>,
 ) -> Outcome {
+    match namespace_labels {
+        Some(labels) => validate_in(old, new, cfg, policies, &|_: &str| {
+            crate::policy::NamespaceLabels::Known(labels.clone())
+        }),
+        None => validate_in(old, new, cfg, policies, &crate::policy::Offline),
+    }
+}
+
+/// [`validate`], with namespace labels for policies' `namespaceSelector` from `namespaces`
+/// (see [`crate::policy::PolicySet::evaluate_in`]).
+pub fn validate_in(
+    old: Option<&Value>,
+    new: &Value,
+    cfg: &ValidateConfig,
+    policies: &crate::policy::PolicySet,
+    namespaces: &dyn crate::policy::NamespaceLookup,
+) -> Outcome {
     // Like KServe: an object being deleted is not validated (finalizer removal must pass).
     if old.is_some()
         && new
@@ -135,7 +152,7 @@ pub fn validate_with_namespace_labels(
     }
     let mut s = Sink::default();
     check_object(old, new, cfg, &mut s);
-    let policy = policies.evaluate(old, new, namespace_labels);
+    let policy = policies.evaluate_in(old, new, namespaces);
     s.errors.extend(policy.errors);
     s.warnings.extend(policy.warnings);
     s.dedup();

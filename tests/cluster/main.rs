@@ -10,6 +10,7 @@ mod e2e_convert;
 mod e2e_crds;
 mod e2e_helm;
 mod e2e_mutate;
+mod e2e_namespaces;
 mod e2e_presets;
 mod e2e_reconcile;
 mod e2e_selfmanaged;

@@ -609,6 +609,46 @@ fn own_values_under_the_stash_keys_round_trip_unchanged() {
     }
 }
 
+/// Issue 19: `metadata: null` comes back as it was, also when the other version needs the
+/// stash annotations to carry fields; absent `metadata` too when nothing is stashed (with a
+/// stash it comes back as `{}`: see the module docs of `convert`).
+#[test]
+fn null_or_absent_metadata_round_trips() {
+    for api in [V1, V2] {
+        let specs = [
+            json!({"model": {"uri": "hf://a/b"}}),
+            if api == V1 {
+                json!({"model": {"uri": "hf://a/b", "criticality": "Critical"}})
+            } else {
+                json!({"model": {"uri": "hf://a/b"}, "kvCacheOffloading": {"cpu": "1Gi"}})
+            },
+        ];
+        for spec in specs {
+            let stashes = spec["model"].get("criticality").is_some()
+                || spec.get("kvCacheOffloading").is_some();
+            for absent in [false, true] {
+                if absent && stashes {
+                    continue;
+                }
+                let mut obj = svc(api, spec.clone());
+                if absent {
+                    obj.as_object_mut().unwrap().remove("metadata");
+                } else {
+                    obj["metadata"] = Value::Null;
+                }
+                let (there, back) = if api == V1 {
+                    let t = up(&obj);
+                    (t.clone(), down(&t))
+                } else {
+                    let t = down(&obj);
+                    (t.clone(), up(&t))
+                };
+                assert_eq!(back, obj, "{api} absent={absent} {spec}, via {there}");
+            }
+        }
+    }
+}
+
 #[test]
 fn odd_shapes_do_not_panic_and_round_trip() {
     let odd = [

@@ -148,10 +148,23 @@ impl Drop for ServerProcess {
 /// certs`, `llmisvc serve` (with `extra` arguments) on a free port, the CRDs with their
 /// conversion webhook and the webhook configurations pointing at it by URL with the CA bundle.
 pub fn install(cluster: &super::cluster::Cluster, extra: &[&str]) -> ServerProcess {
+    install_with_env(cluster, extra, &[])
+}
+
+/// [`install`], the server started with extra environment variables (e.g. `KUBECONFIG`).
+pub fn install_with_env(
+    cluster: &super::cluster::Cluster,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> ServerProcess {
     let dir = cluster.dir.path().join("llmisvc");
     std::fs::create_dir_all(&dir).unwrap();
     gen_certs(&dir);
-    let server = ServerProcess::start(&dir, extra);
+    let cert = format!("--tls-cert={}", dir.join("tls.crt").display());
+    let key = format!("--tls-key={}", dir.join("tls.key").display());
+    let mut args = vec![cert.as_str(), key.as_str()];
+    args.extend_from_slice(extra);
+    let server = ServerProcess::spawn(&dir, free_port(), &args, envs);
     let ca = dir.join("ca.crt").display().to_string();
     let base = server.base_url();
     cluster.apply_ok(&llmisvc_ok(&[
