@@ -291,6 +291,25 @@ fn wait_log(r: &Reconciler, what: &str, f: impl Fn(&str) -> bool) -> Instant {
     }
 }
 
+/// Seconds since midnight UTC of a log line's RFC 3339 timestamp (`2026-11-30T16:19:12.61Z`).
+fn log_second_of_day(line: &str) -> Option<f64> {
+    let t = line.split_whitespace().next()?.split('T').nth(1)?;
+    let mut p = t.trim_end_matches('Z').split(':');
+    let (h, m, s): (f64, f64, f64) = (
+        p.next()?.parse().ok()?,
+        p.next()?.parse().ok()?,
+        p.next()?.parse().ok()?,
+    );
+    Some(h * 3600.0 + m * 60.0 + s)
+}
+
+fn now_second_of_day() -> f64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    (d.as_secs() % 86_400) as f64 + f64::from(d.subsec_millis()) / 1000.0
+}
+
 fn reconciled_services(log: &str) -> BTreeSet<String> {
     log.lines()
         .filter(|l| l.contains(" reconciled "))
@@ -339,6 +358,7 @@ fn many_services_converge_and_the_reconciler_goes_quiet() {
 
     // Admission.
     let before = admission_buckets(&cluster);
+    let start_of_day = now_second_of_day();
     let start = Instant::now();
     apply_all(&cluster, &dir);
     let applied = start.elapsed();
@@ -411,6 +431,16 @@ fn many_services_converge_and_the_reconciler_goes_quiet() {
         "missing {missing:?}, unexpected {extra:?}"
     );
     figure("children", have.len());
+    // The reconciler's share of the time to Ready: its last child creation.
+    let last_create = format!("{}{}", a.log_text(), b.log_text())
+        .lines()
+        .filter(|l| l.contains(" applied "))
+        .filter_map(log_second_of_day)
+        .fold(0.0, f64::max);
+    figure(
+        "children_created_seconds_after_first_apply",
+        format!("{:.1}", last_create - start_of_day),
+    );
     // Nothing applied twice: each child created once over both reconcilers, none updated.
     let logs = format!("{}{}", a.log_text(), b.log_text());
     let mut created = BTreeMap::<String, usize>::new();

@@ -546,7 +546,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
         }
         return Ok(Action::await_change());
     }
-    let mut svc = serde_json::to_value(&*obj)?;
+    let mut svc = cached_value(&obj)?;
     if svc.get("kind").is_none() {
         svc["apiVersion"] = "serving.kserve.io/v1alpha2".into();
         svc["kind"] = "LLMInferenceService".into();
@@ -637,10 +637,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
                 if !cluster_scoped(&kind) {
                     r = r.within(&ns);
                 }
-                store
-                    .get(&r)
-                    .map(|o| serde_json::to_value(&*o))
-                    .transpose()?
+                store.get(&r).map(|o| cached_value(&o)).transpose()?
             }
             None => match api.get_opt(&cname).await {
                 Ok(l) => l.map(serde_json::to_value).transpose()?,
@@ -1071,9 +1068,11 @@ fn gateway_resource() -> ApiResource {
     )
 }
 
-/// What a watch cache keeps of an object: no managedFields (the largest part of a child, never
-/// read), and its apiVersion/kind set (LIST items come without them).
-fn cache_form(ar: &ApiResource) -> impl FnMut(&mut DynamicObject) + use<> {
+/// What a watch cache keeps of an object: no managedFields (never read), its apiVersion/kind
+/// set (LIST items come without them) and, with `pack_spec`, its `spec` as compact JSON text
+/// (a `serde_json::Value` tree takes several times the memory of its text; services and
+/// Deployments are mostly spec). [`cached_value`] restores it.
+fn cache_form(ar: &ApiResource, pack_spec: bool) -> impl FnMut(&mut DynamicObject) + use<> {
     let types = kube::api::TypeMeta {
         api_version: ar.api_version.clone(),
         kind: ar.kind.clone(),
@@ -1081,7 +1080,23 @@ fn cache_form(ar: &ApiResource) -> impl FnMut(&mut DynamicObject) + use<> {
     move |o: &mut DynamicObject| {
         o.metadata.managed_fields = None;
         o.types = Some(types.clone());
+        if pack_spec
+            && let Some(spec) = o.data.get_mut("spec")
+            && !spec.is_string()
+        {
+            *spec = Value::String(spec.to_string());
+        }
     }
+}
+
+/// A cached object as JSON, its `spec` unpacked (see [`cache_form`]).
+fn cached_value(o: &DynamicObject) -> Result<Value, serde_json::Error> {
+    let mut v = serde_json::to_value(o)?;
+    if let Some(text) = v.get("spec").and_then(Value::as_str) {
+        let spec: Value = serde_json::from_str(text)?;
+        v["spec"] = spec;
+    }
+    Ok(v)
 }
 
 /// Runs the controller (no leader election) until `shutdown` completes.
@@ -1104,7 +1119,15 @@ pub async fn run_controller(
         None => Api::all_with(client.clone(), &ar),
     };
     let owned_wc = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
-    let mut controller = Controller::new_with(svc_api, watcher::Config::default(), ar).with_config(
+    // The services' own cache keeps them without managedFields (as large as the spec once
+    // a few managers have written): at 1,000 services that is most of the reconciler's heap.
+    let svc_writer = Writer::new(ar.clone());
+    let svc_reader = svc_writer.as_reader();
+    let svc_stream = watcher(svc_api, watcher::Config::default())
+        .modify(cache_form(&ar, true))
+        .reflect(svc_writer)
+        .applied_objects();
+    let mut controller = Controller::for_stream_with(svc_stream, svc_reader, ar).with_config(
         kube::runtime::controller::Config::default()
             .debounce(DEBOUNCE)
             .concurrency(MAX_CONCURRENT_RECONCILES),
@@ -1127,7 +1150,7 @@ pub async fn run_controller(
             .insert((*api_version, *kind), (car.clone(), writer.as_reader()));
         let stream = watcher(api, owned_wc.clone())
             .default_backoff()
-            .modify(cache_form(&car))
+            .modify(cache_form(&car, true))
             .reflect(writer)
             .applied_objects();
         controller = controller.owns_stream_with(stream, car);
@@ -1143,7 +1166,7 @@ pub async fn run_controller(
             Default::default(),
         )
         .default_backoff()
-        .modify(cache_form(&car))
+        .modify(cache_form(&car, false))
         .reflect(writer)
         .touched_objects()
         .map(|_| ());
@@ -1158,7 +1181,7 @@ pub async fn run_controller(
             Default::default(),
         )
         .default_backoff()
-        .modify(cache_form(&gar))
+        .modify(cache_form(&gar, false))
         .reflect(writer)
         .touched_objects()
         .map(|_| ());
@@ -1574,8 +1597,9 @@ mod tests {
             "spec": {"replicas": 1}
         }))
         .unwrap();
-        cache_form(&ar)(&mut o);
-        let v = serde_json::to_value(&o).unwrap();
+        cache_form(&ar, true)(&mut o);
+        assert!(o.data["spec"].is_string(), "{:?}", o.data);
+        let v = cached_value(&o).unwrap();
         assert_eq!(
             (v["apiVersion"].as_str(), v["kind"].as_str()),
             (Some("apps/v1"), Some("Deployment"))
