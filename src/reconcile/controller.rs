@@ -4,14 +4,26 @@
 //! Per reconcile:
 //! 1. [`build`](super::build::build) the children. Each carries the annotation
 //!    [`DESIRED_HASH_ANNOTATION`] (hash of what we apply).
-//! 2. For each child: GET the live object; when it carries the same hash and every field we
-//!    apply has the same value live, nothing is written. Otherwise server-side apply
+//! 2. For each child: look the live object up in the watch cache of its kind; when every field
+//!    we apply has the same value live, nothing is written. Otherwise server-side apply
 //!    (field manager [`FIELD_MANAGER`], `force`: we own these fields). A reconcile that finds
 //!    everything in place writes nothing.
 //! 3. Prune: children labelled `app.kubernetes.io/managed-by=llmisvc`,
 //!    `app.kubernetes.io/name=<n>`, with an owner reference to this service's uid, that are no
-//!    longer built are deleted.
+//!    longer built are deleted (found in the watch caches, no LIST).
 //! 4. Status via the status subresource (merge patch), only when it changed.
+//!
+//! Watch caches: every served child kind (label `app.kubernetes.io/managed-by=llmisvc`), the
+//! LLMInferenceServiceConfigs (presets) and the Gateways are each watched once (reflector
+//! stores, managedFields dropped); a steady-state reconcile makes no request at all. A cache
+//! may lag a write of ours: a child applied by this process with the same desired hash and a
+//! newer resourceVersion than its cached copy is not applied again, and a status this process
+//! wrote last (newer resourceVersion than the cached service) is not written again. Kinds
+//! whose API was not served when the controller started are read with GET/LIST (their
+//! "served" answer is kept for a minute). Reconciles are de-duplicated by the work queue
+//! (one pending entry per service, [`DEBOUNCE`] trailing debounce) and at most
+//! [`MAX_CONCURRENT_RECONCILES`] run at once, which bounds the write rate after a preset change
+//! (a changed LLMInferenceServiceConfig queues every service once, for `PresetsUpToDate`).
 //!
 //! A service that cannot be built (a required field missing, a setting the reconciler was not
 //! started with) keeps the children it has: nothing is applied or pruned, `Ready` turns
@@ -42,10 +54,11 @@ use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
     PatchParams, PostParams,
 };
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
+use kube::runtime::watcher::{self, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
@@ -63,6 +76,13 @@ pub const FIELD_MANAGER: &str = "llmisvc-reconciler";
 pub const DESIRED_HASH_ANNOTATION: &str = "serving.kserve.io/llmisvc-desired-hash";
 /// Default Lease name.
 pub const LEASE_NAME: &str = "llmisvc-reconciler";
+/// Reconciles running at once (the work queue holds the rest, one entry per service).
+pub const MAX_CONCURRENT_RECONCILES: u16 = 16;
+/// Trailing debounce of the work queue: triggers for one service within this window (its
+/// children's watch events, a status write) make one reconcile.
+pub const DEBOUNCE: Duration = Duration::from_millis(500);
+/// How long a "this API is (not) served" answer is kept for kinds without a watch cache.
+const SERVED_TTL: Duration = Duration::from_secs(60);
 
 /// Controller settings.
 #[derive(Clone, Debug)]
@@ -123,6 +143,8 @@ pub enum Error {
     },
     #[error("{0}")]
     Json(#[from] serde_json::Error),
+    #[error("the watch cache of {0} has not synced yet")]
+    NotSynced(String),
 }
 
 /// The LLMInferenceService resource.
@@ -259,6 +281,7 @@ async fn set_finalizer(
             ),
             source,
         })?;
+    tracing::info!(namespace = ?obj.namespace(), service = %obj.name_any(), add, "finalizer written");
     Ok(())
 }
 
@@ -280,6 +303,63 @@ struct Ctx {
     recorder: Recorder,
     /// Consecutive failures per `namespace/name`, for the retry backoff.
     failures: std::sync::Mutex<HashMap<String, u32>>,
+    caches: Caches,
+    /// Kinds without a watch cache: served or not, and when that was learnt.
+    served: std::sync::Mutex<HashMap<String, (bool, Instant)>>,
+    /// Children this process applied: `kind ns/name` -> (desired hash, resourceVersion of
+    /// the write), until the cache has caught up with that write.
+    applied: std::sync::Mutex<HashMap<String, (String, u64)>>,
+    /// Status this process wrote: `ns/name` -> (resourceVersion after the write, the status).
+    written: std::sync::Mutex<HashMap<String, (u64, Value)>>,
+    /// The preset store, rebuilt when the cached configs change (keyed by their versions).
+    presets: std::sync::Mutex<Option<(u64, Arc<PresetStore>)>>,
+}
+
+/// The watch caches (reflector stores) the reconciler reads instead of GETs and LISTs.
+#[derive(Default)]
+struct Caches {
+    /// Served child kinds, by (apiVersion, kind).
+    children: HashMap<(&'static str, &'static str), (ApiResource, Store<DynamicObject>)>,
+    /// LLMInferenceServiceConfigs, all namespaces (`None`: not listable at start).
+    presets: Option<Store<DynamicObject>>,
+    /// Gateways, all namespaces (`None`: API not served or not listable at start).
+    gateways: Option<(ApiResource, Store<DynamicObject>)>,
+}
+
+/// How long a reconcile waits for a watch cache's first list before it fails (and retries).
+const CACHE_SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn synced(store: &Store<DynamicObject>, what: &str) -> Result<(), Error> {
+    match tokio::time::timeout(CACHE_SYNC_TIMEOUT, store.wait_until_ready()).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(Error::NotSynced(what.to_string())),
+    }
+}
+
+/// A resourceVersion as a number (etcd's revision; `None` when it is not one).
+fn rv_of(meta: &Value) -> Option<u64> {
+    meta["resourceVersion"].as_str()?.parse().ok()
+}
+
+/// The first path where `want` is not [`contained`] in `live` (for the log of a re-apply).
+pub fn first_difference(want: &Value, live: &Value, path: &str) -> Option<String> {
+    match (want, live) {
+        (Value::Object(w), Value::Object(l)) => w.iter().find_map(|(k, v)| match l.get(k) {
+            None => Some(format!("{path}.{k} (absent live)")),
+            Some(lv) => first_difference(v, lv, &format!("{path}.{k}")),
+        }),
+        (Value::Array(w), Value::Array(l)) => {
+            if w.len() != l.len() {
+                return Some(format!("{path} (length {} live {})", w.len(), l.len()));
+            }
+            w.iter()
+                .zip(l)
+                .enumerate()
+                .find_map(|(i, (a, b))| first_difference(a, b, &format!("{path}[{i}]")))
+        }
+        _ if contained(want, live) => None,
+        _ => Some(format!("{path}: {want} live {live}")),
+    }
 }
 
 fn key_of(obj: &DynamicObject) -> String {
@@ -343,21 +423,54 @@ fn with_hash(mut obj: Value) -> Value {
 
 /// Presets for `PresetsUpToDate`: the cluster's LLMInferenceServiceConfigs, and the embedded
 /// ones the cluster does not override.
-async fn preset_store(ctx: &Ctx) -> PresetStore {
-    let ar = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("serving.kserve.io", "v1alpha2", "LLMInferenceServiceConfig"),
-        "llminferenceserviceconfigs",
-    );
-    let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &ar);
-    let mut objs: Vec<Value> = match api.list(&ListParams::default()).await {
-        Ok(l) => l
-            .items
-            .into_iter()
-            .filter_map(|o| serde_json::to_value(o).ok())
+/// From the configs' watch cache; rebuilt only when a config changed (fingerprint of their
+/// namespaces, names and resourceVersions). Without a cache (not listable at start): a LIST.
+async fn preset_store(ctx: &Ctx) -> Arc<PresetStore> {
+    let cached: Option<Vec<Arc<DynamicObject>>> = match &ctx.caches.presets {
+        Some(store) if synced(store, "LLMInferenceServiceConfigs").await.is_ok() => {
+            Some(store.state())
+        }
+        _ => None,
+    };
+    let fingerprint = cached.as_ref().map(|objs| {
+        let mut ids: Vec<String> = objs
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}/{}@{}",
+                    o.namespace().unwrap_or_default(),
+                    o.name_any(),
+                    o.resource_version().unwrap_or_default()
+                )
+            })
+            .collect();
+        ids.sort();
+        crate::presets::md5::fnv1a64(ids.join(",").as_bytes())
+    });
+    if let (Some(fp), Ok(guard)) = (fingerprint, ctx.presets.lock())
+        && let Some((have, store)) = guard.as_ref()
+        && *have == fp
+    {
+        return store.clone();
+    }
+    let mut objs: Vec<Value> = match cached {
+        Some(objs) => objs
+            .iter()
+            .filter_map(|o| serde_json::to_value(&**o).ok())
             .collect(),
-        Err(e) => {
-            tracing::debug!(error = %e, "listing presets");
-            vec![]
+        None => {
+            let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &config_resource());
+            match api.list(&ListParams::default()).await {
+                Ok(l) => l
+                    .items
+                    .into_iter()
+                    .filter_map(|o| serde_json::to_value(o).ok())
+                    .collect(),
+                Err(e) => {
+                    tracing::debug!(error = %e, "listing presets");
+                    vec![]
+                }
+            }
         }
     };
     let key = |v: &Value| {
@@ -376,10 +489,40 @@ async fn preset_store(ctx: &Ctx) -> PresetStore {
             .filter(|e| !have.contains(&key(e)))
             .cloned(),
     );
-    PresetStore::from_objects(objs, &ctx.cfg.system_namespace).unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "cluster presets do not load; comparing with the embedded ones");
-        PresetStore::embedded(&ctx.cfg.system_namespace).expect("embedded presets load")
-    })
+    let store = Arc::new(
+        PresetStore::from_objects(objs, &ctx.cfg.system_namespace).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cluster presets do not load; comparing with the embedded ones");
+            PresetStore::embedded(&ctx.cfg.system_namespace).expect("embedded presets load")
+        }),
+    );
+    if let (Some(fp), Ok(mut guard)) = (fingerprint, ctx.presets.lock()) {
+        *guard = Some((fp, store.clone()));
+    }
+    store
+}
+
+/// The LLMInferenceServiceConfig resource.
+fn config_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("serving.kserve.io", "v1alpha2", "LLMInferenceServiceConfig"),
+        "llminferenceserviceconfigs",
+    )
+}
+
+/// Is `ar` served? Kept for [`SERVED_TTL`].
+async fn served_cached(ctx: &Ctx, ar: &ApiResource) -> bool {
+    let key = format!("{}/{}", ar.api_version, ar.plural);
+    if let Ok(m) = ctx.served.lock()
+        && let Some((s, at)) = m.get(&key)
+        && at.elapsed() < SERVED_TTL
+    {
+        return *s;
+    }
+    let s = served(&ctx.client, ar).await;
+    if let Ok(mut m) = ctx.served.lock() {
+        m.insert(key, (s, Instant::now()));
+    }
+    s
 }
 
 async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
@@ -403,7 +546,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
         }
         return Ok(Action::await_change());
     }
-    let mut svc = serde_json::to_value(&*obj)?;
+    let mut svc = cached_value(&obj)?;
     if svc.get("kind").is_none() {
         svc["apiVersion"] = "serving.kserve.io/v1alpha2".into();
         svc["kind"] = "LLMInferenceService".into();
@@ -431,7 +574,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
             )
             .await;
             let status = super::status::invalid_spec(&svc, &message, &now_rfc3339());
-            write_status(&svc_api, &svc, status, &ns, &name).await?;
+            write_status(&ctx, &svc_api, &svc, status, &ns, &name).await?;
             return Ok(Action::requeue(ctx.cfg.resync));
         }
     };
@@ -449,8 +592,12 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     if desired
         .iter()
         .any(|d| d["apiVersion"] == super::build::POOL_V1ALPHA2_API_VERSION)
-        && !served(
-            client,
+        && !ctx
+            .caches
+            .children
+            .contains_key(&(super::build::POOL_V1ALPHA2_API_VERSION, "InferencePool"))
+        && !served_cached(
+            &ctx,
             &resource_of(super::build::POOL_V1ALPHA2_API_VERSION, "InferencePool"),
         )
         .await
@@ -472,22 +619,67 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
         keep.insert((api_version.clone(), kind.clone(), cname.clone()));
         let api = child_api(client, &ns, &api_version, &kind);
         let what = || format!("{kind} {ns}/{cname}");
-        let live = match api.get_opt(&cname).await {
-            Ok(l) => l.map(serde_json::to_value).transpose()?,
-            Err(source) => {
-                return Err(Error::Object {
-                    what: what(),
-                    source,
-                });
+        let akey = format!("{kind} {ns}/{cname}");
+        let hash = d["metadata"]["annotations"][DESIRED_HASH_ANNOTATION]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let cache = ctx
+            .caches
+            .children
+            .iter()
+            .find(|((a, k), _)| *a == api_version && *k == kind)
+            .map(|(_, c)| c);
+        let live = match cache {
+            Some((car, store)) => {
+                synced(store, &format!("{kind} ({api_version})")).await?;
+                let mut r = ObjectRef::new_with(&cname, car.clone());
+                if !cluster_scoped(&kind) {
+                    r = r.within(&ns);
+                }
+                store.get(&r).map(|o| cached_value(&o)).transpose()?
             }
+            None => match api.get_opt(&cname).await {
+                Ok(l) => l.map(serde_json::to_value).transpose()?,
+                Err(source) => {
+                    return Err(Error::Object {
+                        what: what(),
+                        source,
+                    });
+                }
+            },
         };
         if let Some(l) = &live
             && contained(&d, l)
         {
+            if let Ok(mut a) = ctx.applied.lock() {
+                a.remove(&akey);
+            }
             observed.push(l.clone());
             continue;
         }
+        // The cache may not have seen our last write yet: the same desired object applied by
+        // this process at a newer resourceVersion than the cached copy is not applied again.
+        let cached_rv = live
+            .as_ref()
+            .and_then(|l| rv_of(&l["metadata"]))
+            .unwrap_or(0);
+        let pending = ctx.applied.lock().ok().and_then(|a| {
+            a.get(&akey)
+                .filter(|(h, rv)| *h == hash && *rv > cached_rv)
+                .cloned()
+        });
+        if pending.is_some() {
+            tracing::debug!(%ns, service = %name, kind, name = %cname, "cache behind our write; not applying again");
+            if let Some(l) = live {
+                observed.push(l);
+            }
+            continue;
+        }
         let mut reason = if live.is_some() { "Updated" } else { "Created" };
+        if let Some(l) = &live {
+            tracing::info!(%ns, service = %name, kind, name = %cname, difference = first_difference(&d, l, "").unwrap_or_default(), "live object differs");
+        }
         // A Deployment's selector is immutable (it changes when the role label does, e.g.
         // prefill added or removed): replace the object.
         if let Some(l) = &live
@@ -515,6 +707,16 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
                 source,
             })?;
         writes += 1;
+        if let (Some(rv), Ok(mut a)) = (
+            applied
+                .metadata
+                .resource_version
+                .as_deref()
+                .and_then(|v| v.parse().ok()),
+            ctx.applied.lock(),
+        ) {
+            a.insert(akey, (hash, rv));
+        }
         tracing::info!(%ns, service = %name, kind, name = %cname, reason, "applied");
         publish(
             &ctx,
@@ -536,13 +738,38 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     };
     for (api_version, kind, _) in CHILD_KINDS {
         let api = child_api(client, &ns, api_version, kind);
-        let selector = children_selector(&ns, &name, kind);
-        let list = match api.list(&ListParams::default().labels(&selector)).await {
-            Ok(l) => l,
-            Err(e) if not_found(&e) => continue, // CRD not installed
-            Err(e) => return Err(e.into()),
+        let items: Vec<DynamicObject> = match ctx.caches.children.get(&(*api_version, *kind)) {
+            Some((_, store)) => {
+                synced(store, &format!("{kind} ({api_version})")).await?;
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|o| {
+                        let l = o.labels();
+                        l.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY)
+                            && l.get(NAME_LABEL) == Some(&name)
+                            && if cluster_scoped(kind) {
+                                l.get(SERVICE_NAMESPACE_LABEL) == Some(&ns)
+                            } else {
+                                o.namespace().as_deref() == Some(ns.as_str())
+                            }
+                    })
+                    .map(|o| (*o).clone())
+                    .collect()
+            }
+            None => {
+                if !served_cached(&ctx, &resource_of(api_version, kind)).await {
+                    continue; // CRD not installed
+                }
+                let selector = children_selector(&ns, &name, kind);
+                match api.list(&ListParams::default().labels(&selector)).await {
+                    Ok(l) => l.items,
+                    Err(e) if not_found(&e) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
         };
-        for o in list.items {
+        for o in items {
             let owned = o
                 .metadata
                 .owner_references
@@ -585,15 +812,20 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
         else {
             continue;
         };
-        let api: Api<DynamicObject> = Api::namespaced_with(
-            client.clone(),
-            gns,
-            &ApiResource::from_gvk_with_plural(
-                &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "Gateway"),
-                "gateways",
-            ),
-        );
-        if let Ok(Some(g)) = api.get_opt(gname).await {
+        let found = match &ctx.caches.gateways {
+            Some((gar, store)) => {
+                synced(store, "Gateways").await?;
+                store
+                    .get(&ObjectRef::new_with(gname, gar.clone()).within(gns))
+                    .map(|g| (*g).clone())
+            }
+            None => {
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(client.clone(), gns, &gateway_resource());
+                api.get_opt(gname).await.ok().flatten()
+            }
+        };
+        if let Some(g) = found {
             let mut g = serde_json::to_value(g)?;
             g["kind"] = "Gateway".into();
             observed.push(g);
@@ -626,7 +858,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
 
     let presets = preset_store(&ctx).await;
     let status = super::status::status(&svc, &observed, &presets, &now_rfc3339());
-    if write_status(&svc_api, &svc, status, &ns, &name).await? {
+    if write_status(&ctx, &svc_api, &svc, status, &ns, &name).await? {
         writes += 1;
     }
     if let Ok(mut f) = ctx.failures.lock() {
@@ -676,13 +908,16 @@ async fn pending_base_refs(
     }
     let message = super::build::BuildError::PendingBaseRefs(names.to_vec()).to_string();
     let status = super::status::config_not_found(svc, &message, &now_rfc3339());
-    write_status(svc_api, svc, status, ns, name).await?;
+    write_status(ctx, svc_api, svc, status, ns, name).await?;
     Ok(Action::requeue(ctx.cfg.resync.min(Duration::from_secs(20))))
 }
 
 /// Writes `status` through the status subresource when it differs from the service's
-/// (keys the new status lacks are removed); true when written.
+/// (keys the new status lacks are removed); true when written. Not written either when this
+/// process wrote the same status at a newer resourceVersion than `svc` (the watch cache has
+/// not caught up with that write).
 async fn write_status(
+    ctx: &Ctx,
     svc_api: &Api<DynamicObject>,
     svc: &Value,
     status: Value,
@@ -690,16 +925,28 @@ async fn write_status(
     name: &str,
 ) -> Result<bool, Error> {
     let old = svc.get("status").cloned().unwrap_or(Value::Null);
+    let key = format!("{ns}/{name}");
     if old == status {
+        if let Ok(mut w) = ctx.written.lock() {
+            w.remove(&key);
+        }
         return Ok(false);
     }
+    let cached_rv = rv_of(&svc["metadata"]).unwrap_or(0);
+    if ctx.written.lock().ok().is_some_and(|w| {
+        w.get(&key)
+            .is_some_and(|(rv, st)| *rv > cached_rv && *st == status)
+    }) {
+        return Ok(false);
+    }
+    let written = status.clone();
     let mut patch = status;
     if let (Some(o), Some(p)) = (old.as_object(), patch.as_object_mut()) {
         for k in o.keys() {
             p.entry(k.clone()).or_insert(Value::Null);
         }
     }
-    svc_api
+    let after = svc_api
         .patch_status(
             name,
             &PatchParams::default(),
@@ -710,6 +957,17 @@ async fn write_status(
             what: format!("status of {ns}/{name}"),
             source,
         })?;
+    if let (Some(rv), Ok(mut w)) = (
+        after
+            .metadata
+            .resource_version
+            .as_deref()
+            .and_then(|v| v.parse().ok()),
+        ctx.written.lock(),
+    ) {
+        w.insert(key, (rv, written));
+    }
+    tracing::info!(%ns, service = %name, "status written");
     Ok(true)
 }
 
@@ -802,6 +1060,45 @@ async fn served(client: &Client, ar: &ApiResource) -> bool {
     api.list(&ListParams::default().limit(1)).await.is_ok()
 }
 
+/// The Gateway resource (`gateway.networking.k8s.io/v1`).
+fn gateway_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "Gateway"),
+        "gateways",
+    )
+}
+
+/// What a watch cache keeps of an object: no managedFields (never read), its apiVersion/kind
+/// set (LIST items come without them) and, with `pack_spec`, its `spec` as compact JSON text
+/// (a `serde_json::Value` tree takes several times the memory of its text; services and
+/// Deployments are mostly spec). [`cached_value`] restores it.
+fn cache_form(ar: &ApiResource, pack_spec: bool) -> impl FnMut(&mut DynamicObject) + use<> {
+    let types = kube::api::TypeMeta {
+        api_version: ar.api_version.clone(),
+        kind: ar.kind.clone(),
+    };
+    move |o: &mut DynamicObject| {
+        o.metadata.managed_fields = None;
+        o.types = Some(types.clone());
+        if pack_spec
+            && let Some(spec) = o.data.get_mut("spec")
+            && !spec.is_string()
+        {
+            *spec = Value::String(spec.to_string());
+        }
+    }
+}
+
+/// A cached object as JSON, its `spec` unpacked (see [`cache_form`]).
+fn cached_value(o: &DynamicObject) -> Result<Value, serde_json::Error> {
+    let mut v = serde_json::to_value(o)?;
+    if let Some(text) = v.get("spec").and_then(Value::as_str) {
+        let spec: Value = serde_json::from_str(text)?;
+        v["spec"] = spec;
+    }
+    Ok(v)
+}
+
 /// Runs the controller (no leader election) until `shutdown` completes.
 pub async fn run_controller(
     client: Client,
@@ -822,30 +1119,73 @@ pub async fn run_controller(
         None => Api::all_with(client.clone(), &ar),
     };
     let owned_wc = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
-    let mut controller = Controller::new_with(svc_api, watcher::Config::default(), ar);
+    // The services' own cache keeps them without managedFields (as large as the spec once
+    // a few managers have written): at 1,000 services that is most of the reconciler's heap.
+    let svc_writer = Writer::new(ar.clone());
+    let svc_reader = svc_writer.as_reader();
+    let svc_stream = watcher(svc_api, watcher::Config::default())
+        .modify(cache_form(&ar, true))
+        .reflect(svc_writer)
+        .applied_objects();
+    let mut controller = Controller::for_stream_with(svc_stream, svc_reader, ar).with_config(
+        kube::runtime::controller::Config::default()
+            .debounce(DEBOUNCE)
+            .concurrency(MAX_CONCURRENT_RECONCILES),
+    );
+    let mut caches = Caches::default();
+    // One watch per served child kind fills its cache and wakes the owning service.
     for (api_version, kind, _) in CHILD_KINDS {
-        if !matches!(
-            *kind,
-            "Deployment"
-                | "Service"
-                | "LeaderWorkerSet"
-                | "InferencePool"
-                | "HTTPRoute"
-                | "HorizontalPodAutoscaler"
-                | "ScaledObject"
-        ) {
-            continue;
-        }
         let car = resource_of(api_version, kind);
         if !served(&client, &car).await {
-            tracing::info!(kind, "not served; not watching it");
+            tracing::info!(kind, api_version, "not served; not watching it");
             continue;
         }
         let api: Api<DynamicObject> = match &cfg.namespace {
-            Some(ns) => Api::namespaced_with(client.clone(), ns, &car),
-            None => Api::all_with(client.clone(), &car),
+            Some(ns) if !cluster_scoped(kind) => Api::namespaced_with(client.clone(), ns, &car),
+            _ => Api::all_with(client.clone(), &car),
         };
-        controller = controller.owns_with(api, car, owned_wc.clone());
+        let writer = Writer::new(car.clone());
+        caches
+            .children
+            .insert((*api_version, *kind), (car.clone(), writer.as_reader()));
+        let stream = watcher(api, owned_wc.clone())
+            .default_backoff()
+            .modify(cache_form(&car, true))
+            .reflect(writer)
+            .applied_objects();
+        controller = controller.owns_stream_with(stream, car);
+    }
+    // Presets: a changed config queues every service once (PresetsUpToDate); the work
+    // queue's concurrency bounds the write rate.
+    let car = config_resource();
+    if served(&client, &car).await {
+        let writer = Writer::new(car.clone());
+        caches.presets = Some(writer.as_reader());
+        let stream = watcher(
+            Api::<DynamicObject>::all_with(client.clone(), &car),
+            Default::default(),
+        )
+        .default_backoff()
+        .modify(cache_form(&car, false))
+        .reflect(writer)
+        .touched_objects()
+        .map(|_| ());
+        controller = controller.reconcile_all_on(stream);
+    }
+    let gar = gateway_resource();
+    if served(&client, &gar).await {
+        let writer = Writer::new(gar.clone());
+        caches.gateways = Some((gar.clone(), writer.as_reader()));
+        let stream = watcher(
+            Api::<DynamicObject>::all_with(client.clone(), &gar),
+            Default::default(),
+        )
+        .default_backoff()
+        .modify(cache_form(&gar, false))
+        .reflect(writer)
+        .touched_objects()
+        .map(|_| ());
+        controller = controller.reconcile_all_on(stream);
     }
     // Pending pods of services wake their service: the scheduler's verdict reaches the status.
     let pods: Api<Pod> = match &cfg.namespace {
@@ -871,6 +1211,11 @@ pub async fn run_controller(
         cfg,
         embedded,
         failures: Default::default(),
+        caches,
+        served: Default::default(),
+        applied: Default::default(),
+        written: Default::default(),
+        presets: Default::default(),
     });
     tracing::info!("reconciler running");
     controller
@@ -1222,6 +1567,46 @@ mod tests {
         assert!(contained(&json!([{"a": 1}]), &json!([{"a": 1, "x": 0}])));
         assert!(!contained(&json!([{"a": 1}]), &json!([{"a": 1}, {"a": 2}])));
         assert!(contained(&json!({"n": 8000}), &json!({"n": 8000.0})));
+    }
+
+    #[test]
+    fn first_difference_names_the_path() {
+        let live = json!({"a": {"b": [1, 3]}, "c": 1});
+        assert_eq!(
+            first_difference(&json!({"a": {"b": [1, 2]}}), &live, ""),
+            Some(".a.b[1]: 2 live 3".into())
+        );
+        assert_eq!(first_difference(&json!({"c": 1.0}), &live, ""), None);
+        assert_eq!(
+            first_difference(&json!({"x": 1}), &live, ""),
+            Some(".x (absent live)".into())
+        );
+        assert_eq!(
+            first_difference(&json!({"a": {"b": [1]}}), &live, ""),
+            Some(".a.b (length 1 live 2)".into())
+        );
+    }
+
+    /// Cached objects keep apiVersion/kind (LIST items lack them) and drop managedFields.
+    #[test]
+    fn cache_form_sets_types_and_drops_managed_fields() {
+        let ar = resource_of("apps/v1", "Deployment");
+        let mut o: DynamicObject = serde_json::from_value(json!({
+            "metadata": {"name": "d", "resourceVersion": "42",
+                "managedFields": [{"manager": "llmisvc-reconciler", "operation": "Apply"}]},
+            "spec": {"replicas": 1}
+        }))
+        .unwrap();
+        cache_form(&ar, true)(&mut o);
+        assert!(o.data["spec"].is_string(), "{:?}", o.data);
+        let v = cached_value(&o).unwrap();
+        assert_eq!(
+            (v["apiVersion"].as_str(), v["kind"].as_str()),
+            (Some("apps/v1"), Some("Deployment"))
+        );
+        assert!(v["metadata"].get("managedFields").is_none(), "{v}");
+        assert_eq!(rv_of(&v["metadata"]), Some(42));
+        assert_eq!(v["spec"]["replicas"], 1);
     }
 
     #[test]
