@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scale benchmark of the control loop (issue 21): tests/e2e_scale.rs on the real test bed
+# Scale benchmark of the control loop (issue 21): tests/scale.rs on the real test bed
 # (kube-apiserver, etcd, kube-controller-manager, kube-scheduler, kwok GPU nodes, the real
 # LeaderWorkerSet controller) with 1,000 services instead of the suite's 200:
 #
@@ -22,7 +22,7 @@ args=()
 [ "$PROFILE" = release ] && args=(--release)
 LOG=$CARGO_TARGET_DIR/scale-$SERVICES.log
 echo "scale.sh: $SERVICES services, profile $PROFILE, log $LOG" >&2
-cargo test "${args[@]}" --test e2e_scale -- --nocapture --test-threads=1 2>&1 | tee "$LOG" >&2
+cargo test "${args[@]}" --test scale -- --nocapture --test-threads=1 2>&1 | tee "$LOG" >&2
 fig() { sed -n "s/^SCALE $1=//p" "$LOG" | tail -1; }
 lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
 verdict() { if lt "$1" "$2"; then echo met; else echo missed; fi; }
