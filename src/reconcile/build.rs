@@ -1304,7 +1304,8 @@ pub const SCHEDULER_CONFIG_DIR: &str = "/etc/llmisvc/epp";
 /// Passes `router.scheduler.config` to the scheduler's `main` container (or its first one):
 /// `inline` as `--config-text <yaml>` (wired to the standalone tokenizer at `tokenizer_url`
 /// when given, see [`with_tokenizer`]), `ref` as a ConfigMap volume and
-/// `--config-file <dir>/<key>`. Nothing is added when the args already name a config.
+/// `--config-file <dir>/<key>` (key `epp` when unset or empty, as KServe; KServe reads the
+/// ConfigMap and inlines it, see README's Differences). Nothing is added when the args already name a config.
 fn wire_scheduler_config(
     s: &Map<String, Value>,
     pod: &mut Map<String, Value>,
@@ -1355,10 +1356,12 @@ fn wire_scheduler_config(
         args.push("--config-text".into());
         args.push(text.into());
     } else if let Some(r) = cref {
+        // KServe's default key (config_merge.go: `Ref.Key == ""` → "epp").
         let key = r
             .get("key")
             .and_then(Value::as_str)
-            .unwrap_or("config.yaml");
+            .filter(|k| !k.is_empty())
+            .unwrap_or("epp");
         let name = r.get("name").and_then(Value::as_str).unwrap_or_default();
         args.push("--config-file".into());
         args.push(format!("{SCHEDULER_CONFIG_DIR}/{key}").into());
@@ -1898,6 +1901,15 @@ mod tests {
             &find(&objs, "Deployment", "m-kserve-router-scheduler")["spec"]["template"]["spec"];
         assert_eq!(pod["containers"][0]["args"][3], "/etc/llmisvc/epp/epp.yaml");
         assert_eq!(pod["volumes"][0]["configMap"]["name"], "cm");
+        // KServe's default key.
+        for r in [json!({"name": "cm"}), json!({"name": "cm", "key": ""})] {
+            let objs = build(&svc(json!({"template": {}, "router": {"scheduler": {
+                "template": main, "config": {"ref": r}}}})))
+            .unwrap();
+            let pod =
+                &find(&objs, "Deployment", "m-kserve-router-scheduler")["spec"]["template"]["spec"];
+            assert_eq!(pod["containers"][0]["args"][3], "/etc/llmisvc/epp/epp");
+        }
     }
 
     /// As KServe: the service's Multus, Kueue, Prometheus and local-model labels/annotations
