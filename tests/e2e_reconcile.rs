@@ -234,11 +234,7 @@ fn reconciler_against_a_real_api_server() {
         .unwrap();
     assert_eq!(lws["spec"]["leaderWorkerTemplate"]["size"], 2);
     for sa in deepseek.iter().filter(|o| o["kind"] == "ServiceAccount") {
-        assert_eq!(
-            sa["imagePullSecrets"],
-            json!([{"name": "regcred"}]),
-            "{sa}"
-        );
+        assert_eq!(sa["imagePullSecrets"], json!([{"name": "regcred"}]), "{sa}");
     }
     assert!(deepseek.iter().any(|o| o["kind"] == "ServiceAccount"));
     let qwen = wait_converged(&cluster, "qwen-pd", &logs1);

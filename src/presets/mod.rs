@@ -1287,7 +1287,7 @@ mod tests {
                 "token-producer",
                 "precise-prefix-cache-scorer"
             ])
-                .prop_map(|s| json!(s)),
+            .prop_map(|s| json!(s)),
         ];
         leaf.prop_recursive(5, 48, 4, |inner| {
             let keys = prop::sample::select(vec![
@@ -1349,9 +1349,11 @@ mod tests {
     #[test]
     fn tokenizer_preset_follows_kserve_trigger() {
         let sel = |sched: Value| {
-            select_well_known(&json!({"router": {"scheduler": sched}})).contains(&well_known::TOKENIZER)
+            select_well_known(&json!({"router": {"scheduler": sched}}))
+                .contains(&well_known::TOKENIZER)
         };
-        let inline = |t: &str| json!({"config": {"inline": {"plugins": [{"type": "x"}, {"type": t}]}}});
+        let inline =
+            |t: &str| json!({"config": {"inline": {"plugins": [{"type": "x"}, {"type": t}]}}});
         assert!(sel(inline("token-producer")));
         assert!(sel(inline("precise-prefix-cache-scorer")));
         assert!(sel(json!({"tokenizer": {}})));
@@ -1361,10 +1363,12 @@ mod tests {
         let mut r = inline("token-producer");
         r["pool"] = json!({"ref": {"name": "p"}});
         assert!(sel(r));
-        assert!(PresetStore::embedded(SYSTEM_NAMESPACE_DEFAULT)
-            .unwrap()
-            .get(SYSTEM_NAMESPACE_DEFAULT, well_known::TOKENIZER)
-            .is_some());
+        assert!(
+            PresetStore::embedded(SYSTEM_NAMESPACE_DEFAULT)
+                .unwrap()
+                .get(SYSTEM_NAMESPACE_DEFAULT, well_known::TOKENIZER)
+                .is_some()
+        );
     }
 
     #[test]

@@ -854,7 +854,12 @@ fn sidecar_rbac(meta: &Meta, sa: &str, multi_node: bool, out: &mut Vec<Value>) {
         ]),
     );
     out.push(Value::Object(role));
-    let mut rb = meta.object("rbac.authorization.k8s.io/v1", "RoleBinding", &rb_name, labels);
+    let mut rb = meta.object(
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        &rb_name,
+        labels,
+    );
     rb.insert(
         "roleRef".into(),
         json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name}),
@@ -1016,7 +1021,9 @@ impl<'a> Plan<'a> {
             s.get("tokenizer").and_then(|t| t.get("template")),
             "spec.router.scheduler.tokenizer.template",
         )?
-        .ok_or(BuildError::Missing("spec.router.scheduler.tokenizer.template"))?;
+        .ok_or(BuildError::Missing(
+            "spec.router.scheduler.tokenizer.template",
+        ))?;
         let labels = json!({
             APP_COMPONENT_LABEL: TOKENIZER_COMPONENT,
             NAME_LABEL: n,
@@ -1685,7 +1692,10 @@ impl ManagedDra {
 /// default one lacks is left out). The reconciler passes it when it can read it (KServe logs and
 /// goes on when it cannot); `render --objects`, without a cluster, does not.
 pub fn inject_default_sa_secrets(children: &mut [Value], default_sa: &Value) {
-    for c in children.iter_mut().filter(|c| c["kind"] == "ServiceAccount") {
+    for c in children
+        .iter_mut()
+        .filter(|c| c["kind"] == "ServiceAccount")
+    {
         let Some(c) = c.as_object_mut() else { continue };
         for k in ["imagePullSecrets", "secrets"] {
             match default_sa.get(k).and_then(Value::as_array) {
@@ -2110,12 +2120,17 @@ mod tests {
     #[test]
     fn tokenizer_as_kserve() {
         let pod = json!({"containers": [{"name": "main", "image": "vllm"}]});
-        let with = |sched: Value| build(&svc(json!({"template": {}, "router": {"scheduler": sched}})));
+        let with = |sched: Value| {
+            build(&svc(
+                json!({"template": {}, "router": {"scheduler": sched}}),
+            ))
+        };
         let objs = with(json!({"template": {}, "tokenizer": {"template": pod},
             "config": {"inline": {"plugins": [{"type": "token-producer"}]}}}))
         .unwrap();
         let d = find(&objs, "Deployment", "m-tokenizer");
-        let labels = json!({APP_COMPONENT_LABEL: "tokenizer", NAME_LABEL: "m", PART_OF_LABEL: PART_OF});
+        let labels =
+            json!({APP_COMPONENT_LABEL: "tokenizer", NAME_LABEL: "m", PART_OF_LABEL: PART_OF});
         assert_eq!(d["spec"]["selector"]["matchLabels"], labels);
         assert_eq!(d["spec"]["template"]["metadata"]["labels"], labels);
         assert_eq!(d["spec"]["replicas"], 1);
@@ -2128,7 +2143,10 @@ mod tests {
             json!([{"name": "render-http", "port": 8000, "targetPort": "render-http", "protocol": "TCP"}])
         );
         // Before the scheduler (KServe reconciles it first).
-        let pos = |k: &str, n: &str| objs.iter().position(|o| o["kind"] == k && o["metadata"]["name"] == n);
+        let pos = |k: &str, n: &str| {
+            objs.iter()
+                .position(|o| o["kind"] == k && o["metadata"]["name"] == n)
+        };
         assert!(pos("Deployment", "m-tokenizer") < pos("Deployment", "m-kserve-router-scheduler"));
         // The legacy plugin and an explicit `tokenizer` enable it too.
         for sched in [
@@ -2140,13 +2158,25 @@ mod tests {
         }
         // Not without a trigger (a leftover template is not one), not with `pool.ref`.
         let plain = json!({"template": {}, "config": {"inline": {"plugins": [{"type": "precise-prefix-cache-producer"}]}}});
-        assert!(!with(plain).unwrap().iter().any(|o| o["metadata"]["name"] == "m-tokenizer"));
+        assert!(
+            !with(plain)
+                .unwrap()
+                .iter()
+                .any(|o| o["metadata"]["name"] == "m-tokenizer")
+        );
         let by_ref = json!({"pool": {"ref": {"name": "x"}}, "tokenizer": {"template": pod}});
-        assert!(!with(by_ref).unwrap().iter().any(|o| o["metadata"]["name"] == "m-tokenizer"));
+        assert!(
+            !with(by_ref)
+                .unwrap()
+                .iter()
+                .any(|o| o["metadata"]["name"] == "m-tokenizer")
+        );
         // Enabled without the preset's pod: an error, not a Deployment without containers.
         assert_eq!(
             with(json!({"template": {}, "tokenizer": {}})),
-            Err(BuildError::Missing("spec.router.scheduler.tokenizer.template"))
+            Err(BuildError::Missing(
+                "spec.router.scheduler.tokenizer.template"
+            ))
         );
     }
 
@@ -2200,7 +2230,10 @@ mod tests {
             if let Some(v) = version {
                 sched["annotations"] = json!({"app.kubernetes.io/version": v});
             }
-            let objs = build(&svc(json!({"template": {}, "router": {"scheduler": sched}}))).unwrap();
+            let objs = build(&svc(
+                json!({"template": {}, "router": {"scheduler": sched}}),
+            ))
+            .unwrap();
             let d = find(&objs, "Deployment", "m-kserve-router-scheduler");
             d["spec"]["template"]["spec"]["containers"][0]["args"][1]
                 .as_str()
@@ -2208,7 +2241,10 @@ mod tests {
                 .to_string()
         };
         for v in ["0.9.0", "0.10.0", "1.0.0", "0.9.1+build"] {
-            assert!(args_for(Some(v)).contains("url: http://m-tokenizer.ns.svc.cluster.local:8000"), "{v}");
+            assert!(
+                args_for(Some(v)).contains("url: http://m-tokenizer.ns.svc.cluster.local:8000"),
+                "{v}"
+            );
         }
         for v in [None, Some("0.8.9"), Some("0.9.0-rc1"), Some("latest")] {
             assert!(!args_for(v).contains("vllm"), "{v:?}");
@@ -2219,9 +2255,15 @@ mod tests {
     #[test]
     fn single_node_sidecar_service_account() {
         let sidecar = json!({"initContainers": [{"name": ROUTING_SIDECAR}], "containers": []});
-        let objs = build(&svc(json!({"template": sidecar, "prefill": {"template": sidecar}}))).unwrap();
+        let objs = build(&svc(
+            json!({"template": sidecar, "prefill": {"template": sidecar}}),
+        ))
+        .unwrap();
         let sa = find(&objs, "ServiceAccount", "m-kserve");
-        assert_eq!(sa["metadata"]["labels"][APP_COMPONENT_LABEL], WORKLOAD_COMPONENT);
+        assert_eq!(
+            sa["metadata"]["labels"][APP_COMPONENT_LABEL],
+            WORKLOAD_COMPONENT
+        );
         let role = find(&objs, "Role", "m-kserve-role");
         assert_eq!(role["rules"][1]["resources"], json!(["inferencepools"]));
         let rb = find(&objs, "RoleBinding", "m-kserve-rb");
@@ -2230,28 +2272,45 @@ mod tests {
         let pod = &find(&objs, "Deployment", "m-kserve")["spec"]["template"]["spec"];
         assert_eq!(pod["serviceAccountName"], "m-kserve");
         let prefill = &find(&objs, "Deployment", "m-kserve-prefill")["spec"]["template"]["spec"];
-        assert!(prefill.get("serviceAccountName").is_none(), "decode only, as KServe");
+        assert!(
+            prefill.get("serviceAccountName").is_none(),
+            "decode only, as KServe"
+        );
         // The template's own ServiceAccount is bound instead of creating one.
         let mut own = sidecar.clone();
         own["serviceAccountName"] = json!("mine");
         let objs = build(&svc(json!({"template": own}))).unwrap();
         assert!(!objs.iter().any(|o| o["kind"] == "ServiceAccount"));
-        assert_eq!(find(&objs, "RoleBinding", "m-kserve-rb")["subjects"][0]["name"], "mine");
+        assert_eq!(
+            find(&objs, "RoleBinding", "m-kserve-rb")["subjects"][0]["name"],
+            "mine"
+        );
         // No sidecar: none of these.
         let objs = build(&svc(json!({"template": {"containers": []}}))).unwrap();
-        assert!(!objs.iter().any(|o| matches!(o["kind"].as_str(), Some("ServiceAccount" | "Role" | "RoleBinding"))));
+        assert!(!objs.iter().any(|o| matches!(
+            o["kind"].as_str(),
+            Some("ServiceAccount" | "Role" | "RoleBinding")
+        )));
     }
 
     /// KServe's `injectSecretsFromDefaultServiceAccount`.
     #[test]
     fn service_accounts_take_the_default_accounts_pull_secrets() {
-        let mut objs = build(&svc(json!({"template": {}, "router": {"scheduler": {"template": {}}}}))).unwrap();
-        let default_sa = json!({"imagePullSecrets": [{"name": "regcred"}], "secrets": [{"name": "tok"}]});
+        let mut objs = build(&svc(
+            json!({"template": {}, "router": {"scheduler": {"template": {}}}}),
+        ))
+        .unwrap();
+        let default_sa =
+            json!({"imagePullSecrets": [{"name": "regcred"}], "secrets": [{"name": "tok"}]});
         inject_default_sa_secrets(&mut objs, &default_sa);
         let sa = find(&objs, "ServiceAccount", "m-epp-sa");
         assert_eq!(sa["imagePullSecrets"], json!([{"name": "regcred"}]));
         assert_eq!(sa["secrets"], json!([{"name": "tok"}]));
-        assert!(find(&objs, "Deployment", "m-kserve").get("imagePullSecrets").is_none());
+        assert!(
+            find(&objs, "Deployment", "m-kserve")
+                .get("imagePullSecrets")
+                .is_none()
+        );
         inject_default_sa_secrets(&mut objs, &json!({}));
         let sa = find(&objs, "ServiceAccount", "m-epp-sa");
         assert!(sa.get("imagePullSecrets").is_none() && sa.get("secrets").is_none());

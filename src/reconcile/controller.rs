@@ -448,11 +448,8 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     // As KServe: the ServiceAccounts we create carry the pull secrets of the namespace's
     // `default` one (when it cannot be read, they go without, as KServe).
     if desired.iter().any(|d| d["kind"] == "ServiceAccount") {
-        let sa_api: Api<DynamicObject> = Api::namespaced_with(
-            client.clone(),
-            &ns,
-            &resource_of("v1", "ServiceAccount"),
-        );
+        let sa_api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), &ns, &resource_of("v1", "ServiceAccount"));
         match sa_api.get_opt("default").await {
             Ok(Some(sa)) => {
                 super::build::inject_default_sa_secrets(&mut desired, &serde_json::to_value(&sa)?)
