@@ -172,6 +172,24 @@ pub fn multi_node_role(n: &str) -> String {
 pub fn multi_node_role_binding(n: &str) -> String {
     child_name(n, "-kserve-mn-rb")
 }
+/// The ServiceAccount of single-node decode pods that run the llm-d routing sidecar, as
+/// KServe's `expectedSingleNodeMainServiceAccount` (`<n>-kserve`, the Deployment's name).
+pub fn single_node_sa(n: &str) -> String {
+    decode(n, false)
+}
+/// The Role of the single-node decode pods' routing sidecar (KServe's `-kserve-role`).
+pub fn single_node_role(n: &str) -> String {
+    child_name(n, "-kserve-role")
+}
+/// Its RoleBinding (KServe's `-kserve-rb`).
+pub fn single_node_role_binding(n: &str) -> String {
+    child_name(n, "-kserve-rb")
+}
+/// The standalone tokenizer's Deployment and Service (KServe's `tokenizerDeploymentName` /
+/// `tokenizerServiceName`: both `<n>-tokenizer`).
+pub fn tokenizer(n: &str) -> String {
+    child_name(n, "-tokenizer")
+}
 /// The workload Service (the HTTPRoute's backend without a scheduler).
 pub fn workload_service(n: &str) -> String {
     child_name(n, "-kserve-workload-svc")

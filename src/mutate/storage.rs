@@ -204,7 +204,45 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
             kv_cache_tiers(pod, path, &info.kv_secondary)?;
         }
     }
+    // As KServe (tokenizer.go, `attachModelArtifacts` with `<mount>/base`): the standalone
+    // tokenizer's `main` container reads the model's tokenizer files at /mnt/models/base (the
+    // path its preset's `vllm launch render` is given); no LoRA adapters.
+    if let Some((src, uri)) = &model
+        && let Some(pod) = tokenizer_pod_mut(obj)?
+    {
+        attach(
+            pod,
+            TOKENIZER_POD_PATH,
+            src,
+            uri,
+            TOKENIZER_MODEL_PATH,
+            &model_names,
+            ctx.storage_initializer,
+            cfg,
+        )?;
+    }
     Ok(())
+}
+
+/// The standalone tokenizer's pod spec.
+const TOKENIZER_POD_PATH: &str = "spec.router.scheduler.tokenizer.template";
+/// Where the tokenizer finds the model (KServe's `path.Join(DefaultModelLocalMountPath, "base")`).
+pub(crate) const TOKENIZER_MODEL_PATH: &str = "/mnt/models/base";
+
+fn tokenizer_pod_mut(obj: &mut Value) -> Result<Option<&mut Obj>, MutateError> {
+    let mut cur = podspec::spec_mut(obj)?;
+    for (parent, key) in [
+        ("spec", "router"),
+        ("spec.router", "scheduler"),
+        ("spec.router.scheduler", "tokenizer"),
+        ("spec.router.scheduler.tokenizer", "template"),
+    ] {
+        match json::child_mut(cur, key, &json::Path::Lit(parent))? {
+            Some(next) => cur = next,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(cur))
 }
 
 /// The volumes of the secondary fileSystem tiers of `kvCacheOffloading`, as KServe's controller

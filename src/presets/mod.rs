@@ -412,6 +412,10 @@ pub const EMBEDDED_FILES: &[(&str, &str)] = &[
         include_str!("../../deploy/presets/kserve-config-llm-scheduler.yaml"),
     ),
     (
+        "kserve-config-llm-tokenizer.yaml",
+        include_str!("../../deploy/presets/kserve-config-llm-tokenizer.yaml"),
+    ),
+    (
         "kserve-config-llm-router-route.yaml",
         include_str!("../../deploy/presets/kserve-config-llm-router-route.yaml"),
     ),
@@ -736,6 +740,31 @@ fn positive(v: &Value, path: &[&str]) -> bool {
     cur.as_f64().is_some_and(|n| n > 0.0)
 }
 
+/// EndpointPickerConfig plugin types that call the standalone tokenizer (KServe's
+/// `tokenProducerPlugin`, and the legacy `precisePrefixCacheScorerPlugin` it decomposes).
+pub const TOKENIZER_PLUGINS: [&str; 2] = ["token-producer", "precise-prefix-cache-scorer"];
+
+/// Whether the scheduler `s` (`spec.router.scheduler`, merged) runs with the standalone
+/// tokenizer, as KServe's `isTokenizerEnabled` (tokenizer.go): `tokenizer` is set, or the inline
+/// config (`config.inline`) has a plugin of a [`TOKENIZER_PLUGINS`] type. (KServe also reads a
+/// `--config-text` argument of the scheduler template; llmisvc does not: see README.)
+pub fn tokenizer_enabled(s: &Map<String, Value>) -> bool {
+    if s.get("tokenizer").is_some_and(Value::is_object) {
+        return true;
+    }
+    s.get("config")
+        .and_then(|c| c.get("inline"))
+        .and_then(|i| i.get("plugins"))
+        .and_then(Value::as_array)
+        .is_some_and(|ps| {
+            ps.iter().any(|p| {
+                p.get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| TOKENIZER_PLUGINS.contains(&t))
+            })
+        })
+}
+
 /// The well-known presets `spec` calls for, in KServe's order.
 pub fn select_well_known(spec: &Value) -> Vec<&'static str> {
     use well_known::*;
@@ -751,7 +780,7 @@ pub fn select_well_known(spec: &Value) -> Vec<&'static str> {
         if !has_pool_ref {
             out.push(SCHEDULER);
         }
-        if s.get("tokenizer").is_some_and(Value::is_object) {
+        if tokenizer_enabled(s) {
             out.push(TOKENIZER);
         }
         if s.get("config")
@@ -1251,8 +1280,14 @@ mod tests {
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
             (0i64..3).prop_map(|n| json!(n)),
-            prop::sample::select(vec!["", "p", "predicted-latency-producer"])
-                .prop_map(|s| json!(s)),
+            prop::sample::select(vec![
+                "",
+                "p",
+                "predicted-latency-producer",
+                "token-producer",
+                "precise-prefix-cache-scorer"
+            ])
+            .prop_map(|s| json!(s)),
         ];
         leaf.prop_recursive(5, 48, 4, |inner| {
             let keys = prop::sample::select(vec![
@@ -1264,6 +1299,8 @@ mod tests {
                 "tokenizer",
                 "config",
                 "inline",
+                "plugins",
+                "type",
                 "route",
                 "http",
                 "refs",
@@ -1306,6 +1343,32 @@ mod tests {
                 prop_assert_eq!(select_well_known(&full), select_well_known(&acc));
             }
         }
+    }
+
+    /// KServe's `isTokenizerEnabled` (tokenizer.go) selects `kserve-config-llm-tokenizer`.
+    #[test]
+    fn tokenizer_preset_follows_kserve_trigger() {
+        let sel = |sched: Value| {
+            select_well_known(&json!({"router": {"scheduler": sched}}))
+                .contains(&well_known::TOKENIZER)
+        };
+        let inline =
+            |t: &str| json!({"config": {"inline": {"plugins": [{"type": "x"}, {"type": t}]}}});
+        assert!(sel(inline("token-producer")));
+        assert!(sel(inline("precise-prefix-cache-scorer")));
+        assert!(sel(json!({"tokenizer": {}})));
+        assert!(!sel(inline("precise-prefix-cache-producer")));
+        assert!(!sel(json!({})));
+        // Selected with `pool.ref` too (as KServe), though no tokenizer is built then.
+        let mut r = inline("token-producer");
+        r["pool"] = json!({"ref": {"name": "p"}});
+        assert!(sel(r));
+        assert!(
+            PresetStore::embedded(SYSTEM_NAMESPACE_DEFAULT)
+                .unwrap()
+                .get(SYSTEM_NAMESPACE_DEFAULT, well_known::TOKENIZER)
+                .is_some()
+        );
     }
 
     #[test]

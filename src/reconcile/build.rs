@@ -469,7 +469,7 @@ impl Workload<'_> {
                 && (has_routing_sidecar(&template)
                     || has_routing_sidecar(&Value::Object(worker.clone())))
             {
-                sidecar_rbac(meta, &sa, &mut out);
+                sidecar_rbac(meta, &sa, true, &mut out);
             }
             // As KServe: the LeaderWorkerSet carries its workers' labels.
             let mut o = meta.object_labelled(
@@ -507,6 +507,35 @@ impl Workload<'_> {
             out.push(Value::Object(o));
             ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet")
         } else {
+            let mut template = template;
+            // As KServe (`expectedSingleNodeMainDeployment`): decode pods with the routing
+            // sidecar run as the template's ServiceAccount when it names another than
+            // `<n>-kserve`, else as `<n>-kserve`, created here; either is bound to the
+            // sidecar's Role.
+            if self.pool == Pool::Decode && has_routing_sidecar(&template) {
+                let expected = names::single_node_sa(&meta.name);
+                let named = template
+                    .get("serviceAccountName")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty() && *s != expected)
+                    .map(str::to_string);
+                let sa = match named {
+                    Some(sa) => sa,
+                    None => {
+                        out.push(Value::Object(meta.object(
+                            "v1",
+                            "ServiceAccount",
+                            &expected,
+                            &[(APP_COMPONENT_LABEL, WORKLOAD_COMPONENT)],
+                        )));
+                        expected
+                    }
+                };
+                sidecar_rbac(meta, &sa, false, &mut out);
+                if let Value::Object(t) = &mut template {
+                    t.insert("serviceAccountName".into(), sa.into());
+                }
+            }
             let own = self.own_labels(meta, PodKind::Single);
             let mut o = meta.object_labelled("apps/v1", "Deployment", &name, own.clone());
             propagate_onto(&mut o, meta, false);
@@ -792,18 +821,27 @@ fn has_routing_sidecar(pod: &Value) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c["name"] == ROUTING_SIDECAR))
 }
 
-/// As KServe, for multi-node decode pods with the routing sidecar: a Role reading pods and
-/// InferencePools (the sidecar checks where it forwards prefill requests) bound to their
-/// ServiceAccount `sa`.
-fn sidecar_rbac(meta: &Meta, sa: &str, out: &mut Vec<Value>) {
+/// As KServe, for decode pods with the routing sidecar: a Role reading pods and InferencePools
+/// (KServe's `sidecarSSRFProtectionRules`: the sidecar checks where it forwards prefill
+/// requests) bound to their ServiceAccount `sa`. Multi-node: `<n>-kserve-mn-role` /
+/// `-mn-rb`; single-node: `<n>-kserve-role` / `-rb` labelled as KServe's `singleNodeLabels`.
+fn sidecar_rbac(meta: &Meta, sa: &str, multi_node: bool, out: &mut Vec<Value>) {
     let n = &meta.name;
     let read = ["get", "list", "watch"];
-    let mut role = meta.object(
-        "rbac.authorization.k8s.io/v1",
-        "Role",
-        &names::multi_node_role(n),
-        &[],
-    );
+    let (role_name, rb_name, labels): (_, _, &[(&str, &str)]) = if multi_node {
+        (
+            names::multi_node_role(n),
+            names::multi_node_role_binding(n),
+            &[],
+        )
+    } else {
+        (
+            names::single_node_role(n),
+            names::single_node_role_binding(n),
+            &[(APP_COMPONENT_LABEL, WORKLOAD_COMPONENT)],
+        )
+    };
+    let mut role = meta.object("rbac.authorization.k8s.io/v1", "Role", &role_name, labels);
     role.insert(
         "rules".into(),
         json!([
@@ -819,12 +857,12 @@ fn sidecar_rbac(meta: &Meta, sa: &str, out: &mut Vec<Value>) {
     let mut rb = meta.object(
         "rbac.authorization.k8s.io/v1",
         "RoleBinding",
-        &names::multi_node_role_binding(n),
-        &[],
+        &rb_name,
+        labels,
     );
     rb.insert(
         "roleRef".into(),
-        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": names::multi_node_role(n)}),
+        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name}),
     );
     rb.insert(
         "subjects".into(),
@@ -966,6 +1004,59 @@ impl<'a> Plan<'a> {
         })
     }
 
+    /// The standalone tokenizer, as KServe's `expectedTokenizerDeployment` /
+    /// `expectedTokenizerService` (tokenizer.go): a Deployment `<n>-tokenizer` of one replica
+    /// running `router.scheduler.tokenizer.template` (from the `kserve-config-llm-tokenizer`
+    /// preset; the model attached at admission), and a Service `<n>-tokenizer` on port 8000
+    /// `render-http`. Both labelled, and the pods selected, by KServe's `TokenizerLabels`
+    /// (component `tokenizer`, name, part-of).
+    fn tokenizer_objects(
+        &self,
+        s: &Map<String, Value>,
+        out: &mut Vec<Value>,
+    ) -> Result<(), BuildError> {
+        let meta = &self.meta;
+        let n = &meta.name;
+        let pod = obj(
+            s.get("tokenizer").and_then(|t| t.get("template")),
+            "spec.router.scheduler.tokenizer.template",
+        )?
+        .ok_or(BuildError::Missing(
+            "spec.router.scheduler.tokenizer.template",
+        ))?;
+        let labels = json!({
+            APP_COMPONENT_LABEL: TOKENIZER_COMPONENT,
+            NAME_LABEL: n,
+            PART_OF_LABEL: PART_OF,
+        });
+        let comp = [(APP_COMPONENT_LABEL, TOKENIZER_COMPONENT)];
+        let mut d = meta.object("apps/v1", "Deployment", &names::tokenizer(n), &comp);
+        d.insert(
+            "spec".into(),
+            json!({
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {"metadata": {"labels": labels}, "spec": pod},
+            }),
+        );
+        out.push(Value::Object(d));
+        let mut svc = meta.object("v1", "Service", &names::tokenizer(n), &comp);
+        svc.insert(
+            "spec".into(),
+            json!({
+                "selector": labels,
+                "ports": [{
+                    "name": TOKENIZER_PORT_NAME,
+                    "port": TOKENIZER_PORT,
+                    "targetPort": TOKENIZER_PORT_NAME,
+                    "protocol": "TCP",
+                }],
+            }),
+        );
+        out.push(Value::Object(svc));
+        Ok(())
+    }
+
     fn scheduler_objects(
         &self,
         s: &Map<String, Value>,
@@ -1050,7 +1141,10 @@ impl<'a> Plan<'a> {
             .cloned()
             .ok_or(BuildError::Missing("spec.router.scheduler.template"))?;
         pod.insert("serviceAccountName".into(), names::epp_sa(n).into());
-        wire_scheduler_config(s, &mut pod)?;
+        let tokenizer_url = (crate::presets::tokenizer_enabled(s)
+            && epp_version_at_least(s, (0, 9, 0)))
+        .then(|| tokenizer_url(meta));
+        wire_scheduler_config(s, &mut pod, tokenizer_url.as_deref())?;
         let mut labels = obj(s.get("labels"), &format!("{p}labels"))?
             .cloned()
             .unwrap_or_default();
@@ -1215,11 +1309,14 @@ fn enable_leader_election(pod: &mut Map<String, Value>) {
 pub const SCHEDULER_CONFIG_DIR: &str = "/etc/llmisvc/epp";
 
 /// Passes `router.scheduler.config` to the scheduler's `main` container (or its first one):
-/// `inline` as `--config-text <yaml>`, `ref` as a ConfigMap volume and
-/// `--config-file <dir>/<key>`. Nothing is added when the args already name a config.
+/// `inline` as `--config-text <yaml>` (wired to the standalone tokenizer at `tokenizer_url`
+/// when given, see [`with_tokenizer`]), `ref` as a ConfigMap volume and
+/// `--config-file <dir>/<key>` (key `epp` when unset or empty, as KServe; KServe reads the
+/// ConfigMap and inlines it, see README's Differences). Nothing is added when the args already name a config.
 fn wire_scheduler_config(
     s: &Map<String, Value>,
     pod: &mut Map<String, Value>,
+    tokenizer_url: Option<&str>,
 ) -> Result<(), BuildError> {
     let Some(cfg) = obj(s.get("config"), "spec.router.scheduler.config")? else {
         return Ok(());
@@ -1254,14 +1351,24 @@ fn wire_scheduler_config(
     }
     let mut volume = None;
     if let Some(inline) = inline {
+        let wired;
+        let inline = match tokenizer_url {
+            Some(url) => {
+                wired = with_tokenizer(inline, url);
+                &wired
+            }
+            None => inline,
+        };
         let text = serde_norway::to_string(inline).unwrap_or_default();
         args.push("--config-text".into());
         args.push(text.into());
     } else if let Some(r) = cref {
+        // KServe's default key (config_merge.go: `Ref.Key == ""` → "epp").
         let key = r
             .get("key")
             .and_then(Value::as_str)
-            .unwrap_or("config.yaml");
+            .filter(|k| !k.is_empty())
+            .unwrap_or("epp");
         let name = r.get("name").and_then(Value::as_str).unwrap_or_default();
         args.push("--config-file".into());
         args.push(format!("{SCHEDULER_CONFIG_DIR}/{key}").into());
@@ -1279,6 +1386,168 @@ fn wire_scheduler_config(
         vols.push(v);
     }
     Ok(())
+}
+
+/// The standalone tokenizer's HTTP port and its name (KServe's `tokenizerServicePort`,
+/// `tokenizerPortName`).
+pub const TOKENIZER_PORT: i64 = 8000;
+const TOKENIZER_PORT_NAME: &str = "render-http";
+/// `app.kubernetes.io/component` of the tokenizer's objects (KServe's `LLMComponentTokenizer`).
+pub const TOKENIZER_COMPONENT: &str = "tokenizer";
+/// The model name the token-producer asks the tokenizer for (KServe's `tokenizerModelName`:
+/// the path `vllm launch render` serves).
+const TOKENIZER_MODEL_NAME: &str = "/mnt/models/base";
+
+/// The tokenizer Service's URL, as KServe's `tokenizerServiceURL` without TLS:
+/// `http://<n>-tokenizer.<ns>.svc.cluster.local:8000`.
+fn tokenizer_url(meta: &Meta) -> String {
+    format!(
+        "http://{}.{}.svc.cluster.local:{TOKENIZER_PORT}",
+        names::tokenizer(&meta.name),
+        meta.namespace
+    )
+}
+
+/// Whether the scheduler pod's `app.kubernetes.io/version` annotation (`router.scheduler.
+/// annotations`, KServe's way of telling the endpoint picker's release) is at least `min`. As
+/// KServe's `schedulerTransform`: absent counts as 0.0.0; a pre-release (`0.9.0-rc1`) is below
+/// its release. A value that is not `X.Y.Z` (KServe fails the reconcile) counts as absent.
+fn epp_version_at_least(s: &Map<String, Value>, min: (u64, u64, u64)) -> bool {
+    let Some(v) = s
+        .get("annotations")
+        .and_then(|a| a.get("app.kubernetes.io/version"))
+        .and_then(Value::as_str)
+    else {
+        return false;
+    };
+    let (core, pre) = match v.split_once('-') {
+        Some((c, _)) => (c, true),
+        None => (v.split('+').next().unwrap_or(v), false),
+    };
+    let parts: Vec<Option<u64>> = core.split('.').map(|p| p.parse().ok()).collect();
+    let [Some(a), Some(b), Some(c)] = parts[..] else {
+        return false;
+    };
+    (a, b, c) > min || ((a, b, c) == min && !pre)
+}
+
+/// An EndpointPickerConfig wired to the standalone tokenizer at `url`, as KServe's
+/// `withDecomposePrecisePrefixCacheScorer` then `withInjectTokenProducerConfig` (scheduler.go,
+/// applied from endpoint picker 0.9.0): the first legacy `precise-prefix-cache-scorer` plugin
+/// becomes `token-producer` (`modelName: /mnt/models/base`, `vllm.url`), a
+/// `precise-prefix-cache-producer` with its parameters (less `indexerConfig.tokenizersPoolConfig`;
+/// `indexerConfig.tokenProcessorConfig` moved up unless set there) and a `prefix-cache-scorer`
+/// reading it, in its place (other `prefix-cache-scorer` plugins removed; profile references
+/// renamed and deduplicated); every `token-producer` gets `modelName` and `vllm.url` where unset.
+pub fn with_tokenizer(config: &Value, url: &str) -> Value {
+    const LEGACY: &str = "precise-prefix-cache-scorer";
+    const PRODUCER: &str = "precise-prefix-cache-producer";
+    const SCORER: &str = "prefix-cache-scorer";
+    let mut config = config.clone();
+    let Some(plugins) = config.get_mut("plugins").and_then(Value::as_array_mut) else {
+        return config;
+    };
+    if let Some(idx) = plugins.iter().position(|p| p["type"] == LEGACY) {
+        let mut producer = Map::new();
+        producer.insert("type".into(), PRODUCER.into());
+        if let Some(params) = migrate_producer_params(&plugins[idx]) {
+            producer.insert("parameters".into(), Value::Object(params));
+        }
+        let new = [
+            json!({"type": "token-producer", "parameters": {"modelName": TOKENIZER_MODEL_NAME, "vllm": {"url": url}}}),
+            Value::Object(producer),
+            json!({"type": SCORER, "parameters": {"prefixMatchInfoProducerName": PRODUCER}}),
+        ];
+        let mut remaining: Vec<Value> = plugins
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| *i != idx && p["type"] != SCORER)
+            .map(|(_, p)| p.clone())
+            .collect();
+        let at = idx.min(remaining.len());
+        remaining.splice(at..at, new);
+        *plugins = remaining;
+        for profile in config
+            .get_mut("schedulingProfiles")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            let Some(refs) = profile.get_mut("plugins").and_then(Value::as_array_mut) else {
+                continue;
+            };
+            for r in refs.iter_mut() {
+                if r["pluginRef"] == LEGACY {
+                    r["pluginRef"] = SCORER.into();
+                }
+            }
+            let mut seen = false;
+            refs.retain(|r| {
+                if r["pluginRef"] != SCORER {
+                    return true;
+                }
+                !std::mem::replace(&mut seen, true)
+            });
+        }
+    }
+    for p in config
+        .get_mut("plugins")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter(|p| p["type"] == "token-producer")
+    {
+        let Some(p) = p.as_object_mut() else { continue };
+        let params = p.entry("parameters").or_insert_with(|| json!({}));
+        if !params.is_object() {
+            *params = json!({});
+        }
+        let Some(params) = params.as_object_mut() else {
+            continue;
+        };
+        params
+            .entry("modelName")
+            .or_insert_with(|| TOKENIZER_MODEL_NAME.into());
+        let vllm = params.entry("vllm").or_insert_with(|| json!({}));
+        if !vllm.is_object() {
+            *vllm = json!({});
+        }
+        if let Some(vllm) = vllm.as_object_mut() {
+            vllm.entry("url").or_insert_with(|| url.into());
+        }
+    }
+    config
+}
+
+/// KServe's `migrateProducerParams`: the legacy plugin's parameters for the producer.
+fn migrate_producer_params(legacy: &Value) -> Option<Map<String, Value>> {
+    let params = legacy.get("parameters").and_then(Value::as_object)?;
+    let mut out = Map::new();
+    for (k, v) in params {
+        if k != "indexerConfig" {
+            out.insert(k.clone(), v.clone());
+            continue;
+        }
+        let Some(ic) = v.as_object() else { continue };
+        let mut cleaned = Map::new();
+        for (ik, iv) in ic {
+            match ik.as_str() {
+                "tokenizersPoolConfig" => {}
+                "tokenProcessorConfig" => {
+                    if !params.contains_key("tokenProcessorConfig") {
+                        out.insert(ik.clone(), iv.clone());
+                    }
+                }
+                _ => {
+                    cleaned.insert(ik.clone(), iv.clone());
+                }
+            }
+        }
+        if !cleaned.is_empty() {
+            out.insert(k.clone(), Value::Object(cleaned));
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 fn spec_of(svc: &Value) -> &Map<String, Value> {
@@ -1417,6 +1686,30 @@ impl ManagedDra {
     }
 }
 
+/// As KServe's `injectSecretsFromDefaultServiceAccount`: every ServiceAccount among `children`
+/// (scheduler, multi-node, single-node sidecar) takes the `imagePullSecrets` and `secrets` of
+/// `default_sa`, the namespace's `default` ServiceAccount (replaced, not merged; a list the
+/// default one lacks is left out). The reconciler passes it when it can read it (KServe logs and
+/// goes on when it cannot); `render --objects`, without a cluster, does not.
+pub fn inject_default_sa_secrets(children: &mut [Value], default_sa: &Value) {
+    for c in children
+        .iter_mut()
+        .filter(|c| c["kind"] == "ServiceAccount")
+    {
+        let Some(c) = c.as_object_mut() else { continue };
+        for k in ["imagePullSecrets", "secrets"] {
+            match default_sa.get(k).and_then(Value::as_array) {
+                Some(v) if !v.is_empty() => {
+                    c.insert(k.into(), Value::Array(v.clone()));
+                }
+                _ => {
+                    c.remove(k);
+                }
+            }
+        }
+    }
+}
+
 /// The child objects of `svc` (a whole `serving.kserve.io/v1alpha2` LLMInferenceService, as
 /// stored), in a fixed order: scheduler RBAC, Services, workloads, autoscalers, InferencePool,
 /// HTTPRoute. Without cluster settings: see [`build_with`].
@@ -1446,6 +1739,10 @@ pub fn build_with(svc: &Value, opts: &BuildOptions) -> Result<Vec<Value>, BuildE
     let meta = &plan.meta;
     let mut out = Vec::new();
     if let Some(s) = plan.scheduler {
+        // As KServe: the tokenizer before the scheduler that calls it.
+        if crate::presets::tokenizer_enabled(s) {
+            plan.tokenizer_objects(s, &mut out)?;
+        }
         plan.scheduler_objects(s, &mut out)?;
     }
     if let Some(d) = &dra {
@@ -1614,6 +1911,15 @@ mod tests {
             &find(&objs, "Deployment", "m-kserve-router-scheduler")["spec"]["template"]["spec"];
         assert_eq!(pod["containers"][0]["args"][3], "/etc/llmisvc/epp/epp.yaml");
         assert_eq!(pod["volumes"][0]["configMap"]["name"], "cm");
+        // KServe's default key.
+        for r in [json!({"name": "cm"}), json!({"name": "cm", "key": ""})] {
+            let objs = build(&svc(json!({"template": {}, "router": {"scheduler": {
+                "template": main, "config": {"ref": r}}}})))
+            .unwrap();
+            let pod =
+                &find(&objs, "Deployment", "m-kserve-router-scheduler")["spec"]["template"]["spec"];
+            assert_eq!(pod["containers"][0]["args"][3], "/etc/llmisvc/epp/epp");
+        }
     }
 
     /// As KServe: the service's Multus, Kueue, Prometheus and local-model labels/annotations
@@ -1806,6 +2112,208 @@ mod tests {
             comp(find(&objs, "HTTPRoute", "m-kserve-route")),
             ROUTER_COMPONENT
         );
+    }
+
+    /// KServe's standalone tokenizer (tokenizer.go, tokenizer_test.go): built for a token-producer
+    /// or legacy precise-prefix-cache-scorer plugin or a set `tokenizer`, not with `pool.ref`
+    /// nor without a scheduler; named, labelled and exposed as KServe's.
+    #[test]
+    fn tokenizer_as_kserve() {
+        let pod = json!({"containers": [{"name": "main", "image": "vllm"}]});
+        let with = |sched: Value| {
+            build(&svc(
+                json!({"template": {}, "router": {"scheduler": sched}}),
+            ))
+        };
+        let objs = with(json!({"template": {}, "tokenizer": {"template": pod},
+            "config": {"inline": {"plugins": [{"type": "token-producer"}]}}}))
+        .unwrap();
+        let d = find(&objs, "Deployment", "m-tokenizer");
+        let labels =
+            json!({APP_COMPONENT_LABEL: "tokenizer", NAME_LABEL: "m", PART_OF_LABEL: PART_OF});
+        assert_eq!(d["spec"]["selector"]["matchLabels"], labels);
+        assert_eq!(d["spec"]["template"]["metadata"]["labels"], labels);
+        assert_eq!(d["spec"]["replicas"], 1);
+        assert_eq!(d["spec"]["template"]["spec"], pod);
+        assert_eq!(d["metadata"]["ownerReferences"][0]["uid"], "u1");
+        let s = find(&objs, "Service", "m-tokenizer");
+        assert_eq!(s["spec"]["selector"], labels);
+        assert_eq!(
+            s["spec"]["ports"],
+            json!([{"name": "render-http", "port": 8000, "targetPort": "render-http", "protocol": "TCP"}])
+        );
+        // Before the scheduler (KServe reconciles it first).
+        let pos = |k: &str, n: &str| {
+            objs.iter()
+                .position(|o| o["kind"] == k && o["metadata"]["name"] == n)
+        };
+        assert!(pos("Deployment", "m-tokenizer") < pos("Deployment", "m-kserve-router-scheduler"));
+        // The legacy plugin and an explicit `tokenizer` enable it too.
+        for sched in [
+            json!({"template": {}, "tokenizer": {"template": pod},
+                "config": {"inline": {"plugins": [{"type": "precise-prefix-cache-scorer"}]}}}),
+            json!({"template": {}, "tokenizer": {"template": pod}}),
+        ] {
+            find(&with(sched).unwrap(), "Service", "m-tokenizer");
+        }
+        // Not without a trigger (a leftover template is not one), not with `pool.ref`.
+        let plain = json!({"template": {}, "config": {"inline": {"plugins": [{"type": "precise-prefix-cache-producer"}]}}});
+        assert!(
+            !with(plain)
+                .unwrap()
+                .iter()
+                .any(|o| o["metadata"]["name"] == "m-tokenizer")
+        );
+        let by_ref = json!({"pool": {"ref": {"name": "x"}}, "tokenizer": {"template": pod}});
+        assert!(
+            !with(by_ref)
+                .unwrap()
+                .iter()
+                .any(|o| o["metadata"]["name"] == "m-tokenizer")
+        );
+        // Enabled without the preset's pod: an error, not a Deployment without containers.
+        assert_eq!(
+            with(json!({"template": {}, "tokenizer": {}})),
+            Err(BuildError::Missing(
+                "spec.router.scheduler.tokenizer.template"
+            ))
+        );
+    }
+
+    /// KServe's scheduler migrations for the tokenizer, from endpoint picker 0.9.0 (read from the
+    /// scheduler's `app.kubernetes.io/version` annotation): the legacy plugin decomposed, the
+    /// token-producer pointed at the tokenizer Service.
+    #[test]
+    fn scheduler_config_calls_the_tokenizer_from_epp_0_9() {
+        let inline = json!({"plugins": [
+            {"type": "single-profile-handler"},
+            {"type": "prefix-cache-scorer", "parameters": {"blockSize": 5}},
+            {"type": "precise-prefix-cache-scorer", "parameters": {
+                "kvEventsConfig": {"zmqEndpoint": "tcp://x:5557"},
+                "indexerConfig": {"tokenizersPoolConfig": {"modelName": "m"},
+                    "tokenProcessorConfig": {"blockSize": 64}, "kvBlockIndexConfig": {"enableMetrics": true}}}},
+            {"type": "max-score-picker"}],
+            "schedulingProfiles": [{"name": "default", "plugins": [
+                {"pluginRef": "precise-prefix-cache-scorer", "weight": 3},
+                {"pluginRef": "prefix-cache-scorer", "weight": 1},
+                {"pluginRef": "max-score-picker"}]}]});
+        let url = "http://m-tokenizer.ns.svc.cluster.local:8000";
+        let out = with_tokenizer(&inline, url);
+        assert_eq!(
+            out,
+            // (At the legacy plugin's index before removals, as KServe: the order of plugins
+            // does not matter, profiles name them.)
+            json!({"plugins": [
+                {"type": "single-profile-handler"},
+                {"type": "max-score-picker"},
+                {"type": "token-producer", "parameters": {"modelName": "/mnt/models/base", "vllm": {"url": url}}},
+                {"type": "precise-prefix-cache-producer", "parameters": {
+                    "kvEventsConfig": {"zmqEndpoint": "tcp://x:5557"},
+                    "tokenProcessorConfig": {"blockSize": 64},
+                    "indexerConfig": {"kvBlockIndexConfig": {"enableMetrics": true}}}},
+                {"type": "prefix-cache-scorer", "parameters": {"prefixMatchInfoProducerName": "precise-prefix-cache-producer"}}],
+                "schedulingProfiles": [{"name": "default", "plugins": [
+                    {"pluginRef": "prefix-cache-scorer", "weight": 3},
+                    {"pluginRef": "max-score-picker"}]}]})
+        );
+        // A token-producer the user wrote keeps its settings, gets what is missing.
+        let own = json!({"plugins": [{"type": "token-producer", "parameters": {"vllm": {"url": "http://mine"}}}]});
+        assert_eq!(
+            with_tokenizer(&own, url)["plugins"][0]["parameters"],
+            json!({"modelName": "/mnt/models/base", "vllm": {"url": "http://mine"}})
+        );
+        // Through the builder: only from 0.9.0.
+        let args_for = |version: Option<&str>| {
+            let mut sched = json!({"template": {"containers": [{"name": "main"}]},
+                "tokenizer": {"template": {"containers": [{"name": "main"}]}},
+                "config": {"inline": {"plugins": [{"type": "token-producer"}]}}});
+            if let Some(v) = version {
+                sched["annotations"] = json!({"app.kubernetes.io/version": v});
+            }
+            let objs = build(&svc(
+                json!({"template": {}, "router": {"scheduler": sched}}),
+            ))
+            .unwrap();
+            let d = find(&objs, "Deployment", "m-kserve-router-scheduler");
+            d["spec"]["template"]["spec"]["containers"][0]["args"][1]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        for v in ["0.9.0", "0.10.0", "1.0.0", "0.9.1+build"] {
+            assert!(
+                args_for(Some(v)).contains("url: http://m-tokenizer.ns.svc.cluster.local:8000"),
+                "{v}"
+            );
+        }
+        for v in [None, Some("0.8.9"), Some("0.9.0-rc1"), Some("latest")] {
+            assert!(!args_for(v).contains("vllm"), "{v:?}");
+        }
+    }
+
+    /// KServe's single-node routing-sidecar ServiceAccount and RBAC (workload_single_node.go).
+    #[test]
+    fn single_node_sidecar_service_account() {
+        let sidecar = json!({"initContainers": [{"name": ROUTING_SIDECAR}], "containers": []});
+        let objs = build(&svc(
+            json!({"template": sidecar, "prefill": {"template": sidecar}}),
+        ))
+        .unwrap();
+        let sa = find(&objs, "ServiceAccount", "m-kserve");
+        assert_eq!(
+            sa["metadata"]["labels"][APP_COMPONENT_LABEL],
+            WORKLOAD_COMPONENT
+        );
+        let role = find(&objs, "Role", "m-kserve-role");
+        assert_eq!(role["rules"][1]["resources"], json!(["inferencepools"]));
+        let rb = find(&objs, "RoleBinding", "m-kserve-rb");
+        assert_eq!(rb["roleRef"]["name"], "m-kserve-role");
+        assert_eq!(rb["subjects"][0]["name"], "m-kserve");
+        let pod = &find(&objs, "Deployment", "m-kserve")["spec"]["template"]["spec"];
+        assert_eq!(pod["serviceAccountName"], "m-kserve");
+        let prefill = &find(&objs, "Deployment", "m-kserve-prefill")["spec"]["template"]["spec"];
+        assert!(
+            prefill.get("serviceAccountName").is_none(),
+            "decode only, as KServe"
+        );
+        // The template's own ServiceAccount is bound instead of creating one.
+        let mut own = sidecar.clone();
+        own["serviceAccountName"] = json!("mine");
+        let objs = build(&svc(json!({"template": own}))).unwrap();
+        assert!(!objs.iter().any(|o| o["kind"] == "ServiceAccount"));
+        assert_eq!(
+            find(&objs, "RoleBinding", "m-kserve-rb")["subjects"][0]["name"],
+            "mine"
+        );
+        // No sidecar: none of these.
+        let objs = build(&svc(json!({"template": {"containers": []}}))).unwrap();
+        assert!(!objs.iter().any(|o| matches!(
+            o["kind"].as_str(),
+            Some("ServiceAccount" | "Role" | "RoleBinding")
+        )));
+    }
+
+    /// KServe's `injectSecretsFromDefaultServiceAccount`.
+    #[test]
+    fn service_accounts_take_the_default_accounts_pull_secrets() {
+        let mut objs = build(&svc(
+            json!({"template": {}, "router": {"scheduler": {"template": {}}}}),
+        ))
+        .unwrap();
+        let default_sa =
+            json!({"imagePullSecrets": [{"name": "regcred"}], "secrets": [{"name": "tok"}]});
+        inject_default_sa_secrets(&mut objs, &default_sa);
+        let sa = find(&objs, "ServiceAccount", "m-epp-sa");
+        assert_eq!(sa["imagePullSecrets"], json!([{"name": "regcred"}]));
+        assert_eq!(sa["secrets"], json!([{"name": "tok"}]));
+        assert!(
+            find(&objs, "Deployment", "m-kserve")
+                .get("imagePullSecrets")
+                .is_none()
+        );
+        inject_default_sa_secrets(&mut objs, &json!({}));
+        let sa = find(&objs, "ServiceAccount", "m-epp-sa");
+        assert!(sa.get("imagePullSecrets").is_none() && sa.get("secrets").is_none());
     }
 
     #[test]

@@ -587,8 +587,21 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     {
         set_finalizer(&svc_api, &obj, true).await?;
     }
-    // The v1alpha2 InferencePool only where its API is served (as KServe).
     let mut desired = desired;
+    // As KServe: the ServiceAccounts we create carry the pull secrets of the namespace's
+    // `default` one (when it cannot be read, they go without, as KServe).
+    if desired.iter().any(|d| d["kind"] == "ServiceAccount") {
+        let sa_api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), &ns, &resource_of("v1", "ServiceAccount"));
+        match sa_api.get_opt("default").await {
+            Ok(Some(sa)) => {
+                super::build::inject_default_sa_secrets(&mut desired, &serde_json::to_value(&sa)?)
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(%ns, error = %e, "cannot read the default ServiceAccount"),
+        }
+    }
+    // The v1alpha2 InferencePool only where its API is served (as KServe).
     if desired
         .iter()
         .any(|d| d["apiVersion"] == super::build::POOL_V1ALPHA2_API_VERSION)

@@ -654,7 +654,17 @@ fn helm_install_upgrade_uninstall_on_the_real_cluster() {
     }
     let presets =
         cluster.kubectl_ok(&["get", "llminferenceserviceconfigs", "-n", NS, "-o", "name"]);
-    assert_eq!(presets.lines().count(), 11, "{presets}");
+    let shipped = std::fs::read_dir(format!("{ROOT}/deploy/presets"))
+        .unwrap()
+        .filter(|f| {
+            f.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|e| e == "yaml")
+        })
+        .count();
+    assert_eq!(presets.lines().count(), shipped, "{presets}");
     assert_eq!(ca_bundles(&cluster)[0], "", "the chart sets no caBundle");
     let deploy: Value = serde_json::from_str(&cluster.kubectl_ok(&[
         "get",

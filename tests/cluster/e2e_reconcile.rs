@@ -201,6 +201,11 @@ fn reconciler_against_a_real_api_server() {
         Duration::from_secs(60),
     );
     cluster.kubectl_ok(&["create", "namespace", "demo"]);
+    // As KServe, the ServiceAccounts the reconciler creates take the pull secrets of the
+    // namespace's `default` one.
+    cluster.apply_ok(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: demo\nimagePullSecrets:\n- name: regcred\n",
+    );
 
     let mut r1 = Reconciler::start(&cluster, "1");
     let pd_example = format!("{root}/examples/prefill-decode-multinode.yaml");
@@ -228,6 +233,10 @@ fn reconciler_against_a_real_api_server() {
         })
         .unwrap();
     assert_eq!(lws["spec"]["leaderWorkerTemplate"]["size"], 2);
+    for sa in deepseek.iter().filter(|o| o["kind"] == "ServiceAccount") {
+        assert_eq!(sa["imagePullSecrets"], json!([{"name": "regcred"}]), "{sa}");
+    }
+    assert!(deepseek.iter().any(|o| o["kind"] == "ServiceAccount"));
     let qwen = wait_converged(&cluster, "qwen-pd", &logs1);
     assert!(ids(&qwen).contains(&("Deployment".into(), "qwen-pd-kserve-prefill".into())));
 

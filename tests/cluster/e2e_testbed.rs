@@ -182,8 +182,11 @@ fn every_child_kind_is_accepted_by_the_real_schema_of_its_kind() {
         services.push(yaml_file(&p));
     }
     let pipeline = llmisvc::pipeline::Engine::builtin().unwrap();
-    let mut examples: Vec<_> = std::fs::read_dir(root().join("examples"))
-        .unwrap()
+    // (examples/samples too: one service per KServe sample feature, e.g. the tokenizer of
+    // precise prefix-cache routing, the single-node P/D routing sidecar's ServiceAccount.)
+    let mut examples: Vec<_> = ["examples", "examples/samples"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(root().join(d)).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
@@ -195,6 +198,7 @@ fn every_child_kind_is_accepted_by_the_real_schema_of_its_kind() {
     }
 
     let mut kinds = BTreeSet::new();
+    let mut accepted = BTreeSet::new();
     let mut failures = Vec::new();
     let mut namespaces = BTreeSet::new();
     for svc in &services {
@@ -223,6 +227,7 @@ fn every_child_kind_is_accepted_by_the_real_schema_of_its_kind() {
                 svc["metadata"]["name"].as_str().unwrap_or_default(),
             );
             if out.status.success() {
+                accepted.insert(id.clone());
                 kinds.insert(format!(
                     "{}/{}",
                     child["apiVersion"].as_str().unwrap(),
@@ -283,6 +288,17 @@ fn every_child_kind_is_accepted_by_the_real_schema_of_its_kind() {
             kinds.contains(kind),
             "no {kind} among the checked children: {kinds:?}"
         );
+    }
+    // Shapes of their own: KServe's standalone tokenizer, the single-node routing sidecar's
+    // ServiceAccount and RBAC.
+    for id in [
+        "apps/v1 Deployment phi-prefix-tokenizer (service phi-prefix)",
+        "v1 Service phi-prefix-tokenizer (service phi-prefix)",
+        "v1 ServiceAccount granite-pd-kserve (service granite-pd)",
+        "rbac.authorization.k8s.io/v1 Role granite-pd-kserve-role (service granite-pd)",
+        "rbac.authorization.k8s.io/v1 RoleBinding granite-pd-kserve-rb (service granite-pd)",
+    ] {
+        assert!(accepted.contains(id), "{id} not among the checked children");
     }
 }
 

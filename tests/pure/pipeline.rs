@@ -899,7 +899,14 @@ fn generated_vllm_argv_is_valid_for_the_preset_vllm_release() {
             let mut found = Vec::new();
             collect_images(&doc, &mut found);
             for image in found.into_iter().filter(|i| i.contains("vllm-openai")) {
-                assert_eq!(image, want_image, "{file}");
+                // (The tokenizer runs KServe's CPU build of the same release, pinned by digest.)
+                let release = image
+                    .trim_start_matches("docker.io/")
+                    .split('@')
+                    .next()
+                    .unwrap()
+                    .replace("vllm-openai-cpu:", "vllm-openai:");
+                assert_eq!(release, want_image, "{file}: {image}");
                 images += 1;
             }
         }
@@ -1091,6 +1098,22 @@ fn kserve_style_samples_render_validate_and_keep_their_features() {
     assert_eq!(events["publisher"], "zmq");
     assert!(argv_of(pp, "spec.template").contains(&"--block-size".to_string()));
     assert!(pp["spec"]["router"]["scheduler"]["config"]["inline"]["plugins"].is_array());
+    // Its token-producer plugin brings KServe's standalone tokenizer: the preset's pod with the
+    // model attached at /mnt/models/base, a Deployment and a Service `<n>-tokenizer`.
+    let tok = &pp["spec"]["router"]["scheduler"]["tokenizer"]["template"];
+    assert!(
+        tok["initContainers"]
+            .to_string()
+            .contains("/mnt/models/base"),
+        "{tok:#}"
+    );
+    let kids = &out["precise-prefix-cache-routing.yaml"].1;
+    let tok_kids: Vec<_> = kids
+        .iter()
+        .filter(|c| c["metadata"]["name"] == "phi-prefix-tokenizer")
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(tok_kids, ["Deployment", "Service"]);
 
     // AMD: amd.com/gpu and never nvidia.com/gpu, the user's image kept.
     let amd = &out["amd-gpu.yaml"].0;

@@ -1,7 +1,9 @@
 //! `llmisvc render --objects`: the children the reconciler would apply, for every example.
 //!
 //! `tests/golden/objects/NAME.out.yaml` is the output for `examples/NAME.yaml` with the
-//! shipped presets. Regenerate with `UPDATE_GOLDEN=1 cargo test --test pure render_objects::`.
+//! shipped presets, `tests/golden/objects/samples/NAME.out.yaml` for `examples/samples/NAME.yaml`
+//! (one service per KServe sample feature: P/D, tokenizer, managed DRA, ...). Regenerate with
+//! `UPDATE_GOLDEN=1 cargo test --test pure render_objects::`.
 
 use crate::support;
 use std::path::Path;
@@ -23,17 +25,22 @@ fn render(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// `examples/*.yaml` and `examples/samples/*.yaml`, as paths below `examples/` without `.yaml`.
 fn examples() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| {
-            let n = e.unwrap().file_name().into_string().ok()?;
-            n.strip_suffix(".yaml").map(str::to_string)
-        })
-        .collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut v = Vec::new();
+    for sub in ["", "samples/"] {
+        for e in std::fs::read_dir(root.join(sub)).unwrap() {
+            let Ok(n) = e.unwrap().file_name().into_string() else {
+                continue;
+            };
+            if let Some(stem) = n.strip_suffix(".yaml") {
+                v.push(format!("{sub}{stem}"));
+            }
+        }
+    }
     v.sort();
-    assert!(!v.is_empty());
+    assert!(v.iter().any(|n| n.starts_with("samples/")));
     v
 }
 
