@@ -3,6 +3,7 @@
 
 pub mod idle;
 pub mod metrics;
+pub mod patch;
 pub mod review;
 pub mod tls;
 
