@@ -144,70 +144,14 @@ fn itoa(mut n: usize, buf: &mut [u8; 20]) -> &str {
     std::str::from_utf8(&buf[i..]).unwrap_or("0")
 }
 
-/// A writer that base64-encodes (standard alphabet, padded) what is written to it, straight
-/// onto the end of `out`, in chunks of 3 KiB; [`Base64Writer::finish`] encodes the rest.
-pub struct Base64Writer<'a> {
-    out: &'a mut Vec<u8>,
-    buf: [u8; CHUNK],
-    len: usize,
-    /// Bytes written (before encoding).
-    pub written: usize,
-}
-
-/// A multiple of 3: full chunks encode without padding.
-const CHUNK: usize = 3 * 1024;
-
-impl<'a> Base64Writer<'a> {
-    pub fn new(out: &'a mut Vec<u8>) -> Self {
-        Self {
-            out,
-            buf: [0; CHUNK],
-            len: 0,
-            written: 0,
-        }
-    }
-
-    fn encode(&mut self) {
-        let input = &self.buf[..self.len];
-        let start = self.out.len();
-        self.out.resize(start + input.len().div_ceil(3) * 4, 0);
-        let n = base64::engine::general_purpose::STANDARD
-            .encode_slice(input, &mut self.out[start..])
-            .unwrap_or(0);
-        self.out.truncate(start + n);
-        self.len = 0;
-    }
-
-    /// Encodes what is buffered (with padding); returns the number of bytes written.
-    pub fn finish(mut self) -> usize {
-        self.encode();
-        self.written
-    }
-}
-
-impl Write for Base64Writer<'_> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.write_all(data)?;
-        Ok(data.len())
-    }
-
-    fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
-        self.written += data.len();
-        while !data.is_empty() {
-            let n = data.len().min(CHUNK - self.len);
-            self.buf[self.len..self.len + n].copy_from_slice(&data[..n]);
-            self.len += n;
-            data = &data[n..];
-            if self.len == CHUNK {
-                self.encode();
-            }
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+/// Appends `data` base64-encoded (standard alphabet, padded) to `out`, encoded in place.
+pub fn append_base64(out: &mut Vec<u8>, data: &[u8]) {
+    let start = out.len();
+    out.resize(start + data.len().div_ceil(3) * 4, 0);
+    let n = base64::engine::general_purpose::STANDARD
+        .encode_slice(data, &mut out[start..])
+        .unwrap_or(0);
+    out.truncate(start + n);
 }
 
 #[cfg(test)]
@@ -281,16 +225,11 @@ mod tests {
     }
 
     #[test]
-    fn base64_writer_encodes_like_the_engine() {
-        for len in [0, 1, 2, 3, 4, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 2] {
+    fn base64_like_the_engine() {
+        for len in [0, 1, 2, 3, 4, 5, 1000] {
             let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
             let mut out = b"x".to_vec();
-            let mut w = Base64Writer::new(&mut out);
-            // Odd-sized writes across chunk borders.
-            for piece in data.chunks(5) {
-                w.write_all(piece).unwrap();
-            }
-            assert_eq!(w.finish(), len);
+            append_base64(&mut out, &data);
             let want = base64::engine::general_purpose::STANDARD.encode(&data);
             assert_eq!(&out[1..], want.as_bytes(), "len {len}");
         }

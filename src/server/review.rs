@@ -218,8 +218,8 @@ fn respond(api_version: &str, resp: AdmissionResponse) -> Vec<u8> {
 /// a patch, `auditAnnotations` and `warnings` when not empty.
 ///
 /// `diff` = (object as received, mutated object): the JSON Patch between them is computed
-/// while it is written, base64-encoded straight into the answer ([`patch::write_diff`] through
-/// [`patch::Base64Writer`]: no operation list, no serialised patch, no base64 string). Returns
+/// while it is written ([`patch::write_diff`]: no operation list, no copied subtrees), and its
+/// bytes are base64-encoded straight into the answer (no base64 string). Returns
 /// the body, the patch's size in bytes before encoding and its number of operations (0, 0
 /// without `diff`).
 fn write_review(
@@ -246,10 +246,12 @@ fn write_review(
         serde_json::to_writer(&mut *out, &resp.result)?;
         let mut sizes = (0, 0);
         if let Some((object, mutated)) = diff {
+            let mut bytes = Vec::with_capacity(4096);
+            let ops = patch::write_diff(object, mutated, &mut bytes)?;
+            sizes = (bytes.len(), ops);
+            out.reserve(bytes.len().div_ceil(3) * 4 + 64);
             out.write_all(b",\"patch\":\"")?;
-            let mut w = patch::Base64Writer::new(out);
-            let ops = patch::write_diff(object, mutated, &mut w)?;
-            sizes = (w.finish(), ops);
+            patch::append_base64(out, &bytes);
             out.write_all(b"\",\"patchType\":\"JSONPatch\"")?;
         }
         if !resp.audit_annotations.is_empty() {
