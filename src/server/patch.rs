@@ -1,7 +1,10 @@
 //! The `/mutate` answer's JSON Patch, written as it is computed: the diff walks the object
 //! as received and the mutated one side by side and serialises each operation straight from
-//! the borrowed values, through a base64 encoder, into the answer's bytes. No `PatchOperation`
-//! list, no copy of an added subtree, no serialised patch buffer, no base64 `String`.
+//! the borrowed values into one byte buffer, which [`append_base64`] encodes straight into the
+//! answer. No `PatchOperation` list, no copy of an added subtree, no base64 `String`. (A
+//! streaming base64 writer was measured too: serde_json writes strings in many small pieces,
+//! and through a writer that is not a `Vec` the CREATE answer of the prefill/decode example
+//! took 1.74 M instructions instead of 1.55 M.)
 //!
 //! The operations are exactly `json_patch::diff`'s (json-patch 4.2, `src/diff.rs`), in the same
 //! order: objects member by member (`add` of a whole new member, `remove` of a member the
