@@ -1,6 +1,17 @@
 //! Criterion microbenchmarks of the pure pipeline and the whole admission handler.
 //!
 //! `cargo bench --bench micro` (add `-- prefill-decode` to filter). See docs/performance.md.
+//!
+//! Instruction counts (callgrind): with `MICRO_CALLGRIND=INPUT[:N]` the binary skips criterion,
+//! answers INPUT's review once on `/mutate` (one-time initialisation out of the way), then
+//! N times (default 20) inside `measured`, and exits:
+//!
+//! ```sh
+//! MICRO_CALLGRIND=prefill-decode-create valgrind --tool=callgrind \
+//!     --toggle-collect='micro::measured' target/release/deps/micro-HASH
+//! ```
+//!
+//! Instructions per answer = callgrind's total / N.
 
 use std::hint::black_box;
 
@@ -9,7 +20,7 @@ use std::hint::black_box;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use llmisvc::pipeline::Engine;
 use llmisvc::server::review::{self, Endpoint};
 
@@ -114,4 +125,43 @@ criterion_group! {
         .sample_size(30);
     targets = benches
 }
-criterion_main!(micro);
+/// The code callgrind counts (`--toggle-collect='micro::measured'`): `n` answers to `body`.
+#[inline(never)]
+fn measured(engine: &Engine, body: &[u8], n: usize) -> usize {
+    let mut bytes = 0;
+    for _ in 0..n {
+        bytes += review::admission(Endpoint::Mutate, black_box(body), engine)
+            .body
+            .len();
+    }
+    bytes
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("MICRO_CALLGRIND") {
+        let (name, n) = match spec.split_once(':') {
+            Some((name, n)) => (
+                name.to_string(),
+                n.parse().expect("MICRO_CALLGRIND=INPUT:N"),
+            ),
+            None => (spec, 20),
+        };
+        let engine = Engine::builtin().expect("shipped presets load");
+        let inputs = fixtures::inputs(&engine);
+        let input = inputs
+            .iter()
+            .find(|i| i.name == name)
+            .unwrap_or_else(|| panic!("no input {name:?}"));
+        let a = review::admission(Endpoint::Mutate, &input.review, &engine);
+        assert_eq!(a.status, 200, "{}", a.info.message);
+        let bytes = measured(&engine, &input.review, n);
+        eprintln!(
+            "{name}: {n} answers of {} B ({} B patch)",
+            bytes / n.max(1),
+            a.info.patch_bytes
+        );
+        return;
+    }
+    micro();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -4,6 +4,7 @@
 pub mod idle;
 pub mod metrics;
 pub mod namespaces;
+pub mod patch;
 pub mod review;
 pub mod tls;
 

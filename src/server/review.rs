@@ -10,6 +10,7 @@ use kube::core::conversion::{ConversionRequest, ConversionResponse};
 use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
 use serde_json::Value;
 
+use super::patch;
 use crate::api::{GROUP, Kind};
 use crate::pipeline::{Admitted, Engine, Refused};
 use crate::validate::Outcome;
@@ -208,67 +209,73 @@ fn decode_checked(body: &[u8]) -> Result<Request, String> {
 /// the admission API documents a base64 string (Go's `[]byte` in JSON). kube-core's types stay
 /// the model everywhere else; only the wire shape is ours.
 fn respond(api_version: &str, resp: AdmissionResponse) -> Vec<u8> {
-    // Serialising our own types cannot fail; fall back to a minimal body if it ever did.
-    serde_json::to_vec(&wire_review(api_version, &resp)).unwrap_or_else(|_| b"{}".to_vec())
+    write_review(api_version, &resp, None).0
 }
 
 /// The AdmissionReview answer as the API server reads it (admission.k8s.io/v1
-/// `AdmissionResponse`): `patch` base64, `patchType: JSONPatch` exactly when there is a patch.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct WireReview<'a> {
-    api_version: &'a str,
-    kind: &'static str,
-    response: WireResponse<'a>,
-}
-
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct WireResponse<'a> {
-    uid: &'a str,
-    allowed: bool,
-    status: &'a Status,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch: Option<Base64<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch_type: Option<&'static str>,
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    audit_annotations: std::collections::BTreeMap<&'a str, &'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    warnings: Option<&'a [String]>,
-}
-
-/// Bytes written as a standard base64 JSON string straight into the output (no intermediate
-/// base64 `String`: for the first apply of a prefill/decode service that is a 23 KB copy).
-struct Base64<'a>(&'a [u8]);
-
-impl serde::Serialize for Base64<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&base64::display::Base64Display::new(
-            self.0,
-            &base64::engine::general_purpose::STANDARD,
-        ))
-    }
-}
-
-fn wire_review<'a>(api_version: &'a str, resp: &'a AdmissionResponse) -> WireReview<'a> {
-    let patch = resp.patch.as_deref().map(Base64);
-    WireReview {
-        api_version,
-        kind: "AdmissionReview",
-        response: WireResponse {
-            uid: &resp.uid,
-            allowed: resp.allowed,
-            status: &resp.result,
-            patch_type: patch.as_ref().map(|_| "JSONPatch"),
-            patch,
-            audit_annotations: resp
+/// `AdmissionResponse`, members in this order): `apiVersion`, `kind`, `response` with `uid`,
+/// `allowed`, `status`, then `patch` (base64) and `patchType: JSONPatch` exactly when there is
+/// a patch, `auditAnnotations` and `warnings` when not empty.
+///
+/// `diff` = (object as received, mutated object): the JSON Patch between them is computed
+/// while it is written ([`patch::write_diff`]: no operation list, no copied subtrees), and its
+/// bytes are base64-encoded straight into the answer (no base64 string). Returns
+/// the body, the patch's size in bytes before encoding and its number of operations (0, 0
+/// without `diff`).
+fn write_review(
+    api_version: &str,
+    resp: &AdmissionResponse,
+    diff: Option<(&Value, &Value)>,
+) -> (Vec<u8>, usize, usize) {
+    fn write(
+        out: &mut Vec<u8>,
+        api_version: &str,
+        resp: &AdmissionResponse,
+        diff: Option<(&Value, &Value)>,
+    ) -> std::io::Result<(usize, usize)> {
+        use std::io::Write as _;
+        out.write_all(b"{\"apiVersion\":")?;
+        serde_json::to_writer(&mut *out, api_version)?;
+        out.write_all(b",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":")?;
+        serde_json::to_writer(&mut *out, resp.uid.as_str())?;
+        out.write_all(if resp.allowed {
+            b",\"allowed\":true,\"status\":"
+        } else {
+            b",\"allowed\":false,\"status\":"
+        })?;
+        serde_json::to_writer(&mut *out, &resp.result)?;
+        let mut sizes = (0, 0);
+        if let Some((object, mutated)) = diff {
+            let mut bytes = Vec::with_capacity(4096);
+            let ops = patch::write_diff(object, mutated, &mut bytes)?;
+            sizes = (bytes.len(), ops);
+            out.reserve(bytes.len().div_ceil(3) * 4 + 64);
+            out.write_all(b",\"patch\":\"")?;
+            patch::append_base64(out, &bytes);
+            out.write_all(b"\",\"patchType\":\"JSONPatch\"")?;
+        }
+        if !resp.audit_annotations.is_empty() {
+            out.write_all(b",\"auditAnnotations\":")?;
+            let sorted: std::collections::BTreeMap<&str, &str> = resp
                 .audit_annotations
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect(),
-            warnings: resp.warnings.as_deref(),
-        },
+                .collect();
+            serde_json::to_writer(&mut *out, &sorted)?;
+        }
+        if let Some(w) = &resp.warnings {
+            out.write_all(b",\"warnings\":")?;
+            serde_json::to_writer(&mut *out, w)?;
+        }
+        out.write_all(b"}}")?;
+        Ok(sizes)
+    }
+    let mut out = Vec::with_capacity(256);
+    match write(&mut out, api_version, resp, diff) {
+        Ok((bytes, ops)) => (out, bytes, ops),
+        // Writing to a Vec and serialising our own types cannot fail; fall back to a minimal
+        // body if it ever did.
+        Err(_) => (b"{}".to_vec(), 0, 0),
     }
 }
 
@@ -399,30 +406,20 @@ pub fn admission_in(
                 warnings,
             }) => {
                 // Most requests (every UPDATE of an expanded object) change nothing: an equality
-                // walk settles that far cheaper than the diff, which builds a JSON pointer per
-                // node it visits.
-                let patch = if mutated == *object {
-                    json_patch::Patch(Vec::new())
-                } else {
-                    json_patch::diff(object, &mutated)
-                };
+                // walk settles that far cheaper than the diff.
+                let changed = mutated != *object;
                 let mut resp = base_response(&uid);
                 if !warnings.is_empty() {
                     info.message = warnings.join("; ");
                     resp.warnings = Some(warnings);
                 }
-                let n = patch.0.len();
-                if n > 0 {
-                    resp = match resp.with_patch(patch) {
-                        Ok(r) => r,
-                        Err(e) => return fail(info, format!("could not encode patch: {e}")),
-                    };
-                }
-                info.patch_bytes = resp.patch.as_ref().map_or(0, Vec::len);
-                info.result = if n > 0 { "patched" } else { "allowed" };
+                let (body, patch_bytes, ops) =
+                    write_review(&api_version, &resp, changed.then_some((object, &mutated)));
+                info.patch_bytes = patch_bytes;
+                info.result = if ops > 0 { "patched" } else { "allowed" };
                 Answer {
                     status: 200,
-                    body: respond(&api_version, resp),
+                    body,
                     info,
                 }
             }
