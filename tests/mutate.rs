@@ -1027,9 +1027,28 @@ fn accelerator_resource_flag_reaches_serve_render_and_validate() {
         })
     };
     for argv in [
-        &["llmisvc", "render", "-f", "x.yaml", "--accelerator-resource", "example.com/npu"][..],
-        &["llmisvc", "validate", "-f", "x.yaml", "--accelerator-resource", "example.com/*"],
-        &["llmisvc", "serve", "--accelerator-resource", "example.com/npu"],
+        &[
+            "llmisvc",
+            "render",
+            "-f",
+            "x.yaml",
+            "--accelerator-resource",
+            "example.com/npu",
+        ][..],
+        &[
+            "llmisvc",
+            "validate",
+            "-f",
+            "x.yaml",
+            "--accelerator-resource",
+            "example.com/*",
+        ],
+        &[
+            "llmisvc",
+            "serve",
+            "--accelerator-resource",
+            "example.com/npu",
+        ],
     ] {
         let engine = engine_args(argv).engine().unwrap();
         let out = engine.mutate(&svc(2, 2)).unwrap();
@@ -1040,12 +1059,16 @@ fn accelerator_resource_flag_reaches_serve_render_and_validate() {
         let out = engine.mutate(&svc(2, 4)).unwrap();
         let errors = engine.validate(None, &out).errors;
         assert!(
-            errors.iter().any(|e| e.to_string().contains("example.com/npu")),
+            errors
+                .iter()
+                .any(|e| e.to_string().contains("example.com/npu")),
             "{argv:?}: {errors:?}"
         );
     }
     // Without the flag the name is not an accelerator: nvidia.com/gpu is injected beside it.
-    let engine = engine_args(&["llmisvc", "render", "-f", "x.yaml"]).engine().unwrap();
+    let engine = engine_args(&["llmisvc", "render", "-f", "x.yaml"])
+        .engine()
+        .unwrap();
     let out = engine.mutate(&svc(2, 2)).unwrap();
     assert_eq!(
         main_of(&out, "/spec/template")["resources"]["limits"]["nvidia.com/gpu"],

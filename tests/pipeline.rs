@@ -557,8 +557,9 @@ fn user_templates_are_rendered_before_vllm_additional_args_are_split() {
     // The scheduler Service the placeholder names is the one the reconciler creates.
     let children = engine.children(&obj, &Default::default()).unwrap();
     assert!(
-        children.iter().any(|c| c["kind"] == "Service"
-            && c["metadata"]["name"] == "llama-epp-service"),
+        children
+            .iter()
+            .any(|c| c["kind"] == "Service" && c["metadata"]["name"] == "llama-epp-service"),
         "no Service llama-epp-service"
     );
     let env = main["env"].as_array().unwrap();
