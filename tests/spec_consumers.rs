@@ -367,12 +367,13 @@ fn alternative(path: &str, v: &Value) -> Value {
         ("serverAddress", json!("http://p2:9090")),
         ("appProtocol", json!("http2")),
     ];
-    if let Some((_, alt)) = table.iter().find(|(k, alt)| *k == last && alt != v) {
-        if !(last == "type" && path.contains("triggers"))
-            && !(last == "kind" && !path.contains("authenticationRef"))
-        {
-            return alt.clone();
-        }
+    // A trigger's `type` and an object reference's `kind` other than KEDA's auth are not enums.
+    let enum_like = !(last == "type" && path.contains("triggers"))
+        && (last != "kind" || path.contains("authenticationRef"));
+    if let Some((_, alt)) = table.iter().find(|(k, alt)| *k == last && alt != v)
+        && enum_like
+    {
+        return alt.clone();
     }
     match v {
         Value::Bool(b) => Value::Bool(!b),
