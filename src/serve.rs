@@ -31,6 +31,12 @@ pub struct EngineArgs {
     /// Extended resource name injected for GPUs.
     #[arg(long, default_value = "nvidia.com/gpu")]
     pub gpu_resource: String,
+    /// An extended resource name counted as an accelerator besides `nvidia.com/gpu`,
+    /// `nvidia.com/mig-*`, `amd.com/gpu`, `gpu.intel.com/*` and `--gpu-resource` (repeatable; a
+    /// trailing `*` matches any suffix, e.g. `example.com/npu-*`): a container that names one
+    /// gets no `--gpu-resource` injected, and validation counts it against the parallelism.
+    #[arg(long = "accelerator-resource", value_name = "NAME")]
+    pub accelerator_resources: Vec<String>,
     /// Default Gateway for `router.gateway: {}`, NAMESPACE/NAME.
     #[arg(long, value_name = "NS/NAME")]
     pub default_gateway: Option<String>,
@@ -46,6 +52,14 @@ impl EngineArgs {
         let mut engine = Engine::with_presets(presets);
         engine.validate_cfg.max_gpus_per_node = self.max_gpus_per_node;
         engine.mutate_cfg.gpu_resource = self.gpu_resource.clone();
+        engine.mutate_cfg.extra_accelerators = self.accelerator_resources.clone();
+        // Validation counts with the same names as mutation (`mutate::is_accelerator`).
+        let counted = &mut engine.validate_cfg.accelerator_resources;
+        for r in std::iter::once(&self.gpu_resource).chain(&self.accelerator_resources) {
+            if !counted.contains(r) {
+                counted.push(r.clone());
+            }
+        }
         if let Some(gw) = &self.default_gateway {
             let (ns, name) = crate::cli::parse_ns_name(gw)?;
             engine.set_default_gateway(&ns, &name);

@@ -300,6 +300,63 @@ fn compile_all(
     Ok(())
 }
 
+/// Whether a value holds a string or an object key with a template action (`{{`). A walk
+/// without allocation: most services have none, and admission checks every one.
+pub fn has_template(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains("{{"),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains("{{") || has_template(v)),
+        Value::Array(a) => a.iter().any(has_template),
+        _ => false,
+    }
+}
+
+/// Every string of a service's own `spec` that does not compile as a template, as
+/// `(field path, the string, message)` (path like `spec.template.containers[0].env[1].value`), for
+/// admission. KServe renders the whole merged spec as one Go template
+/// (`pkg/controller/v1alpha2/llmisvc/config_merge.go`, `ReplaceVariables`), the user's own
+/// strings included, so such a string would fail every reconcile there; a template in an object
+/// key (KServe would render it too) is refused as unsupported.
+pub fn user_template_errors(spec: &Value) -> Vec<(String, Option<String>, String)> {
+    type Out = Vec<(String, Option<String>, String)>;
+    fn walk(v: &Value, path: &mut Vec<Seg>, out: &mut Out) {
+        match v {
+            Value::String(s) if s.contains("{{") => {
+                if let Err(e) = template::compile(s) {
+                    out.push((format!("spec{}", show_path(path)), Some(s.clone()), e));
+                }
+            }
+            Value::Object(m) => {
+                for (k, v) in m {
+                    if k.contains("{{") {
+                        out.push((
+                            format!("spec{}", show_path(path)),
+                            None,
+                            format!("templates in keys are not supported: {k:?}"),
+                        ));
+                    }
+                    path.push(Seg::Key(k.clone()));
+                    walk(v, path, out);
+                    path.pop();
+                }
+            }
+            Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    path.push(Seg::Index(i));
+                    walk(v, path, out);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if has_template(spec) {
+        walk(spec, &mut Vec::new(), &mut out);
+    }
+    out
+}
+
 /// JSON with object keys sorted, for hashing.
 fn canonical(v: &Value) -> String {
     fn sorted(v: &Value) -> Value {
@@ -1052,9 +1109,22 @@ pub fn resolve_owned(
         }
     }
 
+    // The user's own strings are templates too (KServe renders the merged spec, theirs
+    // included): compiled here, rendered below with the presets' context.
+    let mut user_templates = Vec::new();
+    if has_template(&user_spec) {
+        compile_all(&user_spec, &mut Vec::new(), &mut user_templates).map_err(|(p, m)| {
+            PresetError::Invalid(format!(
+                "spec{p}: {m} (the spec is rendered as a Go template, as KServe renders it)"
+            ))
+        })?;
+    }
     // Template context: the object with the merged spec, plus GlobalConfig. The merged spec is
     // only built when a template can read it; otherwise the projection stands in for it.
-    let reads_spec = wk.iter().chain(refs.iter()).any(|p| p.reads_spec);
+    let reads_spec = wk.iter().chain(refs.iter()).any(|p| p.reads_spec)
+        || user_templates
+            .iter()
+            .any(|(_, t)| t.field_paths().into_iter().any(template::reads_spec));
     let mut ctx_spec = if reads_spec {
         let mut acc = Value::Object(Map::new());
         for p in wk.iter().chain(refs.iter()) {
@@ -1119,6 +1189,24 @@ pub fn resolve_owned(
             resource_version: Some(p.version()),
             source,
         });
+    }
+    let mut user_spec = user_spec;
+    for (path, t) in &user_templates {
+        let at = || format!("spec{}", show_path(path));
+        let text = t
+            .render(&ctx)
+            .map_err(|m| PresetError::Invalid(format!("{}: {m}", at())))?;
+        if text.contains("{{") {
+            // Stored rendered: a `{{` left in the output would be rendered again by the next
+            // admission.
+            return Err(PresetError::Invalid(format!(
+                "{}: the template renders to {text:?}, which still contains \"{{{{\"; a stored value is rendered again on every admission",
+                at()
+            )));
+        }
+        if let Some(slot) = at_path(&mut user_spec, path) {
+            *slot = Value::String(text);
+        }
     }
     // The user's spec over the presets, computed in the user's spec: what it already has is
     // not copied.

@@ -329,6 +329,20 @@ fn check_scheduler_config(sched: &Obj, s: &mut Sink) {
 /// webhook sees the expanded object, where a preset can fill an empty scheduler `config` and
 /// the router step fills a managed gateway's `refs`. Run by `/mutate` before expansion.
 pub fn check_as_written(obj: &Value, s: &mut Sink) {
+    // KServe renders the merged spec, the user's own strings included, as one Go template
+    // (`config_merge.go`, `ReplaceVariables`); the mutating webhook renders them in place.
+    if let Some(spec) = obj.get("spec") {
+        for (field, value, e) in crate::presets::user_template_errors(spec) {
+            s.err(
+                super::ErrorKind::Invalid,
+                field,
+                value.map(|v| super::json::render(&Value::String(v))),
+                format!(
+                    "{e}: strings of the spec are rendered as Go templates, as KServe renders them ({{{{ .ObjectMeta.Name }}}}, {{{{ ChildName .ObjectMeta.Name `-epp-service` }}}})"
+                ),
+            );
+        }
+    }
     let mut quiet = Sink::default();
     let top = Obj {
         map: obj.as_object(),

@@ -21,4 +21,5 @@ mod reconcile_build;
 mod regressions;
 mod render_objects;
 mod server_tls;
+mod spec_consumers;
 mod validate;

@@ -992,3 +992,76 @@ proptest! {
         }
     }
 }
+
+/// Issue 18, item 6: `--accelerator-resource` reaches mutation and validation of `serve`,
+/// `render` and `validate` (one `EngineArgs`): a container limited to a configured name gets
+/// no `nvidia.com/gpu` on top, and validation counts that name against the parallelism.
+#[test]
+fn accelerator_resource_flag_reaches_serve_render_and_validate() {
+    use clap::Parser;
+    use llmisvc::cli::{Cli, Command};
+    let engine_args = |argv: &[&str]| match Cli::try_parse_from(argv).unwrap().command {
+        Command::Render(a) => a.engine,
+        Command::Validate(a) => a.engine,
+        Command::Serve(a) => a.engine,
+        _ => unreachable!(),
+    };
+    let svc = |npus: i64, tensor: i64| {
+        json!({
+            "apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceService",
+            "metadata": {"name": "npu", "namespace": "demo"},
+            "spec": {"model": {"uri": "hf://Qwen/Qwen2.5-0.5B-Instruct"},
+                "parallelism": {"tensor": tensor},
+                "template": {"containers": [{"name": "main",
+                    "resources": {"limits": {"example.com/npu": npus}}}]}}
+        })
+    };
+    for argv in [
+        &[
+            "llmisvc",
+            "render",
+            "-f",
+            "x.yaml",
+            "--accelerator-resource",
+            "example.com/npu",
+        ][..],
+        &[
+            "llmisvc",
+            "validate",
+            "-f",
+            "x.yaml",
+            "--accelerator-resource",
+            "example.com/*",
+        ],
+        &[
+            "llmisvc",
+            "serve",
+            "--accelerator-resource",
+            "example.com/npu",
+        ],
+    ] {
+        let engine = engine_args(argv).engine().unwrap();
+        let out = engine.mutate(&svc(2, 2)).unwrap();
+        let limits = &main_of(&out, "/spec/template")["resources"]["limits"];
+        assert_eq!(limits, &json!({"example.com/npu": 2}), "{argv:?}");
+        assert!(engine.validate(None, &out).errors.is_empty(), "{argv:?}");
+        // Counted: 2 NPUs cannot hold tensor parallelism 4.
+        let out = engine.mutate(&svc(2, 4)).unwrap();
+        let errors = engine.validate(None, &out).errors;
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.to_string().contains("example.com/npu")),
+            "{argv:?}: {errors:?}"
+        );
+    }
+    // Without the flag the name is not an accelerator: nvidia.com/gpu is injected beside it.
+    let engine = engine_args(&["llmisvc", "render", "-f", "x.yaml"])
+        .engine()
+        .unwrap();
+    let out = engine.mutate(&svc(2, 2)).unwrap();
+    assert_eq!(
+        main_of(&out, "/spec/template")["resources"]["limits"]["nvidia.com/gpu"],
+        "2"
+    );
+}

@@ -508,6 +508,88 @@ fn vllm_additional_args_are_shell_words_after_template_rendering() {
     assert!(err.contains("VLLM_ADDITIONAL_ARGS"), "{err}");
 }
 
+/// Issue 18, item 3: a Go-template placeholder in the user's own `VLLM_ADDITIONAL_ARGS` (and any
+/// other string of the spec) is rendered as KServe renders the merged spec
+/// (`config_merge.go`, `ReplaceVariables`), then the value is split into shell words: the
+/// issue's manifest reaches vLLM with the scheduler Service's name, not the placeholder. A
+/// placeholder that does not compile is a field error at admission (KServe would fail every
+/// reconcile on it).
+#[test]
+fn user_templates_are_rendered_before_vllm_additional_args_are_split() {
+    let engine = Engine::builtin().unwrap();
+    let obj = serde_json::json!({
+        "apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceService",
+        "metadata": {"name": "llama", "namespace": "team-a"},
+        "spec": {
+            "model": {"uri": "hf://Qwen/Qwen2.5-0.5B-Instruct", "name": "Qwen/Qwen2.5-0.5B-Instruct"},
+            "template": {"containers": [{"name": "main", "env": [
+                {"name": "VLLM_ADDITIONAL_ARGS",
+                 "value": "--kv_transfer_config '{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_consumer\"}' --kv-events-config '{\"enable_kv_cache_events\":true,\"publisher\":\"zmq\",\"endpoint\":\"tcp://{{ ChildName .ObjectMeta.Name `-epp-service` }}.{{ .ObjectMeta.Namespace }}:5557\",\"topic\":\"kv@{{ .Spec.Model.Name }}\"}'"},
+                {"name": "SCHEDULER", "value": "{{ ChildName .ObjectMeta.Name `-epp-service` }}"}
+            ]}]},
+            "router": {"route": {}, "gateway": {}, "scheduler": {}}
+        }
+    });
+    let out = engine.mutate(&obj).unwrap();
+    let main = out["spec"]["template"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "main")
+        .unwrap();
+    let args: Vec<&str> = main["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let tail = &args[args.len() - 4..];
+    assert_eq!(tail[0], "--kv_transfer_config", "{args:?}");
+    assert_eq!(
+        serde_json::from_str::<Value>(tail[1]).unwrap(),
+        serde_json::json!({"kv_connector": "NixlConnector", "kv_role": "kv_consumer"})
+    );
+    assert_eq!(tail[2], "--kv-events-config", "{args:?}");
+    let events: Value = serde_json::from_str(tail[3]).unwrap();
+    assert_eq!(events["endpoint"], "tcp://llama-epp-service.team-a:5557");
+    assert_eq!(events["topic"], "kv@Qwen/Qwen2.5-0.5B-Instruct");
+    assert!(!out.to_string().contains("{{"), "{out:#}");
+    // The scheduler Service the placeholder names is the one the reconciler creates.
+    let children = engine.children(&obj, &Default::default()).unwrap();
+    assert!(
+        children
+            .iter()
+            .any(|c| c["kind"] == "Service" && c["metadata"]["name"] == "llama-epp-service"),
+        "no Service llama-epp-service"
+    );
+    let env = main["env"].as_array().unwrap();
+    let scheduler = env.iter().find(|e| e["name"] == "SCHEDULER").unwrap();
+    assert_eq!(scheduler["value"], "llama-epp-service");
+    assert!(engine.validate(None, &out).errors.is_empty());
+    assert_eq!(engine.mutate(&out).unwrap(), out, "idempotent");
+
+    // A placeholder that does not compile, or names a field the API does not have, is a field
+    // error of the string, answered by /mutate as validation answers.
+    for (value, want) in [
+        ("--x {{ .ObjectMeta.Name", "unclosed"),
+        ("--x {{ .Spec.Model.Nmae }}", "no such field"),
+    ] {
+        let mut bad = obj.clone();
+        bad["spec"]["template"]["containers"][0]["env"][1]["value"] = Value::from(value);
+        match engine.admit(&bad) {
+            Err(llmisvc::pipeline::Refused::Invalid(o)) => {
+                let e = o.errors[0].to_string();
+                assert!(
+                    e.starts_with("spec.template.containers[0].env[1].value: Invalid value"),
+                    "{e}"
+                );
+                assert!(e.to_lowercase().contains(want), "{e}");
+            }
+            other => panic!("{value}: {other:?}"),
+        }
+    }
+}
+
 /// Issue 18 (6): multi-node pipeline parallelism with only a worker `main` gets the shipped
 /// pipeline-parallel preset (leader template and image, worker image) and valid vLLM flags;
 /// a multi-node pool left without a leader template, or a container without image, is refused.
@@ -1096,6 +1178,7 @@ fn kserve_style_samples_render_validate_and_keep_their_features() {
     let pp = &out["precise-prefix-cache-routing.yaml"].0;
     let events = json_flag(&argv_of(pp, "spec.template"), "--kv-events-config");
     assert_eq!(events["publisher"], "zmq");
+    assert_eq!(events["endpoint"], "tcp://phi-prefix-epp-service:5557");
     assert!(argv_of(pp, "spec.template").contains(&"--block-size".to_string()));
     assert!(pp["spec"]["router"]["scheduler"]["config"]["inline"]["plugins"].is_array());
     // Its token-producer plugin brings KServe's standalone tokenizer: the preset's pod with the
