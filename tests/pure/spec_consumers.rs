@@ -98,10 +98,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "KServe: a missing ConfigMap is not an error",
     ),
     (
-        "spec.router.scheduler.tokenizer.template",
-        "KServe: the tokenizer Deployment (see README Differences)",
-    ),
-    (
         "spec.tracing.exporterEndpoint",
         "KServe: the tracing preset's OpenTelemetry env",
     ),
