@@ -170,8 +170,8 @@ pub fn init_logging(format: LogFormat) {
 /// reviews the process kept nearly all of its peak. Purging at once, without huge pages and
 /// committing on demand lowers both the peak and the after-burst RSS (`tests/pure/memory.rs`,
 /// docs/performance.md). mimalloc reads these when the process loads, before any Rust code
-/// runs (some, like huge pages, cannot change later), so `serve` re-executes itself once with
-/// them set; variables already set (by the operator) are kept as they are.
+/// runs (some, like huge pages, cannot change later), so `serve` and `reconcile` re-execute
+/// once with them set; variables already set (by the operator) are kept as they are.
 const ALLOCATOR_ENV: [(&str, &str); 3] = [
     ("MIMALLOC_PURGE_DELAY", "0"),
     ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
@@ -179,8 +179,9 @@ const ALLOCATOR_ENV: [(&str, &str); 3] = [
 ];
 
 /// Re-executes the process with [`ALLOCATOR_ENV`] unless it already runs with it (or the
-/// operator set `MIMALLOC_PURGE_DELAY`). Returns only when no re-execution happened.
-fn tune_allocator() {
+/// operator set `MIMALLOC_PURGE_DELAY`). Returns only when no re-execution happened. Used by
+/// `serve` and `reconcile` (whose watch caches' initial LISTs are such a burst).
+pub(crate) fn tune_allocator() {
     use std::os::unix::process::CommandExt;
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
         return;

@@ -5,7 +5,8 @@
 //! `LLMISVC_SCALE_SERVICES` services (default 200; `benches/scale.sh` runs 1,000), a quarter
 //! each single-node, single-node again, multi-node (a LeaderWorkerSet of 2 pods) and
 //! prefill/decode, applied server-side by 8 parallel `kubectl` processes. Two reconcilers with
-//! the Lease; the leader is killed (SIGKILL) once a third of the services are Ready. Asserted,
+//! the Lease (3 s, or `LLMISVC_SCALE_LEASE_SECS`: seconds or `default`); the leader is killed
+//! (SIGKILL) once a third of the services are Ready. Asserted,
 //! never timed:
 //! - every service reaches `Ready=True` and has exactly the children the builder makes
 //!   (nothing lost), no child was created twice or updated (nothing applied twice);
@@ -53,6 +54,24 @@ fn quiet_window() -> Duration {
             .and_then(|v| v.parse().ok())
             .unwrap_or(20),
     )
+}
+
+/// The reconcilers' Lease: `LLMISVC_SCALE_LEASE_SECS` seconds (default 3, quick failovers in
+/// the suite), or `default` for the binary's `--lease-duration` default (`benches/scale.sh`,
+/// which measures failover as shipped).
+fn lease_secs() -> Option<u64> {
+    match std::env::var("LLMISVC_SCALE_LEASE_SECS") {
+        Ok(v) if v == "default" => None,
+        Ok(v) => Some(
+            v.parse()
+                .expect("LLMISVC_SCALE_LEASE_SECS: seconds or `default`"),
+        ),
+        Err(_) => Some(3),
+    }
+}
+
+fn reconciler(cluster: &Cluster, tag: &str) -> Reconciler {
+    Reconciler::start_with_lease(cluster, tag, lease_secs())
 }
 
 fn figure(name: &str, value: impl std::fmt::Display) {
@@ -338,12 +357,16 @@ fn many_services_converge_and_the_reconciler_goes_quiet() {
     }
     let server = install(&cluster, &[]);
     cluster.kubectl_ok(&["create", "namespace", NS]);
-    let mut a = Reconciler::start(&cluster, "a");
+    let mut a = reconciler(&cluster, "a");
     wait_log(&a, "reconciler a to lead", |l| {
         l.contains("reconciler running")
     });
-    let b = Reconciler::start(&cluster, "b");
+    let b = reconciler(&cluster, "b");
     figure("services", n);
+    figure(
+        "lease_seconds",
+        lease_secs().unwrap_or(llmisvc::reconcile::controller::DEFAULT_LEASE_DURATION.as_secs()),
+    );
 
     let dir = cluster.dir.path().join("scale-manifests");
     std::fs::create_dir_all(&dir).unwrap();
@@ -498,7 +521,7 @@ fn many_services_converge_and_the_reconciler_goes_quiet() {
 
     // Failover at steady state: the new leader reconciles every service and writes nothing.
     let mut b = b;
-    let c = Reconciler::start(&cluster, "c");
+    let c = reconciler(&cluster, "c");
     std::thread::sleep(Duration::from_secs(2));
     b.kill();
     let killed = Instant::now();

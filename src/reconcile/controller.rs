@@ -40,7 +40,11 @@
 //! exponential backoff ([`backoff`]: 5 s doubling up to 5 min).
 //!
 //! Leader election: a `coordination.k8s.io/v1` Lease; the controller runs only while this
-//! process holds it, and is stopped before the lease could expire when renewal fails.
+//! process holds it, and is stopped before the lease could expire when renewal fails
+//! (client-go's scheme: duration [`DEFAULT_LEASE_DURATION`] 10 s, renew deadline 2/3 of it,
+//! retry every 2 s; expiry judged on the standby's own clock). A leader stopped with SIGTERM
+//! releases the Lease, so the standby leads within one retry period; a killed one is replaced
+//! once the Lease has gone unrenewed for its duration.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -83,6 +87,17 @@ pub const MAX_CONCURRENT_RECONCILES: u16 = 16;
 pub const DEBOUNCE: Duration = Duration::from_millis(500);
 /// How long a "this API is (not) served" answer is kept for kinds without a watch cache.
 const SERVED_TTL: Duration = Duration::from_secs(60);
+/// Objects per page of a watch cache's initial LIST (kube-runtime's and client-go's default
+/// is 500). A page is decoded whole, with managedFields, before [`cache_form`] trims its
+/// objects, and a new leader lists every kind at once: at 1,000 services, pages of 500 took
+/// the reconciler's peak RSS from ~89 to 133.5 MiB. 100 keeps that transient small at the
+/// cost of a few more requests (10 pages for 1,000 objects).
+pub const LIST_PAGE_SIZE: u32 = 100;
+/// Default Lease duration (`--lease-duration`). controller-runtime (KServe's manager) uses
+/// 15 s; a leader killed without releasing the Lease is replaced after the duration plus up
+/// to one retry period, so 15 s cannot fail over in under 15 s; 10 s does (10-12 s, plus the
+/// new leader's initial LISTs).
+pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(10);
 
 /// Controller settings.
 #[derive(Clone, Debug)]
@@ -114,7 +129,8 @@ pub struct LeaseConfig {
 }
 
 impl LeaseConfig {
-    /// Defaults (15 s lease, 2 s retry) with an identity from `POD_NAME` / hostname and pid.
+    /// Defaults ([`DEFAULT_LEASE_DURATION`], its [`LeaseConfig::retry_for`] retry) with an
+    /// identity from `POD_NAME` / hostname and pid.
     pub fn new(namespace: &str) -> LeaseConfig {
         let host = std::env::var("POD_NAME")
             .or_else(|_| std::env::var("HOSTNAME"))
@@ -124,9 +140,22 @@ impl LeaseConfig {
             namespace: namespace.to_string(),
             name: LEASE_NAME.to_string(),
             identity: format!("{}_{}", host.trim(), std::process::id()),
-            duration: Duration::from_secs(15),
-            retry: Duration::from_secs(2),
+            duration: DEFAULT_LEASE_DURATION,
+            retry: Self::retry_for(DEFAULT_LEASE_DURATION),
         }
+    }
+
+    /// The retry (and renewal) period for a lease `duration`: a fifth of it, between 1 and
+    /// 2 s (client-go's and controller-runtime's `RetryPeriod` is 2 s).
+    pub fn retry_for(duration: Duration) -> Duration {
+        (duration / 5).clamp(Duration::from_secs(1), Duration::from_secs(2))
+    }
+
+    /// How long the holder keeps leading after its last successful renewal when renewals fail
+    /// (client-go's `RenewDeadline`; controller-runtime's 10 s of 15 s): two thirds of the
+    /// duration, so it has stopped before another replica may take over.
+    pub fn renew_deadline(&self) -> Duration {
+        self.duration * 2 / 3
     }
 }
 
@@ -1081,11 +1110,16 @@ fn gateway_resource() -> ApiResource {
     )
 }
 
+/// Key under which [`cache_form`] keeps an object's packed fields.
+const PACKED: &str = "llmisvc.kserve.io/packed";
+
 /// What a watch cache keeps of an object: no managedFields (never read), its apiVersion/kind
-/// set (LIST items come without them) and, with `pack_spec`, its `spec` as compact JSON text
-/// (a `serde_json::Value` tree takes several times the memory of its text; services and
-/// Deployments are mostly spec). [`cached_value`] restores it.
-fn cache_form(ar: &ApiResource, pack_spec: bool) -> impl FnMut(&mut DynamicObject) + use<> {
+/// set (LIST items come without them) and, with `pack`, every top-level object or array
+/// besides `metadata` (`spec`, `status`, a Role's `rules`, ...) as one compact JSON text under
+/// [`PACKED`] (a `serde_json::Value` tree takes several times the memory of its text; services
+/// and children are mostly spec and status). [`cached_value`] restores it; metadata (names,
+/// labels, owners, resourceVersion: what the caches are searched by) stays as it is.
+fn cache_form(ar: &ApiResource, pack: bool) -> impl FnMut(&mut DynamicObject) + use<> {
     let types = kube::api::TypeMeta {
         api_version: ar.api_version.clone(),
         kind: ar.kind.clone(),
@@ -1093,21 +1127,40 @@ fn cache_form(ar: &ApiResource, pack_spec: bool) -> impl FnMut(&mut DynamicObjec
     move |o: &mut DynamicObject| {
         o.metadata.managed_fields = None;
         o.types = Some(types.clone());
-        if pack_spec
-            && let Some(spec) = o.data.get_mut("spec")
-            && !spec.is_string()
+        if pack
+            && let Some(data) = o.data.as_object_mut()
+            && !data.contains_key(PACKED)
         {
-            *spec = Value::String(spec.to_string());
+            let keys: Vec<String> = data
+                .iter()
+                .filter(|(_, v)| v.is_object() || v.is_array())
+                .map(|(k, _)| k.clone())
+                .collect();
+            if keys.is_empty() {
+                return;
+            }
+            let mut packed = serde_json::Map::new();
+            for k in keys {
+                if let Some(v) = data.remove(&k) {
+                    packed.insert(k, v);
+                }
+            }
+            data.insert(
+                PACKED.into(),
+                Value::String(Value::Object(packed).to_string()),
+            );
         }
     }
 }
 
-/// A cached object as JSON, its `spec` unpacked (see [`cache_form`]).
+/// A cached object as JSON, its packed fields restored (see [`cache_form`]).
 fn cached_value(o: &DynamicObject) -> Result<Value, serde_json::Error> {
     let mut v = serde_json::to_value(o)?;
-    if let Some(text) = v.get("spec").and_then(Value::as_str) {
-        let spec: Value = serde_json::from_str(text)?;
-        v["spec"] = spec;
+    if let Some(obj) = v.as_object_mut()
+        && let Some(Value::String(text)) = obj.remove(PACKED)
+    {
+        let packed: serde_json::Map<String, Value> = serde_json::from_str(&text)?;
+        obj.extend(packed);
     }
     Ok(v)
 }
@@ -1131,12 +1184,13 @@ pub async fn run_controller(
         Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
         None => Api::all_with(client.clone(), &ar),
     };
-    let owned_wc = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+    let paged = || watcher::Config::default().page_size(LIST_PAGE_SIZE);
+    let owned_wc = paged().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
     // The services' own cache keeps them without managedFields (as large as the spec once
     // a few managers have written): at 1,000 services that is most of the reconciler's heap.
     let svc_writer = Writer::new(ar.clone());
     let svc_reader = svc_writer.as_reader();
-    let svc_stream = watcher(svc_api, watcher::Config::default())
+    let svc_stream = watcher(svc_api, paged())
         .modify(cache_form(&ar, true))
         .reflect(svc_writer)
         .applied_objects();
@@ -1176,7 +1230,7 @@ pub async fn run_controller(
         caches.presets = Some(writer.as_reader());
         let stream = watcher(
             Api::<DynamicObject>::all_with(client.clone(), &car),
-            Default::default(),
+            paged(),
         )
         .default_backoff()
         .modify(cache_form(&car, false))
@@ -1191,7 +1245,7 @@ pub async fn run_controller(
         caches.gateways = Some((gar.clone(), writer.as_reader()));
         let stream = watcher(
             Api::<DynamicObject>::all_with(client.clone(), &gar),
-            Default::default(),
+            paged(),
         )
         .default_backoff()
         .modify(cache_form(&gar, false))
@@ -1205,7 +1259,7 @@ pub async fn run_controller(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let pending = watcher::Config::default()
+    let pending = paged()
         .labels(&format!("{PART_OF_LABEL}={PART_OF}"))
         .fields("status.phase=Pending");
     let svc_ar = service_resource();
@@ -1352,10 +1406,22 @@ pub async fn run(
         tokio::sync::oneshot::Sender<()>,
     )> = None;
     // Stop leading well before another replica may take over.
-    let deadline = lc.duration.mul_f32(0.66);
+    let deadline = lc.renew_deadline();
     tokio::pin!(shutdown);
     loop {
-        let leading = match try_lead(&api, &lc, &mut seen).await {
+        // A renewal that hangs (an overloaded API server) must not keep us leading past the
+        // deadline: each attempt is bounded by what is left of it (client-go bounds its renew
+        // loop by RenewDeadline the same way).
+        let budget = match last_renewal {
+            Some(t) => deadline.saturating_sub(t.elapsed()),
+            None => lc.duration,
+        }
+        .max(Duration::from_millis(100));
+        let attempt = match tokio::time::timeout(budget, try_lead(&api, &lc, &mut seen)).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no answer within {budget:?}")),
+        };
+        let leading = match attempt {
             Ok(true) => {
                 last_renewal = Some(Instant::now());
                 true
@@ -1421,8 +1487,10 @@ pub struct ReconcileArgs {
     /// Name of the leader-election Lease.
     #[arg(long, default_value = LEASE_NAME)]
     pub lease_name: String,
-    /// Lease duration in seconds (renewal every duration / 5, at least 1 s).
-    #[arg(long, default_value_t = 15)]
+    /// Lease duration in seconds: a standby takes over a Lease not renewed for this long
+    /// (a killed leader's; one stopped with SIGTERM releases it at once). Renewal and retry
+    /// every duration / 5 (1 to 2 s); a leader that cannot renew for 2/3 of it stops.
+    #[arg(long, default_value_t = DEFAULT_LEASE_DURATION.as_secs())]
     pub lease_duration: u64,
     /// Run without leader election (a single replica only).
     #[arg(long)]
@@ -1490,7 +1558,7 @@ impl ReconcileArgs {
             let mut lc = LeaseConfig::new(&self.lease_namespace);
             lc.name = self.lease_name.clone();
             lc.duration = Duration::from_secs(self.lease_duration.max(1));
-            lc.retry = (lc.duration / 5).max(Duration::from_secs(1));
+            lc.retry = LeaseConfig::retry_for(lc.duration);
             lc
         });
         Config {
@@ -1533,6 +1601,10 @@ async fn shutdown_signal() {
 
 /// `llmisvc reconcile`.
 pub fn run_cli(args: ReconcileArgs) -> anyhow::Result<std::process::ExitCode> {
+    // As `serve`: mimalloc purging freed memory at once, without huge pages, committing on
+    // demand (a new leader's initial LISTs are a burst; with mimalloc's defaults the process
+    // keeps most of that peak). Re-executes itself once with those settings.
+    crate::serve::tune_allocator();
     crate::serve::init_logging(args.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -1607,11 +1679,14 @@ mod tests {
         let mut o: DynamicObject = serde_json::from_value(json!({
             "metadata": {"name": "d", "resourceVersion": "42",
                 "managedFields": [{"manager": "llmisvc-reconciler", "operation": "Apply"}]},
-            "spec": {"replicas": 1}
+            "spec": {"replicas": 1},
+            "status": {"readyReplicas": 1},
+            "kept": "as is"
         }))
         .unwrap();
         cache_form(&ar, true)(&mut o);
-        assert!(o.data["spec"].is_string(), "{:?}", o.data);
+        assert!(o.data.get("spec").is_none(), "{:?}", o.data);
+        assert!(o.data[PACKED].is_string(), "{:?}", o.data);
         let v = cached_value(&o).unwrap();
         assert_eq!(
             (v["apiVersion"].as_str(), v["kind"].as_str()),
@@ -1620,6 +1695,37 @@ mod tests {
         assert!(v["metadata"].get("managedFields").is_none(), "{v}");
         assert_eq!(rv_of(&v["metadata"]), Some(42));
         assert_eq!(v["spec"]["replicas"], 1);
+        assert_eq!(v["status"]["readyReplicas"], 1);
+        assert_eq!(v["kept"], "as is");
+        // Packed once: a second pass changes nothing.
+        let again = o.clone();
+        cache_form(&ar, true)(&mut o);
+        assert_eq!(o.data, again.data);
+    }
+
+    /// client-go's timings scaled to the duration: 10 s -> retry 2 s, renew deadline 6.7 s;
+    /// the tests' 3 s -> 1 s, 2 s; 15 s -> 2 s, 10 s (controller-runtime's defaults).
+    #[test]
+    fn lease_timings() {
+        let lc = LeaseConfig::new("ns");
+        assert_eq!(lc.duration, Duration::from_secs(10));
+        assert_eq!(lc.retry, Duration::from_secs(2));
+        assert_eq!(lc.renew_deadline().as_millis(), 6666);
+        assert_eq!(
+            LeaseConfig::retry_for(Duration::from_secs(3)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            LeaseConfig::retry_for(Duration::from_secs(15)),
+            Duration::from_secs(2)
+        );
+        // The holder stops before a standby may take over, with at least one retry to spare.
+        for secs in [3, 10, 15, 60] {
+            let mut lc = LeaseConfig::new("ns");
+            lc.duration = Duration::from_secs(secs);
+            lc.retry = LeaseConfig::retry_for(lc.duration);
+            assert!(lc.renew_deadline() + lc.retry <= lc.duration, "{secs}");
+        }
     }
 
     #[test]

@@ -29,6 +29,30 @@ impl Reconciler {
         lease_ns: &str,
         extra: &[&str],
     ) -> Reconciler {
+        Self::spawn(cluster, tag, kubeconfig, lease_ns, Some(3), extra)
+    }
+
+    /// As [`Reconciler::start`] with a Lease of `lease_secs` seconds (`None`: the binary's
+    /// default `--lease-duration`; the tests otherwise use 3 s for quick failovers).
+    pub fn start_with_lease(cluster: &Cluster, tag: &str, lease_secs: Option<u64>) -> Reconciler {
+        Self::spawn(
+            cluster,
+            tag,
+            &cluster.kubeconfig,
+            "default",
+            lease_secs,
+            &[],
+        )
+    }
+
+    fn spawn(
+        cluster: &Cluster,
+        tag: &str,
+        kubeconfig: &Path,
+        lease_ns: &str,
+        lease_secs: Option<u64>,
+        extra: &[&str],
+    ) -> Reconciler {
         let log = cluster.dir.path().join(format!("reconciler-{tag}.log"));
         let out = std::fs::File::create(&log).unwrap();
         let err = out.try_clone().unwrap();
@@ -37,19 +61,20 @@ impl Reconciler {
             "reconcile",
             "--lease-namespace",
             lease_ns,
-            "--lease-duration",
-            "3",
             "--resync",
             "600",
-        ])
-        .args(extra)
-        .env("KUBECONFIG", kubeconfig)
-        .env("POD_NAME", format!("reconciler-{tag}"))
-        .env("RUST_LOG", "info,llmisvc=debug")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err);
+        ]);
+        if let Some(secs) = lease_secs {
+            cmd.args(["--lease-duration", &secs.to_string()]);
+        }
+        cmd.args(extra)
+            .env("KUBECONFIG", kubeconfig)
+            .env("POD_NAME", format!("reconciler-{tag}"))
+            .env("RUST_LOG", "info,llmisvc=debug")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
         // SAFETY: prctl is async-signal-safe; runs in the child between fork and exec.
         unsafe {
             cmd.pre_exec(|| {
