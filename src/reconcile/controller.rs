@@ -353,6 +353,9 @@ struct Caches {
     presets: Option<Store<DynamicObject>>,
     /// Gateways, all namespaces (`None`: API not served or not listable at start).
     gateways: Option<(ApiResource, Store<DynamicObject>)>,
+    /// Every namespace's `default` ServiceAccount (field selector `metadata.name=default`), whose
+    /// pull secrets the ServiceAccounts we create copy (`None`: not listable at start).
+    default_service_accounts: Option<(ApiResource, Store<DynamicObject>)>,
 }
 
 /// How long a reconcile waits for a watch cache's first list before it fails (and retries).
@@ -619,15 +622,31 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     let mut desired = desired;
     // As KServe: the ServiceAccounts we create carry the pull secrets of the namespace's
     // `default` one (when it cannot be read, they go without, as KServe).
+    // Read from the watch cache; a miss (cache not synced, or no such account) is one GET.
     if desired.iter().any(|d| d["kind"] == "ServiceAccount") {
-        let sa_api: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), &ns, &resource_of("v1", "ServiceAccount"));
-        match sa_api.get_opt("default").await {
-            Ok(Some(sa)) => {
-                super::build::inject_default_sa_secrets(&mut desired, &serde_json::to_value(&sa)?)
+        let cached = ctx
+            .caches
+            .default_service_accounts
+            .as_ref()
+            .and_then(|(ar, store)| {
+                store.get(&ObjectRef::new_with("default", ar.clone()).within(&ns))
+            });
+        let default_sa = match cached {
+            Some(sa) => Some(serde_json::to_value(sa.as_ref())?),
+            None => {
+                let sa_api: Api<DynamicObject> =
+                    Api::namespaced_with(client.clone(), &ns, &resource_of("v1", "ServiceAccount"));
+                match sa_api.get_opt("default").await {
+                    Ok(sa) => sa.map(|sa| serde_json::to_value(&sa)).transpose()?,
+                    Err(e) => {
+                        tracing::warn!(%ns, error = %e, "cannot read the default ServiceAccount");
+                        None
+                    }
+                }
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(%ns, error = %e, "cannot read the default ServiceAccount"),
+        };
+        if let Some(sa) = default_sa {
+            super::build::inject_default_sa_secrets(&mut desired, &sa);
         }
     }
     // The v1alpha2 InferencePool only where its API is served (as KServe).
@@ -1253,6 +1272,23 @@ pub async fn run_controller(
         .touched_objects()
         .map(|_| ());
         controller = controller.reconcile_all_on(stream);
+    }
+    // The namespaces' `default` ServiceAccounts (pull secrets to copy): cached, not watched for
+    // wake-ups (a change reaches the services at their next reconcile or resync, as in KServe).
+    let sar = resource_of("v1", "ServiceAccount");
+    if served(&client, &sar).await {
+        let api: Api<DynamicObject> = match &cfg.namespace {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &sar),
+            None => Api::all_with(client.clone(), &sar),
+        };
+        let writer = Writer::new(sar.clone());
+        caches.default_service_accounts = Some((sar.clone(), writer.as_reader()));
+        let stream = watcher(api, paged().fields("metadata.name=default"))
+            .default_backoff()
+            .modify(cache_form(&sar, false))
+            .reflect(writer)
+            .touched_objects();
+        tokio::spawn(stream.for_each(|_| futures::future::ready(())));
     }
     // Pending pods of services wake their service: the scheduler's verdict reaches the status.
     let pods: Api<Pod> = match &cfg.namespace {
