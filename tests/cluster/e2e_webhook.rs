@@ -90,7 +90,8 @@ fn apiserver_calls_the_webhooks_and_kubectl_shows_their_answers() {
     );
 
     // A mutation step's error reaches kubectl as a field error too (issue 16): the 422
-    // `Status` names the field by its Kubernetes path (`env[1]`), as validation errors do.
+    // `Status` names the field by its Kubernetes path (`env[<index after the presets' merge>]`),
+    // as validation errors do.
     let unsplittable = service("args", 1, 1).replace(
         "        resources:",
         "        env:\n          - {name: OTHER, value: x}\n          - {name: VLLM_ADDITIONAL_ARGS, value: \"--x '{\"}\n        resources:",
@@ -99,7 +100,8 @@ fn apiserver_calls_the_webhooks_and_kubectl_shows_their_answers() {
     assert!(!out.status.success());
     let text = stderr(&out);
     assert!(
-        text.contains("is invalid: spec.template.containers[0].env[1].value: Invalid value: VLLM_ADDITIONAL_ARGS"),
+        text.contains("is invalid: spec.template.containers[0].env[")
+            && text.contains("].value: Invalid value: VLLM_ADDITIONAL_ARGS: "),
         "{text}"
     );
 

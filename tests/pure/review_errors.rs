@@ -61,18 +61,36 @@ fn a_step_error_is_a_422_with_its_field_as_cause() {
     assert_eq!(info.result, "denied");
 }
 
+/// The path is the Kubernetes path in the object as it would be stored: the presets' env
+/// entries merged in first, so the index is the entry's index after the merge.
 #[test]
 fn an_unsplittable_vllm_additional_args_names_the_env_entry_by_index() {
-    let (v, _) = mutate_answer(json!({
+    let spec = json!({
         "model": {"uri": "hf://Qwen/Qwen2.5-0.5B-Instruct"},
         "template": {"containers": [{"name": "main", "env": [
             {"name": "OTHER", "value": "x"},
             {"name": "VLLM_ADDITIONAL_ARGS", "value": "--x '{"}
         ]}]}
-    }));
+    });
+    let mut svc = sample_admission_review("x")["request"]["object"].clone();
+    svc["spec"] = spec.clone();
+    let merged = Engine::builtin()
+        .unwrap()
+        .mutate_until(&svc, llmisvc::pipeline::StopAfter::Presets)
+        .unwrap();
+    let index = merged["spec"]["template"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|e| e["name"] == "VLLM_ADDITIONAL_ARGS")
+        .unwrap();
+    let (v, _) = mutate_answer(spec);
     let c = causes(&v);
     assert_eq!(c.len(), 1, "{c:?}");
-    assert_eq!(c[0].0, "spec.template.containers[0].env[1].value");
+    assert_eq!(
+        c[0].0,
+        format!("spec.template.containers[0].env[{index}].value")
+    );
     assert_eq!(c[0].1, "FieldValueInvalid");
     assert!(
         c[0].2.starts_with("Invalid value: VLLM_ADDITIONAL_ARGS: "),
