@@ -294,15 +294,12 @@ fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             .to_string();
         let mutated = match engine.admit(&doc) {
             Ok(a) => a,
-            Err(crate::pipeline::Refused::Invalid(o)) => {
-                for e in &o.errors {
-                    println!("{e}");
+            // Field errors one a line, as validation's below; anything else with its origin.
+            Err(refused) => {
+                match refused.field_errors() {
+                    Some(errors) => errors.iter().for_each(|e| println!("{e}")),
+                    None => println!("{origin} ({name}): {refused}"),
                 }
-                invalid = true;
-                continue;
-            }
-            Err(crate::pipeline::Refused::Error(e)) => {
-                println!("{origin} ({name}): {e}");
                 invalid = true;
                 continue;
             }

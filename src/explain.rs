@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::mutate::Stage;
-use crate::pipeline::{Engine, StopAfter};
+use crate::pipeline::{Engine, Refused, StopAfter};
 use crate::presets::{APPLIED_PRESETS_ANNOTATION, PresetSource, parse_applied_annotation};
 
 /// One explained field.
@@ -87,8 +87,10 @@ fn leaf_map(v: &Value) -> std::collections::HashMap<String, Value> {
     out.into_iter().collect()
 }
 
-/// Explains how `obj` becomes what the webhook stores.
-pub fn explain(engine: &Engine, obj: &Value) -> Result<Vec<Entry>, String> {
+/// Explains how `obj` becomes what the webhook stores. Errors: mutation's refusal (the
+/// service as written, its presets or a step, naming the field), or an unreadable
+/// applied-presets annotation ([`Refused::Preset`]).
+pub fn explain(engine: &Engine, obj: &Value) -> Result<Vec<Entry>, Refused> {
     let presets_out = engine.mutate_until(obj, StopAfter::Presets)?;
     let mut stages: Vec<(String, Value)> = vec![("presets".into(), presets_out.clone())];
     for stage in Stage::ALL {
@@ -113,8 +115,7 @@ pub fn explain(engine: &Engine, obj: &Value) -> Result<Vec<Entry>, String> {
         .and_then(|a| a.get(APPLIED_PRESETS_ANNOTATION))
         .and_then(Value::as_str)
         .map(parse_applied_annotation)
-        .transpose()
-        .map_err(|e| e.to_string())?
+        .transpose()?
         .unwrap_or_default();
     let preset_leaves: Vec<(String, std::collections::HashMap<String, Value>)> = applied
         .iter()

@@ -37,12 +37,68 @@ pub struct Admitted {
     pub warnings: Vec<String>,
 }
 
-/// Why [`Engine::admit`] refuses: field errors (answered like validation's), or an object it
-/// cannot work on.
-#[derive(Clone, Debug, PartialEq)]
+/// Why [`Engine::admit`] (and [`Engine::mutate`], [`Engine::mutate_until`]) refuses: field
+/// errors of the service as written (answered like validation's), or the typed error of the
+/// step that failed. The edge turns it into an answer: [`Refused::field_errors`] gives the
+/// Kubernetes field errors (`/mutate` answers them as a 422 `Status` with `details.causes`,
+/// like validation errors), `Display` one line (the CLI).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum Refused {
+    /// KServe's rules on the service as written ([`validate::kserve::check_as_written`]).
+    #[error("{}", join_errors(&.0.errors))]
     Invalid(Outcome),
-    Error(String),
+    /// Presets could not be resolved or rendered ([`presets::resolve_owned`]).
+    #[error(transparent)]
+    Preset(#[from] presets::PresetError),
+    /// An expansion step failed ([`mutate::expand_until_owned`]), naming the field.
+    #[error(transparent)]
+    Mutate(#[from] mutate::MutateError),
+}
+
+fn join_errors(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Refused {
+    /// The refusal as Kubernetes field errors (`FieldValueInvalid` for a step's error, the
+    /// field its path): `None` when it names no field of the object (an unsupported kind, a
+    /// preset whose own template fails), which the edge answers as one message.
+    pub fn field_errors(&self) -> Option<Vec<FieldError>> {
+        let one = |field: &str, detail: String| {
+            Some(vec![FieldError {
+                kind: ErrorKind::Invalid,
+                field: field.to_string(),
+                value: None,
+                detail,
+            }])
+        };
+        match self {
+            Refused::Invalid(o) => Some(o.errors.clone()),
+            Refused::Preset(e) => e.field().and_then(|(f, m)| one(f, m.to_string())),
+            Refused::Mutate(e) => e.field().and_then(|f| one(f, e.detail())),
+        }
+    }
+}
+
+/// Why [`Engine::children`] gives no children.
+#[derive(Debug, thiserror::Error)]
+pub enum ChildrenError {
+    /// Only an `LLMInferenceService` has children.
+    #[error("kind {0:?} has no children: only an LLMInferenceService has")]
+    NotAService(String),
+    /// Mutation refused the service.
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    /// Validation of the mutated service failed (the API server would refuse it).
+    #[error("refused: {}", join_errors(&.0.errors))]
+    Invalid(Outcome),
+    /// The reconciler's builder failed.
+    #[error(transparent)]
+    Build(#[from] crate::reconcile::build::BuildError),
 }
 
 fn kind_of(obj: &Value) -> Option<Kind> {
@@ -118,29 +174,20 @@ impl Engine {
                 }));
             }
         }
-        self.expand(obj, StopAfter::End).map_err(Refused::Error)
+        self.expand(obj, StopAfter::End)
     }
 
     /// The expanded object ([`Engine::admit`] without its warnings).
-    pub fn mutate(&self, obj: &Value) -> Result<Value, String> {
-        match self.admit(obj) {
-            Ok(a) => Ok(a.object),
-            Err(Refused::Error(e)) => Err(e),
-            Err(Refused::Invalid(o)) => Err(o
-                .errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")),
-        }
+    pub fn mutate(&self, obj: &Value) -> Result<Value, Refused> {
+        self.admit(obj).map(|a| a.object)
     }
 
     /// Mutation stopped after a step (for `render --stage`).
-    pub fn mutate_until(&self, obj: &Value, stop: StopAfter) -> Result<Value, String> {
+    pub fn mutate_until(&self, obj: &Value, stop: StopAfter) -> Result<Value, Refused> {
         self.expand(obj, stop).map(|a| a.object)
     }
 
-    fn expand(&self, obj: &Value, stop: StopAfter) -> Result<Admitted, String> {
+    fn expand(&self, obj: &Value, stop: StopAfter) -> Result<Admitted, Refused> {
         if kind_of(obj) != Some(Kind::Service) {
             // Presets are not expanded themselves; they are checked by validation.
             return Ok(Admitted {
@@ -148,8 +195,7 @@ impl Engine {
                 warnings: Vec::new(),
             });
         }
-        let resolved = presets::resolve_owned(obj.clone(), &self.presets, &self.resolve)
-            .map_err(|e| e.to_string())?;
+        let resolved = presets::resolve_owned(obj.clone(), &self.presets, &self.resolve)?;
         let warnings = resolved.missing.iter().map(|m| m.warning()).collect();
         // Stored un-expanded until its baseRefs exist: the steps would bake in values derived
         // from an incomplete spec.
@@ -158,11 +204,9 @@ impl Engine {
             _ if pending => resolved.object,
             StopAfter::Presets => resolved.object,
             StopAfter::Step(stage) => {
-                mutate::expand_until_owned(resolved.object, &self.mutate_cfg, stage)
-                    .map_err(|e| e.to_string())?
+                mutate::expand_until_owned(resolved.object, &self.mutate_cfg, stage)?
             }
-            StopAfter::End => mutate::expand_owned(resolved.object, &self.mutate_cfg)
-                .map_err(|e| e.to_string())?,
+            StopAfter::End => mutate::expand_owned(resolved.object, &self.mutate_cfg)?,
         };
         Ok(Admitted { object, warnings })
     }
@@ -197,17 +241,14 @@ impl Engine {
         if kind_of(new) == Some(Kind::Config)
             && let Err(e) = presets::Preset::from_object(new, self.presets.system_namespace())
         {
-            // A template error names the string it is in (`spec.template...args[0]: ...`).
+            // A template error names the string it is in (`spec.template...args[0]`).
             let (field, detail) = match &e {
-                presets::PresetError::Template { message, .. } => match message.split_once(": ") {
-                    Some((f, d)) if f.starts_with("spec") => (
-                        f.to_string(),
-                        format!(
-                            "the template does not compile: {d}; fix the {{{{ ... }}}} placeholder (KServe's Go-template syntax)"
-                        ),
+                presets::PresetError::Template { field, message, .. } => (
+                    field.clone(),
+                    format!(
+                        "the template does not compile: {message}; fix the {{{{ ... }}}} placeholder (KServe's Go-template syntax)"
                     ),
-                    _ => ("spec".to_string(), e.to_string()),
-                },
+                ),
                 _ => ("spec".to_string(), e.to_string()),
             };
             outcome.errors.push(FieldError {
@@ -229,12 +270,10 @@ impl Engine {
         &self,
         obj: &Value,
         opts: &crate::reconcile::build::BuildOptions,
-    ) -> Result<Vec<Value>, String> {
+    ) -> Result<Vec<Value>, ChildrenError> {
         let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
         if Kind::from_name(kind) != Some(Kind::Service) {
-            return Err(format!(
-                "kind {kind:?} has no children: only an LLMInferenceService has"
-            ));
+            return Err(ChildrenError::NotAService(kind.to_string()));
         }
         let mut obj = obj.clone();
         if let Some(Value::Object(m)) = obj.get_mut("metadata")
@@ -247,17 +286,16 @@ impl Engine {
         let mut stored = self.mutate(&obj)?;
         let outcome = self.validate(None, &stored);
         if !outcome.errors.is_empty() {
-            let errors: Vec<String> = outcome.errors.iter().map(|e| e.to_string()).collect();
-            return Err(format!("refused: {}", errors.join("; ")));
+            return Err(ChildrenError::Invalid(outcome));
         }
         if let Some(Value::Object(m)) = stored.get_mut("metadata") {
             m.entry("uid").or_insert_with(|| PLACEHOLDER_UID.into());
         }
-        crate::reconcile::build::build_with(&stored, opts).map_err(|e| e.to_string())
+        Ok(crate::reconcile::build::build_with(&stored, opts)?)
     }
 
     /// The conversion webhook's job for one object.
-    pub fn convert(&self, obj: &Value, to: &str) -> Result<Value, String> {
-        convert::convert(obj, to).map_err(|e| e.to_string())
+    pub fn convert(&self, obj: &Value, to: &str) -> Result<Value, convert::ConvertError> {
+        convert::convert(obj, to)
     }
 }

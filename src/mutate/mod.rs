@@ -49,8 +49,10 @@ pub const LORA_MOUNT_ROOT: &str = "/mnt/lora";
 pub const GENERATED_ARGS_ANNOTATION: &str = "serving.kserve.io/generated-args";
 pub use gpus::{ACCELERATOR_PATTERNS, is_accelerator, matches_accelerator};
 
-/// Why an object could not be expanded.
-#[derive(Debug, thiserror::Error)]
+/// Why an object could not be expanded. [`MutateError::field`] and [`MutateError::detail`]
+/// split it into the Kubernetes field path and the reason, for a `Status` cause
+/// (`crate::pipeline::Refused::field_errors`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MutateError {
     /// A field has the wrong JSON type.
     #[error("{path}: expected {expected}")]
@@ -76,6 +78,28 @@ pub enum MutateError {
         /// The object's kind.
         kind: String,
     },
+}
+
+impl MutateError {
+    /// The field path the error is about (`spec.parallelism.tensor`); `None` for the object
+    /// itself (`<root>`) and an unsupported kind.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            MutateError::WrongType { path, .. } | MutateError::Invalid { path, .. } => {
+                Some(path.as_str()).filter(|p| *p != "<root>")
+            }
+            MutateError::UnsupportedKind { .. } => None,
+        }
+    }
+
+    /// The reason without the field path (`expected an integer`).
+    pub fn detail(&self) -> String {
+        match self {
+            MutateError::WrongType { expected, .. } => format!("expected {expected}"),
+            MutateError::Invalid { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// Settings of the mutation pipeline.

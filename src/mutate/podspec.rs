@@ -227,12 +227,12 @@ pub(crate) fn add_env(
     Ok(())
 }
 
-/// The literal value of env var `name`, when set with `value`.
+/// The literal value of env var `name`, when set with `value`, with the entry's index in `env`.
 pub(crate) fn env_value<'a>(
     container: &'a Obj,
     cpath: &Path,
     name: &str,
-) -> Result<Option<&'a str>, MutateError> {
+) -> Result<Option<(usize, &'a str)>, MutateError> {
     let Some(list) = json::get_arr(container, "env", cpath)? else {
         return Ok(None);
     };
@@ -243,7 +243,7 @@ pub(crate) fn env_value<'a>(
             return Ok(None);
         };
         let o = json::as_obj(entry, &ipath)?;
-        return json::get_str(o, "value", &ipath);
+        return Ok(json::get_str(o, "value", &ipath)?.map(|v| (i, v)));
     }
     Ok(None)
 }

@@ -429,12 +429,13 @@ fn serializes_to(value: &Value, text: &str) -> bool {
 /// quotes removed (`--kv_transfer_config '{"kv_connector": "NixlConnector"}'` is two
 /// arguments), as the shell of KServe's presets splits it. An unterminated quote is an error.
 fn additional_args(main: &json::Obj, cpath: &Path) -> Result<Vec<String>, MutateError> {
-    let Some(v) = podspec::env_value(main, cpath, "VLLM_ADDITIONAL_ARGS")? else {
+    let Some((i, v)) = podspec::env_value(main, cpath, "VLLM_ADDITIONAL_ARGS")? else {
         return Ok(Vec::new());
     };
+    // The path as Kubernetes writes it (`...env[2].value`), so it can be a `Status` cause.
     split_additional(v).map_err(|e| MutateError::Invalid {
-        path: format!("{cpath}.env[name=VLLM_ADDITIONAL_ARGS].value"),
-        message: format!("{e}: the value is split into arguments like a shell command line; close the quote or escape it"),
+        path: format!("{cpath}.env[{i}].value"),
+        message: format!("VLLM_ADDITIONAL_ARGS: {e}: the value is split into arguments like a shell command line; close the quote or escape it"),
     })
 }
 

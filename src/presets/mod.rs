@@ -88,12 +88,29 @@ pub mod well_known {
     pub const TRACING: &str = "kserve-config-llm-tracing";
 }
 
-/// Why presets could not be loaded or applied.
-#[derive(Debug, thiserror::Error)]
+/// Why presets could not be loaded or applied. [`PresetError::field`] names the field of the
+/// object being admitted, when the error is about one (`crate::pipeline::Refused::field_errors`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PresetError {
     /// A template does not compile (at load) or fails to evaluate (at admission).
-    #[error("preset {preset}: {message}")]
-    Template { preset: String, message: String },
+    #[error("preset {preset}: {field}: {message}")]
+    Template {
+        /// `namespace/name` of the preset.
+        preset: String,
+        /// The preset's field holding the template (`spec.template.containers[0].args[1]`).
+        field: String,
+        /// The template engine's error.
+        message: String,
+    },
+    /// A field of the service being resolved is wrong: metadata of the wrong JSON type, or a
+    /// `{{ ... }}` placeholder of the user's own spec that does not compile or render.
+    #[error("invalid object: {field}: {message}")]
+    Field {
+        /// Field path of the service (`spec.template.containers[0].env[1].value`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A preset source (file, document, object) is not a valid LLMInferenceServiceConfig.
     #[error("{source_name}: {message}")]
     Parse {
@@ -107,9 +124,22 @@ pub enum PresetError {
         namespace: String,
         source_name: String,
     },
-    /// The object to resolve is malformed (wrong JSON types).
+    /// The object to resolve is malformed (not an object; an internal invariant broken; the
+    /// applied-presets annotation unreadable).
     #[error("invalid object: {0}")]
     Invalid(String),
+}
+
+impl PresetError {
+    /// The field of the object being admitted that the error is about, with the reason
+    /// without it: [`PresetError::Field`] only (a preset's own template error is the
+    /// preset's fault, not a field of the service: it keeps the preset's name instead).
+    pub fn field(&self) -> Option<(&str, &str)> {
+        match self {
+            PresetError::Field { field, message } => Some((field.as_str(), message.as_str())),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -190,7 +220,8 @@ impl Preset {
         compile_all(&spec, &mut path, &mut templates).map_err(|(p, message)| {
             PresetError::Template {
                 preset: format!("{namespace}/{name}"),
-                message: format!("spec{p}: {message}"),
+                field: format!("spec{p}"),
+                message,
             }
         })?;
         let reads_spec = templates
@@ -234,7 +265,8 @@ impl Preset {
         for (path, t) in &self.templates {
             let text = t.render(ctx).map_err(|message| PresetError::Template {
                 preset: format!("{}/{}", self.namespace, self.name),
-                message: format!("spec{}: {message}", show_path(path)),
+                field: format!("spec{}", show_path(path)),
+                message,
             })?;
             if let Some(slot) = at_path(&mut out, path) {
                 *slot = Value::String(text);
@@ -998,24 +1030,28 @@ pub fn resolve_owned(
     opts: &ResolveOptions,
 ) -> Result<Resolved, PresetError> {
     let invalid = |m: &str| PresetError::Invalid(m.to_string());
+    let field = |f: &str, m: &str| PresetError::Field {
+        field: f.to_string(),
+        message: m.to_string(),
+    };
     let Value::Object(mut root) = obj else {
         return Err(invalid("the object is not a JSON object"));
     };
     let meta = match root.get("metadata") {
         None | Some(Value::Null) => None,
         Some(Value::Object(m)) => Some(m),
-        Some(_) => return Err(invalid("metadata must be an object")),
+        Some(_) => return Err(field("metadata", "must be an object")),
     };
     let namespace = match meta.and_then(|m| m.get("namespace")) {
         None | Some(Value::Null) => "default".to_string(),
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(Value::String(_)) => "default".to_string(),
-        Some(_) => return Err(invalid("metadata.namespace must be a string")),
+        Some(_) => return Err(field("metadata.namespace", "must be a string")),
     };
     let name = match meta.and_then(|m| m.get("name")) {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(invalid("metadata.name must be a string")),
+        Some(_) => return Err(field("metadata.name", "must be a string")),
     };
     // A service expanded before (it records its presets) already carries what the missing
     // config gave it, as its own values: it is expanded again with the presets that exist.
@@ -1030,18 +1066,22 @@ pub fn resolve_owned(
     let user_spec = match root.get_mut("spec") {
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(s @ Value::Object(_)) => s.take(),
-        Some(_) => return Err(invalid("spec must be an object")),
+        Some(_) => return Err(field("spec", "must be an object")),
     };
     let ref_names: Vec<&str> = match user_spec.get("baseRefs") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a
             .iter()
-            .map(|r| match r.get("name") {
+            .enumerate()
+            .map(|(i, r)| match r.get("name") {
                 Some(Value::String(n)) if !n.is_empty() => Ok(n.as_str()),
-                _ => Err(invalid("spec.baseRefs[].name must be a non-empty string")),
+                _ => Err(field(
+                    &format!("spec.baseRefs[{i}].name"),
+                    "must be a non-empty string",
+                )),
             })
             .collect::<Result<_, _>>()?,
-        Some(_) => return Err(invalid("spec.baseRefs must be a list")),
+        Some(_) => return Err(field("spec.baseRefs", "must be a list")),
     };
     let mut refs: Vec<&Preset> = Vec::with_capacity(ref_names.len());
     let mut missing: Vec<MissingRef> = Vec::new();
@@ -1114,9 +1154,12 @@ pub fn resolve_owned(
     let mut user_templates = Vec::new();
     if has_template(&user_spec) {
         compile_all(&user_spec, &mut Vec::new(), &mut user_templates).map_err(|(p, m)| {
-            PresetError::Invalid(format!(
-                "spec{p}: {m} (the spec is rendered as a Go template, as KServe renders it)"
-            ))
+            PresetError::Field {
+                field: format!("spec{p}"),
+                message: format!(
+                    "{m} (the spec is rendered as a Go template, as KServe renders it)"
+                ),
+            }
         })?;
     }
     // Template context: the object with the merged spec, plus GlobalConfig. The merged spec is
@@ -1193,16 +1236,19 @@ pub fn resolve_owned(
     let mut user_spec = user_spec;
     for (path, t) in &user_templates {
         let at = || format!("spec{}", show_path(path));
-        let text = t
-            .render(&ctx)
-            .map_err(|m| PresetError::Invalid(format!("{}: {m}", at())))?;
+        let text = t.render(&ctx).map_err(|message| PresetError::Field {
+            field: at(),
+            message,
+        })?;
         if text.contains("{{") {
             // Stored rendered: a `{{` left in the output would be rendered again by the next
             // admission.
-            return Err(PresetError::Invalid(format!(
-                "{}: the template renders to {text:?}, which still contains \"{{{{\"; a stored value is rendered again on every admission",
-                at()
-            )));
+            return Err(PresetError::Field {
+                field: at(),
+                message: format!(
+                    "the template renders to {text:?}, which still contains \"{{{{\"; a stored value is rendered again on every admission"
+                ),
+            });
         }
         if let Some(slot) = at_path(&mut user_spec, path) {
             *slot = Value::String(text);
@@ -1280,7 +1326,10 @@ fn set_annotation(
         *annotations = Value::Object(Map::new());
     }
     let Value::Object(ann) = annotations else {
-        return Err(invalid("metadata.annotations must be an object"));
+        return Err(PresetError::Field {
+            field: "metadata.annotations".into(),
+            message: "must be an object".into(),
+        });
     };
     match value {
         Some(v) => {

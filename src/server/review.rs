@@ -423,22 +423,30 @@ pub fn admission_in(
                     info,
                 }
             }
-            Err(Refused::Invalid(outcome)) => {
-                let resp = validation_response(&uid, &info, outcome);
+            // A refusal that names fields (the service as written, a step's error with its
+            // path, a placeholder of the user's own spec) is answered as validation answers:
+            // 422 `Invalid` with one `details.causes` entry per field, which kubectl prints.
+            Err(refused) => {
+                let resp = match refused {
+                    // Keeps its warnings.
+                    Refused::Invalid(outcome) => validation_response(&uid, &info, outcome),
+                    other => match other.field_errors() {
+                        Some(errors) => validation_response(
+                            &uid,
+                            &info,
+                            Outcome {
+                                errors,
+                                warnings: Vec::new(),
+                            },
+                        ),
+                        None => rejected(&uid, 422, "Invalid", other.to_string()),
+                    },
+                };
                 info.result = "denied";
                 info.message = resp.result.message.clone();
                 Answer {
                     status: 200,
                     body: respond(&api_version, resp),
-                    info,
-                }
-            }
-            Err(Refused::Error(msg)) => {
-                info.result = "denied";
-                info.message = msg.clone();
-                Answer {
-                    status: 200,
-                    body: respond(&api_version, rejected(&uid, 422, "Invalid", msg)),
                     info,
                 }
             }
@@ -586,6 +594,7 @@ pub fn conversion(body: &[u8], engine: &Engine) -> Answer {
         }
         match engine
             .convert(obj, &desired)
+            .map_err(|e| e.to_string())
             .and_then(|o| check_converted(obj, &o, &desired).map(|()| o))
         {
             Ok(o) => converted.push(o),

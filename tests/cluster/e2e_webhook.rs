@@ -89,6 +89,22 @@ fn apiserver_calls_the_webhooks_and_kubectl_shows_their_answers() {
         "{text}"
     );
 
+    // A mutation step's error reaches kubectl as a field error too (issue 16): the 422
+    // `Status` names the field by its Kubernetes path (`env[<index after the presets' merge>]`),
+    // as validation errors do.
+    let unsplittable = service("args", 1, 1).replace(
+        "        resources:",
+        "        env:\n          - {name: OTHER, value: x}\n          - {name: VLLM_ADDITIONAL_ARGS, value: \"--x '{\"}\n        resources:",
+    );
+    let out = cluster.kubectl_stdin(&["apply", "-f", "-"], &unsplittable);
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(
+        text.contains("is invalid: spec.template.containers[0].env[")
+            && text.contains("].value: Invalid value: VLLM_ADDITIONAL_ARGS: "),
+        "{text}"
+    );
+
     // Total parallelism is immutable on UPDATE.
     let out = cluster.kubectl_stdin(&["apply", "-f", "-"], &service("ok", 4, 4));
     assert!(

@@ -20,6 +20,7 @@ mod readme;
 mod reconcile_build;
 mod regressions;
 mod render_objects;
+mod review_errors;
 mod server_tls;
 mod spec_consumers;
 mod validate;

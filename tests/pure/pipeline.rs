@@ -504,7 +504,7 @@ fn vllm_additional_args_are_shell_words_after_template_rendering() {
     let mut bad = obj.clone();
     bad["spec"]["template"] = serde_json::json!({"containers": [{"name": "main",
         "env": [{"name": "VLLM_ADDITIONAL_ARGS", "value": "--x '{"}]}]});
-    let err = engine.mutate(&bad).unwrap_err();
+    let err = engine.mutate(&bad).unwrap_err().to_string();
     assert!(err.contains("VLLM_ADDITIONAL_ARGS"), "{err}");
 }
 

@@ -611,7 +611,11 @@ fn bad_objects_are_errors_not_panics() {
         json!({"metadata": {"annotations": []}, "spec": {}}),
     ] {
         let err = resolve(&obj, &store, &ResolveOptions::default()).unwrap_err();
-        assert!(matches!(err, PresetError::Invalid(_)), "{obj}: {err}");
+        // A wrongly typed field is named (`PresetError::Field`, a cause at admission).
+        assert!(
+            matches!(err, PresetError::Invalid(_) | PresetError::Field { .. }),
+            "{obj}: {err}"
+        );
     }
     // Odd but well-typed specs resolve.
     for spec in [

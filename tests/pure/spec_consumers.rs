@@ -424,7 +424,7 @@ fn observe(engine: &Engine, obj: &Value, opts: &BuildOptions) -> Seen {
                     .join("; "),
             );
         }
-        Err(Refused::Error(e)) => return Seen::Refused(e),
+        Err(e) => return Seen::Refused(e.to_string()),
     };
     let mut warnings = admitted.warnings;
     let outcome = engine.validate(None, &admitted.object);
@@ -441,7 +441,7 @@ fn observe(engine: &Engine, obj: &Value, opts: &BuildOptions) -> Seen {
     warnings.extend(outcome.warnings);
     match engine.children(obj, opts) {
         Ok(c) => Seen::Children(c, warnings),
-        Err(e) => Seen::Refused(e),
+        Err(e) => Seen::Refused(e.to_string()),
     }
 }
 
