@@ -83,11 +83,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "spec.router.route.http.refs[].name",
         "a user-managed HTTPRoute: KServe reads it for status",
     ),
-    ("spec.router.route.group", "v1alpha2 route group: not read"),
-    (
-        "spec.router.route.weight",
-        "v1alpha2 route weight: not read",
-    ),
     (
         "spec.router.ingress.refs[].name",
         "KServe: an Ingress instead of a Gateway",
