@@ -250,6 +250,16 @@ fn every_child_kind_is_accepted_by_the_real_schema_of_its_kind() {
             svc
         })
         .collect();
+    // The shipped route preset's rules are all per-participant (`/<ns>/<name>/...`), which
+    // stay the member's own; a shared rule (as KServe's publisher paths) gets the split.
+    let mut grouped = grouped;
+    grouped[0]["spec"]["router"]["route"]["http"]["spec"]["rules"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
+            "matches": [{"path": {"type": "PathPrefix", "value": "/v1"}}],
+            "backendRefs": [{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "chat-a-inference-pool", "port": 8000}],
+        }));
     let mut peer = grouped[1].clone();
     peer["status"] = json!({
         "conditions": [{"type": "RouterReady", "status": "True"}],
@@ -261,13 +271,25 @@ fn every_child_kind_is_accepted_by_the_real_schema_of_its_kind() {
         .find(|c| c["kind"] == "HTTPRoute")
         .expect("a grouped HTTPRoute");
     assert_eq!(
-        route["spec"]["rules"][0]["backendRefs"]
+        route["spec"]["rules"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|b| (b["kind"].as_str().unwrap(), b["weight"].as_i64().unwrap()))
+            .map(|r| r["backendRefs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| (
+                    b["kind"].as_str().unwrap(),
+                    b["weight"].as_i64().unwrap_or(1)
+                ))
+                .collect::<Vec<_>>())
             .collect::<Vec<_>>(),
-        [("InferencePool", 80), ("Service", 20)],
+        [
+            vec![("InferencePool", 1)],
+            vec![("Service", 1)],
+            vec![("InferencePool", 80), ("Service", 20)],
+        ],
         "{route}"
     );
     let out = cluster.kubectl_stdin(
