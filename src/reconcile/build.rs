@@ -1718,7 +1718,21 @@ pub fn build(svc: &Value) -> Result<Vec<Value>, BuildError> {
 }
 
 /// [`build`] with the reconciler's cluster settings. A [`stopped`] service has no children.
+/// A service in a `route.group` built alone routes to its own backend only (weighted by its
+/// `route.weight`): see [`build_grouped`].
 pub fn build_with(svc: &Value, opts: &BuildOptions) -> Result<Vec<Value>, BuildError> {
+    build_grouped(svc, opts, &[])
+}
+
+/// [`build_with`] for a service of a `spec.router.route.group`: `others` are the other
+/// LLMInferenceServices of its namespace as stored (any group: those of another group or
+/// namespace are ignored). The HTTPRoute then carries weighted backendRefs to every eligible
+/// member and KServe's routing-group label ([`super::group`]).
+pub fn build_grouped(
+    svc: &Value,
+    opts: &BuildOptions,
+    others: &[Value],
+) -> Result<Vec<Value>, BuildError> {
     if stopped(svc) {
         return Ok(vec![]);
     }
@@ -1800,13 +1814,22 @@ pub fn build_with(svc: &Value, opts: &BuildOptions) -> Result<Vec<Value>, BuildE
         out.push(Value::Object(o));
     }
     if let Some(spec) = plan.route_spec {
+        let group = super::group::resolve(svc, others);
+        let mut labels = vec![(APP_COMPONENT_LABEL, ROUTER_COMPONENT)];
+        if let Some(g) = &group {
+            labels.push((super::group::ROUTING_GROUP_LABEL, g.name.as_str()));
+        }
         let mut o = meta.object(
             "gateway.networking.k8s.io/v1",
             "HTTPRoute",
             &names::route(&meta.name),
-            &[(APP_COMPONENT_LABEL, ROUTER_COMPONENT)],
+            &labels,
         );
-        o.insert("spec".into(), spec.clone());
+        let mut spec = spec.clone();
+        if let Some(g) = &group {
+            super::group::rewrite_rules(&mut spec, svc, g);
+        }
+        o.insert("spec".into(), spec);
         out.push(Value::Object(o));
     }
     Ok(out)
@@ -2351,6 +2374,226 @@ mod tests {
         assert_eq!(
             build(&svc(json!({}))),
             Err(BuildError::Missing("spec.template"))
+        );
+    }
+
+    /// A member of routing group `g` as stored after admission: a scheduler, and the route the
+    /// webhook writes (one rule to its own InferencePool), serving model `llama`.
+    fn member(name: &str, group: &str, weight: i64) -> Value {
+        json!({
+            "apiVersion": OWNER_API_VERSION,
+            "kind": "LLMInferenceService",
+            "metadata": {"name": name, "namespace": "ns", "uid": format!("u-{name}")},
+            "spec": {
+                "model": {"name": "llama"},
+                "template": {},
+                "router": {
+                    "scheduler": {"template": {}, "pool": {"spec": {}}},
+                    "route": {"group": group, "weight": weight, "http": {"spec": {"rules": [{
+                        "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                        "backendRefs": [{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": names::pool(name), "port": 8000}],
+                    }]}}},
+                },
+            },
+        })
+    }
+
+    /// `member` with the status of a routable service (KServe's `routableMember`).
+    fn routable(mut m: Value) -> Value {
+        m["status"] = json!({
+            "conditions": [{"type": "RouterReady", "status": "True"}],
+            "workloads": {"primary": {"kind": "Deployment", "name": "x", "readyReplicas": 1}},
+            "addresses": [{"url": "http://x", "models": [{"name": "llama"}]}],
+        });
+        m
+    }
+
+    fn pool_ref(name: &str, w: i64) -> Value {
+        json!({"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": names::pool(name), "port": 8000, "weight": w})
+    }
+
+    fn route_of(svc: &Value, others: &[Value]) -> Value {
+        let objs = build_grouped(svc, &BuildOptions::default(), others).unwrap();
+        let name = svc["metadata"]["name"].as_str().unwrap();
+        find(&objs, "HTTPRoute", &names::route(name)).clone()
+    }
+
+    /// KServe's group cases (controller_int_router_group_test.go, router_group_test.go):
+    /// which members' backends, with which weights, each member's route carries.
+    #[test]
+    fn route_group_backends() {
+        let stopped = |mut m: Value| {
+            m["metadata"]["annotations"] = json!({STOP_ANNOTATION: "true"});
+            m
+        };
+        let terminating = |mut m: Value| {
+            m["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+            m
+        };
+        let other_model = |mut m: Value| {
+            m["spec"]["model"]["name"] = json!("mistral");
+            m["status"]["addresses"][0]["models"] = json!([{"name": "mistral"}]);
+            m
+        };
+        let mut other_ns = routable(member("v3", "g", 5));
+        other_ns["metadata"]["namespace"] = json!("elsewhere");
+        let mut zero_ready = routable(member("v2", "g", 20));
+        zero_ready["status"]["workloads"]["primary"]["readyReplicas"] = json!(0);
+        let mut nil_scheduler = routable(member("v2", "g", 20));
+        nil_scheduler["status"]["workloads"]["scheduler"] =
+            json!({"kind": "Deployment", "name": "s"});
+        let cases: Vec<(&str, Value, Vec<Value>, Vec<Value>)> = vec![
+            (
+                "alone: its own backend, its weight",
+                member("v1", "g", 80),
+                vec![],
+                vec![pool_ref("v1", 80)],
+            ),
+            (
+                "two members: both backends, sorted by name, weights 80/20",
+                member("v1", "g", 80),
+                vec![routable(member("v2", "g", 20))],
+                vec![pool_ref("v1", 80), pool_ref("v2", 20)],
+            ),
+            (
+                "the other member's route carries the same split",
+                member("v2", "g", 20),
+                vec![routable(member("v1", "g", 80))],
+                vec![pool_ref("v1", 80), pool_ref("v2", 20)],
+            ),
+            (
+                "weight change is followed",
+                member("v1", "g", 90),
+                vec![routable(member("v2", "g", 50))],
+                vec![pool_ref("v1", 90), pool_ref("v2", 50)],
+            ),
+            (
+                "peer without RouterReady: left out",
+                member("v1", "g", 80),
+                vec![member("v2", "g", 20)],
+                vec![pool_ref("v1", 80)],
+            ),
+            (
+                "peer with zero ready replicas: left out",
+                member("v1", "g", 80),
+                vec![zero_ready],
+                vec![pool_ref("v1", 80)],
+            ),
+            (
+                "peer whose scheduler has no ready replicas: left out",
+                member("v1", "g", 80),
+                vec![nil_scheduler],
+                vec![pool_ref("v1", 80)],
+            ),
+            (
+                "terminating peer: left out",
+                member("v1", "g", 80),
+                vec![terminating(routable(member("v2", "g", 20)))],
+                vec![pool_ref("v1", 80)],
+            ),
+            (
+                "stopped peer: omitted (a weight-0 backendRef leaks on some gateways)",
+                member("v1", "g", 40),
+                vec![stopped(member("v2", "g", 60))],
+                vec![pool_ref("v1", 40)],
+            ),
+            (
+                "peer serving another model: its own sub-group",
+                member("v1", "g", 50),
+                vec![other_model(routable(member("v2", "g", 30)))],
+                vec![pool_ref("v1", 50)],
+            ),
+            (
+                "other group, other namespace: ignored",
+                member("v1", "g", 80),
+                vec![routable(member("v2", "h", 20)), other_ns],
+                vec![pool_ref("v1", 80)],
+            ),
+        ];
+        for (name, svc, others, want) in cases {
+            let route = route_of(&svc, &others);
+            assert_eq!(
+                route["spec"]["rules"][0]["backendRefs"],
+                Value::Array(want),
+                "{name}"
+            );
+            assert_eq!(
+                route["metadata"]["labels"][super::super::group::ROUTING_GROUP_LABEL],
+                "g",
+                "{name}"
+            );
+        }
+    }
+
+    /// Members without a scheduler are reached at their workload Service, with
+    /// `scheduler.pool.ref` at the referenced pool (KServe's `resolveMemberBackendRef`).
+    #[test]
+    fn route_group_member_backends() {
+        let mut no_sched = routable(member("v2", "g", 20));
+        no_sched["spec"]["router"]
+            .as_object_mut()
+            .unwrap()
+            .remove("scheduler");
+        no_sched["spec"]["router"]["route"]["http"]["spec"]["rules"][0]["backendRefs"] = json!([
+            {"group": "", "kind": "Service", "name": names::workload_service("v2"), "port": 8000}
+        ]);
+        let mut by_ref = routable(member("v3", "g", 30));
+        by_ref["spec"]["router"]["scheduler"]["pool"] = json!({"ref": {"name": "shared"}});
+        by_ref["spec"]["router"]["route"]["http"]["spec"]["rules"][0]["backendRefs"][0]["name"] =
+            json!("shared");
+        // A member whose admitted route names no own backend: computed as KServe does.
+        let mut bare = routable(member("v4", "g", 40));
+        bare["spec"]["router"]["route"]["http"] = json!({"refs": [{"name": "mine"}]});
+        let route = route_of(&member("v1", "g", 10), &[no_sched, by_ref, bare]);
+        assert_eq!(
+            route["spec"]["rules"][0]["backendRefs"],
+            json!([
+                pool_ref("v1", 10),
+                {"group": "", "kind": "Service", "name": names::workload_service("v2"), "port": 8000, "weight": 20},
+                {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "shared", "port": 8000, "weight": 30},
+                {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": names::pool("v4"), "port": 8000, "weight": 40},
+            ])
+        );
+    }
+
+    /// Only rules with a controller-managed backend are rewritten: the user's own backends and
+    /// the per-participant `/<ns>/<name>/...` rules stay (KServe's `rewriteRulesForGroup`).
+    #[test]
+    fn route_group_keeps_user_and_per_participant_rules() {
+        let mut v1 = member("v1", "g", 9);
+        let own = json!([{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": names::pool("v1"), "port": 8000}]);
+        let user = json!([{"kind": "Service", "name": "user-custom-svc", "port": 80}]);
+        v1["spec"]["router"]["route"]["http"]["spec"]["rules"] = json!([
+            {"matches": [{"path": {"type": "PathPrefix", "value": "/ns/v1/v1"}}], "backendRefs": own},
+            {"matches": [{"path": {"type": "PathPrefix", "value": "/ns/v1-v2"}}], "backendRefs": own},
+            {"matches": [{"path": {"type": "PathPrefix", "value": "/custom"}}], "backendRefs": user},
+        ]);
+        let route = route_of(&v1, &[routable(member("v2", "g", 1))]);
+        let rules = &route["spec"]["rules"];
+        assert_eq!(rules[0]["backendRefs"], own, "per-participant rule");
+        assert_eq!(
+            rules[1]["backendRefs"],
+            json!([pool_ref("v1", 9), pool_ref("v2", 1)]),
+            "/ns/v1-v2 is not below /ns/v1"
+        );
+        assert_eq!(rules[2]["backendRefs"], user, "user rule");
+    }
+
+    /// Without a group the route is the admitted one, without the routing-group label.
+    #[test]
+    fn route_without_group_untouched() {
+        let mut s = member("v1", "g", 1);
+        let route_spec = s["spec"]["router"]["route"]["http"].clone();
+        s["spec"]["router"]["route"] = json!({"http": route_spec});
+        let route = route_of(&s, &[routable(member("v2", "g", 1))]);
+        assert_eq!(
+            route["spec"]["rules"][0]["backendRefs"],
+            json!([{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": names::pool("v1"), "port": 8000}])
+        );
+        assert!(
+            route["metadata"]["labels"]
+                .get(super::super::group::ROUTING_GROUP_LABEL)
+                .is_none()
         );
     }
 }

@@ -356,6 +356,84 @@ struct Caches {
     /// Every namespace's `default` ServiceAccount (field selector `metadata.name=default`), whose
     /// pull secrets the ServiceAccounts we create copy (`None`: not listable at start).
     default_service_accounts: Option<(ApiResource, Store<DynamicObject>)>,
+    /// The LLMInferenceServices themselves (specs packed, see [`cache_form`]): the other
+    /// members of a `route.group`.
+    services: Option<Store<DynamicObject>>,
+}
+
+/// `spec.router.route.group` of a cached service, read without building its spec as a
+/// `Value` (the packed text is scanned once; see [`cache_form`]).
+fn cached_group(o: &DynamicObject) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Spec {
+        router: Option<Router>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Router {
+        route: Option<Route>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Route {
+        group: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Packed {
+        spec: Option<Spec>,
+    }
+    let spec: Spec = match o.data.get(PACKED) {
+        Some(Value::String(text)) => serde_json::from_str::<Packed>(text).ok()?.spec?,
+        _ => serde_json::from_value(o.data.get("spec")?.clone()).ok()?,
+    };
+    spec.router?.route?.group.filter(|g| !g.is_empty())
+}
+
+/// The other services of namespace `ns` in routing group `group`, unpacked. Not `except`.
+fn group_peers(store: &Store<DynamicObject>, ns: &str, group: &str, except: &str) -> Vec<Value> {
+    store
+        .state()
+        .into_iter()
+        .filter(|o| o.metadata.namespace.as_deref() == Some(ns) && o.name_any() != except)
+        .filter(|o| cached_group(o).as_deref() == Some(group))
+        .filter_map(|o| cached_value(&o).ok())
+        .collect()
+}
+
+/// KServe's `groupMemberEventHandler` with `trafficFieldsChanged`: when a service's view as a
+/// group member ([`super::group::Member`]: group, weight, stopped, terminating, routable,
+/// models, backend) changes, or it is deleted, the other members of its old and new group are
+/// queued (their routes carry its backendRef). Runs before the reflector applies the event,
+/// so `store` still holds the old object.
+fn group_fanout(
+    store: Store<DynamicObject>,
+    ar: ApiResource,
+    tx: futures::channel::mpsc::UnboundedSender<ObjectRef<DynamicObject>>,
+) -> impl FnMut(&Result<watcher::Event<DynamicObject>, watcher::Error>) {
+    use super::group::Member;
+    move |ev| {
+        let member = |o: &DynamicObject| {
+            cached_group(o)?;
+            cached_value(o).ok().and_then(|v| Member::of(&v))
+        };
+        let (old, new) = match ev {
+            Ok(watcher::Event::Apply(o)) => {
+                let key = ObjectRef::from_obj_with(o, ar.clone());
+                (store.get(&key).and_then(|p| member(p.as_ref())), member(o))
+            }
+            Ok(watcher::Event::Delete(o)) => (member(o), None),
+            _ => return,
+        };
+        if old == new {
+            return;
+        }
+        for m in old.iter().chain(new.iter()) {
+            for p in group_peers(&store, &m.namespace, &m.group, &m.name) {
+                if let Some(n) = p["metadata"]["name"].as_str() {
+                    let _ =
+                        tx.unbounded_send(ObjectRef::new_with(n, ar.clone()).within(&m.namespace));
+                }
+            }
+        }
+    }
 }
 
 /// How long a reconcile waits for a watch cache's first list before it fails (and retries).
@@ -587,7 +665,16 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
         Api::namespaced_with(client.clone(), &ns, &service_resource());
 
     let regarding = service_ref(&obj);
-    let desired = match super::build::build_with(&svc, &ctx.cfg.build) {
+    // The other members of its routing group, from the services' cache.
+    // (The first list must be complete: no event would requeue it for a member seen late.)
+    let peers = match (super::group::group_of(&svc), &ctx.caches.services) {
+        (Some(g), Some(store)) => {
+            synced(store, "LLMInferenceService").await?;
+            group_peers(store, &ns, g, &name)
+        }
+        _ => Vec::new(),
+    };
+    let desired = match super::build::build_grouped(&svc, &ctx.cfg.build, &peers) {
         Ok(d) => d,
         Err(super::build::BuildError::PendingBaseRefs(names)) => {
             return pending_base_refs(&ctx, &svc_api, &svc, &regarding, &names).await;
@@ -918,7 +1005,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     }
 
     let presets = preset_store(&ctx).await;
-    let status = super::status::status(&svc, &observed, &presets, &now_rfc3339());
+    let status = super::status::status_grouped(&svc, &observed, &presets, &now_rfc3339(), &peers);
     if write_status(&ctx, &svc_api, &svc, status, &ns, &name).await? {
         writes += 1;
     }
@@ -1209,16 +1296,23 @@ pub async fn run_controller(
     // a few managers have written): at 1,000 services that is most of the reconciler's heap.
     let svc_writer = Writer::new(ar.clone());
     let svc_reader = svc_writer.as_reader();
+    let (group_tx, group_rx) = futures::channel::mpsc::unbounded();
     let svc_stream = watcher(svc_api, paged())
         .modify(cache_form(&ar, true))
+        .inspect(group_fanout(svc_reader.clone(), ar.clone(), group_tx))
         .reflect(svc_writer)
         .applied_objects();
-    let mut controller = Controller::for_stream_with(svc_stream, svc_reader, ar).with_config(
-        kube::runtime::controller::Config::default()
-            .debounce(DEBOUNCE)
-            .concurrency(MAX_CONCURRENT_RECONCILES),
-    );
-    let mut caches = Caches::default();
+    let mut caches = Caches {
+        services: Some(svc_reader.clone()),
+        ..Caches::default()
+    };
+    let mut controller = Controller::for_stream_with(svc_stream, svc_reader, ar)
+        .with_config(
+            kube::runtime::controller::Config::default()
+                .debounce(DEBOUNCE)
+                .concurrency(MAX_CONCURRENT_RECONCILES),
+        )
+        .reconcile_on(group_rx);
     // One watch per served child kind fills its cache and wakes the owning service.
     for (api_version, kind, _) in CHILD_KINDS {
         let car = resource_of(api_version, kind);
@@ -1762,6 +1856,66 @@ mod tests {
             lc.retry = LeaseConfig::retry_for(lc.duration);
             assert!(lc.renew_deadline() + lc.retry <= lc.duration, "{secs}");
         }
+    }
+
+    /// KServe's `groupMemberEventHandler` + `trafficFieldsChanged`: a traffic-relevant change
+    /// of a group member (weight, group switch, deletion) queues the other members of its old
+    /// and new group; a change that is not (an annotation) or a service without a group queues
+    /// nothing.
+    #[test]
+    fn group_member_change_requeues_the_other_members() {
+        let ar = service_resource();
+        let svc = |name: &str, group: Option<&str>, weight: i64| {
+            let mut route = json!({"weight": weight});
+            if let Some(g) = group {
+                route["group"] = json!(g);
+            }
+            let mut o: DynamicObject = serde_json::from_value(json!({
+                "metadata": {"name": name, "namespace": "ns"},
+                "spec": {"model": {"name": "llama"}, "router": {"route": route}},
+            }))
+            .unwrap();
+            cache_form(&ar, true)(&mut o);
+            o
+        };
+        let mut writer = Writer::new(ar.clone());
+        for o in [
+            svc("a", Some("g"), 50),
+            svc("b", Some("g"), 50),
+            svc("c", Some("h"), 50),
+            svc("d", None, 50),
+            svc("e", Some("g"), 50),
+        ] {
+            writer.apply_watcher_event(&watcher::Event::Apply(o));
+        }
+        let (tx, mut rx) = futures::channel::mpsc::unbounded();
+        let mut fanout = group_fanout(writer.as_reader(), ar.clone(), tx);
+        let mut queued = |ev: watcher::Event<DynamicObject>| {
+            fanout(&Ok(ev));
+            let mut names = BTreeSet::new();
+            while let Ok(r) = rx.try_recv() {
+                names.insert(r.name);
+            }
+            names.into_iter().collect::<Vec<_>>()
+        };
+        assert_eq!(
+            queued(watcher::Event::Apply(svc("a", Some("g"), 90))),
+            ["b", "e"]
+        );
+        assert_eq!(
+            queued(watcher::Event::Apply(svc("a", Some("h"), 50))),
+            ["b", "c", "e"]
+        );
+        assert_eq!(
+            queued(watcher::Event::Delete(svc("b", Some("g"), 50))),
+            ["a", "e"]
+        );
+        let mut annotated = svc("a", Some("g"), 50);
+        annotated.metadata.annotations = Some([("x".to_string(), "y".to_string())].into());
+        assert!(queued(watcher::Event::Apply(annotated)).is_empty());
+        assert!(queued(watcher::Event::Apply(svc("d", None, 10))).is_empty());
+        assert_eq!(cached_group(&svc("a", Some("g"), 1)).as_deref(), Some("g"));
+        assert_eq!(cached_group(&svc("d", None, 1)), None);
     }
 
     #[test]

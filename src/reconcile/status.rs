@@ -10,6 +10,9 @@
 //!   no router at all the condition is True (`RouterNotConfigured`).
 //! - `PresetsUpToDate`: every preset in the `serving.kserve.io/applied-presets` annotation
 //!   still has the version recorded there (informational; does not affect `Ready`).
+//! - `GroupReady` (True, with a managed route in a `route.group`) and `GroupDegraded` (True,
+//!   `MemberDivergence`, while members of the group serve other models): KServe's
+//!   `applyGroupStatus` (router_group_status.go); informational, they do not affect `Ready`.
 //! - `Ready`: `WorkloadsReady` and `RouterReady`.
 //!
 //! Only fields of the CRD's status schema are written (others would be pruned by the API
@@ -292,6 +295,21 @@ pub fn config_not_found(svc: &Value, message: &str, now: &str) -> Value {
 /// route may be included for the URL), the current presets and the time `now` (RFC 3339,
 /// used only for conditions whose status changes).
 pub fn status(svc: &Value, observed: &[Value], presets: &PresetStore, now: &str) -> Value {
+    status_grouped(svc, observed, presets, now, &[])
+}
+
+/// [`status`] of a service of a `route.group`, given the other services of its namespace
+/// (`others`, as for [`super::build::build_grouped`]): with a managed route, also
+/// `status.router.group` and, as KServe's `applyGroupStatus`, `GroupReady` True and
+/// `GroupDegraded` True (reason `MemberDivergence`) while members serve other models. Neither
+/// gates `Ready`.
+pub fn status_grouped(
+    svc: &Value,
+    observed: &[Value],
+    presets: &PresetStore,
+    now: &str,
+    others: &[Value],
+) -> Value {
     let mut st = Map::new();
     if let Some(g) = svc["metadata"]["generation"].as_i64() {
         st.insert("observedGeneration".into(), g.into());
@@ -516,6 +534,18 @@ pub fn status(svc: &Value, observed: &[Value], presets: &PresetStore, now: &str)
     ];
     if let Some(c) = scaling_cond {
         conds.push(("ScalingReady", c));
+    }
+    if route.is_some()
+        && let Some(g) = super::group::resolve(svc, others)
+    {
+        conds.push((
+            "GroupReady",
+            cond(St::True, "Ready", "the group's backends are routed"),
+        ));
+        if let Some(msg) = super::group::divergence(&g) {
+            conds.push(("GroupDegraded", cond(St::True, "MemberDivergence", msg)));
+        }
+        router.insert("group".into(), super::group::status(&g));
     }
     st.insert("conditions".into(), conditions(svc, conds, now));
     st.insert("workloads".into(), Value::Object(workloads));
@@ -1016,5 +1046,59 @@ mod tests {
             st(&out, "PresetsUpToDate"),
             ("Unknown", "InvalidAnnotation")
         );
+    }
+
+    /// `status.router.group` and the group conditions (KServe's `applyGroupStatus`): the
+    /// matching members with their declared weight, a stopped one marked `stopped`;
+    /// `GroupDegraded` while a member serves another model; `Ready` not gated by either.
+    #[test]
+    fn route_group_status() {
+        let member = |name: &str, weight: i64, model: &str| {
+            json!({
+                "metadata": {"name": name, "namespace": "ns"},
+                "spec": {"model": {"name": model}, "template": {}, "router": {
+                    "route": {"group": "g", "weight": weight, "http": {"spec": {"rules": [{
+                        "backendRefs": [{"kind": "Service", "name": names::workload_service(name), "port": 8000}]}]}}},
+                }},
+                "status": {
+                    "conditions": [{"type": "RouterReady", "status": "True"}],
+                    "workloads": {"primary": {"kind": "Deployment", "name": "x", "readyReplicas": 1}},
+                    "addresses": [{"url": "http://x", "models": [{"name": model}]}],
+                },
+            })
+        };
+        let mut me = member("m", 60, "llama");
+        me["metadata"]["uid"] = json!("u1");
+        me.as_object_mut().unwrap().remove("status");
+        let mut stopped = member("s", 10, "llama");
+        stopped["metadata"]["annotations"] = json!({"serving.kserve.io/stop": "true"});
+        let others = [member("a", 40, "llama"), stopped, member("z", 5, "mistral")];
+        let out = status_grouped(&me, &[], &store(), NOW, &others);
+        let backend =
+            |n: &str| json!({"kind": "Service", "name": names::workload_service(n), "port": 8000});
+        assert_eq!(
+            out["router"]["group"],
+            json!({"name": "g", "members": [
+                {"name": "a", "weight": 40, "backendRef": backend("a")},
+                {"name": "m", "weight": 60, "backendRef": backend("m")},
+                {"name": "s", "weight": 10, "stopped": true, "backendRef": backend("s")},
+            ]})
+        );
+        assert_eq!(st(&out, "GroupReady"), ("True", "Ready"));
+        assert_eq!(st(&out, "GroupDegraded"), ("True", "MemberDivergence"));
+        assert!(
+            condition(&out, "GroupDegraded").unwrap()["message"]
+                .as_str()
+                .unwrap()
+                .ends_with(": mistral")
+        );
+        // Not grouped: neither.
+        me["spec"]["router"]["route"]
+            .as_object_mut()
+            .unwrap()
+            .remove("group");
+        let out = status_grouped(&me, &[], &store(), NOW, &others);
+        assert!(out["router"].get("group").is_none());
+        assert!(condition(&out, "GroupReady").is_none());
     }
 }

@@ -238,6 +238,78 @@ fn every_child_kind_is_accepted_by_the_real_schema_of_its_kind() {
             }
         }
     }
+    // A `route.group` member's HTTPRoute with weighted backendRefs to every member (its own
+    // InferencePool and a routable peer's workload Service), as the reconciler builds it.
+    let grouped: Vec<Value> = [GROUP_A, GROUP_B]
+        .iter()
+        .map(|y| {
+            let mut svc = pipeline
+                .mutate(&serde_norway::from_str(y).unwrap())
+                .unwrap();
+            svc["metadata"]["uid"] = json!("00000000-0000-4000-8000-000000000002");
+            svc
+        })
+        .collect();
+    // The shipped route preset's rules are all per-participant (`/<ns>/<name>/...`), which
+    // stay the member's own; a shared rule (as KServe's publisher paths) gets the split.
+    let mut grouped = grouped;
+    grouped[0]["spec"]["router"]["route"]["http"]["spec"]["rules"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
+            "matches": [{"path": {"type": "PathPrefix", "value": "/v1"}}],
+            "backendRefs": [{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "chat-a-inference-pool", "port": 8000}],
+        }));
+    let mut peer = grouped[1].clone();
+    peer["status"] = json!({
+        "conditions": [{"type": "RouterReady", "status": "True"}],
+        "workloads": {"primary": {"kind": "Deployment", "name": "x", "readyReplicas": 1}},
+    });
+    let route = llmisvc::reconcile::build::build_grouped(&grouped[0], &Default::default(), &[peer])
+        .unwrap()
+        .into_iter()
+        .find(|c| c["kind"] == "HTTPRoute")
+        .expect("a grouped HTTPRoute");
+    assert_eq!(
+        route["spec"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["backendRefs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| (
+                    b["kind"].as_str().unwrap(),
+                    b["weight"].as_i64().unwrap_or(1)
+                ))
+                .collect::<Vec<_>>())
+            .collect::<Vec<_>>(),
+        [
+            vec![("InferencePool", 1)],
+            vec![("Service", 1)],
+            vec![("InferencePool", 80), ("Service", 20)],
+        ],
+        "{route}"
+    );
+    let out = cluster.kubectl_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "--validate=strict",
+            "--field-manager=llmisvc",
+            "-f",
+            "-",
+        ],
+        &route.to_string(),
+    );
+    if !out.status.success() {
+        failures.push(format!(
+            "grouped HTTPRoute: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
     // The check has teeth: a child with a field its schema lacks, and a LeaderWorkerSet whose
     // group size is a string, are refused.
     let mut bad = children_of(&services[0]).remove(0);
@@ -301,6 +373,45 @@ fn every_child_kind_is_accepted_by_the_real_schema_of_its_kind() {
         assert!(accepted.contains(id), "{id} not among the checked children");
     }
 }
+
+/// Two members of routing group `chat` (80/20): `chat-a` with a scheduler, `chat-b` without
+/// (reached at its workload Service).
+const GROUP_A: &str = r#"
+apiVersion: serving.kserve.io/v1alpha2
+kind: LLMInferenceService
+metadata:
+  name: chat-a
+  namespace: demo
+spec:
+  model:
+    uri: hf://Qwen/Qwen2.5-0.5B-Instruct
+    name: qwen
+  template: {}
+  router:
+    gateway: {}
+    scheduler: {}
+    route:
+      group: chat
+      weight: 80
+"#;
+
+const GROUP_B: &str = r#"
+apiVersion: serving.kserve.io/v1alpha2
+kind: LLMInferenceService
+metadata:
+  name: chat-b
+  namespace: demo
+spec:
+  model:
+    uri: hf://Qwen/Qwen2.5-0.5B-Instruct
+    name: qwen
+  template: {}
+  router:
+    gateway: {}
+    route:
+      group: chat
+      weight: 20
+"#;
 
 /// A single-node service whose one pod asks for more GPUs than any node has (admitted: the
 /// webhook runs with `--max-gpus-per-node 16`, a GPU profile larger than the nodes).

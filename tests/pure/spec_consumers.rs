@@ -83,11 +83,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "spec.router.route.http.refs[].name",
         "a user-managed HTTPRoute: KServe reads it for status",
     ),
-    ("spec.router.route.group", "v1alpha2 route group: not read"),
-    (
-        "spec.router.route.weight",
-        "v1alpha2 route weight: not read",
-    ),
     (
         "spec.router.ingress.refs[].name",
         "KServe: an Ingress instead of a Gateway",
@@ -275,7 +270,12 @@ fn bases() -> Vec<Value> {
         common(json!({
             "kvCacheOffloading": offloading(json!({"emptyDir": {"size": "10Gi"}})),
             "scaling": {"minReplicas": 1, "maxReplicas": 4, "keda": keda()},
-            "router": {"route": {"http": {"spec": {"rules": [{"timeouts": {"request": "30s"}}]}}},
+            "router": {"route": {"group": "chat", "weight": 3, "http": {"spec": {"rules": [
+                    {"timeouts": {"request": "30s"}},
+                    // A shared (not per-participant) rule to the service's own pool: a group
+                    // member's weight lands on it.
+                    {"matches": [{"path": {"type": "PathPrefix", "value": "/v1"}}],
+                     "backendRefs": [{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "s-inference-pool", "port": 8000}]}]}}},
                 "gateway": {"refs": [{"name": "gw", "namespace": "gs", "sectionName": "http"}]},
                 "scheduler": {"replicas": 1, "labels": {"a": "b"}, "annotations": {"a": "b"},
                     "template": {"containers": [{"name": "main", "env": [{"name": "X", "value": "1"}]}]},
