@@ -100,7 +100,10 @@ fn status_observed() -> Vec<Value> {
 
 /// The status of `obj` as admitted, with [`status_observed`].
 fn status_of(engine: &Engine, obj: &Value) -> Value {
-    let mut admitted = engine.admit(obj).ok().expect("admitted").object;
+    let mut admitted = match engine.admit(obj) {
+        Ok(a) => a.object,
+        Err(e) => panic!("refused: {e:?}"),
+    };
     admitted["metadata"]["uid"] = json!("00000000-0000-4000-8000-000000000001");
     let presets = llmisvc::presets::PresetStore::embedded("llmisvc-system").unwrap();
     llmisvc::reconcile::status::status(
