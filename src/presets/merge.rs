@@ -13,9 +13,11 @@
 //! * an empty object in the overlay is therefore a no-op too (`scheduler: {}` in a baseRef keeps
 //!   the well-known scheduler preset; opendatahub-io/kserve#772);
 //! * lists whose field name has a Kubernetes patch merge key are merged item by item on that key
-//!   (see [`merge_key`]): matching items merge recursively, base order first, then the overlay's
-//!   new items in overlay order. The key must be present as a scalar in every item of both lists
-//!   and unique in the overlay's; otherwise the list is treated like any other list;
+//!   (see [`merge_key`]): matching items merge recursively, in strategic merge patch's order
+//!   (the overlay's items in overlay order, items new in the overlay before the base's remaining
+//!   ones: base `[main]` + overlay `[sidecar]` is `[sidecar, main]`, as KServe's
+//!   config_merge_test.go expects). The key must be present as a scalar in every item of both
+//!   lists and unique in the overlay's; otherwise the list is treated like any other list;
 //! * every other list is replaced by the overlay's list (an empty overlay list empties it);
 //! * fields that are alternatives of one another (the private `alternatives`) are not mixed: when the
 //!   overlay sets one, the base's others are dropped. A user volume `{name: home,
@@ -226,20 +228,59 @@ fn first_matches(within: &[Value], items: &[Value], key: &str) -> Vec<Option<usi
         .collect()
 }
 
-/// Matching items merge (the first base item with a key takes the overlay's item), base order
-/// first, then the overlay's new items in overlay order. Overlay keys are unique (checked by
-/// the caller), so an item pushed here is never matched again.
+/// Matching items merge (the first base item with a key takes the overlay's item); the order is
+/// strategic merge patch's ([`smp_order`]). Overlay keys are unique (checked by the caller), so
+/// a base item is matched at most once.
 fn merge_keyed(base: &mut Vec<Value>, overlay: Vec<Value>, key: &str, field: Option<&str>) {
     let matches = first_matches(base, &overlay, key);
+    let mut items: Vec<Option<Value>> = std::mem::take(base).into_iter().map(Some).collect();
+    let mut merged = Vec::with_capacity(overlay.len());
     for (mut o, m) in overlay.into_iter().zip(matches) {
-        match m {
-            Some(i) => merge_field(field, &mut base[i], o),
+        match m.and_then(|i| items[i].take().map(|b| (i, b))) {
+            Some((i, mut b)) => {
+                merge_field(field, &mut b, o);
+                merged.push((Some(i), b));
+            }
             None => {
                 strip_nulls_in_place(&mut o);
-                base.push(o);
+                merged.push((None, o));
             }
         }
     }
+    let base_only = items
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, b)| b.map(|b| (i, b)))
+        .collect();
+    *base = smp_order(base_only, merged);
+}
+
+/// The order of a keyed list after a strategic merge patch, as apimachinery's
+/// `normalizeElementOrder` / `mergeSortedSlice` (pkg/util/strategicpatch/patch.go) gives it
+/// and KServe's config_merge_test.go expects ("merge pod spec, add container": base
+/// `[busybox]`, overlay `[busybox-2]` give `[busybox-2, busybox]`): the overlay's items
+/// (merged with their base item) in overlay order, with the base-only items (in base order)
+/// interleaved: a base-only item goes first only when the overlay item it is compared with is
+/// also in the base, after it. So items new in the overlay come before the base's remaining
+/// ones. `base_only` and `overlay` carry each item's index in the base (`None`: new).
+fn smp_order(base_only: Vec<(usize, Value)>, overlay: Vec<(Option<usize>, Value)>) -> Vec<Value> {
+    let mut out = Vec::with_capacity(base_only.len() + overlay.len());
+    let mut left = base_only.into_iter().peekable();
+    let mut right = overlay.into_iter().peekable();
+    loop {
+        let take_left = match (left.peek(), right.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some((li, _)), Some((ri, _))) => ri.is_some_and(|ri| *li < ri),
+        };
+        if take_left {
+            out.extend(left.next().map(|(_, v)| v));
+        } else {
+            out.extend(right.next().map(|(_, v)| v));
+        }
+    }
+    out
 }
 
 /// `*top = merge(base, top)`: the same merge, computed in the overlay (`top`), so that only
@@ -302,25 +343,23 @@ fn under_maps(top: &mut Map<String, Value>, base: &Map<String, Value>, group: Op
 fn under_keyed(top: &mut Vec<Value>, base: &[Value], key: &str, field: Option<&str>) {
     // For each top item, the base item it merges into (the first with its key).
     let matches = first_matches(base, top, key);
-    let mut taken: Vec<Option<Value>> = std::mem::take(top).into_iter().map(Some).collect();
-    let mut by_base: Vec<Option<usize>> = vec![None; base.len()];
-    for (j, m) in matches.iter().enumerate() {
+    let mut matched = vec![false; base.len()];
+    let mut merged = Vec::with_capacity(top.len());
+    for (mut t, m) in std::mem::take(top).into_iter().zip(matches) {
+        // Top keys are unique: a base item is matched at most once.
         if let Some(i) = m {
-            by_base[*i] = Some(j);
+            under_field(field, &mut t, &base[i]);
+            matched[i] = true;
         }
+        merged.push((m, t));
     }
-    top.reserve(base.len() + taken.len());
-    for (b, j) in base.iter().zip(by_base) {
-        match j.and_then(|j| taken[j].take()) {
-            Some(mut t) => {
-                under_field(field, &mut t, b);
-                top.push(t);
-            }
-            None => top.push(b.clone()),
-        }
-    }
-    // The top's own items (already without nulls).
-    top.extend(taken.into_iter().flatten());
+    let base_only = base
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !matched[*i])
+        .map(|(i, b)| (i, b.clone()))
+        .collect();
+    *top = smp_order(base_only, merged);
 }
 
 /// `v` without `null` object members (recursively); `null` list items are kept.
@@ -376,11 +415,17 @@ mod tests {
                 json!({"a": null, "b": {"c": null, "d": 1}}),
                 json!({"a": 1, "b": {"d": 1}}),
             ),
-            // containers by name, base order then new ones
+            // containers by name, in strategic merge patch's order (the overlay's, new items
+            // before the base's remaining ones)
             (
                 json!({"containers": [{"name": "main", "image": "a"}, {"name": "side", "image": "s"}]}),
                 json!({"containers": [{"name": "extra"}, {"name": "main", "image": "b"}]}),
-                json!({"containers": [{"name": "main", "image": "b"}, {"name": "side", "image": "s"}, {"name": "extra"}]}),
+                json!({"containers": [{"name": "extra"}, {"name": "main", "image": "b"}, {"name": "side", "image": "s"}]}),
+            ),
+            (
+                json!({"containers": [{"name": "busybox"}]}),
+                json!({"containers": [{"name": "busybox-2"}]}),
+                json!({"containers": [{"name": "busybox-2"}, {"name": "busybox"}]}),
             ),
             // env by name
             (
@@ -520,14 +565,42 @@ mod tests {
                                 o[..i].iter().all(|y| item_key(x, key) != item_key(y, key))
                             }) =>
                     {
-                        let mut out = b.clone();
+                        // apimachinery's mergeSlice + normalizeElementOrder: the patch's
+                        // items (merged) in patch order, the server-only ones interleaved by
+                        // mergeSortedSlice on their positions in the base.
+                        let mut used = vec![false; b.len()];
+                        let mut right: Vec<(Option<usize>, Value)> = Vec::new();
                         for x in o {
-                            match out
-                                .iter()
-                                .position(|y| item_key(y, key) == item_key(x, key))
-                            {
-                                Some(i) => out[i] = value(None, &out[i], x),
-                                None => out.push(strip(x)),
+                            match b.iter().position(|y| item_key(y, key) == item_key(x, key)) {
+                                Some(i) => {
+                                    used[i] = true;
+                                    right.push((Some(i), value(None, &b[i], x)));
+                                }
+                                None => right.push((None, strip(x))),
+                            }
+                        }
+                        let left: Vec<(usize, Value)> = b
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| !used[*i])
+                            .map(|(i, y)| (i, y.clone()))
+                            .collect();
+                        let (mut i, mut j) = (0, 0);
+                        let mut out = Vec::new();
+                        while i < left.len() || j < right.len() {
+                            let take_left = if i >= left.len() {
+                                false
+                            } else if j >= right.len() {
+                                true
+                            } else {
+                                matches!(right[j].0, Some(ri) if left[i].0 < ri)
+                            };
+                            if take_left {
+                                out.push(left[i].1.clone());
+                                i += 1;
+                            } else {
+                                out.push(right[j].1.clone());
+                                j += 1;
                             }
                         }
                         Value::Array(out)

@@ -508,6 +508,10 @@ pub const EMBEDDED_FILES: &[(&str, &str)] = &[
         "kserve-config-llm-router-route.yaml",
         include_str!("../../deploy/presets/kserve-config-llm-router-route.yaml"),
     ),
+    (
+        "kserve-config-llm-tracing.yaml",
+        include_str!("../../deploy/presets/kserve-config-llm-tracing.yaml"),
+    ),
 ];
 
 /// Parses YAML text (several documents allowed; empty documents skipped) into JSON values.

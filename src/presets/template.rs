@@ -672,6 +672,108 @@ fn is_podspec(key: &str, schema: &Value) -> bool {
         && schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true))
 }
 
+/// The fields of Go's `net/url.URL`, which KServe's `apis.URL` fields (`model.uri`, a LoRA
+/// adapter's `uri`) are: `{{ .Spec.Model.URI.Host }}{{ .Spec.Model.URI.Path }}` as in KServe's
+/// config_merge_test.go. See [`url_field`].
+pub const URL_FIELDS: [&str; 11] = [
+    "Scheme",
+    "Opaque",
+    "User",
+    "Host",
+    "Path",
+    "RawPath",
+    "OmitHost",
+    "ForceQuery",
+    "RawQuery",
+    "Fragment",
+    "RawFragment",
+];
+
+/// Whether schema property `key` is one of KServe's `apis.URL` fields (a string named `uri`).
+fn is_url(key: &str, schema: &Value) -> bool {
+    key == "uri" && schema.get("type").and_then(Value::as_str) == Some("string")
+}
+
+/// Go's `url.PathUnescape`, leniently: an invalid escape is kept as written.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (
+                (b[i + 1] as char).to_digit(16),
+                (b[i + 2] as char).to_digit(16),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
+}
+
+/// Field `field` ([`URL_FIELDS`]) of `uri` as Go's `url.Parse` gives it: `hf://org/model` has
+/// `Scheme` `hf` (lower-cased), `Host` `org`, `Path` `/model`; `User` is the `user[:password]`
+/// before `@` in the authority (nil when absent), `RawQuery` what follows `?`, `Fragment` what
+/// follows `#` (unescaped), `Opaque` the rest of a URI whose scheme is not followed by `/`;
+/// `ForceQuery` is whether the URI ends in an empty `?`. `RawPath` / `RawFragment` are always
+/// empty and `OmitHost` false (Go sets them only for unusual escapings and `scheme:///`).
+pub fn url_field(uri: &str, field: &str) -> Value {
+    let (mut rest, fragment) = match uri.split_once('#') {
+        Some((r, f)) => (r, f),
+        None => (uri, ""),
+    };
+    let mut scheme = String::new();
+    if let Some(i) = rest.find(':')
+        && i > 0
+        && rest.as_bytes()[0].is_ascii_alphabetic()
+        && rest[..i]
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c))
+    {
+        scheme = rest[..i].to_ascii_lowercase();
+        rest = &rest[i + 1..];
+    }
+    let (mut rest, query, force_query) = match rest.split_once('?') {
+        Some((r, q)) => (r, q, q.is_empty()),
+        None => (rest, "", false),
+    };
+    let (mut opaque, mut user, mut host) = ("", Value::Null, "");
+    if !scheme.is_empty() && !rest.starts_with('/') {
+        opaque = rest;
+        rest = "";
+    } else if let Some(after) = rest.strip_prefix("//") {
+        let (authority, path) = match after.find('/') {
+            Some(i) => (&after[..i], &after[i..]),
+            None => (after, ""),
+        };
+        host = authority;
+        if let Some(i) = authority.rfind('@') {
+            user = Value::String(unescape(&authority[..i]));
+            host = &authority[i + 1..];
+        }
+        rest = path;
+    }
+    match field {
+        "Scheme" => scheme.into(),
+        "Opaque" => opaque.into(),
+        "User" => user,
+        "Host" => host.into(),
+        "Path" => unescape(rest).into(),
+        "RawQuery" => query.into(),
+        "Fragment" => unescape(fragment).into(),
+        "ForceQuery" => force_query.into(),
+        "OmitHost" => false.into(),
+        "RawPath" | "RawFragment" => "".into(),
+        _ => Value::Null,
+    }
+}
+
 fn walk(schema: &Value, path: &[String], s: &Schemas) -> bool {
     let Some((seg, rest)) = path.split_first() else {
         return true;
@@ -680,6 +782,13 @@ fn walk(schema: &Value, path: &[String], s: &Schemas) -> bool {
         if let Some((k, sub)) = props.iter().find(|(k, _)| k.eq_ignore_ascii_case(seg)) {
             if is_podspec(k, sub) {
                 return walk(&s.pod, rest, s);
+            }
+            if is_url(k, sub) {
+                return match rest {
+                    [] => true,
+                    [f] => URL_FIELDS.contains(&f.as_str()),
+                    _ => false,
+                };
             }
             return walk(sub, rest, s);
         }
@@ -717,8 +826,16 @@ fn lookup(root: &Value, path: &[String]) -> Value {
         Some(v) => v,
         None => return Value::Null,
     };
-    for seg in rest {
+    for (i, seg) in rest.iter().enumerate() {
         let Value::Object(m) = cur else {
+            // A field of a URI (`.Spec.Model.URI.Host`): Go's `url.URL`.
+            if let Value::String(u) = cur
+                && i + 1 == rest.len()
+                && i > 0
+                && rest[i - 1].eq_ignore_ascii_case("uri")
+            {
+                return url_field(u, seg);
+            }
             return Value::Null;
         };
         let found = m.get(seg.as_str()).or_else(|| {

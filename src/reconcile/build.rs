@@ -156,6 +156,12 @@ pub struct Meta {
     /// ([`PROPAGATED_ANNOTATION_PREFIXES`], plus [`PROPAGATED_LWS_ANNOTATION_PREFIX`], which
     /// only LeaderWorkerSets take).
     pub propagated_annotations: Map<String, Value>,
+    /// `spec.tracing` (merged: the `kserve-config-llm-tracing` preset fills its defaults), when
+    /// set: see [`inject_server_tracing`] / [`inject_scheduler_tracing`].
+    pub tracing: Option<Map<String, Value>>,
+    /// `spec.model.confidential`, when `enabled: true`: its `resourceId` (may be empty); see
+    /// [`inject_confidential`].
+    pub confidential: Option<String>,
 }
 
 /// The string entries of `map` whose key starts with one of `prefixes`.
@@ -204,6 +210,18 @@ impl Meta {
                 let mut p = PROPAGATED_ANNOTATION_PREFIXES.to_vec();
                 p.push(PROPAGATED_LWS_ANNOTATION_PREFIX);
                 p
+            }),
+            tracing: obj(svc["spec"].get("tracing"), "spec.tracing")?.cloned(),
+            confidential: obj(
+                svc["spec"]["model"].get("confidential"),
+                "spec.model.confidential",
+            )?
+            .filter(|c| c.get("enabled").and_then(Value::as_bool) == Some(true))
+            .map(|c| {
+                c.get("resourceId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
             }),
         })
     }
@@ -447,7 +465,14 @@ impl Workload<'_> {
             self.spec.get("rolloutStrategy"),
             &format!("{}rolloutStrategy", self.path),
         )?;
-        let template = Value::Object(self.template()?.clone());
+        let mut template = self.template()?.clone();
+        let suffix = match self.pool {
+            Pool::Decode => "-decode",
+            Pool::Prefill => "-prefill",
+        };
+        inject_server_tracing(&mut template, meta, suffix);
+        inject_confidential(&mut template, meta);
+        let template = Value::Object(template);
         let mut spec = Map::new();
         if scaling.is_none() {
             spec.insert("replicas".into(), replicas.unwrap_or(1).into());
@@ -457,6 +482,8 @@ impl Workload<'_> {
             let mut worker = obj(Some(worker), &format!("{}worker", self.path))?
                 .cloned()
                 .unwrap_or_default();
+            inject_server_tracing(&mut worker, meta, suffix);
+            inject_confidential(&mut worker, meta);
             let mut template = template;
             // As KServe: leader and worker pods run as one ServiceAccount, the template's (else
             // the worker's) own, else one named after the LeaderWorkerSet that we create.
@@ -1030,6 +1057,9 @@ impl<'a> Plan<'a> {
             PART_OF_LABEL: PART_OF,
         });
         let comp = [(APP_COMPONENT_LABEL, TOKENIZER_COMPONENT)];
+        // As KServe: the tokenizer's model download is a storage initializer too.
+        let mut pod = pod.clone();
+        inject_confidential(&mut pod, meta);
         let mut d = meta.object("apps/v1", "Deployment", &names::tokenizer(n), &comp);
         d.insert(
             "spec".into(),
@@ -1145,6 +1175,7 @@ impl<'a> Plan<'a> {
             && epp_version_at_least(s, (0, 9, 0)))
         .then(|| tokenizer_url(meta));
         wire_scheduler_config(s, &mut pod, tokenizer_url.as_deref())?;
+        inject_scheduler_tracing(&mut pod, meta);
         let mut labels = obj(s.get("labels"), &format!("{p}labels"))?
             .cloned()
             .unwrap_or_default();
@@ -1708,6 +1739,156 @@ pub fn inject_default_sa_secrets(children: &mut [Value], default_sa: &Value) {
             }
         }
     }
+}
+
+/// Service name of the endpoint picker's traces (KServe tracing.go `defaultSchedulerServiceName`).
+pub const TRACING_SCHEDULER_SERVICE: &str = "inference-scheduler";
+/// Service name prefix of vLLM's traces, `-decode` / `-prefill` appended (KServe tracing.go
+/// `defaultServerServiceName`).
+pub const TRACING_SERVER_SERVICE: &str = "inference-server";
+
+/// Whether `args` has `flag` as `flag` or `flag=value` (KServe tracing.go `hasArg`).
+fn has_arg(args: &[Value], flag: &str) -> bool {
+    args.iter().filter_map(Value::as_str).any(|a| {
+        a == flag
+            || a.strip_prefix(flag)
+                .is_some_and(|rest| rest.starts_with('='))
+    })
+}
+
+/// Appends the env vars of `env` whose names `container` does not have yet: the user's own
+/// values win (KServe tracing.go `mergeEnvVars`; `AddOrReplaceEnv` followed by the user's
+/// override for the storage initializer). A container whose `env` is not a list is left alone
+/// (validation reports it).
+fn merge_env(container: &mut Map<String, Value>, env: Vec<Value>) {
+    let list = container
+        .entry("env")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    let Value::Array(list) = list else { return };
+    for e in env {
+        if !list.iter().any(|x| x.get("name") == e.get("name")) {
+            list.push(e);
+        }
+    }
+}
+
+/// The container named `name` of a pod spec's `key` list (`containers`, `initContainers`).
+fn container_mut<'a>(
+    pod: &'a mut Map<String, Value>,
+    key: &str,
+    name: &str,
+) -> Option<&'a mut Map<String, Value>> {
+    pod.get_mut(key)?
+        .as_array_mut()?
+        .iter_mut()
+        .filter_map(Value::as_object_mut)
+        .find(|c| c.get("name").and_then(Value::as_str) == Some(name))
+}
+
+/// The OpenTelemetry env of a traced container, as KServe's tracing.go: `OTEL_SERVICE_NAME`,
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_TRACES_EXPORTER`, `OTEL_TRACES_SAMPLER`,
+/// `OTEL_TRACES_SAMPLER_ARG` from `spec.tracing` (`exporterEndpoint`, `exporter`, `sampler`,
+/// `samplerArg`; empty when unset), then the Kubernetes resource attributes
+/// (`otelResourceAttributeEnvVars`: node and pod name by the downward API, composed into
+/// `OTEL_RESOURCE_ATTRIBUTES` with the namespace and `llmisvc.name`).
+fn tracing_env(t: &Map<String, Value>, meta: &Meta, service: &str, endpoint: &str) -> Vec<Value> {
+    let field = |k: &str| t.get(k).and_then(Value::as_str).unwrap_or_default();
+    vec![
+        json!({"name": "OTEL_SERVICE_NAME", "value": service}),
+        json!({"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": endpoint}),
+        json!({"name": "OTEL_TRACES_EXPORTER", "value": field("exporter")}),
+        json!({"name": "OTEL_TRACES_SAMPLER", "value": field("sampler")}),
+        json!({"name": "OTEL_TRACES_SAMPLER_ARG", "value": field("samplerArg")}),
+        json!({"name": "OTEL_RESOURCE_ATTRIBUTES_NODE_NAME",
+            "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.nodeName"}}}),
+        json!({"name": "OTEL_RESOURCE_ATTRIBUTES_POD_NAME",
+            "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}),
+        json!({"name": "OTEL_RESOURCE_ATTRIBUTES", "value": format!(
+            "k8s.namespace.name={},k8s.node.name=$(OTEL_RESOURCE_ATTRIBUTES_NODE_NAME),k8s.pod.name=$(OTEL_RESOURCE_ATTRIBUTES_POD_NAME),llmisvc.name={}",
+            meta.namespace, meta.name)}),
+    ]
+}
+
+/// vLLM tracing of a workload pod spec (`role_suffix` `-decode` or `-prefill`), as KServe's
+/// `injectServerTracing` (tracing.go): when `spec.tracing` is set with a non-empty
+/// `exporterEndpoint` (the `kserve-config-llm-tracing` preset's default is
+/// `http://otel-collector:4317`), the `main` container gets `--otlp-traces-endpoint <endpoint>`
+/// and `--collect-detailed-traces all` (each unless already passed) appended to its `args`,
+/// and the [`tracing_env`] with service name `inference-server<role_suffix>`.
+pub fn inject_server_tracing(pod: &mut Map<String, Value>, meta: &Meta, role_suffix: &str) {
+    let Some(t) = &meta.tracing else { return };
+    let endpoint = t
+        .get("exporterEndpoint")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if endpoint.is_empty() {
+        return;
+    }
+    let Some(main) = container_mut(pod, "containers", "main") else {
+        return;
+    };
+    if let Value::Array(args) = main
+        .entry("args")
+        .or_insert_with(|| Value::Array(Vec::new()))
+    {
+        if !has_arg(args, "--otlp-traces-endpoint") {
+            args.push("--otlp-traces-endpoint".into());
+            args.push(endpoint.into());
+        }
+        if !has_arg(args, "--collect-detailed-traces") {
+            args.push("--collect-detailed-traces".into());
+            args.push("all".into());
+        }
+    }
+    let service = format!("{TRACING_SERVER_SERVICE}{role_suffix}");
+    merge_env(main, tracing_env(t, meta, &service, endpoint));
+}
+
+/// Endpoint-picker tracing, as KServe's `injectSchedulerTracing` (tracing.go): when
+/// `spec.tracing` is set, the scheduler's `main` container gets `--tracing=true` (unless it
+/// passes `--tracing` / `-tracing`) and the [`tracing_env`] with service name
+/// `inference-scheduler`.
+pub fn inject_scheduler_tracing(pod: &mut Map<String, Value>, meta: &Meta) {
+    let Some(t) = &meta.tracing else { return };
+    let Some(main) = container_mut(pod, "containers", "main") else {
+        return;
+    };
+    if let Value::Array(args) = main
+        .entry("args")
+        .or_insert_with(|| Value::Array(Vec::new()))
+        && !has_arg(args, "--tracing")
+        && !has_arg(args, "-tracing")
+    {
+        args.push("--tracing=true".into());
+    }
+    let endpoint = t
+        .get("exporterEndpoint")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    merge_env(
+        main,
+        tracing_env(t, meta, TRACING_SCHEDULER_SERVICE, endpoint),
+    );
+}
+
+/// Confidential model serving, as KServe's `attachStorageInitializer` with
+/// `ApplyConfidentialContainerConfig` (workload_storage.go, pkg/utils/confidential.go): with
+/// `spec.model.confidential.enabled: true`, the model's `storage-initializer` init container
+/// gets `CONFIDENTIAL_ENABLED=true` and, when `resourceId` is set, `CONFIDENTIAL_RESOURCE_ID`
+/// (the KBS key `kbs:///<repo>/<type>/<tag>`), so that the storage initializer decrypts the
+/// downloaded model with a key released after TEE attestation. A value the user gave the init
+/// container wins. Pods without a storage initializer (`pvc://`, `oci://`, storage initializer
+/// disabled) are unchanged (admission warns for those URIs, as KServe's webhook).
+pub fn inject_confidential(pod: &mut Map<String, Value>, meta: &Meta) {
+    let Some(id) = &meta.confidential else { return };
+    let Some(init) = container_mut(pod, "initContainers", "storage-initializer") else {
+        return;
+    };
+    let mut env = vec![json!({"name": "CONFIDENTIAL_ENABLED", "value": "true"})];
+    if !id.is_empty() {
+        env.push(json!({"name": "CONFIDENTIAL_RESOURCE_ID", "value": id}));
+    }
+    merge_env(init, env);
 }
 
 /// The child objects of `svc` (a whole `serving.kserve.io/v1alpha2` LLMInferenceService, as

@@ -950,9 +950,41 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
         }
     }
 
-    // Gateways named by the route, for the URL.
-    let route = &svc["spec"]["router"]["route"]["http"]["spec"]["parentRefs"];
-    for p in route.as_array().into_iter().flatten() {
+    // User-managed HTTPRoutes (`router.route.http.refs`), as KServe's
+    // `collectReferencedRoutes`: read (GET: they carry none of our labels, so no watch cache
+    // has them; a change to one is seen at the next reconcile or resync) for the status.
+    let mut parent_refs: Vec<Value> = svc["spec"]["router"]["route"]["http"]["spec"]["parentRefs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let referenced = super::status::referenced_routes(&svc);
+    if !referenced.is_empty() && svc["spec"]["router"]["route"]["http"]["spec"].is_null() {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), &ns, &http_route_resource());
+        for rname in referenced {
+            match api.get_opt(&rname).await {
+                Ok(Some(r)) => {
+                    let mut r = serde_json::to_value(r)?;
+                    r["apiVersion"] = "gateway.networking.k8s.io/v1".into();
+                    r["kind"] = "HTTPRoute".into();
+                    parent_refs.extend(
+                        r["spec"]["parentRefs"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default(),
+                    );
+                    observed.push(r);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(%ns, service = %name, route = %rname, error = %e, "cannot read a referenced HTTPRoute")
+                }
+            }
+        }
+    }
+
+    // Gateways named by the routes, for the URL.
+    for p in &parent_refs {
         if p.get("kind").and_then(Value::as_str).unwrap_or("Gateway") != "Gateway" {
             continue;
         }
@@ -1209,6 +1241,13 @@ async fn served(client: &Client, ar: &ApiResource) -> bool {
 }
 
 /// The Gateway resource (`gateway.networking.k8s.io/v1`).
+fn http_route_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
+        "httproutes",
+    )
+}
+
 fn gateway_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "Gateway"),

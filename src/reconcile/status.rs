@@ -190,6 +190,19 @@ fn observed_workload(r: &ChildRef, ready: Option<i64>) -> Value {
     Value::Object(m)
 }
 
+/// Names of the user-managed HTTPRoutes of `svc` (`spec.router.route.http.refs[].name`, in the
+/// service's namespace), non-empty ones, in order.
+pub fn referenced_routes(svc: &Value) -> Vec<String> {
+    svc["spec"]["router"]["route"]["http"]["refs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["name"].as_str())
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 fn route_accepted(route: &Value) -> Option<bool> {
     let parents = route["status"]["parents"].as_array()?;
     Some(parents.iter().any(|p| {
@@ -403,8 +416,40 @@ pub fn status_grouped(
     // Router.
     let route = plan.route_ref();
     let route_obj = route.as_ref().and_then(|r| find(observed, r));
+    // User-managed routes (`router.route.http.refs`, no managed route): as KServe's
+    // `collectReferencedRoutes` / `validateHTTPRouteReferences` (router.go,
+    // router_validation.go), each must exist in the service's namespace and be accepted by a
+    // gateway; they give the gateways and the URL.
+    let ref_routes: Vec<ChildRef> = if route.is_none() {
+        referenced_routes(svc)
+            .into_iter()
+            .map(|name| ChildRef {
+                api_version: "gateway.networking.k8s.io/v1",
+                kind: "HTTPRoute",
+                name,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut router_problems = sched_msgs;
     let mut router_pending = false;
+    for r in &ref_routes {
+        match find(observed, r).map(route_accepted) {
+            None => router_problems.push(format!("HTTPRoute {ns}/{} does not exist", r.name)),
+            Some(None) => {
+                router_pending = true;
+                router_problems.push(format!(
+                    "HTTPRoute {} not yet accepted by a gateway",
+                    r.name
+                ));
+            }
+            Some(Some(false)) => {
+                router_problems.push(format!("HTTPRoute {} not accepted by a gateway", r.name))
+            }
+            Some(Some(true)) => {}
+        }
+    }
     if let Some(r) = &route {
         match route_obj.map(route_accepted) {
             None => {
@@ -424,7 +469,7 @@ pub fn status_grouped(
             Some(Some(true)) => {}
         }
     }
-    let router_cond = if route.is_none() && sched_ok.is_none() {
+    let router_cond = if route.is_none() && ref_routes.is_empty() && sched_ok.is_none() {
         cond(
             St::True,
             "RouterNotConfigured",
@@ -459,9 +504,18 @@ pub fn status_grouped(
     // empty (core) group was refused by kube-apiserver v1.20 in the real-cluster test (the
     // value reached validation as null; cause not pinned down).
     let mut origin = Value::Null;
+    // Each route (the managed one, else the referenced ones) with its spec.
+    let mut routes: Vec<(&str, &Value)> = Vec::new();
     if let Some(r) = &route {
-        let spec = &svc["spec"]["router"]["route"]["http"]["spec"];
-        let mut gateways = Vec::new();
+        routes.push((&r.name, &svc["spec"]["router"]["route"]["http"]["spec"]));
+    }
+    for r in &ref_routes {
+        if let Some(o) = find(observed, r) {
+            routes.push((&r.name, &o["spec"]));
+        }
+    }
+    let mut gateways = Vec::new();
+    for (rname, spec) in routes {
         for p in spec["parentRefs"].as_array().into_iter().flatten() {
             if p.get("kind").and_then(Value::as_str).unwrap_or("Gateway") != "Gateway" {
                 continue;
@@ -470,7 +524,7 @@ pub fn status_grouped(
             let gns = p["namespace"].as_str().unwrap_or(ns);
             gateways.push(json!({
                 "group": "gateway.networking.k8s.io", "kind": "Gateway", "name": gname, "namespace": gns,
-                "httpRoutes": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": r.name, "namespace": ns}],
+                "httpRoutes": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": rname, "namespace": ns}],
             }));
             let gw = observed.iter().find(|o| {
                 o["kind"] == "Gateway"
@@ -489,9 +543,9 @@ pub fn status_grouped(
                 origin = json!({"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": gname, "namespace": gns});
             }
         }
-        if !gateways.is_empty() {
-            router.insert("gateways".into(), Value::Array(gateways));
-        }
+    }
+    if !gateways.is_empty() {
+        router.insert("gateways".into(), Value::Array(gateways));
     }
 
     let scaling_cond = scaling_condition(&plan, observed);
@@ -906,6 +960,44 @@ mod tests {
         assert_eq!(st(&out, "Ready"), ("True", "Ready"));
         assert_eq!(out["url"], "http://10.0.0.1/ns/m");
         assert_eq!(out["router"]["gateways"][0]["name"], "gw");
+    }
+
+    /// As KServe's `collectReferencedRoutes` / `validateHTTPRouteReferences`: with
+    /// `route.http.refs` no route is built; a missing referenced route makes the router not
+    /// ready ("does not exist"), an accepted one gives the gateways and the URL.
+    #[test]
+    fn referenced_routes_give_router_status_and_url() {
+        let s = svc(
+            json!({"template": {}, "router": {"route": {"http": {"refs": [{"name": "mine"}]}}}}),
+        );
+        let d = deploy("m-kserve", 1, Some(1));
+        let out = status(&s, std::slice::from_ref(&d), &store(), NOW);
+        assert_eq!(st(&out, "RouterReady"), ("False", "RouterNotReady"));
+        let msg = condition(&out, "RouterReady").unwrap()["message"].clone();
+        assert!(
+            msg.as_str()
+                .unwrap()
+                .contains("HTTPRoute ns/mine does not exist"),
+            "{msg}"
+        );
+        let route = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": "mine", "namespace": "ns"},
+            "spec": {"parentRefs": [{"name": "gw", "namespace": "sys"}],
+                "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/mine/"}}]}]},
+            "status": {"parents": [{"conditions": [{"type": "Accepted", "status": "False"}]}]}});
+        let gw = json!({"kind": "Gateway", "metadata": {"name": "gw", "namespace": "sys"},
+            "status": {"addresses": [{"value": "10.0.0.2"}]}});
+        let out = status(&s, &[d.clone(), route.clone(), gw.clone()], &store(), NOW);
+        assert_eq!(st(&out, "RouterReady"), ("False", "RouterNotReady"));
+        let mut accepted = route;
+        accepted["status"]["parents"][0]["conditions"][0]["status"] = "True".into();
+        let out = status(&s, &[d, accepted, gw], &store(), NOW);
+        assert_eq!(st(&out, "Ready"), ("True", "Ready"));
+        assert_eq!(out["url"], "http://10.0.0.2/mine");
+        assert_eq!(
+            out["router"]["gateways"][0]["httpRoutes"][0]["name"],
+            "mine"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod kserve;
 pub mod names;
 pub mod parallelism;
 pub mod podspec;
+pub mod unsupported;
 
 use json::{Obj, Sink};
 
@@ -227,6 +228,7 @@ pub fn check_object(old: Option<&Value>, new: &Value, cfg: &ValidateConfig, s: &
     kserve::check_actuator_consistency(&spec, &prefill, s);
     kserve::check_router(&spec, is_config, s);
     kserve::check_model(&spec, name, partial, s);
+    unsupported::check(&spec, s);
 
     // 3. Pod templates as PodSpecs.
     for (path, tpl) in podspec::templates(&spec, s) {

@@ -11,6 +11,7 @@ mod convert;
 mod generated_files;
 mod hostile;
 mod kserve_compat;
+mod kserve_presets;
 mod memory;
 mod monitoring;
 mod mutate;
