@@ -95,14 +95,6 @@ spec:
     )
 }
 
-fn output(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// `kubectl apply` (real or `--dry-run=server`, which also calls the webhooks): Ok(stdout) or
 /// Err(the error text).
 fn apply(cluster: &Cluster, manifest: &str, dry_run: bool) -> Result<String, String> {
@@ -112,9 +104,9 @@ fn apply(cluster: &Cluster, manifest: &str, dry_run: bool) -> Result<String, Str
     }
     let out = cluster.kubectl_stdin(&args, manifest);
     if out.status.success() {
-        Ok(output(&out))
+        Ok(support::e2e::combined_output(&out))
     } else {
-        Err(output(&out))
+        Err(support::e2e::combined_output(&out))
     }
 }
 

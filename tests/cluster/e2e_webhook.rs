@@ -41,14 +41,6 @@ spec:
     )
 }
 
-fn stderr(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 #[test]
 fn apiserver_calls_the_webhooks_and_kubectl_shows_their_answers() {
     let Some(cluster) = Cluster::start_or_skip() else {
@@ -65,10 +57,10 @@ fn apiserver_calls_the_webhooks_and_kubectl_shows_their_answers() {
     assert!(
         out.status.success(),
         "{}\n{}",
-        stderr(&out),
+        support::e2e::combined_output(&out),
         server.log_text()
     );
-    let text = stderr(&out);
+    let text = support::e2e::combined_output(&out);
     assert!(text.contains("Warning:") && text.contains("team"), "{text}");
     let log = server.log_text();
     assert!(
@@ -82,7 +74,7 @@ fn apiserver_calls_the_webhooks_and_kubectl_shows_their_answers() {
     // An invalid one is refused with our field error.
     let out = cluster.kubectl_stdin(&["apply", "-f", "-"], &service("bad", 4, 2));
     assert!(!out.status.success());
-    let text = stderr(&out);
+    let text = support::e2e::combined_output(&out);
     assert!(
         text.contains("spec.parallelism.tensor: Invalid value: 4")
             && text.contains("set parallelism.tensor: 2 or request 4 GPUs"),
@@ -98,7 +90,7 @@ fn apiserver_calls_the_webhooks_and_kubectl_shows_their_answers() {
     );
     let out = cluster.kubectl_stdin(&["apply", "-f", "-"], &unsplittable);
     assert!(!out.status.success());
-    let text = stderr(&out);
+    let text = support::e2e::combined_output(&out);
     assert!(
         text.contains("is invalid: spec.template.containers[0].env[")
             && text.contains("].value: Invalid value: VLLM_ADDITIONAL_ARGS: "),
@@ -112,9 +104,9 @@ fn apiserver_calls_the_webhooks_and_kubectl_shows_their_answers() {
         "changing total parallelism must be refused"
     );
     assert!(
-        stderr(&out).contains("spec.parallelism"),
+        support::e2e::combined_output(&out).contains("spec.parallelism"),
         "{}",
-        stderr(&out)
+        support::e2e::combined_output(&out)
     );
 
     // `llmisvc validate -f` gives the same error offline.
@@ -134,6 +126,6 @@ fn apiserver_calls_the_webhooks_and_kubectl_shows_their_answers() {
     server.stop();
     let out = cluster.kubectl_stdin(&["apply", "-f", "-"], &service("down", 1, 1));
     assert!(!out.status.success());
-    let text = stderr(&out);
+    let text = support::e2e::combined_output(&out);
     assert!(text.contains("failed calling webhook"), "{text}");
 }

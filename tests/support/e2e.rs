@@ -174,3 +174,12 @@ pub fn patch_status(cluster: &Cluster, kind: &str, name: &str, ns: &str, status:
         },
     );
 }
+
+/// A finished command's stdout followed by its stderr (what a user sees on the terminal).
+pub fn combined_output(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
