@@ -51,40 +51,54 @@ fn rules() -> Value {
     }])
 }
 
-/// Both configurations as JSON objects (mutating first).
+/// One webhook configuration of `kind` named `name` whose one webhook `webhook` is served at
+/// `path`; the settings both share (rules, `failurePolicy: Fail`, 10 s timeout, equivalent
+/// matching) are here once.
+fn webhook_config(
+    kind: &str,
+    name: &str,
+    webhook: &str,
+    target: &Target,
+    path: &str,
+    ca: Option<&[u8]>,
+) -> Value {
+    json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": kind,
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "llmisvc"}},
+        "webhooks": [{
+            "name": webhook,
+            "clientConfig": client_config(target, path, ca),
+            "rules": rules(),
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "timeoutSeconds": 10,
+            "failurePolicy": "Fail",
+            "matchPolicy": "Equivalent",
+        }]
+    })
+}
+
+/// Both configurations as JSON objects (mutating first). The mutating webhook is reinvoked
+/// (`reinvocationPolicy: IfNeeded`) when another mutating webhook changes the object after it.
 pub fn webhook_configs(target: &Target, ca: Option<&[u8]>) -> [Value; 2] {
-    let labels = json!({"app.kubernetes.io/part-of": "llmisvc"});
-    let mutating = json!({
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "MutatingWebhookConfiguration",
-        "metadata": {"name": MUTATING_NAME, "labels": labels},
-        "webhooks": [{
-            "name": "mutate.llmisvc.serving.kserve.io",
-            "clientConfig": client_config(target, "/mutate", ca),
-            "rules": rules(),
-            "admissionReviewVersions": ["v1"],
-            "sideEffects": "None",
-            "timeoutSeconds": 10,
-            "failurePolicy": "Fail",
-            "matchPolicy": "Equivalent",
-            "reinvocationPolicy": "IfNeeded",
-        }]
-    });
-    let validating = json!({
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingWebhookConfiguration",
-        "metadata": {"name": VALIDATING_NAME, "labels": labels},
-        "webhooks": [{
-            "name": "validate.llmisvc.serving.kserve.io",
-            "clientConfig": client_config(target, "/validate", ca),
-            "rules": rules(),
-            "admissionReviewVersions": ["v1"],
-            "sideEffects": "None",
-            "timeoutSeconds": 10,
-            "failurePolicy": "Fail",
-            "matchPolicy": "Equivalent",
-        }]
-    });
+    let mut mutating = webhook_config(
+        "MutatingWebhookConfiguration",
+        MUTATING_NAME,
+        "mutate.llmisvc.serving.kserve.io",
+        target,
+        "/mutate",
+        ca,
+    );
+    mutating["webhooks"][0]["reinvocationPolicy"] = json!("IfNeeded");
+    let validating = webhook_config(
+        "ValidatingWebhookConfiguration",
+        VALIDATING_NAME,
+        "validate.llmisvc.serving.kserve.io",
+        target,
+        "/validate",
+        ca,
+    );
     [mutating, validating]
 }
 

@@ -323,37 +323,16 @@ pub struct KedaScalingSpec {
     pub extra: Extra,
 }
 
-/// KEDA settings with the triggers to scale on ([`KedaScalingSpec`] plus `triggers`).
+/// KEDA settings with the triggers to scale on: [`KedaScalingSpec`] inline plus `triggers`
+/// (KServe's `DirectKEDAScalingSpec`, which embeds `KEDAScalingSpec` with `json:",inline"`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DirectKedaScalingSpec {
-    /// Seconds between trigger polls.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub polling_interval: Option<i32>,
-    /// Seconds after the last active trigger before scaling to idle.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0))]
-    pub cooldown_period: Option<i32>,
-    /// Seconds after creation before the first cooldown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0))]
-    pub initial_cooldown_period: Option<i32>,
-    /// Replicas when no trigger is active; must be below `minReplicas`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0))]
-    pub idle_replica_count: Option<i32>,
-    /// Replicas used when triggers fail.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fallback: Option<KedaFallback>,
-    /// Advanced ScaledObject settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub advanced: Option<KedaAdvancedConfig>,
+    /// The shared KEDA settings (and any field this version does not know).
+    #[serde(flatten)]
+    pub settings: KedaScalingSpec,
     /// KEDA triggers (at least one).
     pub triggers: Vec<KedaTrigger>,
-    #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
-    #[schemars(skip)]
-    pub extra: Extra,
 }
 
 /// KEDA fallback.

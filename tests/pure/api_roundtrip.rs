@@ -146,8 +146,8 @@ fn v1alpha1_full_object_round_trips_without_loss() {
         .as_ref()
         .unwrap();
     assert_eq!(keda.triggers.len(), 1);
-    assert_eq!(keda.idle_replica_count, Some(0));
-    assert!(keda.extra.is_empty());
+    assert_eq!(keda.settings.idle_replica_count, Some(0));
+    assert!(keda.settings.extra.is_empty());
     let pool = typed
         .spec
         .router
