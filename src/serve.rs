@@ -10,9 +10,10 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::certs;
+use crate::certs::CertResolver;
 use crate::pipeline::Engine;
 use crate::policy::PolicySet;
-use crate::server::tls::{CertFiles, CertResolver, watch_files};
+use crate::server::tls::{CertFiles, watch_files};
 use crate::server::{AppState, Server, ServerOptions, shutdown_signal};
 
 /// Settings of the pure pipeline, shared by `serve`, `validate` and `render`.

@@ -26,10 +26,10 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::certs::CertResolver;
 use crate::pipeline::Engine;
 use metrics::Metrics;
 use review::{Answer, Endpoint};
-use tls::CertResolver;
 
 /// Limits and behaviour of the server.
 #[derive(Clone, Debug)]
