@@ -139,10 +139,13 @@ impl Outcome {
     /// each duplicate: a field two rules read (the built-in checks and a policy) is reported
     /// once.
     pub fn merge(&mut self, more: Outcome) {
-        let mut s = Sink::default();
-        s.errors = std::mem::take(&mut self.errors);
-        s.errors.extend(more.errors);
-        s.warnings = std::mem::take(&mut self.warnings);
+        let mut errors = std::mem::take(&mut self.errors);
+        errors.extend(more.errors);
+        let mut s = Sink {
+            errors,
+            ..Sink::default()
+        };
+        s.warnings.append(&mut self.warnings);
         s.warnings.extend(more.warnings);
         s.dedup();
         self.errors = s.errors;

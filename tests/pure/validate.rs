@@ -60,9 +60,11 @@ fn validate_with_policies(
     cfg: &ValidateConfig,
     policies: &PolicySet,
 ) -> Outcome {
-    let mut engine = Engine::default();
-    engine.validate_cfg = cfg.clone();
-    engine.policies = policies.clone();
+    let engine = Engine {
+        validate_cfg: cfg.clone(),
+        policies: policies.clone(),
+        ..Engine::default()
+    };
     engine.validate(old, new)
 }
 
