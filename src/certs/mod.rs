@@ -33,7 +33,7 @@ pub enum CertError {
 }
 
 /// Key algorithm of generated keys.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum KeyAlgorithm {
     #[default]
     EcdsaP256,
