@@ -714,3 +714,176 @@ fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process::LogFormat;
+    use crate::webhook_config::Target;
+
+    fn parse(argv: &[&str]) -> Command {
+        Cli::try_parse_from(argv).unwrap().command
+    }
+
+    fn serve_config(argv: &[&str]) -> anyhow::Result<ServeConfig> {
+        match parse(argv) {
+            Command::Serve(a) => a.config(),
+            c => panic!("{c:?}"),
+        }
+    }
+
+    /// `serve`'s flags reach `ServeConfig` with the defaults `--help` documents.
+    #[test]
+    fn serve_flags_become_the_serve_config() {
+        let c = serve_config(&["llmisvc", "serve"]).unwrap();
+        assert_eq!(c.certificates, Certificates::Generated { ca_out: None });
+        assert_eq!(c.addr, None);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.body_limit, 3 * 1024 * 1024);
+        assert_eq!(c.request_timeout, Duration::from_secs(10));
+        assert_eq!(c.idle_timeout, Duration::from_secs(90));
+        assert_eq!(c.reload_interval, Duration::from_secs(2));
+        assert_eq!(c.reconcile, None);
+        assert!(!c.cluster_presets && !c.bench_endpoints);
+        assert_eq!(c.engine, EngineConfig::default());
+
+        let c = serve_config(&[
+            "llmisvc",
+            "serve",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--log-format",
+            "json",
+            "--reconcile",
+            "--wva-prometheus-url",
+            "https://prom:9090",
+            "--default-gateway",
+            "gw-ns/gw",
+            "--max-gpus-per-node",
+            "4",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.certificates,
+            Certificates::Files {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            }
+        );
+        assert_eq!(c.log_format, LogFormat::Json);
+        let wva = c.reconcile.unwrap().wva_prometheus.unwrap();
+        assert_eq!(wva.url, "https://prom:9090");
+        assert_eq!(
+            c.engine.default_gateway,
+            Some(("gw-ns".to_string(), "gw".to_string()))
+        );
+        assert_eq!(c.engine.max_gpus_per_node, 4);
+
+        let c = serve_config(&[
+            "llmisvc",
+            "serve",
+            "--self-managed-certs",
+            "--service",
+            "sys/llmisvc-webhook",
+            "--secret-name",
+            "s",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.certificates,
+            Certificates::SelfManaged {
+                target: Target::Service {
+                    namespace: "sys".into(),
+                    name: "llmisvc-webhook".into()
+                },
+                secret_name: "s".into(),
+                validity: Duration::from_secs(3600 * 24 * 90),
+                check_interval: Duration::from_secs(60),
+            }
+        );
+    }
+
+    /// Malformed values are refused with the message the user saw before the split.
+    #[test]
+    fn serve_flags_that_do_not_parse_are_refused() {
+        let e = serve_config(&["llmisvc", "serve", "--self-managed-certs"]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--self-managed-certs needs --service NS/NAME or --webhook-url URL"
+        );
+        let e = serve_config(&["llmisvc", "serve", "--default-gateway", "gw"]).unwrap_err();
+        assert_eq!(e.to_string(), "expected NAMESPACE/NAME, got \"gw\"");
+        let e = serve_config(&[
+            "llmisvc",
+            "serve",
+            "--self-managed-certs",
+            "--service",
+            "a/b/c",
+        ])
+        .unwrap_err();
+        assert_eq!(e.to_string(), "expected NAMESPACE/NAME, got \"a/b/c\"");
+    }
+
+    /// `reconcile`'s flags reach the controller's `Config`.
+    #[test]
+    fn reconcile_flags_become_the_controller_config() {
+        let Command::Reconcile(a) = parse(&["llmisvc", "reconcile"]) else {
+            unreachable!()
+        };
+        let c = a.config();
+        assert_eq!(c.namespace, None);
+        assert_eq!(c.system_namespace, crate::presets::SYSTEM_NAMESPACE_DEFAULT);
+        assert_eq!(c.resync, Duration::from_secs(300));
+        let lease = c.lease.unwrap();
+        assert_eq!(lease.name, controller::LEASE_NAME);
+        assert_eq!(lease.duration, controller::DEFAULT_LEASE_DURATION);
+        assert_eq!(a.log_format, LogFormatArg::Text);
+
+        let Command::Reconcile(a) = parse(&[
+            "llmisvc",
+            "reconcile",
+            "--namespace",
+            "team",
+            "--no-leader-election",
+            "--resync",
+            "0",
+            "--log-format",
+            "json",
+        ]) else {
+            unreachable!()
+        };
+        let c = a.config();
+        assert_eq!(c.namespace.as_deref(), Some("team"));
+        assert!(c.lease.is_none());
+        assert_eq!(c.resync, Duration::from_secs(1), "at least a second");
+        assert_eq!(
+            crate::process::LogFormat::from(a.log_format),
+            LogFormat::Json
+        );
+    }
+
+    #[test]
+    fn key_algorithms_keep_their_names() {
+        for (name, alg) in [
+            ("ecdsa-p256", crate::certs::KeyAlgorithm::EcdsaP256),
+            ("ecdsa-p384", crate::certs::KeyAlgorithm::EcdsaP384),
+            ("ed25519", crate::certs::KeyAlgorithm::Ed25519),
+        ] {
+            let Command::Certs(a) =
+                parse(&["llmisvc", "certs", "--out-dir", "d", "--algorithm", name])
+            else {
+                unreachable!()
+            };
+            assert_eq!(crate::certs::KeyAlgorithm::from(a.algorithm), alg);
+        }
+        let Command::Certs(a) = parse(&["llmisvc", "certs", "--out-dir", "d"]) else {
+            unreachable!()
+        };
+        assert_eq!(
+            crate::certs::KeyAlgorithm::from(a.algorithm),
+            crate::certs::KeyAlgorithm::default()
+        );
+    }
+}
