@@ -15,6 +15,7 @@ pub mod parallelism;
 pub mod pipeline;
 pub mod policy;
 pub mod presets;
+pub mod process;
 pub mod reconcile;
 pub mod serve;
 pub mod server;

@@ -107,15 +107,6 @@ fn kind_of(obj: &Value) -> Option<Kind> {
         .and_then(Kind::from_name)
 }
 
-/// An UPDATE of an object being deleted (KServe does not validate those: removing a finalizer
-/// must pass).
-fn deleting(old: Option<&Value>, new: &Value) -> bool {
-    old.is_some()
-        && new
-            .pointer("/metadata/deletionTimestamp")
-            .is_some_and(|t| !t.is_null())
-}
-
 /// The owner uid in objects rendered before the service exists ([`Engine::children`]).
 pub const PLACEHOLDER_UID: &str = "00000000-0000-0000-0000-000000000000";
 
@@ -226,11 +217,13 @@ impl Engine {
         new: &Value,
         namespaces: &dyn crate::policy::NamespaceLookup,
     ) -> Outcome {
-        let mut outcome =
-            validate::validate_in(old, new, &self.validate_cfg, &self.policies, namespaces);
-        if deleting(old, new) {
-            return outcome;
+        // An object being deleted is not validated at all: no built-in check, no policy.
+        if validate::is_deleting(old, new) {
+            return Outcome::default();
         }
+        // The built-in checks, then the platform policies (which sit above `validate`).
+        let mut outcome = validate::validate(old, new, &self.validate_cfg);
+        outcome.merge(self.policies.evaluate_in(old, new, namespaces));
         if kind_of(new) == Some(Kind::Service) {
             outcome.warnings.extend(
                 presets::missing_refs(new, &self.presets)

@@ -7,42 +7,56 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Args;
-
 use crate::certs;
+use crate::certs::CertResolver;
 use crate::pipeline::Engine;
 use crate::policy::PolicySet;
-use crate::server::tls::{CertFiles, CertResolver, watch_files};
-use crate::server::{AppState, Server, ServerOptions, shutdown_signal};
+use crate::process::{LogFormat, init_logging, shutdown_signal, tune_allocator};
+use crate::reconcile::build::BuildOptions;
+use crate::server::tls::{CertFiles, watch_files};
+use crate::server::{AppState, Server, ServerOptions};
+use crate::webhook_config::Target;
 
-/// Settings of the pure pipeline, shared by `serve`, `validate` and `render`.
-#[derive(Debug, Clone, Args)]
-pub struct EngineArgs {
+/// Settings of the pure pipeline, shared by `serve`, `validate` and `render` (their
+/// `--max-gpus-per-node`, `--presets-dir`, `--system-namespace`, `--gpu-resource`,
+/// `--accelerator-resource` and `--default-gateway`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
     /// Largest GPU count a node of the cluster's GPU profile has.
-    #[arg(long, default_value_t = 8)]
     pub max_gpus_per_node: u32,
-    /// Directory of LLMInferenceServiceConfig presets (YAML); default: the presets compiled in
+    /// Directory of LLMInferenceServiceConfig presets (YAML); `None`: the presets compiled in
     /// from deploy/presets/.
-    #[arg(long)]
     pub presets_dir: Option<PathBuf>,
     /// Namespace of the platform's presets (looked up after the object's own namespace).
-    #[arg(long, default_value = crate::presets::SYSTEM_NAMESPACE_DEFAULT)]
     pub system_namespace: String,
     /// Extended resource name injected for GPUs.
-    #[arg(long, default_value = "nvidia.com/gpu")]
     pub gpu_resource: String,
-    /// An extended resource name counted as an accelerator besides `nvidia.com/gpu`,
-    /// `nvidia.com/mig-*`, `amd.com/gpu`, `gpu.intel.com/*` and `--gpu-resource` (repeatable; a
-    /// trailing `*` matches any suffix, e.g. `example.com/npu-*`): a container that names one
-    /// gets no `--gpu-resource` injected, and validation counts it against the parallelism.
-    #[arg(long = "accelerator-resource", value_name = "NAME")]
+    /// Extended resource names counted as accelerators besides the built-in ones and
+    /// `gpu_resource` (a trailing `*` matches any suffix): a container that names one gets no
+    /// `gpu_resource` injected, and validation counts it against the parallelism.
     pub accelerator_resources: Vec<String>,
-    /// Default Gateway for `router.gateway: {}`, NAMESPACE/NAME.
-    #[arg(long, value_name = "NS/NAME")]
-    pub default_gateway: Option<String>,
+    /// Default Gateway for `router.gateway: {}`, (namespace, name).
+    pub default_gateway: Option<(String, String)>,
 }
 
-impl EngineArgs {
+impl Default for EngineConfig {
+    /// The CLI's defaults: 8 GPUs a node, embedded presets, `nvidia.com/gpu`.
+    fn default() -> Self {
+        EngineConfig {
+            max_gpus_per_node: 8,
+            presets_dir: None,
+            system_namespace: crate::presets::SYSTEM_NAMESPACE_DEFAULT.to_string(),
+            gpu_resource: "nvidia.com/gpu".to_string(),
+            accelerator_resources: Vec::new(),
+            default_gateway: None,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The engine: presets loaded (from `presets_dir` or embedded), mutation and validation
+    /// counting the same accelerator names, the default Gateway set. Errors: presets that do
+    /// not load.
     pub fn engine(&self) -> anyhow::Result<Engine> {
         use crate::presets::PresetStore;
         let presets = match &self.presets_dir {
@@ -60,194 +74,113 @@ impl EngineArgs {
                 counted.push(r.clone());
             }
         }
-        if let Some(gw) = &self.default_gateway {
-            let (ns, name) = crate::cli::parse_ns_name(gw)?;
-            engine.set_default_gateway(&ns, &name);
+        if let Some((ns, name)) = &self.default_gateway {
+            engine.set_default_gateway(ns, name);
         }
         Ok(engine)
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
+/// Where the serving certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Certificates {
+    /// A CA and a localhost certificate generated at start; the CA certificate is written to
+    /// `ca_out` (default: `llmisvc-ca.crt` in the temporary directory). Listens on
+    /// 127.0.0.1:8443 by default.
+    Generated { ca_out: Option<PathBuf> },
+    /// PEM files, reloaded when they change.
+    Files { cert: PathBuf, key: PathBuf },
+    /// Our own CA and serving certificate in a Secret (in [`ServeConfig::secret_namespace`]),
+    /// the CA bundle injected into the webhook configurations and CRDs.
+    SelfManaged {
+        /// What the API server calls (a Service or a URL base).
+        target: Target,
+        /// Name of the certificate Secret.
+        secret_name: String,
+        /// Validity of the serving certificate (renewed when a third is left; the CA's is ten
+        /// times this).
+        validity: Duration,
+        /// How often to check the Secret.
+        check_interval: Duration,
+    },
 }
 
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Listen address [default: 0.0.0.0:8443; 127.0.0.1:8443 with generated certificates].
-    #[arg(long)]
+/// `llmisvc serve`'s settings (the CLI's flags, parsed; see `llmisvc serve --help`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeConfig {
+    /// Listen address; `None`: 0.0.0.0:8443, or 127.0.0.1:8443 with generated certificates.
     pub addr: Option<SocketAddr>,
-    /// Serving certificate (PEM); reloaded when the file changes.
-    #[arg(long, requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// Serving key (PEM); reloaded when the file changes.
-    #[arg(long, requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Without --tls-cert: where to write the generated CA certificate.
-    #[arg(long)]
-    pub ca_out: Option<PathBuf>,
+    pub certificates: Certificates,
     /// Directory of policy files; reloaded when files change.
-    #[arg(long)]
     pub policies_dir: Option<PathBuf>,
-    /// Log format.
-    #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
     /// Largest request body in bytes (413 beyond).
-    #[arg(long, default_value_t = 3 * 1024 * 1024)]
     pub body_limit: usize,
-    /// Per-request timeout in seconds.
-    #[arg(long, default_value_t = 10)]
-    pub request_timeout: u64,
-    /// Seconds a connection may read nothing before it is closed (HTTP/1.1 keep-alive and
-    /// HTTP/2 alike); longer than the request timeout.
-    #[arg(long, default_value_t = 90)]
-    pub idle_timeout: u64,
-    /// How often to check certificate and policy files for changes, in seconds.
-    #[arg(long, default_value_t = 2)]
-    pub reload_interval: u64,
-    /// Manage our own CA and serving certificate in a Secret and inject the CA bundle into the
-    /// webhook configurations and CRDs (clusters without cert-manager).
-    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
-    pub self_managed_certs: bool,
-    /// Self-managed: the Service the API server calls, NAMESPACE/NAME.
-    #[arg(
-        long,
-        value_name = "NS/NAME",
-        requires = "self_managed_certs",
-        conflicts_with = "webhook_url"
-    )]
-    pub service: Option<String>,
-    /// Self-managed: the URL base the API server calls (out-of-cluster), e.g. https://127.0.0.1:8443.
-    #[arg(long, value_name = "URL", requires = "self_managed_certs")]
-    pub webhook_url: Option<String>,
-    /// Self-managed: namespace of the certificate Secret.
-    #[arg(long, env = "POD_NAMESPACE", default_value = "llmisvc-system")]
+    /// Per-request timeout (at least 1 s).
+    pub request_timeout: Duration,
+    /// How long a connection may read nothing before it is closed; at least the request
+    /// timeout plus 1 s.
+    pub idle_timeout: Duration,
+    /// How often to check certificate and policy files for changes (at least 1 s).
+    pub reload_interval: Duration,
+    /// Namespace of the self-managed certificate Secret and of the reconciler's Lease.
     pub secret_namespace: String,
-    /// Self-managed: name of the certificate Secret.
-    #[arg(long, default_value = "llmisvc-webhook-certs")]
-    pub secret_name: String,
-    /// Self-managed: validity of the serving certificate in hours (renewed when a third is left).
-    #[arg(long, default_value_t = 24 * 90)]
-    pub cert_validity_hours: u64,
-    /// Self-managed: how often to check the Secret, in seconds.
-    #[arg(long, default_value_t = 60)]
-    pub cert_check_interval: u64,
-    /// Read presets (LLMInferenceServiceConfigs) from the cluster through a watch cache;
-    /// built-in presets fill in names the cluster does not have. /readyz waits for the first sync.
-    #[arg(long)]
+    /// Read presets from the cluster through a watch cache (built-in presets fill in names the
+    /// cluster does not have); /readyz waits for the first sync.
     pub cluster_presets: bool,
     /// Serve /bench/noop and /bench/decode (load benchmarks only).
-    #[arg(long, hide = true)]
     pub bench_endpoints: bool,
-    /// Also run the reconciler in this process (leader-elected with a Lease in the
-    /// `--secret-namespace`).
-    #[arg(long)]
-    pub reconcile: bool,
-    /// With --reconcile: where KEDA reads WVA's metric.
-    #[command(flatten)]
-    pub wva: crate::reconcile::controller::WvaArgs,
-    #[command(flatten)]
-    pub engine: EngineArgs,
+    /// Also run the reconciler in this process (leader-elected with a Lease in
+    /// `secret_namespace`), with these builder settings.
+    pub reconcile: Option<BuildOptions>,
+    pub engine: EngineConfig,
 }
 
-pub fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => b.try_init(),
-        LogFormat::Json => b.json().flatten_event(true).try_init(),
-    };
-}
-
-/// mimalloc's options for a server whose load comes in bursts. By default (mimalloc v3) freed
-/// memory goes back to the system only after a second (`purge_delay` 1000 ms), in 2 MiB units
-/// (transparent huge pages allowed), and arenas are committed eagerly: after a burst of large
-/// reviews the process kept nearly all of its peak. Purging at once, without huge pages and
-/// committing on demand lowers both the peak and the after-burst RSS (`tests/pure/memory.rs`,
-/// docs/performance.md). mimalloc reads these when the process loads, before any Rust code
-/// runs (some, like huge pages, cannot change later), so `serve` and `reconcile` re-execute
-/// once with them set; variables already set (by the operator) are kept as they are.
-const ALLOCATOR_ENV: [(&str, &str); 3] = [
-    ("MIMALLOC_PURGE_DELAY", "0"),
-    ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
-    ("MIMALLOC_ALLOW_THP", "0"),
-];
-
-/// Re-executes the process with [`ALLOCATOR_ENV`] unless it already runs with it (or the
-/// operator set `MIMALLOC_PURGE_DELAY`). Returns only when no re-execution happened. Used by
-/// `serve` and `reconcile` (whose watch caches' initial LISTs are such a burst).
-pub(crate) fn tune_allocator() {
-    use std::os::unix::process::CommandExt;
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
-        return;
-    }
-    let Ok(exe) = std::env::current_exe() else {
-        return;
-    };
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args(std::env::args_os().skip(1));
-    for (k, v) in ALLOCATOR_ENV {
-        if std::env::var_os(k).is_none() {
-            cmd.env(k, v);
-        }
-    }
-    // Only returns on failure; then serve with mimalloc's defaults.
-    let e = cmd.exec();
-    eprintln!("llmisvc: could not re-execute with the allocator options ({e}); continuing");
-}
-
-pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+/// `llmisvc serve`: re-executes once with the allocator options
+/// ([`crate::process::tune_allocator`]), logs in `cfg.log_format`, serves until SIGTERM or
+/// SIGINT.
+pub fn serve(cfg: ServeConfig) -> anyhow::Result<ExitCode> {
     tune_allocator();
-    init_logging(args.log_format);
+    init_logging(cfg.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(serve_async(args))?;
+    rt.block_on(serve_async(cfg))?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn load_engine(args: &ServeArgs) -> anyhow::Result<Engine> {
-    let mut engine = args.engine.engine()?;
-    if let Some(dir) = &args.policies_dir {
+fn load_engine(cfg: &ServeConfig) -> anyhow::Result<Engine> {
+    let mut engine = cfg.engine.engine()?;
+    if let Some(dir) = &cfg.policies_dir {
         engine.policies = PolicySet::load_dir(dir)?;
     }
     Ok(engine)
 }
 
-async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
-    let interval = Duration::from_secs(args.reload_interval.max(1));
+async fn serve_async(cfg: ServeConfig) -> anyhow::Result<()> {
+    let second = Duration::from_secs(1);
+    let interval = cfg.reload_interval.max(second);
     let mut self_managed = None;
-    let (resolver, files, default_addr) = match (&args.tls_cert, &args.tls_key) {
-        _ if args.self_managed_certs => {
+    let (resolver, files, default_addr) = match &cfg.certificates {
+        Certificates::SelfManaged {
+            target,
+            secret_name,
+            validity,
+            check_interval,
+        } => {
             use crate::certs::selfmanaged::{SelfManaged, ensure_secret, inject_ca_bundle};
-            use crate::webhook_config::Target;
-            let target = match (&args.service, &args.webhook_url) {
-                (Some(svc), _) => {
-                    let (namespace, name) = crate::cli::parse_ns_name(svc)?;
-                    Target::Service { namespace, name }
-                }
-                (None, Some(url)) => Target::Url(url.clone()),
-                (None, None) => anyhow::bail!(
-                    "--self-managed-certs needs --service NS/NAME or --webhook-url URL"
-                ),
-            };
-            let hours = Duration::from_secs(3600 * args.cert_validity_hours.max(1));
+            let hours = (*validity).max(Duration::from_secs(3600));
             let cfg = SelfManaged {
-                secret_namespace: args.secret_namespace.clone(),
-                secret_name: args.secret_name.clone(),
-                target,
+                secret_namespace: cfg.secret_namespace.clone(),
+                secret_name: secret_name.clone(),
+                target: target.clone(),
                 ca_validity: hours * 10,
                 serving_validity: hours,
                 renew_fraction: 1.0 / 3.0,
-                check_interval: Duration::from_secs(args.cert_check_interval.max(1)),
+                check_interval: (*check_interval).max(second),
                 // Every replica checks twice, and at least two minutes pass, between a new CA
                 // joining the bundle and a certificate it signed being served.
-                ca_propagation: Duration::from_secs(2 * args.cert_check_interval.max(60)),
+                ca_propagation: 2 * (*check_interval).max(Duration::from_secs(60)),
             };
             let client = kube::Client::try_default().await?;
             let material = ensure_secret(&client, &cfg).await?;
@@ -259,7 +192,7 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
             self_managed = Some((client, cfg, material));
             (resolver, None, "0.0.0.0:8443")
         }
-        (Some(cert), Some(key)) => {
+        Certificates::Files { cert, key } => {
             let files = CertFiles {
                 cert: cert.clone(),
                 key: key.clone(),
@@ -271,11 +204,10 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
                 "0.0.0.0:8443",
             )
         }
-        _ => {
+        Certificates::Generated { ca_out } => {
             // Embedded default: a CA and a serving certificate for localhost, made now.
             let bundle = certs::localhost_bundle(Duration::from_secs(30 * 86400))?;
-            let ca_out = args
-                .ca_out
+            let ca_out = ca_out
                 .clone()
                 .unwrap_or_else(|| std::env::temp_dir().join("llmisvc-ca.crt"));
             std::fs::write(&ca_out, &bundle.ca.cert)?;
@@ -290,13 +222,13 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
             )
         }
     };
-    let addr = args.addr.unwrap_or(default_addr.parse()?);
-    let state = AppState::new(load_engine(&args)?, resolver.clone());
+    let addr = cfg.addr.unwrap_or(default_addr.parse()?);
+    let state = AppState::new(load_engine(&cfg)?, resolver.clone());
     let opts = ServerOptions {
-        body_limit: args.body_limit,
-        request_timeout: Duration::from_secs(args.request_timeout.max(1)),
-        idle_timeout: Duration::from_secs(args.idle_timeout.max(args.request_timeout + 1)),
-        bench_endpoints: args.bench_endpoints,
+        body_limit: cfg.body_limit,
+        request_timeout: cfg.request_timeout.max(second),
+        idle_timeout: cfg.idle_timeout.max(cfg.request_timeout + second),
+        bench_endpoints: cfg.bench_endpoints,
         ..Default::default()
     };
     let server = Server::bind(addr, state.clone(), opts).await?;
@@ -317,7 +249,7 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
             material,
         ));
     }
-    if args.cluster_presets {
+    if cfg.cluster_presets {
         let client = match &self_managed {
             Some((c, _, _)) => c.clone(),
             None => kube::Client::try_default().await?,
@@ -328,10 +260,10 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(watch_cluster_presets(
             client,
             state.clone(),
-            args.engine.clone(),
+            cfg.engine.system_namespace.clone(),
         ));
     }
-    if let Some(dir) = args.policies_dir.clone() {
+    if let Some(dir) = cfg.policies_dir.clone() {
         crate::server::namespaces::start_for_policies(&state).await;
         let st = state.clone();
         tokio::spawn(watch_policies(dir, st, interval));
@@ -342,12 +274,12 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
     // expires) while the server drains.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut reconciler = None;
-    if args.reconcile {
+    if let Some(build) = &cfg.reconcile {
         let client = kube::Client::try_default().await?;
         let cfg = crate::reconcile::controller::serve_config(
-            &args.engine.system_namespace,
-            &args.secret_namespace,
-            args.wva.build_options(),
+            &cfg.engine.system_namespace,
+            &cfg.secret_namespace,
+            build.clone(),
         );
         let mut stop = stop_rx.clone();
         reconciler = Some(tokio::spawn(async move {
@@ -361,9 +293,8 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     tracing::info!(addr = %local, "llmisvc webhook listening (POST /mutate /validate /convert; GET /healthz /readyz /metrics)");
-    if args.tls_cert.is_none() && !args.self_managed_certs {
-        let ca = args
-            .ca_out
+    if let Certificates::Generated { ca_out } = &cfg.certificates {
+        let ca = ca_out
             .clone()
             .unwrap_or_else(|| std::env::temp_dir().join("llmisvc-ca.crt"));
         let sample =
@@ -473,7 +404,7 @@ pub fn merged_preset_store(
 async fn watch_cluster_presets(
     client: kube::Client,
     state: Arc<AppState>,
-    engine_args: EngineArgs,
+    system_namespace: String,
 ) {
     use futures::StreamExt;
     use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
@@ -510,7 +441,7 @@ async fn watch_cluster_presets(
             .iter()
             .filter_map(|o| serde_json::to_value(o.as_ref()).ok())
             .collect();
-        match merged_preset_store(objs, &engine_args.system_namespace) {
+        match merged_preset_store(objs, &system_namespace) {
             Ok(store) => {
                 state.update_engine(|engine| {
                     let (ns, name) = engine.mutate_cfg.default_gateway.clone();

@@ -11,11 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use llmisvc::certs::CertResolver;
 use llmisvc::certs::{localhost_bundle, write_bundle};
 use llmisvc::pipeline::Engine;
 use llmisvc::policy::PolicySet;
 use llmisvc::server::review::sample_admission_review;
-use llmisvc::server::tls::{CertFiles, CertResolver, watch_files};
+use llmisvc::server::tls::{CertFiles, watch_files};
 use llmisvc::server::{AppState, Server, ServerOptions};
 use serde_json::{Value, json};
 use support::client::request;

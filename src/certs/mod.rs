@@ -1,7 +1,10 @@
 //! Certificates without cert-manager: a CA and serving certificates generated with rcgen
 //! (ECDSA P-256 by default), their validity, and writing/reading them as PEM files.
 
+mod resolver;
 pub mod selfmanaged;
+
+pub use resolver::{CertResolver, TlsError};
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -30,7 +33,7 @@ pub enum CertError {
 }
 
 /// Key algorithm of generated keys.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum KeyAlgorithm {
     #[default]
     EcdsaP256,

@@ -28,9 +28,10 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use super::{CertPem, KeyAlgorithm, ServingSpec, generate_ca, generate_serving, needs_renewal};
+use super::{
+    CertPem, CertResolver, KeyAlgorithm, ServingSpec, generate_ca, generate_serving, needs_renewal,
+};
 use crate::api::{GROUP, Kind};
-use crate::server::tls::CertResolver;
 use crate::webhook_config::{Target, webhook_configs};
 
 pub const FIELD_MANAGER: &str = "llmisvc";

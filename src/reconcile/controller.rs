@@ -68,11 +68,12 @@ use serde_json::{Value, json};
 
 use super::build::{
     BuildOptions, FINALIZER, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, PART_OF, PART_OF_LABEL,
-    SERVICE_NAMESPACE_LABEL, WvaPrometheus, WvaPrometheusAuth, cluster_scoped,
+    SERVICE_NAMESPACE_LABEL, cluster_scoped,
 };
 use crate::presets::{
     EMBEDDED_FILES, MISSING_BASE_REFS_ANNOTATION, PresetStore, parse_yaml_documents,
 };
+use crate::process::LogFormat;
 
 /// Field manager of every write.
 pub const FIELD_MANAGER: &str = "llmisvc-reconciler";
@@ -1641,106 +1642,6 @@ pub async fn run(
     Ok(())
 }
 
-/// `llmisvc reconcile` options.
-#[derive(Debug, clap::Args)]
-pub struct ReconcileArgs {
-    /// Watch only this namespace (default: all).
-    #[arg(long)]
-    pub namespace: Option<String>,
-    /// Namespace of the shipped presets.
-    #[arg(long, default_value = crate::presets::SYSTEM_NAMESPACE_DEFAULT)]
-    pub system_namespace: String,
-    /// Namespace of the leader-election Lease.
-    #[arg(long, env = "POD_NAMESPACE", default_value = crate::presets::SYSTEM_NAMESPACE_DEFAULT)]
-    pub lease_namespace: String,
-    /// Name of the leader-election Lease.
-    #[arg(long, default_value = LEASE_NAME)]
-    pub lease_name: String,
-    /// Lease duration in seconds: a standby takes over a Lease not renewed for this long
-    /// (a killed leader's; one stopped with SIGTERM releases it at once). Renewal and retry
-    /// every duration / 5 (1 to 2 s); a leader that cannot renew for 2/3 of it stops.
-    #[arg(long, default_value_t = DEFAULT_LEASE_DURATION.as_secs())]
-    pub lease_duration: u64,
-    /// Run without leader election (a single replica only).
-    #[arg(long)]
-    pub no_leader_election: bool,
-    /// Periodic resync in seconds.
-    #[arg(long, default_value_t = 300)]
-    pub resync: u64,
-    #[arg(long, value_enum, default_value = "text")]
-    pub log_format: crate::serve::LogFormat,
-    #[command(flatten)]
-    pub wva: WvaArgs,
-}
-
-/// Where KEDA reads the Workload Variant Autoscaler's metric (`scaling.wva.keda`); KServe
-/// keeps the same settings in `inferenceservice-config` (`autoscaling-wva-controller-config`).
-#[derive(Clone, Debug, Default, clap::Args)]
-pub struct WvaArgs {
-    /// Prometheus URL that KEDA queries for `wva_desired_replicas` (needed by services with
-    /// `scaling.wva.keda`; without it they are reported InvalidSpec).
-    #[arg(long, env = "LLMISVC_WVA_PROMETHEUS_URL")]
-    pub wva_prometheus_url: Option<String>,
-    /// Skip TLS verification of that Prometheus (the trigger's `unsafeSsl`).
-    #[arg(long, requires = "wva_prometheus_url")]
-    pub wva_prometheus_insecure_skip_verify: bool,
-    /// KEDA `authModes` of the Prometheus trigger (e.g. `bearer`); needs
-    /// --wva-prometheus-trigger-auth.
-    #[arg(long, requires_all = ["wva_prometheus_trigger_auth", "wva_prometheus_url"])]
-    pub wva_prometheus_auth_modes: Option<String>,
-    /// Name of the (Cluster)TriggerAuthentication holding the credentials; needs
-    /// --wva-prometheus-auth-modes.
-    #[arg(long, requires = "wva_prometheus_auth_modes")]
-    pub wva_prometheus_trigger_auth: Option<String>,
-    /// Kind of that object.
-    #[arg(long, default_value = "TriggerAuthentication", value_parser = ["TriggerAuthentication", "ClusterTriggerAuthentication"])]
-    pub wva_prometheus_trigger_auth_kind: String,
-}
-
-impl WvaArgs {
-    /// The builder's settings.
-    pub fn build_options(&self) -> BuildOptions {
-        BuildOptions {
-            wva_prometheus: self.wva_prometheus_url.as_ref().map(|url| WvaPrometheus {
-                url: url.clone(),
-                insecure_skip_verify: self.wva_prometheus_insecure_skip_verify,
-                auth: match (
-                    &self.wva_prometheus_auth_modes,
-                    &self.wva_prometheus_trigger_auth,
-                ) {
-                    (Some(modes), Some(name)) => Some(WvaPrometheusAuth {
-                        modes: modes.clone(),
-                        trigger_authentication: name.clone(),
-                        kind: self.wva_prometheus_trigger_auth_kind.clone(),
-                    }),
-                    _ => None,
-                },
-            }),
-        }
-    }
-}
-
-impl ReconcileArgs {
-    /// The controller configuration.
-    pub fn config(&self) -> Config {
-        let lease = (!self.no_leader_election).then(|| {
-            let mut lc = LeaseConfig::new(&self.lease_namespace);
-            lc.name = self.lease_name.clone();
-            lc.duration = Duration::from_secs(self.lease_duration.max(1));
-            lc.retry = LeaseConfig::retry_for(lc.duration);
-            lc
-        });
-        Config {
-            namespace: self.namespace.clone(),
-            system_namespace: self.system_namespace.clone(),
-            lease,
-            resync: Duration::from_secs(self.resync.max(1)),
-            error_delay: Duration::from_secs(5),
-            build: self.wva.build_options(),
-        }
-    }
-}
-
 /// Config for `serve --reconcile`: all namespaces, leader election in `lease_namespace`.
 pub fn serve_config(system_namespace: &str, lease_namespace: &str, build: BuildOptions) -> Config {
     Config {
@@ -1753,34 +1654,20 @@ pub fn serve_config(system_namespace: &str, lease_namespace: &str, build: BuildO
     }
 }
 
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
-}
-
-/// `llmisvc reconcile`.
-pub fn run_cli(args: ReconcileArgs) -> anyhow::Result<std::process::ExitCode> {
+/// `llmisvc reconcile`: re-executes once with the allocator options, logs in `log_format`,
+/// runs the reconciler with `cfg` until SIGTERM or SIGINT (then releases the Lease).
+pub fn run_blocking(cfg: Config, log_format: LogFormat) -> anyhow::Result<std::process::ExitCode> {
     // As `serve`: mimalloc purging freed memory at once, without huge pages, committing on
     // demand (a new leader's initial LISTs are a burst; with mimalloc's defaults the process
     // keeps most of that peak). Re-executes itself once with those settings.
-    crate::serve::tune_allocator();
-    crate::serve::init_logging(args.log_format);
+    crate::process::tune_allocator();
+    crate::process::init_logging(log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
         let client = Client::try_default().await?;
-        run(client, args.config(), shutdown_signal()).await
+        run(client, cfg, crate::process::shutdown_signal()).await
     })?;
     Ok(std::process::ExitCode::SUCCESS)
 }

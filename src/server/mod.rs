@@ -26,10 +26,10 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::certs::CertResolver;
 use crate::pipeline::Engine;
 use metrics::Metrics;
 use review::{Answer, Endpoint};
-use tls::CertResolver;
 
 /// Limits and behaviour of the server.
 #[derive(Clone, Debug)]
@@ -495,22 +495,6 @@ impl Server {
         {
             tracing::warn!("grace period over; closing remaining connections");
         }
-    }
-}
-
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = term => {},
-        _ = tokio::signal::ctrl_c() => {},
     }
 }
 

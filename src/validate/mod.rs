@@ -1,6 +1,7 @@
 //! Validation of LLMInferenceService / LLMInferenceServiceConfig (either version, already
 //! mutated), as a pure function over JSON: parallelism and GPUs, KServe's own rules, pod
-//! templates checked as PodSpecs, then the platform policies.
+//! templates checked as PodSpecs. The platform policies (`crate::policy`, built on this
+//! module's `FieldError`/`Outcome` and readers) run after these, in `crate::pipeline`.
 //!
 //! Nothing here panics on user data: wrong JSON types become field errors.
 
@@ -102,64 +103,53 @@ pub const DEFAULT_ACCELERATORS: &[&str] = crate::mutate::ACCELERATOR_PATTERNS;
 pub const KIND_SERVICE: &str = "LLMInferenceService";
 pub const KIND_CONFIG: &str = "LLMInferenceServiceConfig";
 
-/// Validates `new` (already mutated), with `old` on UPDATE, then evaluates `policies`.
+/// Validates `new` (already mutated), with `old` on UPDATE: the built-in checks
+/// ([`check_object`]), each error and warning once. Platform policies are not run here:
+/// `crate::policy` sits above this module, and the caller (`crate::pipeline::Engine::validate_in`)
+/// evaluates them after these checks and joins the two with [`Outcome::merge`].
 ///
 /// Works for `LLMInferenceService` and `LLMInferenceServiceConfig` in `v1alpha1` and
-/// `v1alpha2`. For the Config kind (a partial preset) only what is present is checked, and
-/// policies are evaluated only if a rule's scope names the kind.
-pub fn validate(
-    old: Option<&Value>,
-    new: &Value,
-    cfg: &ValidateConfig,
-    policies: &crate::policy::PolicySet,
-) -> Outcome {
-    validate_with_namespace_labels(old, new, cfg, policies, None)
-}
-
-/// [`validate`], with the labels of the object's namespace when the caller knows them (for
-/// policies with a `namespaceSelector`; see [`crate::policy::Scope`]).
-pub fn validate_with_namespace_labels(
-    old: Option<&Value>,
-    new: &Value,
-    cfg: &ValidateConfig,
-    policies: &crate::policy::PolicySet,
-    namespace_labels: Option<&std::collections::BTreeMap<String, String>>,
-) -> Outcome {
-    match namespace_labels {
-        Some(labels) => validate_in(old, new, cfg, policies, &|_: &str| {
-            crate::policy::NamespaceLabels::Known(labels.clone())
-        }),
-        None => validate_in(old, new, cfg, policies, &crate::policy::Offline),
-    }
-}
-
-/// [`validate`], with namespace labels for policies' `namespaceSelector` from `namespaces`
-/// (see [`crate::policy::PolicySet::evaluate_in`]).
-pub fn validate_in(
-    old: Option<&Value>,
-    new: &Value,
-    cfg: &ValidateConfig,
-    policies: &crate::policy::PolicySet,
-    namespaces: &dyn crate::policy::NamespaceLookup,
-) -> Outcome {
+/// `v1alpha2`. For the Config kind (a partial preset) only what is present is checked.
+pub fn validate(old: Option<&Value>, new: &Value, cfg: &ValidateConfig) -> Outcome {
     // Like KServe: an object being deleted is not validated (finalizer removal must pass).
-    if old.is_some()
-        && new
-            .get("metadata")
-            .and_then(|m| m.get("deletionTimestamp"))
-            .is_some_and(|t| !t.is_null())
-    {
+    if is_deleting(old, new) {
         return Outcome::default();
     }
     let mut s = Sink::default();
     check_object(old, new, cfg, &mut s);
-    let policy = policies.evaluate_in(old, new, namespaces);
-    s.errors.extend(policy.errors);
-    s.warnings.extend(policy.warnings);
     s.dedup();
     Outcome {
         errors: s.errors,
         warnings: s.warnings,
+    }
+}
+
+/// An UPDATE of an object being deleted (`old` given, `metadata.deletionTimestamp` set): KServe
+/// validates none, so removing a finalizer always passes. Callers skip their own checks too.
+pub fn is_deleting(old: Option<&Value>, new: &Value) -> bool {
+    old.is_some()
+        && new
+            .get("metadata")
+            .and_then(|m| m.get("deletionTimestamp"))
+            .is_some_and(|t| !t.is_null())
+}
+
+impl Outcome {
+    /// Appends `more` (errors after errors, warnings after warnings), keeping the first of
+    /// each duplicate: a field two rules read (the built-in checks and a policy) is reported
+    /// once.
+    pub fn merge(&mut self, more: Outcome) {
+        let mut errors = std::mem::take(&mut self.errors);
+        errors.extend(more.errors);
+        let mut s = Sink {
+            errors,
+            ..Sink::default()
+        };
+        s.warnings.append(&mut self.warnings);
+        s.warnings.extend(more.warnings);
+        s.dedup();
+        self.errors = s.errors;
+        self.warnings = s.warnings;
     }
 }
 
@@ -293,14 +283,13 @@ mod tests {
     #[test]
     fn deleting_objects_are_not_validated() {
         let bad = json!({"kind": "LLMInferenceService", "metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}, "spec": {"parallelism": {"tensor": 0}}});
-        let p = crate::policy::PolicySet::empty();
         assert!(
-            validate(Some(&bad), &bad, &ValidateConfig::default(), &p)
+            validate(Some(&bad), &bad, &ValidateConfig::default())
                 .errors
                 .is_empty()
         );
         assert!(
-            !validate(None, &bad, &ValidateConfig::default(), &p)
+            !validate(None, &bad, &ValidateConfig::default())
                 .errors
                 .is_empty()
         );
@@ -308,13 +297,20 @@ mod tests {
 
     #[test]
     fn duplicates_are_reported_once() {
-        // tensor is read by the parallelism rules and the policies; one error.
+        // tensor is read by several parallelism rules; one error.
         let o = validate(
             None,
             &json!({"kind": "LLMInferenceService", "metadata": {"name": "x"}, "spec": {"model": {"uri": "hf://a/b"}, "parallelism": {"tensor": "2"}}}),
             &ValidateConfig::default(),
-            &crate::policy::PolicySet::empty(),
         );
         assert_eq!(o.errors.len(), 1, "{:?}", o.errors);
+        // Merging keeps order and the first of each duplicate.
+        let mut merged = o.clone();
+        merged.merge(Outcome {
+            errors: vec![o.errors[0].clone()],
+            warnings: vec!["w".into(), "w".into()],
+        });
+        assert_eq!(merged.errors, o.errors);
+        assert_eq!(merged.warnings, vec!["w".to_string()]);
     }
 }

@@ -10,10 +10,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use llmisvc::certs::CertResolver;
 use llmisvc::certs::localhost_bundle;
 use llmisvc::pipeline::Engine;
 use llmisvc::server::review::{self, Answer, Endpoint, sample_admission_review};
-use llmisvc::server::tls::CertResolver;
 use llmisvc::server::{AppState, Server, ServerOptions};
 use proptest::prelude::*;
 use rustls::pki_types::ServerName;

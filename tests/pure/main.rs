@@ -10,6 +10,7 @@ mod children;
 mod convert;
 mod generated_files;
 mod hostile;
+mod imports;
 mod kserve_compat;
 mod kserve_presets;
 mod memory;

@@ -8,9 +8,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use llmisvc::certs::CertResolver;
 use llmisvc::pipeline::Engine;
 use llmisvc::server::review::sample_admission_review;
-use llmisvc::server::tls::{CertFiles, CertResolver, watch_files};
+use llmisvc::server::tls::{CertFiles, watch_files};
 use llmisvc::server::{AppState, Server, ServerOptions};
 use support::client::request;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

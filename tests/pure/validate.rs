@@ -1,6 +1,7 @@
 //! Table tests of the validation core: every rule accepted once and rejected at least once,
 //! for v1alpha1 and v1alpha2 input where the field exists in both.
 
+use llmisvc::pipeline::Engine;
 use llmisvc::policy::PolicySet;
 use llmisvc::validate::{Outcome, ValidateConfig, validate};
 use serde_json::{Value, json};
@@ -48,7 +49,23 @@ fn with(api_version: &str, spec_patch: Value) -> Value {
 }
 
 fn run(old: Option<&Value>, new: &Value) -> Outcome {
-    validate(old, new, &ValidateConfig::default(), &PolicySet::empty())
+    validate(old, new, &ValidateConfig::default())
+}
+
+/// Validation as the webhook runs it ([`Engine::validate`]): the built-in checks, then
+/// `policies`.
+fn validate_with_policies(
+    old: Option<&Value>,
+    new: &Value,
+    cfg: &ValidateConfig,
+    policies: &PolicySet,
+) -> Outcome {
+    let engine = Engine {
+        validate_cfg: cfg.clone(),
+        policies: policies.clone(),
+        ..Engine::default()
+    };
+    engine.validate(old, new)
 }
 
 fn rendered(o: &Outcome) -> Vec<String> {
@@ -380,7 +397,6 @@ fn max_gpus_per_node_is_configurable() {
                 json!({"parallelism": {"tensor": 8}, "template": gpu_pod(8)}),
             ),
             &cfg,
-            &PolicySet::empty(),
         );
         assert_err(
             &o,
@@ -394,7 +410,6 @@ fn max_gpus_per_node_is_configurable() {
                 json!({"parallelism": {"tensor": 4}, "template": gpu_pod(4)}),
             ),
             &cfg,
-            &PolicySet::empty(),
         );
         assert_ok(&o);
     }
@@ -1040,7 +1055,7 @@ fn hostile_input_does_not_panic() {
         PolicySet::from_yaml_str(include_str!("../../policies/gpu-limits.yaml")).expect("policy");
     for (i, h) in hostile.iter().enumerate() {
         for old in [None, Some(h), Some(&hostile[0])] {
-            let o = validate(old, h, &cfg, &policies);
+            let o = validate_with_policies(old, h, &cfg, &policies);
             for e in &o.errors {
                 let _ = e.to_string();
             }
@@ -1250,7 +1265,7 @@ mod fuzz {
             put(&mut new, PATHS[i], v);
             let mut old = base(VERSIONS[version]);
             put(&mut old, PATHS[j], w);
-            let o = validate(Some(&old), &new, &ValidateConfig::default(), &policies);
+            let o = validate_with_policies(Some(&old), &new, &ValidateConfig::default(), &policies);
             for e in &o.errors {
                 prop_assert!(!e.to_string().is_empty());
             }
@@ -1263,18 +1278,17 @@ mod fuzz {
 #[test]
 fn presets_with_parallelism_but_no_gpus_are_accepted() {
     let cfg = llmisvc::validate::ValidateConfig::default();
-    let p = llmisvc::policy::PolicySet::empty();
     let preset = serde_json::json!({
         "apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceServiceConfig",
         "metadata": {"name": "p", "namespace": "team"},
         "spec": {"parallelism": {"tensor": 2}, "template": {"containers": [{"name": "main"}]}}
     });
-    let out = llmisvc::validate::validate(None, &preset, &cfg, &p);
+    let out = llmisvc::validate::validate(None, &preset, &cfg);
     assert!(out.errors.is_empty(), "{:?}", out.errors);
     let mut bad = preset.clone();
     bad["spec"]["template"]["containers"][0]["resources"] =
         serde_json::json!({"limits": {"nvidia.com/gpu": "4"}});
-    let out = llmisvc::validate::validate(None, &bad, &cfg, &p);
+    let out = llmisvc::validate::validate(None, &bad, &cfg);
     assert!(
         out.errors
             .iter()
