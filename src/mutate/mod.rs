@@ -268,11 +268,7 @@ pub fn expand_until_owned(
 // ---------------------------------------------------------------------------------------------
 
 /// The decode pool (inline in the spec) or the prefill pool.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Pool {
-    Decode,
-    Prefill,
-}
+pub(crate) use crate::model::children::Pool;
 
 /// The pod spec of a pool: `template` (single-node pods, or leaders) or `worker`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

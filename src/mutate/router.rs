@@ -1,5 +1,5 @@
 //! Step 7: router wiring (only when `spec.router` is set), on the spec the presets were merged
-//! into. Names come from [`crate::names`] (KServe's `ChildName` rule).
+//! into. Names come from [`crate::model::children`] (KServe's `ChildName` rule).
 //!
 //! - `gateway: {}` (no `refs`) gets `refs: [{name, namespace}]` of `cfg.default_gateway`.
 //! - `scheduler` without `pool.ref` gets `pool.spec`, missing fields filled: v1alpha2
@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use super::json::{self, Obj, Path};
 use super::{Ctx, MutateConfig, MutateError, podspec};
-use crate::names;
+use crate::model::children as names;
 
 pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<(), MutateError> {
     let Some(name) = ctx.name.clone() else {

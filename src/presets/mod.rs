@@ -47,7 +47,7 @@
 //! * Presets and objects are merged as JSON whatever their apiVersion; the fields that differ
 //!   between v1alpha1 and v1alpha2 (the InferencePool spec shape) are not converted here.
 
-pub mod md5;
+use crate::model::md5;
 pub mod merge;
 pub mod template;
 
@@ -1198,7 +1198,7 @@ pub fn resolve_owned(
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-        .unwrap_or_else(|| crate::names::pool(&name));
+        .unwrap_or_else(|| crate::model::children::pool(&name));
     let global_config = json!({
         "SystemNamespace": store.system_namespace(),
         "IngressGatewayName": g.ingress_gateway_name,

@@ -1112,9 +1112,9 @@ fn printf(fmt: &str, args: &[Value]) -> Result<String, String> {
     Ok(out)
 }
 
-/// knative's `kmeta.ChildName` (the one implementation: [`crate::names::child_name`]).
+/// knative's `kmeta.ChildName` (the one implementation: [`crate::model::children::child_name`]).
 pub fn child_name(parent: &str, suffix: &str) -> String {
-    crate::names::child_name(parent, suffix)
+    crate::model::children::child_name(parent, suffix)
 }
 
 /// Parses a Kubernetes quantity and returns its value rounded up to an integer (Go's
