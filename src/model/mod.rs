@@ -18,4 +18,5 @@
 //! minimal patches) but read it through this module.
 
 pub mod children;
+pub mod json;
 pub mod md5;

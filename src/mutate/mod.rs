@@ -27,11 +27,10 @@
 
 use serde_json::Value;
 
-use json::Path;
+use crate::model::json::{self, JsonError, Path};
 
 mod defaults;
 mod gpus;
-mod json;
 mod podspec;
 mod prefill;
 mod router;
@@ -54,14 +53,10 @@ pub use gpus::{ACCELERATOR_PATTERNS, is_accelerator, matches_accelerator};
 /// (`crate::pipeline::Refused::field_errors`).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MutateError {
-    /// A field has the wrong JSON type.
-    #[error("{path}: expected {expected}")]
-    WrongType {
-        /// Field path, e.g. `spec.template.containers[0].args`.
-        path: String,
-        /// The expected JSON type.
-        expected: &'static str,
-    },
+    /// A field has the wrong JSON type (field path, e.g. `spec.template.containers[0].args`, and
+    /// the JSON type expected).
+    #[error(transparent)]
+    Json(#[from] JsonError),
     /// A field has a value the webhook cannot work with.
     #[error("{path}: {message}")]
     Invalid {
@@ -85,9 +80,8 @@ impl MutateError {
     /// itself (`<root>`) and an unsupported kind.
     pub fn field(&self) -> Option<&str> {
         match self {
-            MutateError::WrongType { path, .. } | MutateError::Invalid { path, .. } => {
-                Some(path.as_str()).filter(|p| *p != "<root>")
-            }
+            MutateError::Json(e) => e.field(),
+            MutateError::Invalid { path, .. } => Some(path.as_str()),
             MutateError::UnsupportedKind { .. } => None,
         }
     }
@@ -95,7 +89,7 @@ impl MutateError {
     /// The reason without the field path (`expected an integer`).
     pub fn detail(&self) -> String {
         match self {
-            MutateError::WrongType { expected, .. } => format!("expected {expected}"),
+            MutateError::Json(e) => e.detail(),
             MutateError::Invalid { message, .. } => message.clone(),
             other => other.to_string(),
         }

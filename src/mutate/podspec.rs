@@ -15,7 +15,7 @@ const SPEC: Path<'static> = Path::Lit("spec");
 /// The spec of the service.
 pub(crate) fn spec_mut(obj: &mut Value) -> Result<&mut Obj, MutateError> {
     let root = json::as_obj_mut(obj, &Path::ROOT)?;
-    json::ensure_obj(root, "spec", &Path::ROOT)
+    Ok(json::ensure_obj(root, "spec", &Path::ROOT)?)
 }
 
 /// The pool object: the spec itself for decode, `spec.prefill` for prefill.
@@ -23,7 +23,7 @@ pub(crate) fn pool_mut(obj: &mut Value, pool: Pool) -> Result<Option<&mut Obj>, 
     let spec = spec_mut(obj)?;
     match pool {
         Pool::Decode => Ok(Some(spec)),
-        Pool::Prefill => json::child_mut(spec, "prefill", &SPEC),
+        Pool::Prefill => Ok(json::child_mut(spec, "prefill", &SPEC)?),
     }
 }
 
@@ -57,7 +57,7 @@ pub(crate) fn pod_mut(
         Role::Template => "template",
         Role::Worker => "worker",
     };
-    json::child_mut(p, key, &Path::Lit(pool_path(pool)))
+    Ok(json::child_mut(p, key, &Path::Lit(pool_path(pool)))?)
 }
 
 /// The securityContext of every container the webhook adds (storage initializers, LoRA
@@ -116,7 +116,7 @@ pub(crate) fn named_mut<'a>(
     };
     let path = Path::Item(pod_path, key, idx);
     let Some(entry) = list.get_mut(idx) else {
-        return Err(json::wrong(&path, "an object"));
+        return Err(json::wrong(&path, json::OBJECT, &Value::Null).into());
     };
     let c = json::as_obj_mut(entry, &path)?;
     Ok((c, path))
@@ -141,7 +141,7 @@ pub(crate) fn upsert_named(
         Some(i) => {
             let ipath = lpath.idx(i);
             let Some(existing) = list.get_mut(i) else {
-                return Err(json::wrong(&ipath, "an object"));
+                return Err(json::wrong(&ipath, json::OBJECT, &Value::Null).into());
             };
             let existing = json::as_obj_mut(existing, &ipath)?;
             if fields.iter().all(|f| json::has(existing, f)) {
@@ -267,6 +267,7 @@ pub(crate) fn command(container: &Obj, cpath: &Path) -> Result<Option<Vec<String
     json::get_arr(container, "command", cpath)?
         .map(|a| json::str_list(a, &cpath.key("command")))
         .transpose()
+        .map_err(Into::into)
 }
 
 /// The container's command, borrowed, when it is a list of strings.
@@ -277,6 +278,7 @@ pub(crate) fn command_refs<'a>(
     json::get_arr(container, "command", cpath)?
         .map(|a| json::str_refs(a, &cpath.key("command")))
         .transpose()
+        .map_err(Into::into)
 }
 
 /// Whether the command runs a shell script (`/bin/bash -c ...`).

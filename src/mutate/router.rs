@@ -115,7 +115,7 @@ fn retarget_default_backends(
     let rules = match rules {
         Value::Array(r) => r,
         Value::Null => return Ok(()),
-        _ => return Err(json::wrong(&rules_path, "array")),
+        other => return Err(json::wrong(&rules_path, json::LIST, other).into()),
     };
     for (i, rule) in rules.iter_mut().enumerate() {
         let rule_path = rules_path.idx(i);

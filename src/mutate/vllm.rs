@@ -539,7 +539,7 @@ fn read_record(obj: &Value) -> Result<Map<String, Value>, MutateError> {
         None | Some(Value::Null) => None,
         Some(v) => Some(v.as_str().ok_or_else(|| {
             let at = Path::Lit("metadata.annotations");
-            json::wrong(&Path::Sub(&at, GENERATED_ARGS_ANNOTATION), "a string")
+            json::wrong(&at.sub(GENERATED_ARGS_ANNOTATION), json::STRING, v)
         })?),
     };
     Ok(raw

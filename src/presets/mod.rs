@@ -142,11 +142,7 @@ impl PresetError {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
-enum Seg {
-    Key(String),
-    Index(usize),
-}
+use crate::model::json::{Seg, at_segs_mut as at_path, obj_at, render_segs as show_path};
 
 /// One preset, parsed and with its templates compiled at load time.
 #[derive(Clone, Debug)]
@@ -274,27 +270,6 @@ impl Preset {
         }
         Ok(out)
     }
-}
-
-fn show_path(path: &[Seg]) -> String {
-    path.iter()
-        .map(|s| match s {
-            Seg::Key(k) => format!(".{k}"),
-            Seg::Index(i) => format!("[{i}]"),
-        })
-        .collect()
-}
-
-fn at_path<'a>(v: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
-    let mut cur = v;
-    for s in path {
-        cur = match (s, cur) {
-            (Seg::Key(k), Value::Object(m)) => m.get_mut(k)?,
-            (Seg::Index(i), Value::Array(a)) => a.get_mut(*i)?,
-            _ => return None,
-        };
-    }
-    Some(cur)
 }
 
 fn compile_all(
@@ -812,14 +787,6 @@ pub fn missing_base_refs(obj: &Value) -> Vec<String> {
         .and_then(Value::as_str)
         .map(|s| serde_json::from_str::<Vec<String>>(s).unwrap_or_else(|_| vec![s.to_string()]))
         .unwrap_or_default()
-}
-
-fn obj_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Map<String, Value>> {
-    let mut cur = v;
-    for k in path {
-        cur = cur.get(k)?;
-    }
-    cur.as_object()
 }
 
 fn positive(v: &Value, path: &[&str]) -> bool {

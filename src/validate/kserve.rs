@@ -587,12 +587,9 @@ pub fn check_kv_cache(w: &Obj, s: &mut Sink) {
     }
 }
 
+/// A quantity that is not greater than zero (one that is no quantity is left to the API server).
 fn is_zero_quantity(q: &str) -> bool {
-    let digits: String = q
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    digits.parse::<f64>().map(|f| f == 0.0).unwrap_or(false)
+    crate::model::json::Quantity::parse(q).is_some_and(|q| !q.is_positive())
 }
 
 /// `rolloutStrategy` of one workload.
