@@ -20,3 +20,4 @@
 pub mod children;
 pub mod json;
 pub mod md5;
+pub mod view;

@@ -28,6 +28,7 @@
 use serde_json::Value;
 
 use crate::model::json::{self, JsonError, Path};
+use crate::model::view::{PoolView, ServiceView};
 
 mod defaults;
 mod gpus;
@@ -289,51 +290,11 @@ pub(crate) fn pod_key(pool: Pool, role: Role) -> &'static str {
     }
 }
 
-/// Parallelism of one pool, as read from the spec.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Par {
-    pub tensor: Option<i64>,
-    pub pipeline: Option<i64>,
-    pub data: Option<i64>,
-    pub data_local: Option<i64>,
-    pub rpc_port: Option<i64>,
-    pub expert: bool,
-}
-
-impl Par {
-    /// The sizes, for the rules in [`crate::parallelism`].
-    pub fn sizes(&self) -> crate::parallelism::Sizes {
-        crate::parallelism::Sizes {
-            tensor: self.tensor,
-            pipeline: self.pipeline,
-            data: self.data,
-            data_local: self.data_local,
-        }
-    }
-    pub fn is_data_parallel(&self) -> bool {
-        self.sizes().is_data_parallel()
-    }
-    /// Whether any parallelism that implies GPUs is set.
-    pub fn any(&self) -> bool {
-        self.sizes().any()
-    }
-    /// Data parallel ranks in one pod ([`crate::parallelism::Sizes::local_ranks`]).
-    pub fn local_ranks(&self, multi_node: bool) -> i64 {
-        self.sizes().local_ranks(multi_node)
-    }
-    /// GPUs each pod of the pool needs ([`crate::parallelism::Sizes::gpus_per_pod`]), `None`
-    /// when no parallelism is set.
-    pub fn gpus_per_pod(&self, multi_node: bool) -> Option<i64> {
-        let sizes = self.sizes();
-        sizes.any().then(|| sizes.gpus_per_pod(multi_node))
-    }
-}
-
+/// One pool: its view ([`crate::model::view::PoolView`]: sizes, template, worker) and the
+/// vLLM KV cache offloading the steps need.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PoolInfo {
-    pub par: Par,
-    pub has_template: bool,
-    pub has_worker: bool,
+    pub view: PoolView,
     /// The vLLM `OffloadingConnector` configuration of `kvCacheOffloading`, when set.
     pub kv_offloading: Option<Value>,
     /// `kvCacheOffloading.secondary`: the tiers (their volumes are the storage step's).
@@ -359,8 +320,8 @@ pub(crate) struct LoraInfo {
 /// (the later steps do not change what it is read from).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Ctx {
-    pub name: Option<String>,
-    pub v1alpha1: bool,
+    /// The service as [`crate::model::view`] reads it.
+    pub view: ServiceView,
     pub model_uri: Option<String>,
     pub model_name: Option<String>,
     pub storage_initializer: bool,
@@ -372,15 +333,20 @@ pub(crate) struct Ctx {
 impl Ctx {
     fn read(obj: &Value, _cfg: &MutateConfig) -> Result<Ctx, MutateError> {
         use json::{as_obj, child, get_bool, get_int, get_str};
+        let view = ServiceView::read(obj)?;
         let root = as_obj(obj, &Path::ROOT)?;
         let mut ctx = Ctx {
-            v1alpha1: get_str(root, "apiVersion", &Path::ROOT)?
-                .is_some_and(|v| v.ends_with("/v1alpha1")),
+            decode: PoolInfo {
+                view: view.decode.clone(),
+                ..PoolInfo::default()
+            },
+            prefill: view.prefill.clone().map(|view| PoolInfo {
+                view,
+                ..PoolInfo::default()
+            }),
+            view,
             ..Ctx::default()
         };
-        if let Some(meta) = child(root, "metadata", &Path::ROOT)? {
-            ctx.name = get_str(meta, "name", &Path::Lit("metadata"))?.map(str::to_string);
-        }
         let Some(spec) = child(root, "spec", &Path::ROOT)? else {
             return Ok(ctx);
         };
@@ -421,45 +387,32 @@ impl Ctx {
                 ctx.lora = Some(info);
             }
         }
-        ctx.decode = read_pool(spec, &sp)?;
-        if let Some(prefill) = child(spec, "prefill", &sp)? {
-            ctx.prefill = Some(read_pool(prefill, &sp.key("prefill"))?);
+        read_kv(spec, &sp, &mut ctx.decode)?;
+        if let (Some(prefill), Some(info)) = (child(spec, "prefill", &sp)?, ctx.prefill.as_mut()) {
+            read_kv(prefill, &sp.key("prefill"), info)?;
         }
         return Ok(ctx);
 
-        fn read_pool(
+        /// `kvCacheOffloading` of a pool.
+        fn read_kv(
             m: &serde_json::Map<String, Value>,
             path: &Path,
-        ) -> Result<PoolInfo, MutateError> {
-            let mut info = PoolInfo {
-                has_template: child(m, "template", path)?.is_some(),
-                has_worker: child(m, "worker", path)?.is_some(),
-                ..PoolInfo::default()
+            info: &mut PoolInfo,
+        ) -> Result<(), MutateError> {
+            let Some(kv) = json::present(m, "kvCacheOffloading") else {
+                return Ok(());
             };
-            if let Some(kv) = m.get("kvCacheOffloading").filter(|v| !v.is_null()) {
-                let kp = path.key("kvCacheOffloading");
-                let kvo = json::as_obj(kv, &kp)?;
-                if let Some(tiers) = json::get_arr(kvo, "secondary", &kp)? {
-                    info.kv_secondary = tiers.clone();
-                }
-                info.kv_offloading = crate::presets::template::offloading_connector_config(kv)
-                    .map_err(|message| MutateError::Invalid {
-                        path: kp.key("cpu").to_string(),
-                        message,
-                    })?;
+            let kp = path.key("kvCacheOffloading");
+            let kvo = json::as_obj(kv, &kp)?;
+            if let Some(tiers) = json::get_arr(kvo, "secondary", &kp)? {
+                info.kv_secondary = tiers.clone();
             }
-            if let Some(par) = child(m, "parallelism", path)? {
-                let pp = path.key("parallelism");
-                info.par = Par {
-                    tensor: get_int(par, "tensor", &pp)?,
-                    pipeline: get_int(par, "pipeline", &pp)?,
-                    data: get_int(par, "data", &pp)?,
-                    data_local: get_int(par, "dataLocal", &pp)?,
-                    rpc_port: get_int(par, "dataRPCPort", &pp)?,
-                    expert: get_bool(par, "expert", &pp)?.unwrap_or(false),
-                };
-            }
-            Ok(info)
+            info.kv_offloading = crate::presets::template::offloading_connector_config(kv)
+                .map_err(|message| MutateError::Invalid {
+                    path: kp.key("cpu").to_string(),
+                    message,
+                })?;
+            Ok(())
         }
     }
 
@@ -472,6 +425,6 @@ impl Ctx {
 
     /// Prefill/decode disaggregation: a prefill pool with pods.
     pub fn disaggregated(&self) -> bool {
-        self.prefill.as_ref().is_some_and(|p| p.has_template)
+        self.view.disaggregated()
     }
 }

@@ -22,9 +22,10 @@ use serde_json::{Value, json};
 use super::json::{self, Obj, Path};
 use super::{Ctx, MutateConfig, MutateError, podspec};
 use crate::model::children as names;
+use crate::model::view::{Part, RouterView, Version};
 
 pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<(), MutateError> {
-    let Some(name) = ctx.name.clone() else {
+    let Some(name) = ctx.view.name.clone() else {
         return Ok(());
     };
     let spec = podspec::spec_mut(obj)?;
@@ -36,18 +37,20 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
         let (ns, n) = &cfg.default_gateway;
         json::set_default_with(gw, "refs", || json!([{ "name": n, "namespace": ns }]));
     }
-    let has_scheduler = json::has(router, "scheduler");
+    let has_scheduler = RouterView::read(router).scheduler.present();
     if let Some(sched) = json::child_mut(router, "scheduler", &rp)? {
         let sp = rp.key("scheduler");
         let pool = json::ensure_obj(sched, "pool", &sp)?;
         if !json::has(pool, "ref") {
             let ps = json::ensure_obj(pool, "spec", &sp.key("pool"))?;
-            fill_pool(ps, &name, ctx.v1alpha1, cfg)?;
+            fill_pool(ps, &name, ctx.view.version == Version::V1alpha1, cfg)?;
         }
     }
-    let gateway_refs = gateway_has_refs(router);
+    // The shape after the gateway default above.
+    let shape = RouterView::read(router);
+    let gateway_refs = shape.gateway == Part::Refs;
     let parents = parent_refs(router, cfg)?;
-    let pool_ref = pool_ref_name(router);
+    let pool_ref = shape.pool_ref;
     if let Some(route) = json::child_mut(router, "route", &rp)? {
         let routep = rp.key("route");
         let http = json::ensure_obj(route, "http", &routep)?;
@@ -71,27 +74,6 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
         }
     }
     Ok(())
-}
-
-/// Does `gateway.refs` name at least one gateway?
-fn gateway_has_refs(router: &Obj) -> bool {
-    router
-        .get("gateway")
-        .and_then(|g| g.get("refs"))
-        .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty())
-}
-
-/// `scheduler.pool.ref.name`, if set.
-fn pool_ref_name(router: &Obj) -> Option<String> {
-    router
-        .get("scheduler")?
-        .get("pool")?
-        .get("ref")?
-        .get("name")?
-        .as_str()
-        .filter(|n| !n.is_empty())
-        .map(str::to_string)
 }
 
 /// KServe's backend rewrite of the managed route: every backendRef to the service's own

@@ -182,7 +182,7 @@ pub(crate) fn generate<'a>(
     let Some(info) = ctx.pool(pool) else {
         return items;
     };
-    let par = &info.par;
+    let par = &info.view.sizes;
     if let Some((model, revision)) = storage::model_arg(ctx) {
         items.push(MODEL_KEY, [Cow::Owned(model)]);
         if let Some(rev) = revision {
@@ -205,17 +205,20 @@ pub(crate) fn generate<'a>(
         items.value("--pipeline-parallel-size", p.to_string());
     }
     if par.is_data_parallel() {
-        let data = par.data.unwrap_or_else(|| par.local_ranks(info.has_worker));
+        let data = par.data.unwrap_or_else(|| info.view.local_ranks());
         items.value("--data-parallel-size", data.to_string());
         if let Some(l) = par.data_local {
             items.value("--data-parallel-size-local", l.to_string());
         }
         items.value(
             "--data-parallel-rpc-port",
-            par.rpc_port.unwrap_or(cfg.data_rpc_port as i64).to_string(),
+            info.view
+                .rpc_port
+                .unwrap_or(cfg.data_rpc_port as i64)
+                .to_string(),
         );
     }
-    if par.expert {
+    if info.view.expert == Some(true) {
         items.switch("--enable-expert-parallel");
     }
     if let Some(lora) = ctx.lora.as_ref().filter(|l| !l.adapters.is_empty()) {
@@ -238,7 +241,7 @@ pub(crate) fn generate<'a>(
             std::iter::once(Cow::Borrowed("--lora-modules")).chain(modules),
         );
     }
-    if upto >= Stage::Worker && info.has_worker {
+    if upto >= Stage::Worker && info.view.multi_node() {
         worker::multinode_items(&mut items, par, role, cfg);
     }
     let pd = upto >= Stage::Prefill && ctx.disaggregated();

@@ -26,7 +26,8 @@
 use serde_json::{Value, json};
 
 use super::vllm::{self, Generated};
-use super::{Ctx, MutateConfig, MutateError, Par, Pool, Role, Stage, podspec};
+use super::{Ctx, MutateConfig, MutateError, Pool, Role, Stage, podspec};
+use crate::parallelism::Sizes;
 
 /// `$0` of the start-rank wrapper.
 pub const RANK_WRAPPER_MARKER: &str = "llmisvc-dp-rank";
@@ -45,7 +46,7 @@ pub fn group_size(data: Option<i32>, data_local: Option<i32>, pipeline: Option<i
 /// Multi-node flags of a leader (`Role::Template`) or worker pod.
 pub(crate) fn multinode_items(
     items: &mut Generated<'_>,
-    par: &Par,
+    par: &Sizes,
     role: Role,
     _cfg: &MutateConfig,
 ) {
@@ -100,8 +101,8 @@ pub(crate) fn apply(
         let Some(info) = ctx.pool(pool) else {
             continue;
         };
-        let local = info.par.data_local.unwrap_or(1);
-        let wanted = info.par.is_data_parallel() && local > 1;
+        let local = info.view.sizes.data_local.unwrap_or(1);
+        let wanted = info.view.is_data_parallel() && local > 1;
         let path = podspec::pod_path(pool, Role::Worker);
         let Some(pod) = podspec::pod_mut(obj, pool, Role::Worker)? else {
             continue;
