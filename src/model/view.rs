@@ -89,9 +89,10 @@ impl RouterView {
                     None => return Part::Managed,
                 }
             }
+            // `refs` lists, `ref.name` a string.
             let named = match cur {
-                Value::Array(a) => !a.is_empty(),
-                Value::String(s) => !s.is_empty(),
+                Value::Array(a) => key != "scheduler" && !a.is_empty(),
+                Value::String(s) => key == "scheduler" && !s.is_empty(),
                 _ => false,
             };
             if named { Part::Refs } else { Part::Managed }
@@ -227,6 +228,18 @@ impl PoolView {
             1
         }
     }
+}
+
+/// Pods per LeaderWorkerSet group of a multi-node pool from its sizes as the reconciler holds
+/// them ([`PoolView::group_size`]), at least 1, saturated to `i32` (LeaderWorkerSet's `size`).
+pub fn group_size(data: Option<i32>, data_local: Option<i32>, pipeline: Option<i32>) -> i32 {
+    let sizes = Sizes {
+        tensor: None,
+        pipeline: pipeline.map(i64::from),
+        data: data.map(i64::from),
+        data_local: data_local.map(i64::from),
+    };
+    i32::try_from(PoolView::of_sizes(sizes, true).group_size()).unwrap_or(i32::MAX)
 }
 
 /// A service (or its `spec`), read once.

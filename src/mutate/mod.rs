@@ -23,7 +23,7 @@
 //! - the model is mounted at [`MODEL_MOUNT_PATH`]; LoRA adapter `name` at `/mnt/lora/<name>`;
 //! - vLLM listens on `cfg.vllm_port` (8000), except the decode pool of a prefill/decode
 //!   deployment, where the routing sidecar owns 8000 and vLLM moves to `cfg.vllm_port + 1`;
-//! - pods per LeaderWorkerSet group are not stored: [`worker::group_size`] computes them.
+//! - pods per LeaderWorkerSet group are not stored: [`group_size`] computes them.
 
 use serde_json::Value;
 
@@ -39,7 +39,7 @@ mod storage;
 pub mod vllm;
 pub mod worker;
 
-pub use worker::group_size;
+pub use crate::model::view::group_size;
 
 /// Where the model is mounted in every vLLM container.
 pub const MODEL_MOUNT_PATH: &str = "/mnt/models";

@@ -20,7 +20,7 @@
 //!   workers add `--headless` and `--node-rank $(LWS_WORKER_INDEX)`.
 //!
 //! GPU resources and volumes reach the worker pods through the GPU and storage steps.
-//! Pods per group are not stored anywhere: [`group_size`] computes them (data / dataLocal, or
+//! Pods per group are not stored anywhere: [`crate::model::view::group_size`] computes them (data / dataLocal, or
 //! pipeline).
 
 use serde_json::{Value, json};
@@ -31,17 +31,6 @@ use crate::parallelism::Sizes;
 
 /// `$0` of the start-rank wrapper.
 pub const RANK_WRAPPER_MARKER: &str = "llmisvc-dp-rank";
-
-/// Pods per LeaderWorkerSet group ([`crate::parallelism::Sizes::pods_per_group`]).
-pub fn group_size(data: Option<i32>, data_local: Option<i32>, pipeline: Option<i32>) -> i32 {
-    let sizes = crate::parallelism::Sizes {
-        tensor: None,
-        pipeline: pipeline.map(i64::from),
-        data: data.map(i64::from),
-        data_local: data_local.map(i64::from),
-    };
-    i32::try_from(sizes.pods_per_group()).unwrap_or(i32::MAX)
-}
 
 /// Multi-node flags of a leader (`Role::Template`) or worker pod.
 pub(crate) fn multinode_items(

@@ -143,6 +143,7 @@ impl PresetError {
 }
 
 use crate::model::json::{Seg, at_segs_mut as at_path, obj_at, render_segs as show_path};
+use crate::model::view::{Part, PoolView, ServiceView};
 
 /// One preset, parsed and with its templates compiled at load time.
 #[derive(Clone, Debug)]
@@ -789,17 +790,6 @@ pub fn missing_base_refs(obj: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn positive(v: &Value, path: &[&str]) -> bool {
-    let mut cur = v;
-    for k in path {
-        match cur.get(k) {
-            Some(x) => cur = x,
-            None => return false,
-        }
-    }
-    cur.as_f64().is_some_and(|n| n > 0.0)
-}
-
 /// EndpointPickerConfig plugin types that call the standalone tokenizer (KServe's
 /// `tokenProducerPlugin`, and the legacy `precisePrefixCacheScorerPlugin` it decomposes).
 pub const TOKENIZER_PLUGINS: [&str; 2] = ["token-producer", "precise-prefix-cache-scorer"];
@@ -825,19 +815,15 @@ pub fn tokenizer_enabled(s: &Map<String, Value>) -> bool {
         })
 }
 
-/// The well-known presets `spec` calls for, in KServe's order.
+/// The well-known presets `spec` calls for, in KServe's order. The spec is read as
+/// [`ServiceView::read_lenient`] reads it (a size of the wrong type counts as unset: validation
+/// reports it).
 pub fn select_well_known(spec: &Value) -> Vec<&'static str> {
     use well_known::*;
     let mut out = Vec::new();
-    let scheduler = obj_at(spec, &["router", "scheduler"]);
-    if let Some(s) = scheduler {
-        let has_pool_ref = s
-            .get("pool")
-            .and_then(|p| p.get("ref"))
-            .and_then(|r| r.get("name"))
-            .and_then(Value::as_str)
-            .is_some_and(|n| !n.is_empty());
-        if !has_pool_ref {
+    let view = ServiceView::read_lenient(spec);
+    if let Some(s) = obj_at(spec, &["router", "scheduler"]) {
+        if view.router.scheduler != Part::Refs {
             out.push(SCHEDULER);
         }
         if tokenizer_enabled(s) {
@@ -850,52 +836,37 @@ pub fn select_well_known(spec: &Value) -> Vec<&'static str> {
             out.push(SCHEDULER_LATENCY_PREDICTOR);
         }
     }
-    if let Some(route) = obj_at(spec, &["router", "route"]) {
-        let has_refs = route
-            .get("http")
-            .and_then(|h| h.get("refs"))
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty());
-        if !has_refs {
-            out.push(ROUTER_ROUTE);
-        }
+    if view.router.route == Part::Managed {
+        out.push(ROUTER_ROUTE);
     }
     if obj_at(spec, &["tracing"]).is_some() {
         out.push(TRACING);
     }
-    let data = |p: &[&str]| {
-        let mut a = p.to_vec();
-        a.extend(["parallelism", "data"]);
-        let mut b = p.to_vec();
-        b.extend(["parallelism", "dataLocal"]);
-        positive(spec, &a) || positive(spec, &b)
-    };
-    let pipeline = |p: &[&str]| {
-        let mut a = p.to_vec();
-        a.extend(["parallelism", "pipeline"]);
-        positive(spec, &a)
-    };
-    let worker = obj_at(spec, &["worker"]).is_some();
-    if obj_at(spec, &["prefill"]).is_some() {
-        if obj_at(spec, &["prefill", "worker"]).is_none() {
+    // A positive data / dataLocal / pipeline size picks the multi-node preset.
+    let positive = |n: Option<i64>| n.is_some_and(|n| n > 0);
+    let data = |p: &PoolView| positive(p.sizes.data) || positive(p.sizes.data_local);
+    let pipeline = |p: &PoolView| positive(p.sizes.pipeline);
+    let decode = &view.decode;
+    if let Some(prefill) = &view.prefill {
+        if !prefill.multi_node() {
             out.push(PREFILL_TEMPLATE);
-        } else if data(&["prefill"]) {
+        } else if data(prefill) {
             out.push(PREFILL_WORKER_DATA_PARALLEL);
-        } else if pipeline(&["prefill"]) {
+        } else if pipeline(prefill) {
             out.push(PREFILL_WORKER_PIPELINE_PARALLEL);
         }
-        if !worker {
+        if !decode.multi_node() {
             out.push(DECODE_TEMPLATE);
-        } else if data(&[]) {
+        } else if data(decode) {
             out.push(DECODE_WORKER_DATA_PARALLEL);
-        } else if pipeline(&[]) {
+        } else if pipeline(decode) {
             out.push(DECODE_WORKER_PIPELINE_PARALLEL);
         }
-    } else if !worker {
+    } else if !decode.multi_node() {
         out.push(TEMPLATE);
-    } else if data(&[]) {
+    } else if data(decode) {
         out.push(WORKER_DATA_PARALLEL);
-    } else if pipeline(&[]) {
+    } else if pipeline(decode) {
         out.push(WORKER_PIPELINE_PARALLEL);
     }
     out
