@@ -244,13 +244,18 @@ pub fn expand_until_owned(
         if st <= Stage::Vllm {
             ctx = Ctx::read(&obj, cfg)?;
         }
+        // The vLLM argument list is built in one place (`vllm`): the steps that add flags
+        // (vllm, worker, prefill) each run its pass up to themselves first.
+        if matches!(st, Stage::Vllm | Stage::Worker | Stage::Prefill) {
+            vllm::apply(&mut obj, st, &mut record)?;
+        }
         match st {
             Stage::Defaults => defaults::apply(&mut obj, &ctx)?,
             Stage::Gpus => gpus::apply(&mut obj, &ctx, cfg)?,
-            Stage::Vllm => vllm::apply(&mut obj, Stage::Vllm, &mut record)?,
+            Stage::Vllm => {}
             Stage::Storage => storage::apply(&mut obj, &ctx, cfg)?,
-            Stage::Worker => worker::apply(&mut obj, &ctx, cfg, &mut record)?,
-            Stage::Prefill => prefill::apply(&mut obj, &ctx, cfg, &mut record)?,
+            Stage::Worker => worker::apply(&mut obj, &ctx, cfg, &record)?,
+            Stage::Prefill => prefill::apply(&mut obj, &ctx, cfg)?,
             Stage::Router => router::apply(&mut obj, &ctx, cfg)?,
         }
     }

@@ -281,6 +281,17 @@ pub(crate) fn command_refs<'a>(
         .map_err(Into::into)
 }
 
+/// `$0` of the start-rank wrapper.
+pub const RANK_WRAPPER_MARKER: &str = "llmisvc-dp-rank";
+
+/// Whether a command is the start-rank wrapper.
+pub(crate) fn is_rank_wrapper<S: AsRef<str>>(cmd: &[S]) -> bool {
+    cmd.len() >= 4
+        && cmd[0].as_ref() == "/bin/sh"
+        && cmd[1].as_ref() == "-c"
+        && cmd[3].as_ref() == RANK_WRAPPER_MARKER
+}
+
 /// Whether the command runs a shell script (`/bin/bash -c ...`).
 pub(crate) fn is_shell<S: AsRef<str>>(cmd: &[S]) -> bool {
     let Some(first) = cmd.first() else {

@@ -30,8 +30,9 @@ use serde_json::{Map, Value};
 use super::json::{self, Path};
 use super::{
     Ctx, GENERATED_ARGS_ANNOTATION, MutateConfig, MutateError, PODS, Pool, Role, Stage, pod_key,
-    podspec, storage, worker,
+    podspec, storage,
 };
+use crate::parallelism::Sizes;
 
 /// One generated flag (or the model positional) with its values.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -242,7 +243,7 @@ pub(crate) fn generate<'a>(
         );
     }
     if upto >= Stage::Worker && info.view.multi_node() {
-        worker::multinode_items(&mut items, par, role, cfg);
+        multinode_items(&mut items, par, role);
     }
     let pd = upto >= Stage::Prefill && ctx.disaggregated();
     match (pd, &info.kv_offloading) {
@@ -252,6 +253,37 @@ pub(crate) fn generate<'a>(
         (false, None) => {}
     }
     items
+}
+
+/// Multi-node flags of a leader (`Role::Template`) or worker pod (see [`super::worker`]):
+/// LeaderWorkerSet's `LWS_LEADER_ADDRESS` / `LWS_WORKER_INDEX`, expanded by Kubernetes in `args`.
+pub(crate) fn multinode_items(items: &mut Generated<'_>, par: &Sizes, role: Role) {
+    const LEADER: &str = "$(LWS_LEADER_ADDRESS)";
+    let worker = role == Role::Worker;
+    if par.is_data_parallel() {
+        if worker {
+            items.switch("--headless");
+        }
+        items.value("--data-parallel-address", LEADER);
+        match role {
+            Role::Template => items.value("--data-parallel-start-rank", "0"),
+            Role::Worker if par.data_local.unwrap_or(1) <= 1 => {
+                items.value("--data-parallel-start-rank", "$(LWS_WORKER_INDEX)")
+            }
+            Role::Worker => {} // appended by the rank wrapper
+        }
+    } else if let Some(p) = par.pipeline {
+        if worker {
+            items.switch("--headless");
+        }
+        items.value("--nnodes", p.to_string());
+        items.value(
+            "--node-rank",
+            if worker { "$(LWS_WORKER_INDEX)" } else { "0" },
+        );
+        items.value("--master-addr", LEADER);
+        items.value("--distributed-executor-backend", "mp");
+    }
 }
 
 /// Prefill/decode transfer and CPU offloading together: vLLM's `MultiConnector` over the P/D
@@ -460,7 +492,7 @@ pub(crate) fn apply(obj: &mut Value, upto: Stage, record: &mut Record) -> Result
         };
         let (main, cpath) = podspec::main_mut(pod, podspec::pod_path(pool, role))?;
         let cmd = podspec::command_refs(main, &cpath)?.unwrap_or_default();
-        if podspec::is_shell(&cmd) && !worker::is_rank_wrapper(&cmd) {
+        if podspec::is_shell(&cmd) && !podspec::is_rank_wrapper(&cmd) {
             continue;
         }
         if let Some(p) = &mut record.pods[k] {

@@ -25,67 +25,22 @@
 
 use serde_json::{Value, json};
 
-use super::vllm::{self, Generated};
-use super::{Ctx, MutateConfig, MutateError, Pool, Role, Stage, podspec};
-use crate::parallelism::Sizes;
-
-/// `$0` of the start-rank wrapper.
-pub const RANK_WRAPPER_MARKER: &str = "llmisvc-dp-rank";
-
-/// Multi-node flags of a leader (`Role::Template`) or worker pod.
-pub(crate) fn multinode_items(
-    items: &mut Generated<'_>,
-    par: &Sizes,
-    role: Role,
-    _cfg: &MutateConfig,
-) {
-    const LEADER: &str = "$(LWS_LEADER_ADDRESS)";
-    let worker = role == Role::Worker;
-    if par.is_data_parallel() {
-        if worker {
-            items.switch("--headless");
-        }
-        items.value("--data-parallel-address", LEADER);
-        match role {
-            Role::Template => items.value("--data-parallel-start-rank", "0"),
-            Role::Worker if par.data_local.unwrap_or(1) <= 1 => {
-                items.value("--data-parallel-start-rank", "$(LWS_WORKER_INDEX)")
-            }
-            Role::Worker => {} // appended by the rank wrapper
-        }
-    } else if let Some(p) = par.pipeline {
-        if worker {
-            items.switch("--headless");
-        }
-        items.value("--nnodes", p.to_string());
-        items.value(
-            "--node-rank",
-            if worker { "$(LWS_WORKER_INDEX)" } else { "0" },
-        );
-        items.value("--master-addr", LEADER);
-        items.value("--distributed-executor-backend", "mp");
-    }
-}
-
-/// Whether a command is the start-rank wrapper.
-pub(crate) fn is_rank_wrapper<S: AsRef<str>>(cmd: &[S]) -> bool {
-    cmd.len() >= 4
-        && cmd[0].as_ref() == "/bin/sh"
-        && cmd[1].as_ref() == "-c"
-        && cmd[3].as_ref() == RANK_WRAPPER_MARKER
-}
+use super::podspec::{RANK_WRAPPER_MARKER, is_rank_wrapper};
+use super::vllm;
+use super::{Ctx, MutateConfig, MutateError, Pool, Role, podspec};
 
 fn rank_script(local: i64) -> String {
     format!("exec \"$@\" --data-parallel-start-rank $(( ${{LWS_WORKER_INDEX:-0}} * {local} ))")
 }
 
+/// The start-rank wrappers (the worker step's vLLM argument pass runs before, from
+/// [`super::expand`]).
 pub(crate) fn apply(
     obj: &mut Value,
     ctx: &Ctx,
     cfg: &MutateConfig,
-    record: &mut vllm::Record,
+    record: &vllm::Record,
 ) -> Result<(), MutateError> {
-    vllm::apply(obj, Stage::Worker, record)?;
     for pool in [Pool::Decode, Pool::Prefill] {
         let Some(info) = ctx.pool(pool) else {
             continue;
