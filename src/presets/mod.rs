@@ -1350,26 +1350,22 @@ fn drop_preset_inline_config(spec: &mut Value) {
 
 #[cfg(test)]
 mod tests {
+    use super::strategies::{JsonShape, json_values};
     use super::*;
     use proptest::prelude::*;
 
     /// Values over the keys selection reads, and some it does not.
     fn spec_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            (0i64..3).prop_map(|n| json!(n)),
-            prop::sample::select(vec![
+        json_values(JsonShape {
+            ints: 3,
+            strings: &[
                 "",
                 "p",
                 "predicted-latency-producer",
                 "token-producer",
-                "precise-prefix-cache-scorer"
-            ])
-            .prop_map(|s| json!(s)),
-        ];
-        leaf.prop_recursive(5, 48, 4, |inner| {
-            let keys = prop::sample::select(vec![
+                "precise-prefix-cache-scorer",
+            ],
+            keys: &[
                 "router",
                 "scheduler",
                 "pool",
@@ -1392,13 +1388,11 @@ mod tests {
                 "prefill",
                 "containers",
                 "x",
-            ]);
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
-                prop::collection::vec((keys, inner), 0..5).prop_map(|kv| Value::Object(
-                    kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-                )),
-            ]
+            ],
+            depth: 5,
+            nodes: 48,
+            items: 3,
+            entries: 5,
         })
     }
 
@@ -1527,5 +1521,48 @@ mod tests {
         assert_eq!(out["GlobalConfig"], json!({"mine": 1}));
         let keys: Vec<&String> = out.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["kind", "GlobalConfig", "spec", "metadata"]);
+    }
+}
+
+/// Property-test strategies shared by the preset tests.
+#[cfg(test)]
+pub(crate) mod strategies {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    /// The shape of generated JSON values.
+    pub(crate) struct JsonShape {
+        /// Integers `0..ints`.
+        pub ints: i64,
+        /// The strings leaves take.
+        pub strings: &'static [&'static str],
+        /// The keys objects take.
+        pub keys: &'static [&'static str],
+        /// Nesting depth, total nodes (proptest's `prop_recursive`).
+        pub depth: u32,
+        pub nodes: u32,
+        /// Most list items and object entries.
+        pub items: usize,
+        pub entries: usize,
+    }
+
+    /// JSON values of `shape`: null, booleans, small integers and the given strings as leaves;
+    /// lists and objects over the given keys.
+    pub(crate) fn json_values(shape: JsonShape) -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (0..shape.ints).prop_map(|n| json!(n)),
+            prop::sample::select(shape.strings).prop_map(|s| json!(s)),
+        ];
+        let (keys, items, entries) = (shape.keys, shape.items, shape.entries);
+        leaf.prop_recursive(shape.depth, shape.nodes, 4, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..items).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(keys), inner), 0..entries).prop_map(
+                    |kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                ),
+            ]
+        })
     }
 }
