@@ -501,25 +501,17 @@ impl Quantity {
         for b in int.bytes().chain(frac.bytes()) {
             mantissa = mantissa * 10 + i128::from(b - b'0');
         }
-        let (pow2, pow10): (u32, i32) = match suffix {
-            "" => (0, 0),
-            "Ki" => (10, 0),
-            "Mi" => (20, 0),
-            "Gi" => (30, 0),
-            "Ti" => (40, 0),
-            "Pi" => (50, 0),
-            "Ei" => (60, 0),
-            "n" => (0, -9),
-            "u" => (0, -6),
-            "m" => (0, -3),
-            "k" => (0, 3),
-            "M" => (0, 6),
-            "G" => (0, 9),
-            "T" => (0, 12),
-            "P" => (0, 15),
-            "E" => (0, 18),
-            s if s.starts_with(['e', 'E']) => (0, s[1..].parse().ok()?),
-            _ => return None,
+        // Binary suffixes are powers of 1024, decimal ones powers of 1000 (`n` = 10^-9).
+        const BINARY: [&str; 6] = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
+        const DECIMAL: [&str; 10] = ["n", "u", "m", "", "k", "M", "G", "T", "P", "E"];
+        let (pow2, pow10): (u32, i32) = if let Some(i) = BINARY.iter().position(|s| *s == suffix) {
+            (10 * (i as u32 + 1), 0)
+        } else if let Some(i) = DECIMAL.iter().position(|s| *s == suffix) {
+            (0, 3 * (i as i32 - 3))
+        } else if let Some(e) = suffix.strip_prefix(['e', 'E']) {
+            (0, e.parse().ok()?)
+        } else {
+            return None;
         };
         let exp = pow10.checked_sub(i32::try_from(frac.len()).ok()?)?;
         let ten = |e: i32| 10i128.checked_pow(e.unsigned_abs());
@@ -694,6 +686,9 @@ mod tests {
             ("0", Some(0), Some(0)),
             ("0.0Gi", Some(0), Some(0)),
             ("1Ei", Some(1 << 60), Some(1 << 60)),
+            ("3u", Some(1), None),
+            ("2M", Some(2_000_000), Some(2_000_000)),
+            ("1.5Ki", Some(1536), Some(1536)),
             ("x", None, None),
             ("", None, None),
             (".", None, None),

@@ -318,138 +318,106 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn sizes(t: Option<i64>, p: Option<i64>, d: Option<i64>, dl: Option<i64>) -> Sizes {
-        Sizes {
-            tensor: t,
-            pipeline: p,
-            data: d,
-            data_local: dl,
-        }
+    /// What a view answers about one pool, in one line: sizes (`t` tensor, `p` pipeline, `d`
+    /// data, `dl` dataLocal), multi-node, GPUs per pod, pods per group, local ranks.
+    fn pool_line(p: &PoolView) -> String {
+        let Sizes {
+            tensor,
+            pipeline,
+            data,
+            data_local,
+        } = p.sizes;
+        let size =
+            |name: &str, v: Option<i64>| v.map(|v| format!("{name}{v} ")).unwrap_or_default();
+        format!(
+            "{}{}{}{}{} gpus={} group={} local={}",
+            size("t", tensor),
+            size("p", pipeline),
+            size("d", data),
+            size("dl", data_local),
+            if p.multi_node() { "multi" } else { "single" },
+            p.gpus_per_pod().map_or("-".to_string(), |g| g.to_string()),
+            p.group_size(),
+            p.local_ranks(),
+        )
     }
 
-    /// (input, version, decode sizes, decode multi-node, gpus per pod, group size, local
-    /// ranks, disaggregated, prefill gpus per pod)
+    /// Single-node, multi-node, prefill/decode and v1alpha1-shaped services.
     #[test]
     fn views_of_the_service_shapes() {
-        type Row = (
-            Value,
-            Version,
-            Sizes,
-            bool,
-            Option<i64>,
-            i64,
-            i64,
-            bool,
-            Option<i64>,
-        );
-        let cases: Vec<Row> = vec![
-            // single-node, tensor parallel
+        // (service, version, decode, prefill: `-` none, `pods` split)
+        let cases = [
             (
                 json!({"apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceService",
                        "spec": {"template": {}, "parallelism": {"tensor": 4}}}),
                 Version::V1alpha2,
-                sizes(Some(4), None, None, None),
-                false,
-                Some(4),
-                1,
-                1,
-                false,
-                None,
+                "t4 single gpus=4 group=1 local=1",
+                "-",
             ),
-            // no parallelism: no GPU need
             (
                 json!({"apiVersion": "serving.kserve.io/v1alpha2", "spec": {"template": {}}}),
                 Version::V1alpha2,
-                Sizes::default(),
-                false,
-                None,
-                1,
-                1,
-                false,
-                None,
+                "single gpus=- group=1 local=1",
+                "-",
             ),
-            // multi-node data parallel: 16 ranks, 8 a pod, 2 pods a group
+            // 16 ranks, 8 a pod: 2 pods a group
             (
                 json!({"apiVersion": "serving.kserve.io/v1alpha2",
                        "spec": {"template": {}, "worker": {},
                                 "parallelism": {"tensor": 1, "data": 16, "dataLocal": 8}}}),
                 Version::V1alpha2,
-                sizes(Some(1), None, Some(16), Some(8)),
-                true,
-                Some(8),
-                2,
-                8,
-                false,
-                None,
+                "t1 d16 dl8 multi gpus=8 group=2 local=8",
+                "-",
             ),
-            // multi-node pipeline parallel: one stage a pod
+            // pipeline over pods: one stage a pod
             (
                 json!({"apiVersion": "serving.kserve.io/v1alpha2",
                        "spec": {"template": {}, "worker": {}, "parallelism": {"tensor": 2, "pipeline": 3}}}),
                 Version::V1alpha2,
-                sizes(Some(2), Some(3), None, None),
-                true,
-                Some(2),
-                3,
-                1,
-                false,
-                None,
+                "t2 p3 multi gpus=2 group=3 local=1",
+                "-",
             ),
-            // prefill/decode split, prefill with its own sizes
+            // pipeline in one pod: all stages share it
+            (
+                json!({"spec": {"template": {}, "parallelism": {"tensor": 2, "pipeline": 2}}}),
+                Version::V1alpha2,
+                "t2 p2 single gpus=4 group=1 local=1",
+                "-",
+            ),
             (
                 json!({"apiVersion": "serving.kserve.io/v1alpha2",
                        "spec": {"template": {}, "parallelism": {"tensor": 2},
                                 "prefill": {"template": {}, "parallelism": {"tensor": 1, "data": 4}}}}),
                 Version::V1alpha2,
-                sizes(Some(2), None, None, None),
-                false,
-                Some(2),
-                1,
-                1,
-                true,
-                Some(4),
+                "t2 single gpus=2 group=1 local=1",
+                "pods t1 d4 single gpus=4 group=1 local=4",
             ),
-            // prefill without pods: no split
+            // a prefill pool without pods: no split
             (
                 json!({"apiVersion": "serving.kserve.io/v1alpha2",
                        "spec": {"template": {}, "prefill": {"replicas": 2}}}),
                 Version::V1alpha2,
-                Sizes::default(),
-                false,
-                None,
-                1,
-                1,
-                false,
-                None,
+                "single gpus=- group=1 local=1",
+                "single gpus=- group=1 local=1",
             ),
-            // v1alpha1-shaped input (same pool shape, older apiVersion)
             (
                 json!({"apiVersion": "serving.kserve.io/v1alpha1", "kind": "LLMInferenceService",
                        "spec": {"worker": {}, "template": {}, "parallelism": {"data": 4, "dataLocal": 2, "tensor": 2}}}),
                 Version::V1alpha1,
-                sizes(Some(2), None, Some(4), Some(2)),
-                true,
-                Some(4),
-                2,
-                2,
-                false,
-                None,
+                "t2 d4 dl2 multi gpus=4 group=2 local=2",
+                "-",
             ),
         ];
-        for (input, version, want_sizes, mn, gpus, group, local, pd, prefill_gpus) in cases {
+        for (input, version, decode, prefill) in cases {
             let v = ServiceView::read(&input).unwrap();
             assert_eq!(v.version, version, "{input}");
-            assert_eq!(v.decode.sizes, want_sizes, "{input}");
-            assert_eq!(v.decode.multi_node(), mn, "{input}");
-            assert_eq!(v.decode.gpus_per_pod(), gpus, "{input}");
-            assert_eq!(v.decode.group_size(), group, "{input}");
-            assert_eq!(v.decode.local_ranks(), local, "{input}");
-            assert_eq!(v.disaggregated(), pd, "{input}");
-            assert_eq!(
-                v.prefill.as_ref().and_then(PoolView::gpus_per_pod),
-                prefill_gpus,
-                "{input}"
-            );
+            assert_eq!(pool_line(&v.decode), decode, "{input}");
+            let got = match &v.prefill {
+                None => "-".to_string(),
+                Some(p) if v.disaggregated() => format!("pods {}", pool_line(p)),
+                Some(p) => pool_line(p),
+            };
+            assert_eq!(got, prefill, "{input}");
             // The lenient read of the spec sees the same pools.
             let lenient = ServiceView::read_lenient(&input["spec"]);
             assert_eq!(lenient.decode, v.decode, "{input}");

@@ -846,28 +846,41 @@ pub fn select_well_known(spec: &Value) -> Vec<&'static str> {
     let positive = |n: Option<i64>| n.is_some_and(|n| n > 0);
     let data = |p: &PoolView| positive(p.sizes.data) || positive(p.sizes.data_local);
     let pipeline = |p: &PoolView| positive(p.sizes.pipeline);
+    // Per pool: the single-node, data-parallel or pipeline-parallel preset.
+    let pick = |p: &PoolView, [single, dp, pp]: [&'static str; 3]| {
+        if !p.multi_node() {
+            Some(single)
+        } else if data(p) {
+            Some(dp)
+        } else if pipeline(p) {
+            Some(pp)
+        } else {
+            None
+        }
+    };
     let decode = &view.decode;
     if let Some(prefill) = &view.prefill {
-        if !prefill.multi_node() {
-            out.push(PREFILL_TEMPLATE);
-        } else if data(prefill) {
-            out.push(PREFILL_WORKER_DATA_PARALLEL);
-        } else if pipeline(prefill) {
-            out.push(PREFILL_WORKER_PIPELINE_PARALLEL);
-        }
-        if !decode.multi_node() {
-            out.push(DECODE_TEMPLATE);
-        } else if data(decode) {
-            out.push(DECODE_WORKER_DATA_PARALLEL);
-        } else if pipeline(decode) {
-            out.push(DECODE_WORKER_PIPELINE_PARALLEL);
-        }
-    } else if !decode.multi_node() {
-        out.push(TEMPLATE);
-    } else if data(decode) {
-        out.push(WORKER_DATA_PARALLEL);
-    } else if pipeline(decode) {
-        out.push(WORKER_PIPELINE_PARALLEL);
+        out.extend(pick(
+            prefill,
+            [
+                PREFILL_TEMPLATE,
+                PREFILL_WORKER_DATA_PARALLEL,
+                PREFILL_WORKER_PIPELINE_PARALLEL,
+            ],
+        ));
+        out.extend(pick(
+            decode,
+            [
+                DECODE_TEMPLATE,
+                DECODE_WORKER_DATA_PARALLEL,
+                DECODE_WORKER_PIPELINE_PARALLEL,
+            ],
+        ));
+    } else {
+        out.extend(pick(
+            decode,
+            [TEMPLATE, WORKER_DATA_PARALLEL, WORKER_PIPELINE_PARALLEL],
+        ));
     }
     out
 }
