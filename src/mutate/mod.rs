@@ -287,12 +287,8 @@ pub(crate) const PODS: [(Pool, Role); 4] = [
 
 /// `template`, `worker`, `prefill.template`, `prefill.worker`.
 pub(crate) fn pod_key(pool: Pool, role: Role) -> &'static str {
-    match (pool, role) {
-        (Pool::Decode, Role::Template) => "template",
-        (Pool::Decode, Role::Worker) => "worker",
-        (Pool::Prefill, Role::Template) => "prefill.template",
-        (Pool::Prefill, Role::Worker) => "prefill.worker",
-    }
+    let path = podspec::pod_path(pool, role);
+    path.strip_prefix("spec.").unwrap_or(path)
 }
 
 /// One pool: its view ([`crate::model::view::PoolView`]: sizes, template, worker) and the

@@ -181,15 +181,26 @@ pub(crate) fn add_mount(
     mount: impl FnOnce() -> Value,
 ) -> Result<(), MutateError> {
     let list = json::ensure_arr(container, "volumeMounts", cpath)?;
-    let lpath = cpath.key("volumeMounts");
-    for (i, m) in list.iter().enumerate() {
-        let o = json::as_obj(m, &lpath.idx(i))?;
-        if json::get_str(o, "mountPath", &lpath.idx(i))? == Some(mount_path) {
-            return Ok(());
+    if find_mount(list, &cpath.key("volumeMounts"), mount_path)?.is_none() {
+        list.push(mount());
+    }
+    Ok(())
+}
+
+/// The index and entry of the mount at `mount_path` in the list `mounts` (path `lpath`).
+fn find_mount<'a>(
+    mounts: &'a [Value],
+    lpath: &Path,
+    mount_path: &str,
+) -> Result<Option<(usize, &'a Obj)>, MutateError> {
+    for (i, m) in mounts.iter().enumerate() {
+        let ipath = lpath.idx(i);
+        let o = json::as_obj(m, &ipath)?;
+        if json::get_str(o, "mountPath", &ipath)? == Some(mount_path) {
+            return Ok(Some((i, o)));
         }
     }
-    list.push(mount());
-    Ok(())
+    Ok(None)
 }
 
 /// The volume mounted at `mount_path` in a container, if any (`""` when the mount is unnamed).
@@ -202,15 +213,12 @@ pub(crate) fn mount_at<'a>(
         return Ok(None);
     };
     let lpath = cpath.key("volumeMounts");
-    for (i, m) in list.iter().enumerate() {
-        let ipath = lpath.idx(i);
-        let o = json::as_obj(m, &ipath)?;
-        if json::get_str(o, "mountPath", &ipath)? == Some(mount_path) {
-            let name = json::get_str(o, "name", &ipath)?;
-            return Ok(Some(name.unwrap_or_default()));
-        }
-    }
-    Ok(None)
+    let Some((i, o)) = find_mount(list, &lpath, mount_path)? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        json::get_str(o, "name", &lpath.idx(i))?.unwrap_or_default(),
+    ))
 }
 
 /// Adds an env var (`env()`, named `name`) unless one with that name exists.
