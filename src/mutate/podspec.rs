@@ -165,10 +165,21 @@ pub(crate) fn add_volume(
     name: &str,
     volume: impl FnOnce() -> Value,
 ) -> Result<(), MutateError> {
-    let at = Path::Lit(pod_path);
-    let list = json::ensure_arr(pod, "volumes", &at)?;
-    if find_named(list, name, &at.key("volumes"))?.is_none() {
-        list.push(volume());
+    add_named(pod, "volumes", &Path::Lit(pod_path), name, volume)
+}
+
+/// Appends `entry()` to the list `key` of `owner` (path `at`) unless an entry named `name`
+/// exists.
+fn add_named(
+    owner: &mut Obj,
+    key: &str,
+    at: &Path,
+    name: &str,
+    entry: impl FnOnce() -> Value,
+) -> Result<(), MutateError> {
+    let list = json::ensure_arr(owner, key, at)?;
+    if find_named(list, name, &at.key(key))?.is_none() {
+        list.push(entry());
     }
     Ok(())
 }
@@ -228,11 +239,7 @@ pub(crate) fn add_env(
     name: &str,
     env: impl FnOnce() -> Value,
 ) -> Result<(), MutateError> {
-    let list = json::ensure_arr(container, "env", cpath)?;
-    if find_named(list, name, &cpath.key("env"))?.is_none() {
-        list.push(env());
-    }
-    Ok(())
+    add_named(container, "env", cpath, name, env)
 }
 
 /// The literal value of env var `name`, when set with `value`, with the entry's index in `env`.

@@ -67,6 +67,15 @@ impl Sink {
     pub fn forbidden(&mut self, field: impl Into<String>, detail: impl Into<String>) {
         self.err(ErrorKind::Forbidden, field, None, detail);
     }
+    /// Exactly one of two fields under `field` (`present`): both is `Forbidden` (`both`),
+    /// neither `Required` (`neither`).
+    pub fn exactly_one(&mut self, field: &str, present: [bool; 2], both: &str, neither: &str) {
+        match present {
+            [true, true] => self.forbidden(field, both),
+            [false, false] => self.required(field, neither),
+            _ => {}
+        }
+    }
     pub fn warn(&mut self, w: impl Into<String>) {
         self.warnings.push(w.into());
     }
