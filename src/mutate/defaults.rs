@@ -9,8 +9,8 @@
 
 use serde_json::{Value, json};
 
-use super::json::{self, Obj, Path};
 use super::{Ctx, MutateError, Pool, podspec};
+use crate::model::json::{self, Obj, Path};
 
 pub(crate) fn apply(obj: &mut Value, ctx: &Ctx) -> Result<(), MutateError> {
     let spec = podspec::spec_mut(obj)?;

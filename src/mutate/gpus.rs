@@ -14,8 +14,8 @@
 
 use serde_json::{Value, json};
 
-use super::json::{self, Obj, Path};
 use super::{Ctx, MutateConfig, MutateError, Pool, Role, podspec};
+use crate::model::json::{self, Obj, Path};
 
 /// Accelerator resource names, as patterns (a trailing `*` matches any non-empty suffix): whole
 /// NVIDIA GPUs, NVIDIA MIG slices (`nvidia.com/mig-1g.10gb`), AMD GPUs and every Intel GPU

@@ -7,8 +7,8 @@
 
 use serde_json::{Value, json};
 
-use super::json::{self, Obj, Path};
 use super::{MutateError, Pool, Role};
+use crate::model::json::{self, Obj, Path};
 
 const SPEC: Path<'static> = Path::Lit("spec");
 

@@ -16,8 +16,8 @@
 
 use serde_json::{Value, json};
 
-use super::json::{self, Path};
 use super::{Ctx, MutateConfig, MutateError, PODS, Pool, Role, podspec};
+use crate::model::json::{self, Path};
 
 /// Name of the routing sidecar init container.
 pub const ROUTING_SIDECAR: &str = "llm-d-routing-sidecar";

@@ -19,9 +19,9 @@
 
 use serde_json::{Value, json};
 
-use super::json::{self, Obj, Path};
 use super::{Ctx, MutateConfig, MutateError, podspec};
 use crate::model::children as names;
+use crate::model::json::{self, Obj, Path};
 use crate::model::view::{Part, RouterView, Version};
 
 pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<(), MutateError> {

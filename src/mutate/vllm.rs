@@ -27,11 +27,11 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use super::json::{self, Path};
 use super::{
     Ctx, GENERATED_ARGS_ANNOTATION, MutateConfig, MutateError, PODS, Pool, Role, Stage, pod_key,
     podspec, storage,
 };
+use crate::model::json::{self, Path};
 use crate::parallelism::Sizes;
 
 /// One generated flag (or the model positional) with its values.
