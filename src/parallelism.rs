@@ -14,6 +14,21 @@ pub struct Sizes {
 }
 
 impl Sizes {
+    /// `tensor`, `pipeline`, `data`, `dataLocal`.
+    pub const fn new(
+        tensor: Option<i64>,
+        pipeline: Option<i64>,
+        data: Option<i64>,
+        data_local: Option<i64>,
+    ) -> Sizes {
+        Sizes {
+            tensor,
+            pipeline,
+            data,
+            data_local,
+        }
+    }
+
     /// `data` or `dataLocal` set.
     pub fn is_data_parallel(&self) -> bool {
         self.data.is_some() || self.data_local.is_some()
@@ -64,17 +79,9 @@ impl Sizes {
 mod tests {
     use super::Sizes;
 
-    fn s(t: Option<i64>, p: Option<i64>, d: Option<i64>, dl: Option<i64>) -> Sizes {
-        Sizes {
-            tensor: t,
-            pipeline: p,
-            data: d,
-            data_local: dl,
-        }
-    }
-
     #[test]
     fn table() {
+        let s = Sizes::new;
         // (sizes, multi_node, gpus per pod, local ranks, pods per group if multi-node)
         let cases = [
             (s(None, None, None, None), false, 1, 1, 1),

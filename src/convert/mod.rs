@@ -48,6 +48,7 @@ pub mod stash;
 
 use std::collections::BTreeMap;
 
+use crate::model::json::type_name;
 use serde_json::{Map, Value};
 
 use stash::{
@@ -207,17 +208,6 @@ pub fn convert(obj: &Value, desired_api_version: &str) -> Result<Value, ConvertE
         Version::V1alpha1 => conversion.down(kind),
     }
     Ok(conversion.finish())
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 fn wrong_type(field: &'static str, expected: &'static str, found: &Value) -> ConvertError {

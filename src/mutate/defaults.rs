@@ -9,13 +9,13 @@
 
 use serde_json::{Value, json};
 
-use super::json::{self, Obj, Path};
 use super::{Ctx, MutateError, Pool, podspec};
+use crate::model::json::{self, Obj, Path};
 
 pub(crate) fn apply(obj: &mut Value, ctx: &Ctx) -> Result<(), MutateError> {
     let spec = podspec::spec_mut(obj)?;
     let sp = Path::Lit("spec");
-    if let (Some(name), Some(model)) = (&ctx.name, json::child_mut(spec, "model", &sp)?) {
+    if let (Some(name), Some(model)) = (&ctx.view.name, json::child_mut(spec, "model", &sp)?) {
         json::set_default_with(model, "name", || json!(name));
     }
     let si = json::ensure_obj(spec, "storageInitializer", &sp)?;
@@ -26,7 +26,7 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx) -> Result<(), MutateError> {
         let Some(p) = podspec::pool_mut(obj, pool)? else {
             continue;
         };
-        pool_defaults(p, podspec::pool_path(pool), info.par.is_data_parallel())?;
+        pool_defaults(p, podspec::pool_path(pool), info.view.is_data_parallel())?;
     }
     Ok(())
 }

@@ -14,8 +14,8 @@
 
 use serde_json::{Value, json};
 
-use super::json::{self, Obj, Path};
 use super::{Ctx, MutateConfig, MutateError, Pool, Role, podspec};
+use crate::model::json::{self, Obj, Path};
 
 /// Accelerator resource names, as patterns (a trailing `*` matches any non-empty suffix): whole
 /// NVIDIA GPUs, NVIDIA MIG slices (`nvidia.com/mig-1g.10gb`), AMD GPUs and every Intel GPU
@@ -48,8 +48,7 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
         let Some(info) = ctx.pool(pool).cloned() else {
             continue;
         };
-        let multi_node = info.has_worker;
-        let mut par = info.par.clone();
+        let mut view = info.view.clone();
 
         // GPUs the user already set (leader first).
         let mut existing = None;
@@ -63,27 +62,27 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
             }
         }
 
-        if par.tensor.is_none() {
+        if view.sizes.tensor.is_none() {
             // GPUs the user set, divided by dataLocal; 1 when that does not divide (validation
             // reports the inconsistency) or no GPUs are set but other parallelism is.
             let from_gpus = match existing {
-                Some(g) if g > 0 => match par.data_local {
-                    Some(l) if l > 0 && par.is_data_parallel() => (g % l == 0).then(|| g / l),
+                Some(g) if g > 0 => match view.sizes.data_local {
+                    Some(l) if l > 0 && view.is_data_parallel() => (g % l == 0).then(|| g / l),
                     _ => Some(g),
                 },
                 _ => None,
             };
-            let tensor = from_gpus.or((existing.is_some() || par.any()).then_some(1));
+            let tensor = from_gpus.or((existing.is_some() || view.sizes.any()).then_some(1));
             if let Some(t) = tensor.filter(|t| *t > 0)
                 && let Some(p) = podspec::pool_mut(obj, pool)?
             {
                 let pp = Path::Lit(podspec::pool_path(pool));
                 json::ensure_obj(p, "parallelism", &pp)?.insert("tensor".into(), json!(t));
-                par.tensor = Some(t);
+                view.sizes.tensor = Some(t);
             }
         }
 
-        let Some(gpus) = par.gpus_per_pod(multi_node) else {
+        let Some(gpus) = view.gpus_per_pod() else {
             continue;
         };
         for role in [Role::Template, Role::Worker] {

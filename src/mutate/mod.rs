@@ -23,15 +23,15 @@
 //! - the model is mounted at [`MODEL_MOUNT_PATH`]; LoRA adapter `name` at `/mnt/lora/<name>`;
 //! - vLLM listens on `cfg.vllm_port` (8000), except the decode pool of a prefill/decode
 //!   deployment, where the routing sidecar owns 8000 and vLLM moves to `cfg.vllm_port + 1`;
-//! - pods per LeaderWorkerSet group are not stored: [`worker::group_size`] computes them.
+//! - pods per LeaderWorkerSet group are not stored: [`group_size`] computes them.
 
 use serde_json::Value;
 
-use json::Path;
+use crate::model::json::{self, JsonError, Path};
+use crate::model::view::{PoolView, ServiceView};
 
 mod defaults;
 mod gpus;
-mod json;
 mod podspec;
 mod prefill;
 mod router;
@@ -39,7 +39,7 @@ mod storage;
 pub mod vllm;
 pub mod worker;
 
-pub use worker::group_size;
+pub use crate::model::view::group_size;
 
 /// Where the model is mounted in every vLLM container.
 pub const MODEL_MOUNT_PATH: &str = "/mnt/models";
@@ -54,14 +54,10 @@ pub use gpus::{ACCELERATOR_PATTERNS, is_accelerator, matches_accelerator};
 /// (`crate::pipeline::Refused::field_errors`).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MutateError {
-    /// A field has the wrong JSON type.
-    #[error("{path}: expected {expected}")]
-    WrongType {
-        /// Field path, e.g. `spec.template.containers[0].args`.
-        path: String,
-        /// The expected JSON type.
-        expected: &'static str,
-    },
+    /// A field has the wrong JSON type (field path, e.g. `spec.template.containers[0].args`, and
+    /// the JSON type expected).
+    #[error(transparent)]
+    Json(#[from] JsonError),
     /// A field has a value the webhook cannot work with.
     #[error("{path}: {message}")]
     Invalid {
@@ -85,9 +81,8 @@ impl MutateError {
     /// itself (`<root>`) and an unsupported kind.
     pub fn field(&self) -> Option<&str> {
         match self {
-            MutateError::WrongType { path, .. } | MutateError::Invalid { path, .. } => {
-                Some(path.as_str()).filter(|p| *p != "<root>")
-            }
+            MutateError::Json(e) => e.field(),
+            MutateError::Invalid { path, .. } => Some(path.as_str()),
             MutateError::UnsupportedKind { .. } => None,
         }
     }
@@ -95,7 +90,7 @@ impl MutateError {
     /// The reason without the field path (`expected an integer`).
     pub fn detail(&self) -> String {
         match self {
-            MutateError::WrongType { expected, .. } => format!("expected {expected}"),
+            MutateError::Json(e) => e.detail(),
             MutateError::Invalid { message, .. } => message.clone(),
             other => other.to_string(),
         }
@@ -249,13 +244,18 @@ pub fn expand_until_owned(
         if st <= Stage::Vllm {
             ctx = Ctx::read(&obj, cfg)?;
         }
+        // The vLLM argument list is built in one place (`vllm`): the steps that add flags
+        // (vllm, worker, prefill) each run its pass up to themselves first.
+        if matches!(st, Stage::Vllm | Stage::Worker | Stage::Prefill) {
+            vllm::apply(&mut obj, st, &mut record)?;
+        }
         match st {
             Stage::Defaults => defaults::apply(&mut obj, &ctx)?,
             Stage::Gpus => gpus::apply(&mut obj, &ctx, cfg)?,
-            Stage::Vllm => vllm::apply(&mut obj, Stage::Vllm, &mut record)?,
+            Stage::Vllm => {}
             Stage::Storage => storage::apply(&mut obj, &ctx, cfg)?,
-            Stage::Worker => worker::apply(&mut obj, &ctx, cfg, &mut record)?,
-            Stage::Prefill => prefill::apply(&mut obj, &ctx, cfg, &mut record)?,
+            Stage::Worker => worker::apply(&mut obj, &ctx, cfg, &record)?,
+            Stage::Prefill => prefill::apply(&mut obj, &ctx, cfg)?,
             Stage::Router => router::apply(&mut obj, &ctx, cfg)?,
         }
     }
@@ -268,11 +268,7 @@ pub fn expand_until_owned(
 // ---------------------------------------------------------------------------------------------
 
 /// The decode pool (inline in the spec) or the prefill pool.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Pool {
-    Decode,
-    Prefill,
-}
+pub(crate) use crate::model::children::Pool;
 
 /// The pod spec of a pool: `template` (single-node pods, or leaders) or `worker`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -291,59 +287,15 @@ pub(crate) const PODS: [(Pool, Role); 4] = [
 
 /// `template`, `worker`, `prefill.template`, `prefill.worker`.
 pub(crate) fn pod_key(pool: Pool, role: Role) -> &'static str {
-    match (pool, role) {
-        (Pool::Decode, Role::Template) => "template",
-        (Pool::Decode, Role::Worker) => "worker",
-        (Pool::Prefill, Role::Template) => "prefill.template",
-        (Pool::Prefill, Role::Worker) => "prefill.worker",
-    }
+    let path = podspec::pod_path(pool, role);
+    path.strip_prefix("spec.").unwrap_or(path)
 }
 
-/// Parallelism of one pool, as read from the spec.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Par {
-    pub tensor: Option<i64>,
-    pub pipeline: Option<i64>,
-    pub data: Option<i64>,
-    pub data_local: Option<i64>,
-    pub rpc_port: Option<i64>,
-    pub expert: bool,
-}
-
-impl Par {
-    /// The sizes, for the rules in [`crate::parallelism`].
-    pub fn sizes(&self) -> crate::parallelism::Sizes {
-        crate::parallelism::Sizes {
-            tensor: self.tensor,
-            pipeline: self.pipeline,
-            data: self.data,
-            data_local: self.data_local,
-        }
-    }
-    pub fn is_data_parallel(&self) -> bool {
-        self.sizes().is_data_parallel()
-    }
-    /// Whether any parallelism that implies GPUs is set.
-    pub fn any(&self) -> bool {
-        self.sizes().any()
-    }
-    /// Data parallel ranks in one pod ([`crate::parallelism::Sizes::local_ranks`]).
-    pub fn local_ranks(&self, multi_node: bool) -> i64 {
-        self.sizes().local_ranks(multi_node)
-    }
-    /// GPUs each pod of the pool needs ([`crate::parallelism::Sizes::gpus_per_pod`]), `None`
-    /// when no parallelism is set.
-    pub fn gpus_per_pod(&self, multi_node: bool) -> Option<i64> {
-        let sizes = self.sizes();
-        sizes.any().then(|| sizes.gpus_per_pod(multi_node))
-    }
-}
-
+/// One pool: its view ([`crate::model::view::PoolView`]: sizes, template, worker) and the
+/// vLLM KV cache offloading the steps need.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PoolInfo {
-    pub par: Par,
-    pub has_template: bool,
-    pub has_worker: bool,
+    pub view: PoolView,
     /// The vLLM `OffloadingConnector` configuration of `kvCacheOffloading`, when set.
     pub kv_offloading: Option<Value>,
     /// `kvCacheOffloading.secondary`: the tiers (their volumes are the storage step's).
@@ -369,8 +321,8 @@ pub(crate) struct LoraInfo {
 /// (the later steps do not change what it is read from).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Ctx {
-    pub name: Option<String>,
-    pub v1alpha1: bool,
+    /// The service as [`crate::model::view`] reads it.
+    pub view: ServiceView,
     pub model_uri: Option<String>,
     pub model_name: Option<String>,
     pub storage_initializer: bool,
@@ -382,15 +334,20 @@ pub(crate) struct Ctx {
 impl Ctx {
     fn read(obj: &Value, _cfg: &MutateConfig) -> Result<Ctx, MutateError> {
         use json::{as_obj, child, get_bool, get_int, get_str};
+        let view = ServiceView::read(obj)?;
         let root = as_obj(obj, &Path::ROOT)?;
         let mut ctx = Ctx {
-            v1alpha1: get_str(root, "apiVersion", &Path::ROOT)?
-                .is_some_and(|v| v.ends_with("/v1alpha1")),
+            decode: PoolInfo {
+                view: view.decode.clone(),
+                ..PoolInfo::default()
+            },
+            prefill: view.prefill.clone().map(|view| PoolInfo {
+                view,
+                ..PoolInfo::default()
+            }),
+            view,
             ..Ctx::default()
         };
-        if let Some(meta) = child(root, "metadata", &Path::ROOT)? {
-            ctx.name = get_str(meta, "name", &Path::Lit("metadata"))?.map(str::to_string);
-        }
         let Some(spec) = child(root, "spec", &Path::ROOT)? else {
             return Ok(ctx);
         };
@@ -431,45 +388,32 @@ impl Ctx {
                 ctx.lora = Some(info);
             }
         }
-        ctx.decode = read_pool(spec, &sp)?;
-        if let Some(prefill) = child(spec, "prefill", &sp)? {
-            ctx.prefill = Some(read_pool(prefill, &sp.key("prefill"))?);
+        read_kv(spec, &sp, &mut ctx.decode)?;
+        if let (Some(prefill), Some(info)) = (child(spec, "prefill", &sp)?, ctx.prefill.as_mut()) {
+            read_kv(prefill, &sp.key("prefill"), info)?;
         }
         return Ok(ctx);
 
-        fn read_pool(
+        /// `kvCacheOffloading` of a pool.
+        fn read_kv(
             m: &serde_json::Map<String, Value>,
             path: &Path,
-        ) -> Result<PoolInfo, MutateError> {
-            let mut info = PoolInfo {
-                has_template: child(m, "template", path)?.is_some(),
-                has_worker: child(m, "worker", path)?.is_some(),
-                ..PoolInfo::default()
+            info: &mut PoolInfo,
+        ) -> Result<(), MutateError> {
+            let Some(kv) = json::present(m, "kvCacheOffloading") else {
+                return Ok(());
             };
-            if let Some(kv) = m.get("kvCacheOffloading").filter(|v| !v.is_null()) {
-                let kp = path.key("kvCacheOffloading");
-                let kvo = json::as_obj(kv, &kp)?;
-                if let Some(tiers) = json::get_arr(kvo, "secondary", &kp)? {
-                    info.kv_secondary = tiers.clone();
-                }
-                info.kv_offloading = crate::presets::template::offloading_connector_config(kv)
-                    .map_err(|message| MutateError::Invalid {
-                        path: kp.key("cpu").to_string(),
-                        message,
-                    })?;
+            let kp = path.key("kvCacheOffloading");
+            let kvo = json::as_obj(kv, &kp)?;
+            if let Some(tiers) = json::get_arr(kvo, "secondary", &kp)? {
+                info.kv_secondary = tiers.clone();
             }
-            if let Some(par) = child(m, "parallelism", path)? {
-                let pp = path.key("parallelism");
-                info.par = Par {
-                    tensor: get_int(par, "tensor", &pp)?,
-                    pipeline: get_int(par, "pipeline", &pp)?,
-                    data: get_int(par, "data", &pp)?,
-                    data_local: get_int(par, "dataLocal", &pp)?,
-                    rpc_port: get_int(par, "dataRPCPort", &pp)?,
-                    expert: get_bool(par, "expert", &pp)?.unwrap_or(false),
-                };
-            }
-            Ok(info)
+            info.kv_offloading = crate::presets::template::offloading_connector_config(kv)
+                .map_err(|message| MutateError::Invalid {
+                    path: kp.key("cpu").to_string(),
+                    message,
+                })?;
+            Ok(())
         }
     }
 
@@ -482,6 +426,6 @@ impl Ctx {
 
     /// Prefill/decode disaggregation: a prefill pool with pods.
     pub fn disaggregated(&self) -> bool {
-        self.prefill.as_ref().is_some_and(|p| p.has_template)
+        self.view.disaggregated()
     }
 }

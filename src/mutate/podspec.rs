@@ -7,15 +7,15 @@
 
 use serde_json::{Value, json};
 
-use super::json::{self, Obj, Path};
 use super::{MutateError, Pool, Role};
+use crate::model::json::{self, Obj, Path};
 
 const SPEC: Path<'static> = Path::Lit("spec");
 
 /// The spec of the service.
 pub(crate) fn spec_mut(obj: &mut Value) -> Result<&mut Obj, MutateError> {
     let root = json::as_obj_mut(obj, &Path::ROOT)?;
-    json::ensure_obj(root, "spec", &Path::ROOT)
+    Ok(json::ensure_obj(root, "spec", &Path::ROOT)?)
 }
 
 /// The pool object: the spec itself for decode, `spec.prefill` for prefill.
@@ -23,7 +23,7 @@ pub(crate) fn pool_mut(obj: &mut Value, pool: Pool) -> Result<Option<&mut Obj>, 
     let spec = spec_mut(obj)?;
     match pool {
         Pool::Decode => Ok(Some(spec)),
-        Pool::Prefill => json::child_mut(spec, "prefill", &SPEC),
+        Pool::Prefill => Ok(json::child_mut(spec, "prefill", &SPEC)?),
     }
 }
 
@@ -57,7 +57,7 @@ pub(crate) fn pod_mut(
         Role::Template => "template",
         Role::Worker => "worker",
     };
-    json::child_mut(p, key, &Path::Lit(pool_path(pool)))
+    Ok(json::child_mut(p, key, &Path::Lit(pool_path(pool)))?)
 }
 
 /// The securityContext of every container the webhook adds (storage initializers, LoRA
@@ -116,7 +116,7 @@ pub(crate) fn named_mut<'a>(
     };
     let path = Path::Item(pod_path, key, idx);
     let Some(entry) = list.get_mut(idx) else {
-        return Err(json::wrong(&path, "an object"));
+        return Err(json::wrong(&path, json::OBJECT, &Value::Null).into());
     };
     let c = json::as_obj_mut(entry, &path)?;
     Ok((c, path))
@@ -141,7 +141,7 @@ pub(crate) fn upsert_named(
         Some(i) => {
             let ipath = lpath.idx(i);
             let Some(existing) = list.get_mut(i) else {
-                return Err(json::wrong(&ipath, "an object"));
+                return Err(json::wrong(&ipath, json::OBJECT, &Value::Null).into());
             };
             let existing = json::as_obj_mut(existing, &ipath)?;
             if fields.iter().all(|f| json::has(existing, f)) {
@@ -165,10 +165,21 @@ pub(crate) fn add_volume(
     name: &str,
     volume: impl FnOnce() -> Value,
 ) -> Result<(), MutateError> {
-    let at = Path::Lit(pod_path);
-    let list = json::ensure_arr(pod, "volumes", &at)?;
-    if find_named(list, name, &at.key("volumes"))?.is_none() {
-        list.push(volume());
+    add_named(pod, "volumes", &Path::Lit(pod_path), name, volume)
+}
+
+/// Appends `entry()` to the list `key` of `owner` (path `at`) unless an entry named `name`
+/// exists.
+fn add_named(
+    owner: &mut Obj,
+    key: &str,
+    at: &Path,
+    name: &str,
+    entry: impl FnOnce() -> Value,
+) -> Result<(), MutateError> {
+    let list = json::ensure_arr(owner, key, at)?;
+    if find_named(list, name, &at.key(key))?.is_none() {
+        list.push(entry());
     }
     Ok(())
 }
@@ -181,15 +192,26 @@ pub(crate) fn add_mount(
     mount: impl FnOnce() -> Value,
 ) -> Result<(), MutateError> {
     let list = json::ensure_arr(container, "volumeMounts", cpath)?;
-    let lpath = cpath.key("volumeMounts");
-    for (i, m) in list.iter().enumerate() {
-        let o = json::as_obj(m, &lpath.idx(i))?;
-        if json::get_str(o, "mountPath", &lpath.idx(i))? == Some(mount_path) {
-            return Ok(());
+    if find_mount(list, &cpath.key("volumeMounts"), mount_path)?.is_none() {
+        list.push(mount());
+    }
+    Ok(())
+}
+
+/// The index and entry of the mount at `mount_path` in the list `mounts` (path `lpath`).
+fn find_mount<'a>(
+    mounts: &'a [Value],
+    lpath: &Path,
+    mount_path: &str,
+) -> Result<Option<(usize, &'a Obj)>, MutateError> {
+    for (i, m) in mounts.iter().enumerate() {
+        let ipath = lpath.idx(i);
+        let o = json::as_obj(m, &ipath)?;
+        if json::get_str(o, "mountPath", &ipath)? == Some(mount_path) {
+            return Ok(Some((i, o)));
         }
     }
-    list.push(mount());
-    Ok(())
+    Ok(None)
 }
 
 /// The volume mounted at `mount_path` in a container, if any (`""` when the mount is unnamed).
@@ -202,15 +224,12 @@ pub(crate) fn mount_at<'a>(
         return Ok(None);
     };
     let lpath = cpath.key("volumeMounts");
-    for (i, m) in list.iter().enumerate() {
-        let ipath = lpath.idx(i);
-        let o = json::as_obj(m, &ipath)?;
-        if json::get_str(o, "mountPath", &ipath)? == Some(mount_path) {
-            let name = json::get_str(o, "name", &ipath)?;
-            return Ok(Some(name.unwrap_or_default()));
-        }
-    }
-    Ok(None)
+    let Some((i, o)) = find_mount(list, &lpath, mount_path)? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        json::get_str(o, "name", &lpath.idx(i))?.unwrap_or_default(),
+    ))
 }
 
 /// Adds an env var (`env()`, named `name`) unless one with that name exists.
@@ -220,11 +239,7 @@ pub(crate) fn add_env(
     name: &str,
     env: impl FnOnce() -> Value,
 ) -> Result<(), MutateError> {
-    let list = json::ensure_arr(container, "env", cpath)?;
-    if find_named(list, name, &cpath.key("env"))?.is_none() {
-        list.push(env());
-    }
-    Ok(())
+    add_named(container, "env", cpath, name, env)
 }
 
 /// The literal value of env var `name`, when set with `value`, with the entry's index in `env`.
@@ -267,6 +282,7 @@ pub(crate) fn command(container: &Obj, cpath: &Path) -> Result<Option<Vec<String
     json::get_arr(container, "command", cpath)?
         .map(|a| json::str_list(a, &cpath.key("command")))
         .transpose()
+        .map_err(Into::into)
 }
 
 /// The container's command, borrowed, when it is a list of strings.
@@ -277,6 +293,18 @@ pub(crate) fn command_refs<'a>(
     json::get_arr(container, "command", cpath)?
         .map(|a| json::str_refs(a, &cpath.key("command")))
         .transpose()
+        .map_err(Into::into)
+}
+
+/// `$0` of the start-rank wrapper.
+pub const RANK_WRAPPER_MARKER: &str = "llmisvc-dp-rank";
+
+/// Whether a command is the start-rank wrapper.
+pub(crate) fn is_rank_wrapper<S: AsRef<str>>(cmd: &[S]) -> bool {
+    cmd.len() >= 4
+        && cmd[0].as_ref() == "/bin/sh"
+        && cmd[1].as_ref() == "-c"
+        && cmd[3].as_ref() == RANK_WRAPPER_MARKER
 }
 
 /// Whether the command runs a shell script (`/bin/bash -c ...`).

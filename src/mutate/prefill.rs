@@ -5,7 +5,7 @@
 //!   generates it for both, so the roles can never mismatch, cf. ai-dynamo/dynamo#11467), and
 //!   `VLLM_NIXL_SIDE_CHANNEL_HOST` from the pod IP. A pool with `kvCacheOffloading` gets a
 //!   `MultiConnector` over that connector and the `OffloadingConnector` instead
-//!   ([`vllm::multi_connector`]).
+//!   ([`super::vllm::multi_connector`]).
 //! - The decode pool's leader/single pods get the llm-d routing sidecar: init container
 //!   `llm-d-routing-sidecar` with `restartPolicy: Always`, listening on `cfg.vllm_port` (8000)
 //!   and forwarding to vLLM, which moves to `cfg.vllm_port + 1` (8001); `main` gets that port.
@@ -16,19 +16,15 @@
 
 use serde_json::{Value, json};
 
-use super::json::{self, Path};
-use super::{Ctx, MutateConfig, MutateError, PODS, Pool, Role, Stage, podspec, vllm};
+use super::{Ctx, MutateConfig, MutateError, PODS, Pool, Role, podspec};
+use crate::model::json::{self, Path};
 
 /// Name of the routing sidecar init container.
 pub const ROUTING_SIDECAR: &str = "llm-d-routing-sidecar";
 
-pub(crate) fn apply(
-    obj: &mut Value,
-    ctx: &Ctx,
-    cfg: &MutateConfig,
-    record: &mut vllm::Record,
-) -> Result<(), MutateError> {
-    vllm::apply(obj, Stage::Prefill, record)?;
+/// The sidecar, env and labels (the prefill step's vLLM argument pass runs before, from
+/// [`super::expand`]).
+pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<(), MutateError> {
     if !ctx.disaggregated() {
         return Ok(());
     }

@@ -1,5 +1,5 @@
 //! Step 7: router wiring (only when `spec.router` is set), on the spec the presets were merged
-//! into. Names come from [`crate::names`] (KServe's `ChildName` rule).
+//! into. Names come from [`crate::model::children`] (KServe's `ChildName` rule).
 //!
 //! - `gateway: {}` (no `refs`) gets `refs: [{name, namespace}]` of `cfg.default_gateway`.
 //! - `scheduler` without `pool.ref` gets `pool.spec`, missing fields filled: v1alpha2
@@ -19,12 +19,13 @@
 
 use serde_json::{Value, json};
 
-use super::json::{self, Obj, Path};
 use super::{Ctx, MutateConfig, MutateError, podspec};
-use crate::names;
+use crate::model::children as names;
+use crate::model::json::{self, Obj, Path};
+use crate::model::view::{Part, RouterView, Version};
 
 pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<(), MutateError> {
-    let Some(name) = ctx.name.clone() else {
+    let Some(name) = ctx.view.name.clone() else {
         return Ok(());
     };
     let spec = podspec::spec_mut(obj)?;
@@ -36,18 +37,20 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
         let (ns, n) = &cfg.default_gateway;
         json::set_default_with(gw, "refs", || json!([{ "name": n, "namespace": ns }]));
     }
-    let has_scheduler = json::has(router, "scheduler");
+    let has_scheduler = RouterView::read(router).scheduler.present();
     if let Some(sched) = json::child_mut(router, "scheduler", &rp)? {
         let sp = rp.key("scheduler");
         let pool = json::ensure_obj(sched, "pool", &sp)?;
         if !json::has(pool, "ref") {
             let ps = json::ensure_obj(pool, "spec", &sp.key("pool"))?;
-            fill_pool(ps, &name, ctx.v1alpha1, cfg)?;
+            fill_pool(ps, &name, ctx.view.version == Version::V1alpha1, cfg)?;
         }
     }
-    let gateway_refs = gateway_has_refs(router);
+    // The shape after the gateway default above.
+    let shape = RouterView::read(router);
+    let gateway_refs = shape.gateway == Part::Refs;
     let parents = parent_refs(router, cfg)?;
-    let pool_ref = pool_ref_name(router);
+    let pool_ref = shape.pool_ref;
     if let Some(route) = json::child_mut(router, "route", &rp)? {
         let routep = rp.key("route");
         let http = json::ensure_obj(route, "http", &routep)?;
@@ -73,27 +76,6 @@ pub(crate) fn apply(obj: &mut Value, ctx: &Ctx, cfg: &MutateConfig) -> Result<()
     Ok(())
 }
 
-/// Does `gateway.refs` name at least one gateway?
-fn gateway_has_refs(router: &Obj) -> bool {
-    router
-        .get("gateway")
-        .and_then(|g| g.get("refs"))
-        .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty())
-}
-
-/// `scheduler.pool.ref.name`, if set.
-fn pool_ref_name(router: &Obj) -> Option<String> {
-    router
-        .get("scheduler")?
-        .get("pool")?
-        .get("ref")?
-        .get("name")?
-        .as_str()
-        .filter(|n| !n.is_empty())
-        .map(str::to_string)
-}
-
 /// KServe's backend rewrite of the managed route: every backendRef to the service's own
 /// InferencePool (kind `InferencePool`, name `ChildName(<name>, "-inference-pool")`, any group)
 /// goes to the workload Service when there is no scheduler (that pool is never created), or to
@@ -115,7 +97,7 @@ fn retarget_default_backends(
     let rules = match rules {
         Value::Array(r) => r,
         Value::Null => return Ok(()),
-        _ => return Err(json::wrong(&rules_path, "array")),
+        other => return Err(json::wrong(&rules_path, json::LIST, other).into()),
     };
     for (i, rule) in rules.iter_mut().enumerate() {
         let rule_path = rules_path.idx(i);

@@ -28,10 +28,10 @@ use std::borrow::Cow;
 
 use serde_json::{Value, json};
 
-use super::json::{self, Obj};
 use super::{
     Adapter, Ctx, LORA_MOUNT_ROOT, MODEL_MOUNT_PATH, MutateConfig, MutateError, PODS, podspec,
 };
+use crate::model::json::{self, Obj};
 
 /// A parsed storage URI.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -27,11 +27,12 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use super::json::{self, Path};
 use super::{
     Ctx, GENERATED_ARGS_ANNOTATION, MutateConfig, MutateError, PODS, Pool, Role, Stage, pod_key,
-    podspec, storage, worker,
+    podspec, storage,
 };
+use crate::model::json::{self, Path};
+use crate::parallelism::Sizes;
 
 /// One generated flag (or the model positional) with its values.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -182,7 +183,7 @@ pub(crate) fn generate<'a>(
     let Some(info) = ctx.pool(pool) else {
         return items;
     };
-    let par = &info.par;
+    let par = &info.view.sizes;
     if let Some((model, revision)) = storage::model_arg(ctx) {
         items.push(MODEL_KEY, [Cow::Owned(model)]);
         if let Some(rev) = revision {
@@ -205,17 +206,20 @@ pub(crate) fn generate<'a>(
         items.value("--pipeline-parallel-size", p.to_string());
     }
     if par.is_data_parallel() {
-        let data = par.data.unwrap_or_else(|| par.local_ranks(info.has_worker));
+        let data = par.data.unwrap_or_else(|| info.view.local_ranks());
         items.value("--data-parallel-size", data.to_string());
         if let Some(l) = par.data_local {
             items.value("--data-parallel-size-local", l.to_string());
         }
         items.value(
             "--data-parallel-rpc-port",
-            par.rpc_port.unwrap_or(cfg.data_rpc_port as i64).to_string(),
+            info.view
+                .rpc_port
+                .unwrap_or(cfg.data_rpc_port as i64)
+                .to_string(),
         );
     }
-    if par.expert {
+    if info.view.expert == Some(true) {
         items.switch("--enable-expert-parallel");
     }
     if let Some(lora) = ctx.lora.as_ref().filter(|l| !l.adapters.is_empty()) {
@@ -238,8 +242,8 @@ pub(crate) fn generate<'a>(
             std::iter::once(Cow::Borrowed("--lora-modules")).chain(modules),
         );
     }
-    if upto >= Stage::Worker && info.has_worker {
-        worker::multinode_items(&mut items, par, role, cfg);
+    if upto >= Stage::Worker && info.view.multi_node() {
+        multinode_items(&mut items, par, role);
     }
     let pd = upto >= Stage::Prefill && ctx.disaggregated();
     match (pd, &info.kv_offloading) {
@@ -249,6 +253,37 @@ pub(crate) fn generate<'a>(
         (false, None) => {}
     }
     items
+}
+
+/// Multi-node flags of a leader (`Role::Template`) or worker pod (see [`super::worker`]):
+/// LeaderWorkerSet's `LWS_LEADER_ADDRESS` / `LWS_WORKER_INDEX`, expanded by Kubernetes in `args`.
+pub(crate) fn multinode_items(items: &mut Generated<'_>, par: &Sizes, role: Role) {
+    const LEADER: &str = "$(LWS_LEADER_ADDRESS)";
+    let worker = role == Role::Worker;
+    if par.is_data_parallel() {
+        if worker {
+            items.switch("--headless");
+        }
+        items.value("--data-parallel-address", LEADER);
+        match role {
+            Role::Template => items.value("--data-parallel-start-rank", "0"),
+            Role::Worker if par.data_local.unwrap_or(1) <= 1 => {
+                items.value("--data-parallel-start-rank", "$(LWS_WORKER_INDEX)")
+            }
+            Role::Worker => {} // appended by the rank wrapper
+        }
+    } else if let Some(p) = par.pipeline {
+        if worker {
+            items.switch("--headless");
+        }
+        items.value("--nnodes", p.to_string());
+        items.value(
+            "--node-rank",
+            if worker { "$(LWS_WORKER_INDEX)" } else { "0" },
+        );
+        items.value("--master-addr", LEADER);
+        items.value("--distributed-executor-backend", "mp");
+    }
 }
 
 /// Prefill/decode transfer and CPU offloading together: vLLM's `MultiConnector` over the P/D
@@ -457,7 +492,7 @@ pub(crate) fn apply(obj: &mut Value, upto: Stage, record: &mut Record) -> Result
         };
         let (main, cpath) = podspec::main_mut(pod, podspec::pod_path(pool, role))?;
         let cmd = podspec::command_refs(main, &cpath)?.unwrap_or_default();
-        if podspec::is_shell(&cmd) && !worker::is_rank_wrapper(&cmd) {
+        if podspec::is_shell(&cmd) && !podspec::is_rank_wrapper(&cmd) {
             continue;
         }
         if let Some(p) = &mut record.pods[k] {
@@ -539,7 +574,7 @@ fn read_record(obj: &Value) -> Result<Map<String, Value>, MutateError> {
         None | Some(Value::Null) => None,
         Some(v) => Some(v.as_str().ok_or_else(|| {
             let at = Path::Lit("metadata.annotations");
-            json::wrong(&Path::Sub(&at, GENERATED_ARGS_ANNOTATION), "a string")
+            json::wrong(&at.sub(GENERATED_ARGS_ANNOTATION), json::STRING, v)
         })?),
     };
     Ok(raw

@@ -20,88 +20,33 @@
 //!   workers add `--headless` and `--node-rank $(LWS_WORKER_INDEX)`.
 //!
 //! GPU resources and volumes reach the worker pods through the GPU and storage steps.
-//! Pods per group are not stored anywhere: [`group_size`] computes them (data / dataLocal, or
+//! Pods per group are not stored anywhere: [`crate::model::view::group_size`] computes them (data / dataLocal, or
 //! pipeline).
 
 use serde_json::{Value, json};
 
-use super::vllm::{self, Generated};
-use super::{Ctx, MutateConfig, MutateError, Par, Pool, Role, Stage, podspec};
-
-/// `$0` of the start-rank wrapper.
-pub const RANK_WRAPPER_MARKER: &str = "llmisvc-dp-rank";
-
-/// Pods per LeaderWorkerSet group ([`crate::parallelism::Sizes::pods_per_group`]).
-pub fn group_size(data: Option<i32>, data_local: Option<i32>, pipeline: Option<i32>) -> i32 {
-    let sizes = crate::parallelism::Sizes {
-        tensor: None,
-        pipeline: pipeline.map(i64::from),
-        data: data.map(i64::from),
-        data_local: data_local.map(i64::from),
-    };
-    i32::try_from(sizes.pods_per_group()).unwrap_or(i32::MAX)
-}
-
-/// Multi-node flags of a leader (`Role::Template`) or worker pod.
-pub(crate) fn multinode_items(
-    items: &mut Generated<'_>,
-    par: &Par,
-    role: Role,
-    _cfg: &MutateConfig,
-) {
-    const LEADER: &str = "$(LWS_LEADER_ADDRESS)";
-    let worker = role == Role::Worker;
-    if par.is_data_parallel() {
-        if worker {
-            items.switch("--headless");
-        }
-        items.value("--data-parallel-address", LEADER);
-        match role {
-            Role::Template => items.value("--data-parallel-start-rank", "0"),
-            Role::Worker if par.data_local.unwrap_or(1) <= 1 => {
-                items.value("--data-parallel-start-rank", "$(LWS_WORKER_INDEX)")
-            }
-            Role::Worker => {} // appended by the rank wrapper
-        }
-    } else if let Some(p) = par.pipeline {
-        if worker {
-            items.switch("--headless");
-        }
-        items.value("--nnodes", p.to_string());
-        items.value(
-            "--node-rank",
-            if worker { "$(LWS_WORKER_INDEX)" } else { "0" },
-        );
-        items.value("--master-addr", LEADER);
-        items.value("--distributed-executor-backend", "mp");
-    }
-}
-
-/// Whether a command is the start-rank wrapper.
-pub(crate) fn is_rank_wrapper<S: AsRef<str>>(cmd: &[S]) -> bool {
-    cmd.len() >= 4
-        && cmd[0].as_ref() == "/bin/sh"
-        && cmd[1].as_ref() == "-c"
-        && cmd[3].as_ref() == RANK_WRAPPER_MARKER
-}
+use super::podspec::{RANK_WRAPPER_MARKER, is_rank_wrapper};
+use super::vllm;
+use super::{Ctx, MutateConfig, MutateError, Pool, Role, podspec};
 
 fn rank_script(local: i64) -> String {
     format!("exec \"$@\" --data-parallel-start-rank $(( ${{LWS_WORKER_INDEX:-0}} * {local} ))")
 }
 
+/// The start-rank wrappers (the worker step's vLLM argument pass runs before, from
+/// [`super::expand`]).
 pub(crate) fn apply(
     obj: &mut Value,
     ctx: &Ctx,
     cfg: &MutateConfig,
-    record: &mut vllm::Record,
+    record: &vllm::Record,
 ) -> Result<(), MutateError> {
-    vllm::apply(obj, Stage::Worker, record)?;
     for pool in [Pool::Decode, Pool::Prefill] {
         let Some(info) = ctx.pool(pool) else {
             continue;
         };
-        let local = info.par.data_local.unwrap_or(1);
-        let wanted = info.par.is_data_parallel() && local > 1;
+        let local = info.view.sizes.data_local.unwrap_or(1);
+        let wanted = info.view.is_data_parallel() && local > 1;
         let path = podspec::pod_path(pool, Role::Worker);
         let Some(pod) = podspec::pod_mut(obj, pool, Role::Worker)? else {
             continue;

@@ -492,17 +492,14 @@ mod tests {
         assert_eq!(merge(&m, &o), m);
     }
 
+    use crate::presets::strategies::{JsonShape, json_values};
     use proptest::prelude::*;
 
     fn json_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            (0i64..4).prop_map(|n| json!(n)),
-            prop::sample::select(vec!["a", "b", "main"]).prop_map(|s| json!(s)),
-        ];
-        leaf.prop_recursive(4, 40, 4, |inner| {
-            let keys = prop::sample::select(vec![
+        json_values(JsonShape {
+            ints: 4,
+            strings: &["a", "b", "main"],
+            keys: &[
                 "name",
                 "containers",
                 "env",
@@ -511,13 +508,11 @@ mod tests {
                 "args",
                 "value",
                 "x",
-            ]);
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::vec((keys, inner), 0..4).prop_map(|kv| Value::Object(
-                    kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-                )),
-            ]
+            ],
+            depth: 4,
+            nodes: 40,
+            items: 4,
+            entries: 4,
         })
     }
 

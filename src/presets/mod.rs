@@ -47,7 +47,7 @@
 //! * Presets and objects are merged as JSON whatever their apiVersion; the fields that differ
 //!   between v1alpha1 and v1alpha2 (the InferencePool spec shape) are not converted here.
 
-pub mod md5;
+use crate::model::md5;
 pub mod merge;
 pub mod template;
 
@@ -142,11 +142,8 @@ impl PresetError {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
-enum Seg {
-    Key(String),
-    Index(usize),
-}
+use crate::model::json::{Seg, at_segs_mut as at_path, obj_at, render_segs as show_path};
+use crate::model::view::{Part, PoolView, ServiceView};
 
 /// One preset, parsed and with its templates compiled at load time.
 #[derive(Clone, Debug)]
@@ -274,27 +271,6 @@ impl Preset {
         }
         Ok(out)
     }
-}
-
-fn show_path(path: &[Seg]) -> String {
-    path.iter()
-        .map(|s| match s {
-            Seg::Key(k) => format!(".{k}"),
-            Seg::Index(i) => format!("[{i}]"),
-        })
-        .collect()
-}
-
-fn at_path<'a>(v: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
-    let mut cur = v;
-    for s in path {
-        cur = match (s, cur) {
-            (Seg::Key(k), Value::Object(m)) => m.get_mut(k)?,
-            (Seg::Index(i), Value::Array(a)) => a.get_mut(*i)?,
-            _ => return None,
-        };
-    }
-    Some(cur)
 }
 
 fn compile_all(
@@ -814,25 +790,6 @@ pub fn missing_base_refs(obj: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn obj_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Map<String, Value>> {
-    let mut cur = v;
-    for k in path {
-        cur = cur.get(k)?;
-    }
-    cur.as_object()
-}
-
-fn positive(v: &Value, path: &[&str]) -> bool {
-    let mut cur = v;
-    for k in path {
-        match cur.get(k) {
-            Some(x) => cur = x,
-            None => return false,
-        }
-    }
-    cur.as_f64().is_some_and(|n| n > 0.0)
-}
-
 /// EndpointPickerConfig plugin types that call the standalone tokenizer (KServe's
 /// `tokenProducerPlugin`, and the legacy `precisePrefixCacheScorerPlugin` it decomposes).
 pub const TOKENIZER_PLUGINS: [&str; 2] = ["token-producer", "precise-prefix-cache-scorer"];
@@ -858,19 +815,15 @@ pub fn tokenizer_enabled(s: &Map<String, Value>) -> bool {
         })
 }
 
-/// The well-known presets `spec` calls for, in KServe's order.
+/// The well-known presets `spec` calls for, in KServe's order. The spec is read as
+/// [`ServiceView::read_lenient`] reads it (a size of the wrong type counts as unset: validation
+/// reports it).
 pub fn select_well_known(spec: &Value) -> Vec<&'static str> {
     use well_known::*;
     let mut out = Vec::new();
-    let scheduler = obj_at(spec, &["router", "scheduler"]);
-    if let Some(s) = scheduler {
-        let has_pool_ref = s
-            .get("pool")
-            .and_then(|p| p.get("ref"))
-            .and_then(|r| r.get("name"))
-            .and_then(Value::as_str)
-            .is_some_and(|n| !n.is_empty());
-        if !has_pool_ref {
+    let view = ServiceView::read_lenient(spec);
+    if let Some(s) = obj_at(spec, &["router", "scheduler"]) {
+        if view.router.scheduler != Part::Refs {
             out.push(SCHEDULER);
         }
         if tokenizer_enabled(s) {
@@ -883,53 +836,51 @@ pub fn select_well_known(spec: &Value) -> Vec<&'static str> {
             out.push(SCHEDULER_LATENCY_PREDICTOR);
         }
     }
-    if let Some(route) = obj_at(spec, &["router", "route"]) {
-        let has_refs = route
-            .get("http")
-            .and_then(|h| h.get("refs"))
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty());
-        if !has_refs {
-            out.push(ROUTER_ROUTE);
-        }
+    if view.router.route == Part::Managed {
+        out.push(ROUTER_ROUTE);
     }
     if obj_at(spec, &["tracing"]).is_some() {
         out.push(TRACING);
     }
-    let data = |p: &[&str]| {
-        let mut a = p.to_vec();
-        a.extend(["parallelism", "data"]);
-        let mut b = p.to_vec();
-        b.extend(["parallelism", "dataLocal"]);
-        positive(spec, &a) || positive(spec, &b)
-    };
-    let pipeline = |p: &[&str]| {
-        let mut a = p.to_vec();
-        a.extend(["parallelism", "pipeline"]);
-        positive(spec, &a)
-    };
-    let worker = obj_at(spec, &["worker"]).is_some();
-    if obj_at(spec, &["prefill"]).is_some() {
-        if obj_at(spec, &["prefill", "worker"]).is_none() {
-            out.push(PREFILL_TEMPLATE);
-        } else if data(&["prefill"]) {
-            out.push(PREFILL_WORKER_DATA_PARALLEL);
-        } else if pipeline(&["prefill"]) {
-            out.push(PREFILL_WORKER_PIPELINE_PARALLEL);
+    // A positive data / dataLocal / pipeline size picks the multi-node preset.
+    let positive = |n: Option<i64>| n.is_some_and(|n| n > 0);
+    let data = |p: &PoolView| positive(p.sizes.data) || positive(p.sizes.data_local);
+    let pipeline = |p: &PoolView| positive(p.sizes.pipeline);
+    // Per pool: the single-node, data-parallel or pipeline-parallel preset.
+    let pick = |p: &PoolView, [single, dp, pp]: [&'static str; 3]| {
+        if !p.multi_node() {
+            Some(single)
+        } else if data(p) {
+            Some(dp)
+        } else if pipeline(p) {
+            Some(pp)
+        } else {
+            None
         }
-        if !worker {
-            out.push(DECODE_TEMPLATE);
-        } else if data(&[]) {
-            out.push(DECODE_WORKER_DATA_PARALLEL);
-        } else if pipeline(&[]) {
-            out.push(DECODE_WORKER_PIPELINE_PARALLEL);
-        }
-    } else if !worker {
-        out.push(TEMPLATE);
-    } else if data(&[]) {
-        out.push(WORKER_DATA_PARALLEL);
-    } else if pipeline(&[]) {
-        out.push(WORKER_PIPELINE_PARALLEL);
+    };
+    let decode = &view.decode;
+    if let Some(prefill) = &view.prefill {
+        out.extend(pick(
+            prefill,
+            [
+                PREFILL_TEMPLATE,
+                PREFILL_WORKER_DATA_PARALLEL,
+                PREFILL_WORKER_PIPELINE_PARALLEL,
+            ],
+        ));
+        out.extend(pick(
+            decode,
+            [
+                DECODE_TEMPLATE,
+                DECODE_WORKER_DATA_PARALLEL,
+                DECODE_WORKER_PIPELINE_PARALLEL,
+            ],
+        ));
+    } else {
+        out.extend(pick(
+            decode,
+            [TEMPLATE, WORKER_DATA_PARALLEL, WORKER_PIPELINE_PARALLEL],
+        ));
     }
     out
 }
@@ -1198,7 +1149,7 @@ pub fn resolve_owned(
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-        .unwrap_or_else(|| crate::names::pool(&name));
+        .unwrap_or_else(|| crate::model::children::pool(&name));
     let global_config = json!({
         "SystemNamespace": store.system_namespace(),
         "IngressGatewayName": g.ingress_gateway_name,
@@ -1412,26 +1363,22 @@ fn drop_preset_inline_config(spec: &mut Value) {
 
 #[cfg(test)]
 mod tests {
+    use super::strategies::{JsonShape, json_values};
     use super::*;
     use proptest::prelude::*;
 
     /// Values over the keys selection reads, and some it does not.
     fn spec_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            (0i64..3).prop_map(|n| json!(n)),
-            prop::sample::select(vec![
+        json_values(JsonShape {
+            ints: 3,
+            strings: &[
                 "",
                 "p",
                 "predicted-latency-producer",
                 "token-producer",
-                "precise-prefix-cache-scorer"
-            ])
-            .prop_map(|s| json!(s)),
-        ];
-        leaf.prop_recursive(5, 48, 4, |inner| {
-            let keys = prop::sample::select(vec![
+                "precise-prefix-cache-scorer",
+            ],
+            keys: &[
                 "router",
                 "scheduler",
                 "pool",
@@ -1454,13 +1401,11 @@ mod tests {
                 "prefill",
                 "containers",
                 "x",
-            ]);
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
-                prop::collection::vec((keys, inner), 0..5).prop_map(|kv| Value::Object(
-                    kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-                )),
-            ]
+            ],
+            depth: 5,
+            nodes: 48,
+            items: 3,
+            entries: 5,
         })
     }
 
@@ -1589,5 +1534,48 @@ mod tests {
         assert_eq!(out["GlobalConfig"], json!({"mine": 1}));
         let keys: Vec<&String> = out.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["kind", "GlobalConfig", "spec", "metadata"]);
+    }
+}
+
+/// Property-test strategies shared by the preset tests.
+#[cfg(test)]
+pub(crate) mod strategies {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    /// The shape of generated JSON values.
+    pub(crate) struct JsonShape {
+        /// Integers `0..ints`.
+        pub ints: i64,
+        /// The strings leaves take.
+        pub strings: &'static [&'static str],
+        /// The keys objects take.
+        pub keys: &'static [&'static str],
+        /// Nesting depth, total nodes (proptest's `prop_recursive`).
+        pub depth: u32,
+        pub nodes: u32,
+        /// Most list items and object entries.
+        pub items: usize,
+        pub entries: usize,
+    }
+
+    /// JSON values of `shape`: null, booleans, small integers and the given strings as leaves;
+    /// lists and objects over the given keys.
+    pub(crate) fn json_values(shape: JsonShape) -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (0..shape.ints).prop_map(|n| json!(n)),
+            prop::sample::select(shape.strings).prop_map(|s| json!(s)),
+        ];
+        let (keys, items, entries) = (shape.keys, shape.items, shape.entries);
+        leaf.prop_recursive(shape.depth, shape.nodes, 4, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..items).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(keys), inner), 0..entries).prop_map(
+                    |kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                ),
+            ]
+        })
     }
 }

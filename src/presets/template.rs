@@ -1112,41 +1112,15 @@ fn printf(fmt: &str, args: &[Value]) -> Result<String, String> {
     Ok(out)
 }
 
-/// knative's `kmeta.ChildName` (the one implementation: [`crate::names::child_name`]).
+/// knative's `kmeta.ChildName` (the one implementation: [`crate::model::children::child_name`]).
 pub fn child_name(parent: &str, suffix: &str) -> String {
-    crate::names::child_name(parent, suffix)
+    crate::model::children::child_name(parent, suffix)
 }
 
 /// Parses a Kubernetes quantity and returns its value rounded up to an integer (Go's
-/// `Quantity.Value()`).
+/// `Quantity.Value()`; [`crate::model::json::Quantity`]).
 pub fn quantity_value(q: &str) -> Option<i64> {
-    let q = q.trim();
-    let split = q
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(q.len());
-    let (num, suf) = q.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let mult: f64 = match suf {
-        "" => 1.0,
-        "Ki" => 1024f64,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        s if s.starts_with(['e', 'E']) => 10f64.powi(s[1..].parse().ok()?),
-        _ => return None,
-    };
-    Some((n * mult).ceil() as i64)
+    crate::model::json::Quantity::parse(q).map(|q| q.ceil())
 }
 
 /// KServe's `kvTransferConfig`: the vLLM `--kv-transfer-config` flag for the OffloadingConnector,

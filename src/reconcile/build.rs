@@ -1,7 +1,7 @@
 //! The pure builder: an expanded `LLMInferenceService` (as stored, after the mutating webhook)
 //! in, the Kubernetes objects that run it out.
 //!
-//! Names follow KServe's LLMInferenceService controller: [`crate::names`] makes every one
+//! Names follow KServe's LLMInferenceService controller: [`crate::model::children`] makes every one
 //! (`ChildName(<name>, suffix)`, hash-shortened to 63 characters as knative's `kmeta.ChildName`).
 //!
 //! Every object carries [`MANAGED_BY_LABEL`]=[`MANAGED_BY`], `app.kubernetes.io/name: <n>`,
@@ -10,44 +10,11 @@
 
 use serde_json::{Map, Value, json};
 
-/// API version of the owner.
-pub const OWNER_API_VERSION: &str = "serving.kserve.io/v1alpha2";
-/// Label every child carries; used to find children to prune.
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-/// Value of [`MANAGED_BY_LABEL`].
-pub const MANAGED_BY: &str = "llmisvc";
-/// `app.kubernetes.io/name`: the service name.
-pub const NAME_LABEL: &str = "app.kubernetes.io/name";
-/// `app.kubernetes.io/part-of`.
-pub const PART_OF_LABEL: &str = "app.kubernetes.io/part-of";
-/// Value of [`PART_OF_LABEL`].
-pub const PART_OF: &str = "llminferenceservice";
-/// `kserve.io/component`: `workload` on serving pods (leaders for multi-node).
-pub const COMPONENT_LABEL: &str = "kserve.io/component";
-/// `llm-d.ai/role`: `both`, `decode` or `prefill`.
-pub const ROLE_LABEL: &str = "llm-d.ai/role";
-/// `app.kubernetes.io/component`: which part of the service an object is (values below, as
-/// KServe's `LLMComponent*` constants).
-pub const APP_COMPONENT_LABEL: &str = "app.kubernetes.io/component";
-/// [`APP_COMPONENT_LABEL`] of the scheduler's objects and the InferencePool.
-pub const SCHEDULER_COMPONENT: &str = "llminferenceservice-router-scheduler";
-/// [`APP_COMPONENT_LABEL`] of the HTTPRoute.
-pub const ROUTER_COMPONENT: &str = "llminferenceservice-router";
-/// [`APP_COMPONENT_LABEL`] of the decode workload, the workload Service and the autoscalers.
-pub const WORKLOAD_COMPONENT: &str = "llminferenceservice-workload";
-/// On cluster-scoped children (the scheduler's `system:auth-delegator` ClusterRoleBinding),
-/// which cannot have a namespaced owner: the service's namespace (with [`NAME_LABEL`] and
-/// [`MANAGED_BY_LABEL`], what they are pruned and cleaned up by).
-pub const SERVICE_NAMESPACE_LABEL: &str = "llmisvc/service-namespace";
-/// The finalizer by which the reconciler deletes a service's cluster-scoped children (KServe's
-/// name, so services that KServe's controller finalized are finalized the same way).
-pub const FINALIZER: &str = "serving.kserve.io/llmisvc-finalizer";
-/// Is the child cluster-scoped (no namespace, no owner reference)?
-pub fn cluster_scoped(kind: &str) -> bool {
-    kind == "ClusterRoleBinding"
-}
-/// The port of the workload Service (vLLM, or the routing sidecar in front of it).
-pub const WORKLOAD_PORT: i64 = 8000;
+pub use crate::model::children::{
+    APP_COMPONENT_LABEL, COMPONENT_LABEL, FINALIZER, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL,
+    OWNER_API_VERSION, PART_OF, PART_OF_LABEL, ROLE_LABEL, ROUTER_COMPONENT, SCHEDULER_COMPONENT,
+    SERVICE_NAMESPACE_LABEL, WORKLOAD_COMPONENT, WORKLOAD_PORT, cluster_scoped,
+};
 
 /// Why a service cannot be built.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -139,7 +106,7 @@ pub mod wva {
 }
 
 /// Names of the children of service `n`: the one naming module (KServe's `ChildName` rule).
-pub use crate::names;
+pub use crate::model::children as names;
 
 /// The service's identity, read once.
 #[derive(Clone, Debug)]
@@ -339,7 +306,7 @@ fn i32_of(v: Option<i64>) -> Option<i32> {
     v.and_then(|x| i32::try_from(x).ok())
 }
 
-pub use crate::names::Pool;
+pub use crate::model::children::Pool;
 
 /// Which pods a template makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -510,7 +510,7 @@ pub fn contained(want: &Value, live: &Value) -> bool {
 fn hash_of(v: &Value) -> String {
     format!(
         "{:016x}",
-        crate::presets::md5::fnv1a64(v.to_string().as_bytes())
+        crate::model::md5::fnv1a64(v.to_string().as_bytes())
     )
 }
 
@@ -556,7 +556,7 @@ async fn preset_store(ctx: &Ctx) -> Arc<PresetStore> {
             })
             .collect();
         ids.sort();
-        crate::presets::md5::fnv1a64(ids.join(",").as_bytes())
+        crate::model::md5::fnv1a64(ids.join(",").as_bytes())
     });
     if let (Some(fp), Ok(guard)) = (fingerprint, ctx.presets.lock())
         && let Some((have, store)) = guard.as_ref()

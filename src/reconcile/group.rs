@@ -22,7 +22,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::names;
+use crate::model::children as names;
 
 /// KServe's `constants.LLMRoutingGroupLabelKey`: on the grouped service's HTTPRoute.
 pub const ROUTING_GROUP_LABEL: &str = "serving.kserve.io/routing-group";

@@ -70,9 +70,7 @@ fn admission_api_version(v: &str) -> bool {
     matches!(v, "admission.k8s.io/v1" | "admission.k8s.io/v1beta1")
 }
 
-fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or("")
-}
+use crate::model::json::str_or_empty as str_at;
 
 /// One admission request, decoded.
 #[derive(Debug, PartialEq)]

@@ -1,28 +1,12 @@
-//! Reading user JSON without panicking: every accessor reports a wrong JSON type as a field
-//! error and returns `None`, so the rules only ever see well-typed values.
+//! Reading user JSON without panicking, through [`crate::model::json`]: every accessor reports a
+//! wrong JSON type as a field error and returns `None`, so the rules only ever see well-typed
+//! values.
 
 use serde_json::{Map, Value};
 
 use super::{ErrorKind, FieldError};
-
-/// Appends `.key` to a path (or `key` to an empty one).
-pub fn child(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-/// Appends `[i]` to a path.
-pub fn index(path: &str, i: usize) -> String {
-    format!("{path}[{i}]")
-}
-
-/// Appends `[key]` to a path (map keys, as Kubernetes renders them).
-pub fn key(path: &str, k: &str) -> String {
-    format!("{path}[{k}]")
-}
+use crate::model::json::{self as model, JsonError, Path};
+pub use crate::model::json::{index_path as index, key_path as child, sub_path as key, type_name};
 
 /// Renders a value as Kubernetes does in `Invalid value: ...`: strings quoted, numbers and
 /// booleans plain, objects and lists as compact JSON (cut at 120 characters).
@@ -83,6 +67,15 @@ impl Sink {
     pub fn forbidden(&mut self, field: impl Into<String>, detail: impl Into<String>) {
         self.err(ErrorKind::Forbidden, field, None, detail);
     }
+    /// Exactly one of two fields under `field` (`present`): both is `Forbidden` (`both`),
+    /// neither `Required` (`neither`).
+    pub fn exactly_one(&mut self, field: &str, present: [bool; 2], both: &str, neither: &str) {
+        match present {
+            [true, true] => self.forbidden(field, both),
+            [false, false] => self.required(field, neither),
+            _ => {}
+        }
+    }
     pub fn warn(&mut self, w: impl Into<String>) {
         self.warnings.push(w.into());
     }
@@ -95,6 +88,14 @@ impl Sink {
             value,
             format!("must be {expected}, not {}", type_name(value)),
         );
+    }
+
+    /// A [`JsonError`] about `value`, as [`Sink::wrong_type`].
+    pub fn json_error(&mut self, e: &JsonError, value: &Value) {
+        match e {
+            JsonError::WrongType { path, expected, .. } => self.wrong_type(path, value, expected),
+            JsonError::Missing { path } => self.required(path.as_str(), "is required"),
+        }
     }
 
     /// Removes exact duplicates, keeping the first occurrence.
@@ -110,18 +111,6 @@ impl Sink {
         });
         let mut seen = std::collections::HashSet::new();
         self.warnings.retain(|w| seen.insert(w.clone()));
-    }
-}
-
-pub fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -146,7 +135,7 @@ impl<'a> Obj<'a> {
             None | Some(Value::Null) => Obj { map: None, path },
             Some(Value::Object(m)) => Obj { map: Some(m), path },
             Some(other) => {
-                s.wrong_type(&path, other, "an object");
+                s.wrong_type(&path, other, model::OBJECT);
                 Obj { map: None, path }
             }
         }
@@ -162,10 +151,7 @@ impl<'a> Obj<'a> {
 
     /// The raw value (null counts as absent).
     pub fn raw(&self, k: &str) -> Option<&'a Value> {
-        match self.map?.get(k) {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(v),
-        }
+        model::present(self.map?, k)
     }
 
     pub fn has(&self, k: &str) -> bool {
@@ -176,48 +162,36 @@ impl<'a> Obj<'a> {
         Obj::of(self.raw(k), self.path_of(k), s)
     }
 
-    pub fn int(&self, k: &str, s: &mut Sink) -> Option<i64> {
-        let v = self.raw(k)?;
-        match v.as_i64() {
-            Some(i) => Some(i),
-            None => {
-                s.wrong_type(&self.path_of(k), v, "an integer");
+    /// The field read by `read` ([`crate::model::json`]); a wrong type is reported, `None`.
+    fn read<T>(
+        &self,
+        k: &str,
+        s: &mut Sink,
+        read: impl FnOnce(&'a Map<String, Value>, &str, &Path) -> Result<Option<T>, JsonError>,
+    ) -> Option<T> {
+        match read(self.map?, k, &Path::Lit(&self.path)) {
+            Ok(v) => v,
+            Err(e) => {
+                s.json_error(&e, self.raw(k).unwrap_or(&Value::Null));
                 None
             }
         }
+    }
+
+    pub fn int(&self, k: &str, s: &mut Sink) -> Option<i64> {
+        self.read(k, s, model::get_int)
     }
 
     pub fn str(&self, k: &str, s: &mut Sink) -> Option<&'a str> {
-        let v = self.raw(k)?;
-        match v.as_str() {
-            Some(x) => Some(x),
-            None => {
-                s.wrong_type(&self.path_of(k), v, "a string");
-                None
-            }
-        }
+        self.read(k, s, model::get_str)
     }
 
     pub fn bool(&self, k: &str, s: &mut Sink) -> Option<bool> {
-        let v = self.raw(k)?;
-        match v.as_bool() {
-            Some(x) => Some(x),
-            None => {
-                s.wrong_type(&self.path_of(k), v, "a boolean");
-                None
-            }
-        }
+        self.read(k, s, model::get_bool)
     }
 
     pub fn list(&self, k: &str, s: &mut Sink) -> Option<&'a Vec<Value>> {
-        let v = self.raw(k)?;
-        match v.as_array() {
-            Some(x) => Some(x),
-            None => {
-                s.wrong_type(&self.path_of(k), v, "a list");
-                None
-            }
-        }
+        self.read(k, s, model::get_arr)
     }
 
     /// A list of objects, each with its path; wrong elements are reported and skipped.
@@ -236,29 +210,8 @@ impl<'a> Obj<'a> {
     }
 }
 
-/// Parses a whole-number quantity (`2`, `"2"`, `"2000m"`, `"1k"`); `None` when it is not one.
+/// A whole-number quantity (`2`, `"2"`, `"2000m"`, `"1k"`; [`crate::model::json::Quantity`]);
+/// `None` when it is not one.
 pub fn whole_quantity(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            let f = n.as_f64()?;
-            (f.fract() == 0.0 && f.abs() < 1e15).then_some(f as i64)
-        }),
-        Value::String(s) => {
-            let s = s.trim();
-            let (num, mult, div): (&str, i64, i64) = if let Some(n) = s.strip_suffix('m') {
-                (n, 1, 1000)
-            } else if let Some(n) = s.strip_suffix('k') {
-                (n, 1000, 1)
-            } else {
-                (s, 1, 1)
-            };
-            if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) || num.len() > 15 {
-                return None;
-            }
-            let n: i64 = num.parse().ok()?;
-            let n = n.checked_mul(mult)?;
-            (n % div == 0).then_some(n / div)
-        }
-        _ => None,
-    }
+    model::Quantity::of_value(v)?.whole()
 }

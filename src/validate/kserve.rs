@@ -89,17 +89,12 @@ pub fn check_scaling(w: &Obj, s: &mut Sink) {
     } else {
         let hpa = wva.obj("hpa", s);
         let wkeda = wva.obj("keda", s);
-        match (hpa.present(), wkeda.present()) {
-            (true, true) => s.forbidden(
-                &wva.path,
-                "hpa and keda are mutually exclusive; choose one actuator backend",
-            ),
-            (false, false) => s.required(
-                &wva.path,
-                "either wva.hpa or wva.keda must be set as the actuator backend",
-            ),
-            _ => {}
-        }
+        s.exactly_one(
+            &wva.path,
+            [hpa.present(), wkeda.present()],
+            "hpa and keda are mutually exclusive; choose one actuator backend",
+            "either wva.hpa or wva.keda must be set as the actuator backend",
+        );
         if let Some(cost) = wva.str("variantCost", s)
             && !cost.is_empty()
             && !is_decimal(cost)
@@ -298,17 +293,12 @@ fn check_scheduler_config(sched: &Obj, s: &mut Sink) {
     }
     let inline = conf.obj("inline", s);
     let reference = conf.obj("ref", s);
-    match (inline.present(), reference.present()) {
-        (true, true) => s.forbidden(
-            &conf.path,
-            "config.inline and config.ref are exclusive; set one",
-        ),
-        (false, false) => s.required(
-            &conf.path,
-            "either config.inline (an EndpointPickerConfig) or config.ref (a ConfigMap key holding one) is required; remove config to use the default scheduler configuration",
-        ),
-        _ => {}
-    }
+    s.exactly_one(
+        &conf.path,
+        [inline.present(), reference.present()],
+        "config.inline and config.ref are exclusive; set one",
+        "either config.inline (an EndpointPickerConfig) or config.ref (a ConfigMap key holding one) is required; remove config to use the default scheduler configuration",
+    );
     if inline.map.is_some_and(|m| m.is_empty()) {
         s.invalid(
             &inline.path,
@@ -555,14 +545,12 @@ pub fn check_kv_cache(w: &Obj, s: &mut Sink) {
         }
         let ed = fs.obj("emptyDir", s);
         let pvc = fs.obj("pvc", s);
-        match (ed.present(), pvc.present()) {
-            (true, true) => s.forbidden(
-                &fs.path,
-                "exactly one of emptyDir or pvc must be set; both are",
-            ),
-            (false, false) => s.required(&fs.path, "exactly one of emptyDir or pvc must be set"),
-            _ => {}
-        }
+        s.exactly_one(
+            &fs.path,
+            [ed.present(), pvc.present()],
+            "exactly one of emptyDir or pvc must be set; both are",
+            "exactly one of emptyDir or pvc must be set",
+        );
         if ed.present() && !ed.has("size") {
             s.required(
                 ed.path_of("size"),
@@ -572,11 +560,12 @@ pub fn check_kv_cache(w: &Obj, s: &mut Sink) {
         if pvc.present() {
             let spec = pvc.obj("spec", s);
             let r = pvc.obj("ref", s);
-            match (spec.present(), r.present()) {
-                (true, true) => s.forbidden(&pvc.path, "exactly one of pvc.spec or pvc.ref must be set; both are"),
-                (false, false) => s.required(&pvc.path, "exactly one of pvc.spec (a new claim) or pvc.ref (an existing claim) must be set"),
-                _ => {}
-            }
+            s.exactly_one(
+                &pvc.path,
+                [spec.present(), r.present()],
+                "exactly one of pvc.spec or pvc.ref must be set; both are",
+                "exactly one of pvc.spec (a new claim) or pvc.ref (an existing claim) must be set",
+            );
             if r.present() && r.str("name", s).unwrap_or("").is_empty() {
                 s.required(
                     r.path_of("name"),
@@ -587,12 +576,9 @@ pub fn check_kv_cache(w: &Obj, s: &mut Sink) {
     }
 }
 
+/// A quantity that is not greater than zero (one that is no quantity is left to the API server).
 fn is_zero_quantity(q: &str) -> bool {
-    let digits: String = q
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    digits.parse::<f64>().map(|f| f == 0.0).unwrap_or(false)
+    crate::model::json::Quantity::parse(q).is_some_and(|q| !q.is_positive())
 }
 
 /// `rolloutStrategy` of one workload.

@@ -1,4 +1,4 @@
-//! `metadata.name` of a service: every child's name is derived from it ([`crate::names`]).
+//! `metadata.name` of a service: every child's name is derived from it ([`crate::model::children`]).
 
 use super::json::Sink;
 
@@ -11,7 +11,7 @@ pub fn check_child_names(name: &str, is_config: bool, s: &mut Sink) {
     if is_config || name.is_empty() {
         return;
     }
-    if let Some(why) = crate::names::unusable_service_name(name) {
+    if let Some(why) = crate::model::children::unusable_service_name(name) {
         s.invalid_str("metadata.name", name, why);
     }
 }

@@ -1,22 +1,22 @@
 //! Parallelism and GPUs: what vLLM will need per pod against what the pod templates request.
 //!
-//! GPUs per pod: tensor x dataLocal with data parallelism, tensor with pipeline parallelism
-//! (one pipeline stage per pod), tensor otherwise. A pod's GPU count is the sum over its
+//! GPUs per pod and pods per group are [`crate::model::view::PoolView`]'s (tensor x dataLocal
+//! with data parallelism, tensor with pipeline parallelism over pods, tensor otherwise). A pod's GPU count is the sum over its
 //! containers (not init containers) of the accelerator limits.
 
 use serde_json::Value;
 
 use super::ValidateConfig;
 use super::json::{Obj, Sink, child, index, key, whole_quantity};
+use crate::model::view::PoolView;
+use crate::parallelism::Sizes;
 
 /// The sizes of a `parallelism` block, each already checked to be > 0 (invalid ones are `None`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Parallelism {
     pub present: bool,
-    pub tensor: Option<i64>,
-    pub pipeline: Option<i64>,
-    pub data: Option<i64>,
-    pub data_local: Option<i64>,
+    /// The valid sizes.
+    pub sizes: Sizes,
     pub expert: Option<bool>,
     /// Some size was present but not a positive integer.
     pub invalid: bool,
@@ -45,10 +45,12 @@ impl Parallelism {
             }
         };
         let mut invalid = false;
-        out.tensor = size("tensor", s, &mut invalid);
-        out.pipeline = size("pipeline", s, &mut invalid);
-        out.data = size("data", s, &mut invalid);
-        out.data_local = size("dataLocal", s, &mut invalid);
+        out.sizes = Sizes {
+            tensor: size("tensor", s, &mut invalid),
+            pipeline: size("pipeline", s, &mut invalid),
+            data: size("data", s, &mut invalid),
+            data_local: size("dataLocal", s, &mut invalid),
+        };
         if let Some(port) = p.int("dataRPCPort", s)
             && !(1..=65535).contains(&port)
         {
@@ -70,40 +72,35 @@ impl Parallelism {
         Self::read(&w, &mut s)
     }
 
-    /// The sizes, for the rules in [`crate::parallelism`].
-    pub fn sizes(&self) -> crate::parallelism::Sizes {
-        crate::parallelism::Sizes {
-            tensor: self.tensor,
-            pipeline: self.pipeline,
-            data: self.data,
-            data_local: self.data_local,
-        }
+    /// The pool's view with these sizes ([`PoolView`]: GPUs per pod, pods per group).
+    pub fn view(&self, multi_node: bool) -> PoolView {
+        PoolView::of_sizes(self.sizes, multi_node)
     }
 
     pub fn is_data_parallel(&self) -> bool {
-        self.sizes().is_data_parallel()
+        self.sizes.is_data_parallel()
     }
     pub fn is_pipeline_parallel(&self) -> bool {
-        self.pipeline.is_some()
+        self.sizes.pipeline.is_some()
     }
 
     /// tensor x pipeline x data, missing = 1.
     pub fn total_size(&self) -> i64 {
-        self.tensor
+        let Sizes {
+            tensor,
+            pipeline,
+            data,
+            ..
+        } = self.sizes;
+        tensor
             .unwrap_or(1)
-            .saturating_mul(self.pipeline.unwrap_or(1))
-            .saturating_mul(self.data.unwrap_or(1))
+            .saturating_mul(pipeline.unwrap_or(1))
+            .saturating_mul(data.unwrap_or(1))
     }
 
-    /// GPUs one pod needs, as the mutating webhook injects them
-    /// ([`crate::parallelism::Sizes::gpus_per_pod`]).
-    pub fn gpus_per_pod(&self, multi_node: bool) -> i64 {
-        self.sizes().gpus_per_pod(multi_node)
-    }
-
-    /// Pods in one group (one LeaderWorkerSet group; 1 without a worker).
+    /// Pods in one LeaderWorkerSet group ([`PoolView::group_size`] of a multi-node pool).
     pub fn pods_per_group(&self) -> i64 {
-        self.sizes().pods_per_group()
+        self.view(true).group_size()
     }
 }
 
@@ -252,7 +249,7 @@ pub fn check_workload(w: &Obj, cfg: &ValidateConfig, partial: bool, s: &mut Sink
             "pipeline parallelism and data parallelism (data, dataLocal) are exclusive; remove parallelism.pipeline or parallelism.data and parallelism.dataLocal",
         );
     }
-    match (par.data, par.data_local) {
+    match (par.sizes.data, par.sizes.data_local) {
         (Some(d), None) if !w.obj("parallelism", &mut Sink::default()).has("dataLocal") => s.required(
             child(&ppath, "dataLocal"),
             format!("dataLocal must be set when data is set; set parallelism.dataLocal to the data parallel replicas per pod (a divisor of {d})"),
@@ -275,14 +272,14 @@ pub fn check_workload(w: &Obj, cfg: &ValidateConfig, partial: bool, s: &mut Sink
         let why = if dp {
             format!(
                 "data ({}) / dataLocal ({}) = {} pods per replica",
-                par.data.unwrap_or(1),
-                par.data_local.unwrap_or(1),
+                par.sizes.data.unwrap_or(1),
+                par.sizes.data_local.unwrap_or(1),
                 par.pods_per_group()
             )
         } else {
             format!(
                 "pipeline ({}) = {} pods per replica",
-                par.pipeline.unwrap_or(1),
+                par.sizes.pipeline.unwrap_or(1),
                 par.pods_per_group()
             )
         };
@@ -293,9 +290,10 @@ pub fn check_workload(w: &Obj, cfg: &ValidateConfig, partial: bool, s: &mut Sink
     }
     if par.expert == Some(true)
         && par
+            .sizes
             .tensor
             .unwrap_or(1)
-            .saturating_mul(par.data.unwrap_or(1))
+            .saturating_mul(par.sizes.data.unwrap_or(1))
             == 1
     {
         s.warn(format!(
@@ -332,12 +330,12 @@ pub fn check_workload(w: &Obj, cfg: &ValidateConfig, partial: bool, s: &mut Sink
         return; // CPU serving.
     }
     let multi_node = w.has("worker");
-    let need = par.gpus_per_pod(multi_node);
-    let t = par.tensor.unwrap_or(1);
+    let need = par.view(multi_node).gpus_per_pod().unwrap_or(1);
+    let t = par.sizes.tensor.unwrap_or(1);
     let why = if dp {
         format!(
             "tensor ({t}) x dataLocal ({}) needs {need} GPUs per pod",
-            par.data_local.unwrap_or(1)
+            par.sizes.data_local.unwrap_or(1)
         )
     } else if pp && multi_node {
         format!(
@@ -346,15 +344,19 @@ pub fn check_workload(w: &Obj, cfg: &ValidateConfig, partial: bool, s: &mut Sink
     } else if pp {
         format!(
             "tensor ({t}) x pipeline ({}) needs {need} GPUs in the single pod (no worker: all stages in one pod)",
-            par.pipeline.unwrap_or(1)
+            par.sizes.pipeline.unwrap_or(1)
         )
-    } else if par.tensor.is_some() {
+    } else if par.sizes.tensor.is_some() {
         format!("tensor ({t}) needs {need} GPUs per pod")
     } else {
         format!("without parallelism.tensor vLLM uses {need} GPU per pod")
     };
     let hint = |g: i64| -> String {
-        let per = if dp { par.data_local.unwrap_or(1) } else { 1 };
+        let per = if dp {
+            par.sizes.data_local.unwrap_or(1)
+        } else {
+            1
+        };
         if g > 0 && g % per == 0 {
             format!("set parallelism.tensor: {} or request {need} GPUs", g / per)
         } else {
@@ -375,7 +377,7 @@ pub fn check_workload(w: &Obj, cfg: &ValidateConfig, partial: bool, s: &mut Sink
             g.describe(cfg),
             hint(g.total)
         );
-        match par.tensor {
+        match par.sizes.tensor {
             Some(t) => s.invalid_int(tensor_path, t, detail),
             None => s.invalid_int(g.blame_path(), g.total, detail),
         }

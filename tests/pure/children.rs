@@ -1,7 +1,7 @@
 //! The children a service gets, through the whole pipeline (shipped presets, mutation,
 //! validation, the reconciler's builder): names, routes, scheduler, RBAC, labels as KServe.
 
-use llmisvc::names::is_dns1035_label;
+use llmisvc::model::children::is_dns1035_label;
 use llmisvc::pipeline::Engine;
 use llmisvc::reconcile::build::build;
 use serde_json::{Value, json};

@@ -525,7 +525,7 @@ fn malformed_input_is_an_error() {
         (
             json!({"apiVersion": V1, "kind": "LLMInferenceService", "spec": []}),
             V2,
-            "spec must be an object, got an array",
+            "spec must be an object, got a list",
         ),
         (
             json!({"apiVersion": V1, "kind": "LLMInferenceService", "spec": "x"}),
@@ -535,7 +535,7 @@ fn malformed_input_is_an_error() {
         (
             json!({"apiVersion": V2, "kind": "LLMInferenceService", "status": 1}),
             V1,
-            "status must be an object, got a number",
+            "status must be an object, got an integer",
         ),
         (
             json!({"apiVersion": V2, "kind": "LLMInferenceService", "metadata": []}),

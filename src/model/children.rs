@@ -1,4 +1,9 @@
-//! The one place where the names of a service's children are made.
+//! What KServe's LLMInferenceService controller calls a service's children: their names, the
+//! labels and label values they carry, their ports and the group/version/kinds they are made of.
+//! Pure data and naming rules; `reconcile::build` makes the objects, `mutate::router` and the
+//! presets' `{{ ChildName ... }}` name the ones a route or pool points at.
+//!
+//! ## Names
 //!
 //! KServe names every child with knative's `kmeta.ChildName(parent, suffix)`: `parent + suffix`,
 //! or, when that is longer than 63 characters, a shortened parent followed by an MD5 hex digest
@@ -20,7 +25,83 @@
 //! | `HTTPRoute` | `-kserve-route` |
 //! | `HorizontalPodAutoscaler` / KEDA `ScaledObject` | `-kserve-hpa` / `-kserve-keda` (prefill `-kserve-prefill-hpa` / `-kserve-prefill-keda`) |
 
-use crate::presets::md5;
+use super::md5;
+
+// ---------------------------------------------------------------------------------------------
+// Labels and label values every child carries (KServe's `pkg/controller/v1alpha2/llmisvc`
+// `*Labels` helpers and `LLMComponent*` constants)
+// ---------------------------------------------------------------------------------------------
+
+/// API version of the owner.
+pub const OWNER_API_VERSION: &str = "serving.kserve.io/v1alpha2";
+/// Label every child carries; used to find children to prune.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// Value of [`MANAGED_BY_LABEL`].
+pub const MANAGED_BY: &str = "llmisvc";
+/// `app.kubernetes.io/name`: the service name.
+pub const NAME_LABEL: &str = "app.kubernetes.io/name";
+/// `app.kubernetes.io/part-of`.
+pub const PART_OF_LABEL: &str = "app.kubernetes.io/part-of";
+/// Value of [`PART_OF_LABEL`].
+pub const PART_OF: &str = "llminferenceservice";
+/// `kserve.io/component`: `workload` on serving pods (leaders for multi-node).
+pub const COMPONENT_LABEL: &str = "kserve.io/component";
+/// `llm-d.ai/role`: `both`, `decode` or `prefill`.
+pub const ROLE_LABEL: &str = "llm-d.ai/role";
+/// `app.kubernetes.io/component`: which part of the service an object is (values below, as
+/// KServe's `LLMComponent*` constants).
+pub const APP_COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+/// [`APP_COMPONENT_LABEL`] of the scheduler's objects and the InferencePool.
+pub const SCHEDULER_COMPONENT: &str = "llminferenceservice-router-scheduler";
+/// [`APP_COMPONENT_LABEL`] of the HTTPRoute.
+pub const ROUTER_COMPONENT: &str = "llminferenceservice-router";
+/// [`APP_COMPONENT_LABEL`] of the decode workload, the workload Service and the autoscalers.
+pub const WORKLOAD_COMPONENT: &str = "llminferenceservice-workload";
+/// On cluster-scoped children (the scheduler's `system:auth-delegator` ClusterRoleBinding),
+/// which cannot have a namespaced owner: the service's namespace (with [`NAME_LABEL`] and
+/// [`MANAGED_BY_LABEL`], what they are pruned and cleaned up by).
+pub const SERVICE_NAMESPACE_LABEL: &str = "llmisvc/service-namespace";
+/// The finalizer by which the reconciler deletes a service's cluster-scoped children (KServe's
+/// name, so services that KServe's controller finalized are finalized the same way).
+pub const FINALIZER: &str = "serving.kserve.io/llmisvc-finalizer";
+/// Is the child cluster-scoped (no namespace, no owner reference)?
+pub fn cluster_scoped(kind: &str) -> bool {
+    kind == "ClusterRoleBinding"
+}
+/// The port of the workload Service (vLLM, or the routing sidecar in front of it), and the
+/// port an HTTPRoute's InferencePool backend names.
+pub const WORKLOAD_PORT: i64 = 8000;
+
+// ---------------------------------------------------------------------------------------------
+// Ports and group/version/kinds of the children
+// ---------------------------------------------------------------------------------------------
+
+/// The endpoint picker's gRPC port (the scheduler Service's `grpc` port, the InferencePool's
+/// `endpointPickerRef.port`), as KServe's scheduler preset and the gateway-api-inference-
+/// extension's default.
+pub const EPP_GRPC_PORT: i64 = 9002;
+/// `apiVersion` of Deployments.
+pub const DEPLOYMENT_API_VERSION: &str = "apps/v1";
+/// `apiVersion` of LeaderWorkerSets (LWS v0.9).
+pub const LWS_API_VERSION: &str = "leaderworkerset.x-k8s.io/v1";
+/// The InferencePool's group (gateway-api-inference-extension v1).
+pub const INFERENCE_POOL_GROUP: &str = "inference.networking.k8s.io";
+/// `apiVersion` of the InferencePool made.
+pub const INFERENCE_POOL_API_VERSION: &str = "inference.networking.k8s.io/v1";
+/// Group of the Gateway API objects (HTTPRoute, Gateway).
+pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
+/// `apiVersion` of the HTTPRoute made.
+pub const HTTP_ROUTE_API_VERSION: &str = "gateway.networking.k8s.io/v1";
+/// `apiVersion` of the HorizontalPodAutoscalers made.
+pub const HPA_API_VERSION: &str = "autoscaling/v2";
+/// `apiVersion` of KEDA's ScaledObject.
+pub const SCALED_OBJECT_API_VERSION: &str = "keda.sh/v1alpha1";
+/// `apiVersion` of Roles, RoleBindings and ClusterRoleBindings.
+pub const RBAC_API_VERSION: &str = "rbac.authorization.k8s.io/v1";
+
+// ---------------------------------------------------------------------------------------------
+// Names
+// ---------------------------------------------------------------------------------------------
 
 /// The longest Kubernetes name made here (a DNS label).
 pub const LONGEST: usize = 63;
