@@ -696,9 +696,19 @@ fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
             out.extend(objs);
             continue;
         }
-        let mutated = engine
-            .mutate_until(&doc, stop)
-            .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        let mutated = match engine.mutate_until(&doc, stop) {
+            Ok(m) => m,
+            // Field errors as `validate` and kubectl print them (`field: Invalid value: v: why`).
+            Err(refused) => match refused.field_errors() {
+                Some(errors) => {
+                    for e in errors {
+                        eprintln!("{origin}: {e}");
+                    }
+                    return Ok(ExitCode::from(1));
+                }
+                None => return Err(anyhow::anyhow!("{origin}: {refused}")),
+            },
+        };
         out.push(if args.diff {
             serde_json::to_value(json_patch::diff(&doc, &mutated))?
         } else {

@@ -65,21 +65,22 @@ fn join_errors(errors: &[FieldError]) -> String {
 
 impl Refused {
     /// The refusal as Kubernetes field errors (`FieldValueInvalid` for a step's error, the
-    /// field its path): `None` when it names no field of the object (an unsupported kind, a
+    /// field its path; a wrong JSON type with its value and validation's wording:
+    /// `spec.parallelism.tensor: Invalid value: "four": must be an integer, not a string`): `None` when it names no field of the object (an unsupported kind, a
     /// preset whose own template fails), which the edge answers as one message.
     pub fn field_errors(&self) -> Option<Vec<FieldError>> {
-        let one = |field: &str, detail: String| {
+        let one = |field: &str, value: Option<&str>, detail: String| {
             Some(vec![FieldError {
                 kind: ErrorKind::Invalid,
                 field: field.to_string(),
-                value: None,
+                value: value.map(str::to_string),
                 detail,
             }])
         };
         match self {
             Refused::Invalid(o) => Some(o.errors.clone()),
-            Refused::Preset(e) => e.field().and_then(|(f, m)| one(f, m.to_string())),
-            Refused::Mutate(e) => e.field().and_then(|f| one(f, e.detail())),
+            Refused::Preset(e) => e.field().and_then(|(f, m)| one(f, None, m.to_string())),
+            Refused::Mutate(e) => e.field().and_then(|f| one(f, e.value(), e.detail())),
         }
     }
 }

@@ -39,6 +39,8 @@ pub enum JsonError {
         expected: &'static str,
         /// The JSON type found ([`type_name`] of the value).
         found: &'static str,
+        /// The value found, as Kubernetes shows it in `Invalid value: ...` ([`render`]).
+        value: String,
     },
     /// A required field is absent (or null).
     #[error("{path} is missing")]
@@ -64,12 +66,35 @@ impl JsonError {
         Some(self.path()).filter(|p| *p != ROOT_NAME)
     }
 
-    /// The reason without the field path (`expected an integer`, `is missing`).
+    /// The reason without the field path, worded as validation words it
+    /// (`must be an integer, not a string`, `is missing`).
     pub fn detail(&self) -> String {
         match self {
-            JsonError::WrongType { expected, .. } => format!("expected {expected}"),
+            JsonError::WrongType {
+                expected, found, ..
+            } => format!("must be {expected}, not {found}"),
             JsonError::Missing { .. } => "is missing".to_string(),
         }
+    }
+
+    /// The value found ([`render`]ed), for `Invalid value: <value>`; `None` when missing.
+    pub fn value(&self) -> Option<&str> {
+        match self {
+            JsonError::WrongType { value, .. } => Some(value),
+            JsonError::Missing { .. } => None,
+        }
+    }
+}
+
+/// Renders a value as Kubernetes does in `Invalid value: ...`: JSON (strings quoted, numbers
+/// and booleans bare), cut to 120 characters with `...`.
+pub fn render(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 120 {
+        let cut: String = s.chars().take(117).collect();
+        format!("{cut}...")
+    } else {
+        s
     }
 }
 
@@ -109,6 +134,7 @@ pub fn wrong(path: &Path, expected: &'static str, found: &Value) -> JsonError {
         path: render_or_root(path),
         expected,
         found: type_name(found),
+        value: render(found),
     }
 }
 
@@ -618,17 +644,18 @@ mod tests {
         ];
         for (got, path, expected, found) in cases {
             let e = got.unwrap_err();
-            assert_eq!(
-                e,
-                JsonError::WrongType {
-                    path: path.into(),
-                    expected,
-                    found
-                }
+            assert!(
+                matches!(&e, JsonError::WrongType { path: p, expected: x, found: y, .. }
+                    if p == path && *x == expected && *y == found),
+                "{e:?}"
             );
             assert_eq!(e.to_string(), format!("{path}: expected {expected}"));
             assert_eq!(e.field(), Some(path));
         }
+        // The value found, as Kubernetes shows it, and validation's wording.
+        let e = get_int(spec, "n", &at).unwrap_err();
+        assert_eq!(e.value(), Some("\"x\""));
+        assert_eq!(e.detail(), "must be an integer, not a string");
         // null and absent are the same: nothing, no error.
         assert_eq!(get_int(spec, "z", &at), Ok(None));
         assert_eq!(get_int(spec, "absent", &at), Ok(None));

@@ -87,12 +87,21 @@ impl MutateError {
         }
     }
 
-    /// The reason without the field path (`expected an integer`).
+    /// The reason without the field path (`must be an integer, not a string`).
     pub fn detail(&self) -> String {
         match self {
             MutateError::Json(e) => e.detail(),
             MutateError::Invalid { message, .. } => message.clone(),
             other => other.to_string(),
+        }
+    }
+
+    /// The value the error is about, as Kubernetes shows it in `Invalid value: <value>` (a
+    /// wrong JSON type's value); `None` otherwise.
+    pub fn value(&self) -> Option<&str> {
+        match self {
+            MutateError::Json(e) => e.value(),
+            _ => None,
         }
     }
 }

@@ -6,19 +6,9 @@ use serde_json::{Map, Value};
 
 use super::{ErrorKind, FieldError};
 use crate::model::json::{self as model, JsonError, Path};
-pub use crate::model::json::{index_path as index, key_path as child, sub_path as key, type_name};
-
-/// Renders a value as Kubernetes does in `Invalid value: ...`: strings quoted, numbers and
-/// booleans plain, objects and lists as compact JSON (cut at 120 characters).
-pub fn render(v: &Value) -> String {
-    let s = v.to_string();
-    if s.chars().count() > 120 {
-        let cut: String = s.chars().take(117).collect();
-        format!("{cut}...")
-    } else {
-        s
-    }
-}
+pub use crate::model::json::{
+    index_path as index, key_path as child, render, sub_path as key, type_name,
+};
 
 /// Collects errors and warnings.
 #[derive(Default, Debug)]

@@ -22,12 +22,16 @@ pub fn check(spec: &Obj, s: &mut Sink) {
     for (_, r) in ingress.objs("refs", s) {
         let name = r.str("name", s).unwrap_or_default();
         let ns = r.str("namespace", s).unwrap_or_default();
+        // The fields the user wrote: `.namespace` only when it is set.
+        let fields = if ns.is_empty() {
+            r.path_of("name")
+        } else {
+            format!("{}, {}", r.path_of("name"), r.path_of("namespace"))
+        };
         s.warn(format!(
-            "{}, {}: Ingress {ns}{}{name} is not read: KServe documents a user-managed Ingress \
+            "{fields}: Ingress {ns}{}{name} is not read: KServe documents a user-managed Ingress \
              whose hosts give the status URLs, but neither KServe's controller nor llmisvc reads \
              Ingress objects; expose the service with spec.router.gateway and spec.router.route",
-            r.path_of("name"),
-            r.path_of("namespace"),
             if ns.is_empty() { "" } else { "/" },
         ));
     }
@@ -39,5 +43,41 @@ pub fn check(spec: &Obj, s: &mut Sink) {
              the picker pod does not start until it exists)",
             cref.path_of("optional")
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The ingress warning names the fields the user wrote: `.namespace` only when it is set.
+    #[test]
+    fn ingress_ref_warnings_name_the_fields_written() {
+        for (r, fields, object) in [
+            (
+                json!({"name": "ing"}),
+                "spec.router.ingress.refs[0].name:",
+                "Ingress ing ",
+            ),
+            (
+                json!({"name": "ing", "namespace": "demo"}),
+                "spec.router.ingress.refs[0].name, spec.router.ingress.refs[0].namespace:",
+                "Ingress demo/ing ",
+            ),
+        ] {
+            let spec = json!({"router": {"ingress": {"refs": [r]}}});
+            let mut s = Sink::default();
+            check(&Obj::of(Some(&spec), "spec", &mut s), &mut s);
+            assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+            let w = &s.warnings[0];
+            assert!(w.starts_with(fields), "{w}");
+            assert!(w.contains(object), "{w}");
+            assert_eq!(
+                w.contains(".namespace"),
+                fields.contains(".namespace"),
+                "{w}"
+            );
+        }
     }
 }

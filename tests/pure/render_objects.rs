@@ -123,3 +123,28 @@ fn a_closed_stdout_ends_render_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_ne!(status.code(), Some(101), "{err}");
 }
+
+/// A refused service: `render` prints the field error as `validate` and kubectl do
+/// (`field: Invalid value: <value>: why`), with the document it came from, and exits 1.
+#[test]
+fn render_prints_a_refusal_as_a_field_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: serving.kserve.io/v1alpha2\nkind: LLMInferenceService\n\
+         metadata: {name: bad, namespace: demo}\n\
+         spec:\n  model: {uri: \"hf://Qwen/Qwen3-0.6B\"}\n  parallelism: {tensor: \"4\"}\n",
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = render(&["-f", file.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "{}#1: spec.parallelism.tensor: Invalid value: \"4\": must be an integer, not a string",
+            file.display()
+        )
+    );
+}

@@ -51,12 +51,12 @@ fn a_step_error_is_a_422_with_its_field_as_cause() {
         [(
             "spec.parallelism.tensor".to_string(),
             "FieldValueInvalid".to_string(),
-            "Invalid value: expected an integer".to_string()
+            "Invalid value: \"four\": must be an integer, not a string".to_string()
         )]
     );
     assert_eq!(
         r["status"]["message"],
-        "LLMInferenceService.serving.kserve.io \"demo\" is invalid: spec.parallelism.tensor: Invalid value: expected an integer"
+        "LLMInferenceService.serving.kserve.io \"demo\" is invalid: spec.parallelism.tensor: Invalid value: \"four\": must be an integer, not a string"
     );
     assert_eq!(info.result, "denied");
 }
@@ -110,6 +110,11 @@ fn engine_errors_are_typed_with_the_field() {
     assert!(matches!(err, Refused::Mutate(_)), "{err:?}");
     let fields = err.field_errors().expect("names a field");
     assert_eq!(fields[0].field, "spec.parallelism.tensor");
+    // The value as written and validation's wording, as the API server shows a wrong type.
+    assert_eq!(
+        fields[0].to_string(),
+        "spec.parallelism.tensor: Invalid value: \"four\": must be an integer, not a string"
+    );
     assert_eq!(
         err.to_string(),
         "spec.parallelism.tensor: expected an integer"
