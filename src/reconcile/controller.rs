@@ -8,9 +8,11 @@
 //!    we apply has the same value live, nothing is written. Otherwise server-side apply
 //!    (field manager [`FIELD_MANAGER`], `force`: we own these fields). A reconcile that finds
 //!    everything in place writes nothing.
-//! 3. Prune: children labelled `app.kubernetes.io/managed-by=llmisvc`,
-//!    `app.kubernetes.io/name=<n>`, with an owner reference to this service's uid, that are no
-//!    longer built are deleted (found in the watch caches, no LIST).
+//! 3. Prune: the children that are no longer built are deleted (found in the watch caches, no
+//!    LIST): namespaced ones by their controller owner reference to this service's uid (not by
+//!    name or labels: a re-created service of the same name does not adopt the old one's
+//!    children), the cluster-scoped ones by their labels (`app.kubernetes.io/managed-by`,
+//!    `app.kubernetes.io/name`, `llmisvc/service-namespace`).
 //! 4. Status via the status subresource (merge patch), only when it changed.
 //!
 //! Watch caches: every served child kind (label `app.kubernetes.io/managed-by=llmisvc`), the
@@ -239,15 +241,63 @@ fn child_api(client: &Client, ns: &str, api_version: &str, kind: &str) -> Api<Dy
     }
 }
 
-/// Label selector of the children of service `ns/name`: namespaced ones (also owned by its
-/// uid) or, for [`cluster_scoped`] kinds, labelled with its namespace.
+/// Label selector of the candidates for the children of service `ns/name` (LIST, for kinds
+/// without a watch cache): for [`cluster_scoped`] kinds the service's own labels (they are
+/// found by them), for namespaced kinds every object we manage in the namespace ([`prunable`]
+/// then keeps those the service's uid owns, whatever their other labels say).
 fn children_selector(ns: &str, name: &str, kind: &str) -> String {
-    let s = format!("{MANAGED_BY_LABEL}={MANAGED_BY},{NAME_LABEL}={name}");
     if cluster_scoped(kind) {
-        format!("{s},{SERVICE_NAMESPACE_LABEL}={ns}")
+        format!(
+            "{MANAGED_BY_LABEL}={MANAGED_BY},{NAME_LABEL}={name},{SERVICE_NAMESPACE_LABEL}={ns}"
+        )
     } else {
-        s
+        format!("{MANAGED_BY_LABEL}={MANAGED_BY}")
     }
+}
+
+/// The service whose children are pruned.
+struct Owner<'a> {
+    namespace: &'a str,
+    name: &'a str,
+    uid: &'a str,
+}
+
+/// Is live object `o` (of `kind`) a child of `owner`? Namespaced: in its namespace with a
+/// controller owner reference to its uid (a service deleted and re-created under the same
+/// name has a new uid: the old one's children, still labelled with the name until the garbage
+/// collector removes them, are not this one's; a child whose labels were edited is still
+/// ours). Cluster-scoped (no owner reference possible): labelled [`MANAGED_BY_LABEL`],
+/// [`NAME_LABEL`] and [`SERVICE_NAMESPACE_LABEL`] of the service.
+fn child_of(o: &DynamicObject, kind: &str, owner: &Owner) -> bool {
+    if cluster_scoped(kind) {
+        let l = o.labels();
+        return l.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY)
+            && l.get(NAME_LABEL).map(String::as_str) == Some(owner.name)
+            && l.get(SERVICE_NAMESPACE_LABEL).map(String::as_str) == Some(owner.namespace);
+    }
+    o.metadata.namespace.as_deref() == Some(owner.namespace)
+        && o.metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|r| r.uid == owner.uid && r.controller == Some(true))
+}
+
+/// Names of the live objects of `api_version`/`kind` among `candidates` that are children of
+/// `owner` ([`child_of`]) and not in `keep` (the (apiVersion, kind, name) of every child this
+/// reconcile built): what is pruned.
+fn prunable<'a>(
+    candidates: impl Iterator<Item = &'a DynamicObject>,
+    api_version: &str,
+    kind: &str,
+    owner: &Owner,
+    keep: &BTreeSet<(String, String, String)>,
+) -> Vec<String> {
+    candidates
+        .filter(|o| child_of(o, kind, owner))
+        .map(|o| o.name_any())
+        .filter(|n| !keep.contains(&(api_version.to_string(), kind.to_string(), n.clone())))
+        .collect()
 }
 
 /// Deletes the cluster-scoped children of service `ns/name` (found by their labels).
@@ -884,26 +934,18 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     } else {
         "no longer part of the service"
     };
+    let owner = Owner {
+        namespace: &ns,
+        name: &name,
+        uid: &uid,
+    };
     for (api_version, kind, _) in CHILD_KINDS {
         let api = child_api(client, &ns, api_version, kind);
-        let items: Vec<DynamicObject> = match ctx.caches.children.get(&(*api_version, *kind)) {
+        let gone: Vec<String> = match ctx.caches.children.get(&(*api_version, *kind)) {
             Some((_, store)) => {
                 synced(store, &format!("{kind} ({api_version})")).await?;
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|o| {
-                        let l = o.labels();
-                        l.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY)
-                            && l.get(NAME_LABEL) == Some(&name)
-                            && if cluster_scoped(kind) {
-                                l.get(SERVICE_NAMESPACE_LABEL) == Some(&ns)
-                            } else {
-                                o.namespace().as_deref() == Some(ns.as_str())
-                            }
-                    })
-                    .map(|o| (*o).clone())
-                    .collect()
+                let state = store.state();
+                prunable(state.iter().map(|o| &**o), api_version, kind, &owner, &keep)
             }
             None => {
                 if !served_cached(&ctx, &resource_of(api_version, kind)).await {
@@ -911,41 +953,29 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
                 }
                 let selector = children_selector(&ns, &name, kind);
                 match api.list(&ListParams::default().labels(&selector)).await {
-                    Ok(l) => l.items,
+                    Ok(l) => prunable(l.items.iter(), api_version, kind, &owner, &keep),
                     Err(e) if not_found(&e) => continue,
                     Err(e) => return Err(e.into()),
                 }
             }
         };
-        for o in items {
-            let owned = o
-                .metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|r| r.uid == uid)
-                // Cluster-scoped: no owner; the selector names the service.
-                || cluster_scoped(kind);
-            let oname = o.name_any();
-            if owned && !keep.contains(&(api_version.to_string(), kind.to_string(), oname.clone()))
-            {
-                match api.delete(&oname, &DeleteParams::background()).await {
-                    Ok(_) => {
-                        writes += 1;
-                        tracing::info!(%ns, service = %name, kind, name = %oname, "pruned");
-                        publish(
-                            &ctx,
-                            &regarding,
-                            EventType::Normal,
-                            "Deleted",
-                            format!("Deleted {kind} {oname}: {why_pruned}"),
-                            Some(child_ref(api_version, kind, &ns, &oname)),
-                        )
-                        .await;
-                    }
-                    Err(e) if not_found(&e) => {}
-                    Err(e) => return Err(e.into()),
+        for oname in gone {
+            match api.delete(&oname, &DeleteParams::background()).await {
+                Ok(_) => {
+                    writes += 1;
+                    tracing::info!(%ns, service = %name, kind, name = %oname, "pruned");
+                    publish(
+                        &ctx,
+                        &regarding,
+                        EventType::Normal,
+                        "Deleted",
+                        format!("Deleted {kind} {oname}: {why_pruned}"),
+                        Some(child_ref(api_version, kind, &ns, &oname)),
+                    )
+                    .await;
                 }
+                Err(e) if not_found(&e) => {}
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -1838,6 +1868,103 @@ mod tests {
         assert_eq!(
             first_difference(&json!({"a": {"b": [1]}}), &live, ""),
             Some(".a.b (length 1 live 2)".into())
+        );
+    }
+
+    /// Pruning goes by the controller owner reference (namespaced) or the service's labels
+    /// (cluster-scoped). The earlier rule (labels `managed-by` + `app.kubernetes.io/name`, then
+    /// any owner reference with the uid) left `relabelled` (still ours) and took `linked` (an
+    /// object that only names the service for garbage collection).
+    #[test]
+    fn prune_goes_by_owner_uid() {
+        let obj = |name: &str, ns: Option<&str>, labels: Value, owners: Value| -> DynamicObject {
+            let mut meta = json!({"name": name, "labels": labels, "ownerReferences": owners});
+            if let Some(ns) = ns {
+                meta["namespace"] = ns.into();
+            }
+            serde_json::from_value(
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta}),
+            )
+            .unwrap()
+        };
+        let ours = json!({MANAGED_BY_LABEL: MANAGED_BY, NAME_LABEL: "m"});
+        let owner_ref = |uid: &str, controller: bool| {
+            json!([{"apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceService",
+                "name": "m", "uid": uid, "controller": controller}])
+        };
+        let owner = Owner {
+            namespace: "ns",
+            name: "m",
+            uid: "uid-new",
+        };
+        let keep: BTreeSet<(String, String, String)> = [(
+            "apps/v1".to_string(),
+            "Deployment".to_string(),
+            "kept".to_string(),
+        )]
+        .into();
+        let live = [
+            // Ours and still built.
+            obj("kept", Some("ns"), ours.clone(), owner_ref("uid-new", true)),
+            // Ours, no longer built.
+            obj("old", Some("ns"), ours.clone(), owner_ref("uid-new", true)),
+            // Ours, its name label edited: still ours (the earlier rule never pruned it).
+            obj(
+                "relabelled",
+                Some("ns"),
+                json!({MANAGED_BY_LABEL: MANAGED_BY, NAME_LABEL: "other"}),
+                owner_ref("uid-new", true),
+            ),
+            // Same labels, owned by the deleted service of the same name: not ours.
+            obj(
+                "previous",
+                Some("ns"),
+                ours.clone(),
+                owner_ref("uid-old", true),
+            ),
+            // Our uid, but not as controller (a user's GC link): not ours to delete.
+            obj(
+                "linked",
+                Some("ns"),
+                ours.clone(),
+                owner_ref("uid-new", false),
+            ),
+            // Our uid in another namespace (cannot be a real owner there): not ours.
+            obj(
+                "elsewhere",
+                Some("other-ns"),
+                ours.clone(),
+                owner_ref("uid-new", true),
+            ),
+        ];
+        assert_eq!(
+            prunable(live.iter(), "apps/v1", "Deployment", &owner, &keep),
+            vec!["old", "relabelled"]
+        );
+        // The same name under another apiVersion/kind is not kept.
+        assert_eq!(
+            prunable(live[..1].iter(), "apps/v1", "StatefulSet", &owner, &keep),
+            vec!["kept"]
+        );
+        // Cluster-scoped: no owner; the service's labels, including its namespace.
+        let crb = |ns_label: &str| {
+            obj(
+                "ns-m-epp-auth-rb",
+                None,
+                json!({MANAGED_BY_LABEL: MANAGED_BY, NAME_LABEL: "m", SERVICE_NAMESPACE_LABEL: ns_label}),
+                json!(null),
+            )
+        };
+        let live = [crb("ns"), crb("other-ns")];
+        assert_eq!(
+            prunable(
+                live.iter(),
+                "rbac.authorization.k8s.io/v1",
+                "ClusterRoleBinding",
+                &owner,
+                &BTreeSet::new()
+            ),
+            vec!["ns-m-epp-auth-rb"]
         );
     }
 
