@@ -72,6 +72,7 @@ use super::build::{
     BuildOptions, FINALIZER, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, PART_OF, PART_OF_LABEL,
     SERVICE_NAMESPACE_LABEL, WvaPrometheus, WvaPrometheusAuth, cluster_scoped,
 };
+use crate::api::v1alpha2::LLMInferenceServiceStatus;
 use crate::presets::{
     EMBEDDED_FILES, MISSING_BASE_REFS_ANNOTATION, PresetStore, parse_yaml_documents,
 };
@@ -743,7 +744,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
             )
             .await;
             let status = super::status::invalid_spec(&svc, &message, &now_rfc3339());
-            write_status(&ctx, &svc_api, &svc, status, &ns, &name).await?;
+            write_status(&ctx, &svc_api, &svc, &status, &ns, &name).await?;
             return Ok(Action::requeue(ctx.cfg.resync));
         }
     };
@@ -1068,7 +1069,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
 
     let presets = preset_store(&ctx).await;
     let status = super::status::status_grouped(&svc, &observed, &presets, &now_rfc3339(), &peers);
-    if write_status(&ctx, &svc_api, &svc, status, &ns, &name).await? {
+    if write_status(&ctx, &svc_api, &svc, &status, &ns, &name).await? {
         writes += 1;
     }
     if let Ok(mut f) = ctx.failures.lock() {
@@ -1118,7 +1119,7 @@ async fn pending_base_refs(
     }
     let message = super::build::BuildError::PendingBaseRefs(names.to_vec()).to_string();
     let status = super::status::config_not_found(svc, &message, &now_rfc3339());
-    write_status(ctx, svc_api, svc, status, ns, name).await?;
+    write_status(ctx, svc_api, svc, &status, ns, name).await?;
     Ok(Action::requeue(ctx.cfg.resync.min(Duration::from_secs(20))))
 }
 
@@ -1130,10 +1131,11 @@ async fn write_status(
     ctx: &Ctx,
     svc_api: &Api<DynamicObject>,
     svc: &Value,
-    status: Value,
+    status: &LLMInferenceServiceStatus,
     ns: &str,
     name: &str,
 ) -> Result<bool, Error> {
+    let status = serde_json::to_value(status)?;
     let old = svc.get("status").cloned().unwrap_or(Value::Null);
     let key = format!("{ns}/{name}");
     if old == status {
