@@ -2088,6 +2088,71 @@ mod tests {
         find(&objs, "ScaledObject", "m-kserve-keda");
     }
 
+    /// Unknown fields kept: a pod template field k8s-openapi does not know (a newer
+    /// Kubernetes field, or an API server extension) reaches every workload built from the
+    /// user's templates (decode, worker, prefill, scheduler). Guards a typed builder too: a
+    /// round trip through `k8s_openapi::api::core::v1::PodSpec` would drop it (checked here).
+    #[test]
+    fn pod_template_fields_unknown_to_k8s_openapi_survive() {
+        let pod = json!({"futurePodField": {"x": 1},
+            "containers": [{"name": "main", "futureContainerField": true}]});
+        let typed: k8s_openapi::api::core::v1::PodSpec =
+            serde_json::from_value(pod.clone()).unwrap();
+        let round_trip = serde_json::to_value(typed).unwrap();
+        assert!(round_trip.get("futurePodField").is_none(), "{round_trip}");
+        assert!(
+            round_trip["containers"][0]
+                .get("futureContainerField")
+                .is_none()
+        );
+
+        let check = |o: &Value, path: &[&str]| {
+            let mut p = o;
+            for k in path {
+                p = &p[k];
+            }
+            assert_eq!(
+                p["futurePodField"],
+                json!({"x": 1}),
+                "{} {}",
+                o["kind"],
+                o["metadata"]["name"]
+            );
+            let main = p["containers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == "main");
+            assert_eq!(
+                main.unwrap()["futureContainerField"],
+                true,
+                "{}",
+                o["metadata"]["name"]
+            );
+        };
+        let objs = build(&svc(json!({"template": pod, "prefill": {"template": pod},
+            "router": {"scheduler": {"template": pod, "pool": {"spec": {}}}}})))
+        .unwrap();
+        for name in ["m-kserve", "m-kserve-prefill", "m-kserve-router-scheduler"] {
+            check(
+                find(&objs, "Deployment", name),
+                &["spec", "template", "spec"],
+            );
+        }
+        let objs = build(&svc(json!({"template": pod, "worker": pod,
+            "parallelism": {"pipeline": 2}})))
+        .unwrap();
+        let lws = find(&objs, "LeaderWorkerSet", "m-kserve-mn");
+        check(
+            lws,
+            &["spec", "leaderWorkerTemplate", "leaderTemplate", "spec"],
+        );
+        check(
+            lws,
+            &["spec", "leaderWorkerTemplate", "workerTemplate", "spec"],
+        );
+    }
+
     #[test]
     fn pool_ref_builds_no_scheduler() {
         let objs = build(&svc(json!({
@@ -2649,30 +2714,6 @@ mod tests {
                 vec![pool_ref("v1", 90), pool_ref("v2", 50)],
             ),
             (
-                "peer without RouterReady: left out",
-                member("v1", "g", 80),
-                vec![member("v2", "g", 20)],
-                vec![pool_ref("v1", 80)],
-            ),
-            (
-                "peer with zero ready replicas: left out",
-                member("v1", "g", 80),
-                vec![zero_ready],
-                vec![pool_ref("v1", 80)],
-            ),
-            (
-                "peer whose scheduler has no ready replicas: left out",
-                member("v1", "g", 80),
-                vec![nil_scheduler],
-                vec![pool_ref("v1", 80)],
-            ),
-            (
-                "terminating peer: left out",
-                member("v1", "g", 80),
-                vec![terminating(routable(member("v2", "g", 20)))],
-                vec![pool_ref("v1", 80)],
-            ),
-            (
                 "stopped peer: omitted (a weight-0 backendRef leaks on some gateways)",
                 member("v1", "g", 40),
                 vec![stopped(member("v2", "g", 60))],
@@ -2684,13 +2725,34 @@ mod tests {
                 vec![other_model(routable(member("v2", "g", 30)))],
                 vec![pool_ref("v1", 50)],
             ),
+        ];
+        // Peers that are not routed to: member v1's route names only its own backend.
+        let left_out: Vec<(&str, Vec<Value>)> = vec![
+            ("peer without RouterReady", vec![member("v2", "g", 20)]),
+            ("peer with zero ready replicas", vec![zero_ready]),
             (
-                "other group, other namespace: ignored",
-                member("v1", "g", 80),
+                "peer whose scheduler has no ready replicas",
+                vec![nil_scheduler],
+            ),
+            (
+                "terminating peer",
+                vec![terminating(routable(member("v2", "g", 20)))],
+            ),
+            (
+                "other group, other namespace",
                 vec![routable(member("v2", "h", 20)), other_ns],
-                vec![pool_ref("v1", 80)],
             ),
         ];
+        let cases = cases
+            .into_iter()
+            .chain(left_out.into_iter().map(|(name, others)| {
+                (
+                    name,
+                    member("v1", "g", 80),
+                    others,
+                    vec![pool_ref("v1", 80)],
+                )
+            }));
         for (name, svc, others, want) in cases {
             let route = route_of(&svc, &others);
             assert_eq!(
