@@ -7,7 +7,29 @@
 //! Every object carries [`MANAGED_BY_LABEL`]=[`MANAGED_BY`], `app.kubernetes.io/name: <n>`,
 //! `app.kubernetes.io/part-of: llminferenceservice` and a controller owner reference to the
 //! service. The output is deterministic (fixed order, no timestamps).
+//!
+//! Typed where the content is ours, JSON where it is the user's: every child's metadata is a
+//! k8s-openapi `ObjectMeta` with the owner reference from kube's
+//! `Resource::controller_owner_ref` ([`Meta::owner`]); ServiceAccounts, Roles, RoleBindings and
+//! the ClusterRoleBinding are k8s-openapi objects ([`Meta::typed`]). The workloads keep the
+//! user's pod templates (`spec.template`, `worker`, `prefill.template`, the scheduler's
+//! template) as the JSON they were admitted as: k8s-openapi (compiled for Kubernetes 1.37, the
+//! test bed's version) drops fields it does not know, and a newer API server's pod field, or an
+//! extension's, must reach the pods (`tests::pod_template_fields_unknown_to_k8s_openapi_survive`
+//! shows the loss through `PodSpec` and that the builder keeps them). Every child leaves as
+//! JSON (`serde_json::Value`): the controller applies it with server-side apply; the key order
+//! is k8s-openapi's for the typed parts (the child hash is over canonical JSON, so order is
+//! not a change).
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::rbac::v1::{
+    ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::Resource as _;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::{Map, Value, json};
 
 /// API version of the owner.
@@ -162,6 +184,10 @@ pub struct Meta {
     /// `spec.model.confidential`, when `enabled: true`: its `resourceId` (may be empty); see
     /// [`inject_confidential`].
     pub confidential: Option<String>,
+    /// The controller owner reference every namespaced child carries, made once by kube's
+    /// `Resource::controller_owner_ref` from the service (`controller: true`), with
+    /// `blockOwnerDeletion: true` as controller-runtime sets it for KServe.
+    pub owner: OwnerReference,
 }
 
 /// The string entries of `map` whose key starts with one of `prefixes`.
@@ -188,15 +214,32 @@ impl Meta {
             }
         };
         let m = svc.get("metadata");
+        let name = s("metadata.name", m.and_then(|m| m.get("name")))?;
+        let uid = s("metadata.uid", m.and_then(|m| m.get("uid")))?;
+        let kind = svc
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("LLMInferenceService")
+            .to_string();
+        let owner = {
+            let (group, version) = OWNER_API_VERSION.split_once('/').unwrap_or_default();
+            let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, &kind));
+            let mut o = DynamicObject::new(&name, &ar);
+            o.metadata.uid = Some(uid.clone());
+            // kube's helper sets `controller`; `blockOwnerDeletion` as controller-runtime's
+            // `SetControllerReference` (KServe): the service is not gone before its children.
+            OwnerReference {
+                block_owner_deletion: Some(true),
+                ..o.controller_owner_ref(&ar)
+                    .expect("the owner has a name and a uid")
+            }
+        };
         Ok(Meta {
-            name: s("metadata.name", m.and_then(|m| m.get("name")))?,
             namespace: s("metadata.namespace", m.and_then(|m| m.get("namespace")))?,
-            uid: s("metadata.uid", m.and_then(|m| m.get("uid")))?,
-            kind: svc
-                .get("kind")
-                .and_then(Value::as_str)
-                .unwrap_or("LLMInferenceService")
-                .to_string(),
+            owner,
+            name,
+            uid,
+            kind,
             model_id: ["name", "uri"]
                 .iter()
                 .find_map(|k| svc["spec"]["model"][k].as_str().filter(|v| !v.is_empty()))
@@ -223,17 +266,6 @@ impl Meta {
                     .unwrap_or_default()
                     .to_string()
             }),
-        })
-    }
-
-    fn owner_ref(&self) -> Value {
-        json!({
-            "apiVersion": OWNER_API_VERSION,
-            "kind": self.kind,
-            "name": self.name,
-            "uid": self.uid,
-            "controller": true,
-            "blockOwnerDeletion": true,
         })
     }
 
@@ -267,24 +299,60 @@ impl Meta {
         name: &str,
         extra_labels: Map<String, Value>,
     ) -> Map<String, Value> {
-        // The common labels win: children are found by them.
-        let mut labels = self.common_labels();
-        for (k, v) in extra_labels {
-            labels.entry(k).or_insert(v);
-        }
         let mut o = Map::new();
         o.insert("apiVersion".into(), api_version.into());
         o.insert("kind".into(), kind.into());
+        let meta = self.metadata(name, extra_labels);
         o.insert(
             "metadata".into(),
-            json!({
-                "name": name,
-                "namespace": self.namespace,
-                "labels": labels,
-                "ownerReferences": [self.owner_ref()],
-            }),
+            serde_json::to_value(meta).expect("ObjectMeta serialises"),
         );
         o
+    }
+
+    /// The metadata of child `name`: in the service's namespace, the common labels (they win
+    /// over `extra_labels`: children are found by them; only string values are labels) and
+    /// [`Meta::owner`].
+    fn metadata(&self, name: &str, extra_labels: Map<String, Value>) -> ObjectMeta {
+        let mut labels: BTreeMap<String, String> = self
+            .common_labels()
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
+            .collect();
+        for (k, v) in extra_labels {
+            if let Value::String(v) = v {
+                labels.entry(k).or_insert(v);
+            }
+        }
+        ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(self.namespace.clone()),
+            labels: Some(labels),
+            owner_references: Some(vec![self.owner.clone()]),
+            ..Default::default()
+        }
+    }
+
+    /// A typed built-in child (k8s-openapi) with [`Meta::metadata`], as the JSON applied.
+    fn typed<K>(
+        &self,
+        name: &str,
+        extra_labels: &[(&str, &str)],
+        fill: impl FnOnce(&mut K),
+    ) -> Value
+    where
+        K: k8s_openapi::Resource + kube::Resource<DynamicType = ()> + Default + serde::Serialize,
+    {
+        let mut k = K::default();
+        *k.meta_mut() = self.metadata(
+            name,
+            extra_labels
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), Value::from(*v)))
+                .collect(),
+        );
+        fill(&mut k);
+        serde_json::to_value(k).expect("k8s-openapi objects serialise")
     }
 }
 
@@ -549,12 +617,11 @@ impl Workload<'_> {
                 let sa = match named {
                     Some(sa) => sa,
                     None => {
-                        out.push(Value::Object(meta.object(
-                            "v1",
-                            "ServiceAccount",
+                        out.push(meta.typed::<ServiceAccount>(
                             &expected,
                             &[(APP_COMPONENT_LABEL, WORKLOAD_COMPONENT)],
-                        )));
+                            |_| {},
+                        ));
                         expected
                     }
                 };
@@ -607,12 +674,7 @@ impl Workload<'_> {
         if let Some(sa) = existing.filter(|s| *s != expected) {
             return Ok(sa);
         }
-        out.push(Value::Object(meta.object(
-            "v1",
-            "ServiceAccount",
-            &expected,
-            &[],
-        )));
+        out.push(meta.typed::<ServiceAccount>(&expected, &[], |_| {}));
         Ok(expected)
     }
 
@@ -868,34 +930,53 @@ fn sidecar_rbac(meta: &Meta, sa: &str, multi_node: bool, out: &mut Vec<Value>) {
             &[(APP_COMPONENT_LABEL, WORKLOAD_COMPONENT)],
         )
     };
-    let mut role = meta.object("rbac.authorization.k8s.io/v1", "Role", &role_name, labels);
-    role.insert(
-        "rules".into(),
-        json!([
-            {"apiGroups": [""], "resources": ["pods"], "verbs": read},
-            {
-                "apiGroups": ["inference.networking.x-k8s.io", "inference.networking.k8s.io"],
-                "resources": ["inferencepools"],
-                "verbs": read,
-            },
-        ]),
-    );
-    out.push(Value::Object(role));
-    let mut rb = meta.object(
-        "rbac.authorization.k8s.io/v1",
-        "RoleBinding",
-        &rb_name,
-        labels,
-    );
-    rb.insert(
-        "roleRef".into(),
-        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name}),
-    );
-    rb.insert(
-        "subjects".into(),
-        json!([{"kind": "ServiceAccount", "name": sa, "namespace": meta.namespace}]),
-    );
-    out.push(Value::Object(rb));
+    out.push(meta.typed::<Role>(&role_name, labels, |r| {
+        r.rules = Some(vec![
+            rule(&[""], &["pods"], &read),
+            rule(
+                &[
+                    "inference.networking.x-k8s.io",
+                    "inference.networking.k8s.io",
+                ],
+                &["inferencepools"],
+                &read,
+            ),
+        ]);
+    }));
+    out.push(meta.typed::<RoleBinding>(&rb_name, labels, |rb| {
+        rb.role_ref = role_ref("Role", &role_name);
+        rb.subjects = Some(vec![service_account_subject(sa, &meta.namespace)]);
+    }));
+}
+
+/// An RBAC rule (`apiGroups`, `resources`, `verbs`).
+fn rule(api_groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    let strings = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect());
+    PolicyRule {
+        api_groups: strings(api_groups),
+        resources: strings(resources),
+        verbs: verbs.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+/// A `roleRef` to `kind` (`Role`, `ClusterRole`) `name`.
+fn role_ref(kind: &str, name: &str) -> RoleRef {
+    RoleRef {
+        api_group: Some("rbac.authorization.k8s.io".into()),
+        kind: kind.into(),
+        name: name.into(),
+    }
+}
+
+/// The binding subject ServiceAccount `ns/name`.
+fn service_account_subject(name: &str, ns: &str) -> Subject {
+    Subject {
+        kind: "ServiceAccount".into(),
+        name: name.into(),
+        namespace: Some(ns.into()),
+        ..Default::default()
+    }
 }
 
 /// What the spec asks for, read once (shared by [`build`] and the status).
@@ -1096,59 +1177,44 @@ impl<'a> Plan<'a> {
         let n = &meta.name;
         let comp = [(APP_COMPONENT_LABEL, SCHEDULER_COMPONENT)];
 
-        let mut sa = meta.object("v1", "ServiceAccount", &names::epp_sa(n), &comp);
-        sa.insert("automountServiceAccountToken".into(), true.into());
-        out.push(Value::Object(sa));
-
-        let mut role = meta.object(
-            "rbac.authorization.k8s.io/v1",
-            "Role",
-            &names::epp_role(n),
-            &comp,
+        out.push(
+            meta.typed::<ServiceAccount>(&names::epp_sa(n), &comp, |sa| {
+                sa.automount_service_account_token = Some(true);
+            }),
         );
-        role.insert("rules".into(), scheduler_role_rules());
-        out.push(Value::Object(role));
-
-        let mut rb = meta.object(
-            "rbac.authorization.k8s.io/v1",
-            "RoleBinding",
-            &names::epp_role_binding(n),
-            &comp,
+        out.push(meta.typed::<Role>(&names::epp_role(n), &comp, |r| {
+            r.rules = Some(scheduler_role_rules());
+        }));
+        out.push(
+            meta.typed::<RoleBinding>(&names::epp_role_binding(n), &comp, |rb| {
+                rb.role_ref = role_ref("Role", &names::epp_role(n));
+                rb.subjects = Some(vec![service_account_subject(
+                    &names::epp_sa(n),
+                    &meta.namespace,
+                )]);
+            }),
         );
-        rb.insert(
-            "roleRef".into(),
-            json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": names::epp_role(n)}),
-        );
-        rb.insert(
-            "subjects".into(),
-            json!([{"kind": "ServiceAccount", "name": names::epp_sa(n), "namespace": meta.namespace}]),
-        );
-        out.push(Value::Object(rb));
 
         // As KServe: the picker authenticates `/metrics` scrapes (TokenReview,
-        // SubjectAccessReview). Cluster-scoped: no owner reference; pruned by its labels.
-        let mut crb = meta.object(
-            "rbac.authorization.k8s.io/v1",
-            "ClusterRoleBinding",
+        // SubjectAccessReview). Cluster-scoped: no namespace, no owner reference; pruned by
+        // its labels.
+        let crb_labels = [
+            (APP_COMPONENT_LABEL, SCHEDULER_COMPONENT),
+            (SERVICE_NAMESPACE_LABEL, meta.namespace.as_str()),
+        ];
+        out.push(meta.typed::<ClusterRoleBinding>(
             &names::epp_auth_binding(&meta.namespace, n),
-            &[
-                (APP_COMPONENT_LABEL, SCHEDULER_COMPONENT),
-                (SERVICE_NAMESPACE_LABEL, &meta.namespace),
-            ],
-        );
-        if let Some(Value::Object(m)) = crb.get_mut("metadata") {
-            m.remove("namespace");
-            m.remove("ownerReferences");
-        }
-        crb.insert(
-            "roleRef".into(),
-            json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"}),
-        );
-        crb.insert(
-            "subjects".into(),
-            json!([{"kind": "ServiceAccount", "name": names::epp_sa(n), "namespace": meta.namespace}]),
-        );
-        out.push(Value::Object(crb));
+            &crb_labels,
+            |crb| {
+                crb.metadata.namespace = None;
+                crb.metadata.owner_references = None;
+                crb.role_ref = role_ref("ClusterRole", "system:auth-delegator");
+                crb.subjects = Some(vec![service_account_subject(
+                    &names::epp_sa(n),
+                    &meta.namespace,
+                )]);
+            },
+        ));
 
         let selector = json!({
             NAME_LABEL: n,
@@ -1243,32 +1309,37 @@ fn pool_spec_v1alpha2(v1: &Value) -> Value {
 
 /// The scheduler's Role, as KServe's: read pods, pools and objectives (both InferencePool API
 /// groups and llm-d's), endpoint slices; manage leases (leader election).
-fn scheduler_role_rules() -> Value {
+fn scheduler_role_rules() -> Vec<PolicyRule> {
     let read = ["get", "list", "watch"];
-    json!([
-        {"apiGroups": [""], "resources": ["pods"], "verbs": read},
-        {
-            "apiGroups": ["inference.networking.k8s.io", "inference.networking.x-k8s.io"],
-            "resources": ["inferencepools", "inferenceobjectives", "inferencemodels"],
-            "verbs": read,
-        },
-        {
-            "apiGroups": ["inference.networking.x-k8s.io"],
-            "resources": ["inferencemodelrewrites", "inferencepoolimports"],
-            "verbs": read,
-        },
-        {
-            "apiGroups": ["llm-d.ai"],
-            "resources": ["inferenceobjectives", "inferencemodelrewrites"],
-            "verbs": read,
-        },
-        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
-        {
-            "apiGroups": ["coordination.k8s.io"],
-            "resources": ["leases"],
-            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
-        },
-    ])
+    vec![
+        rule(&[""], &["pods"], &read),
+        rule(
+            &[
+                "inference.networking.k8s.io",
+                "inference.networking.x-k8s.io",
+            ],
+            &["inferencepools", "inferenceobjectives", "inferencemodels"],
+            &read,
+        ),
+        rule(
+            &["inference.networking.x-k8s.io"],
+            &["inferencemodelrewrites", "inferencepoolimports"],
+            &read,
+        ),
+        rule(
+            &["llm-d.ai"],
+            &["inferenceobjectives", "inferencemodelrewrites"],
+            &read,
+        ),
+        rule(&["discovery.k8s.io"], &["endpointslices"], &read),
+        rule(
+            &["coordination.k8s.io"],
+            &["leases"],
+            &[
+                "get", "list", "watch", "create", "update", "patch", "delete",
+            ],
+        ),
+    ]
 }
 
 /// Ports of the scheduler Service, as KServe: the containers' ports named `grpc`,

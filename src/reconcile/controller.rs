@@ -554,14 +554,46 @@ pub fn contained(want: &Value, live: &Value) -> bool {
     }
 }
 
-/// The child's desired-state hash: 64-bit FNV-1a of its JSON text (serde_json keeps the
-/// builder's key order), so every process and every Rust release computes the same value
-/// (`DefaultHasher`'s algorithm is unspecified: an upgrade would have re-applied every child).
+/// The child's desired-state hash: 64-bit FNV-1a of its canonical JSON text (object keys
+/// sorted, [`canonical_json`]), so every process and every Rust release computes the same value
+/// (`DefaultHasher`'s algorithm is unspecified: an upgrade would have re-applied every child)
+/// and the order in which the builder writes keys does not matter.
 fn hash_of(v: &Value) -> String {
-    format!(
-        "{:016x}",
-        crate::presets::md5::fnv1a64(v.to_string().as_bytes())
-    )
+    let mut text = String::new();
+    canonical_json(v, &mut text);
+    format!("{:016x}", crate::presets::md5::fnv1a64(text.as_bytes()))
+}
+
+/// Appends `v` as compact JSON with every object's keys in byte order (scalars as serde_json
+/// writes them).
+fn canonical_json(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::from(k.as_str()).to_string());
+                out.push(':');
+                canonical_json(&m[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(x, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
 }
 
 fn not_found(e: &kube::Error) -> bool {
@@ -1844,6 +1876,17 @@ mod tests {
     fn child_hash_is_stable() {
         let obj = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}});
         assert_eq!(hash_of(&obj), "340951819071eb28");
+        // Key order does not count; values do.
+        let reordered = json!({"metadata": {"name": "a"}, "kind": "Service", "apiVersion": "v1"});
+        assert_eq!(hash_of(&reordered), "340951819071eb28");
+        let other = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "b"}});
+        assert_ne!(hash_of(&other), "340951819071eb28");
+        let mut text = String::new();
+        canonical_json(
+            &json!({"b": [1, "x\"y", null], "a": {"d": 1.5, "c": true}}),
+            &mut text,
+        );
+        assert_eq!(text, r#"{"a":{"c":true,"d":1.5},"b":[1,"x\"y",null]}"#);
     }
 
     #[test]
