@@ -559,40 +559,40 @@ pub fn contained(want: &Value, live: &Value) -> bool {
 /// (`DefaultHasher`'s algorithm is unspecified: an upgrade would have re-applied every child)
 /// and the order in which the builder writes keys does not matter.
 fn hash_of(v: &Value) -> String {
-    let mut text = String::new();
+    let mut text = Vec::new();
     canonical_json(v, &mut text);
-    format!("{:016x}", crate::presets::md5::fnv1a64(text.as_bytes()))
+    format!("{:016x}", crate::presets::md5::fnv1a64(&text))
 }
 
-/// Appends `v` as compact JSON with every object's keys in byte order (scalars as serde_json
-/// writes them).
-fn canonical_json(v: &Value, out: &mut String) {
+/// Appends `v` as compact JSON with every object's keys in byte order (strings and numbers as
+/// serde_json writes them), into one buffer.
+fn canonical_json(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            out.push('{');
+            keys.sort_unstable();
+            out.push(b'{');
             for (i, k) in keys.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::from(k.as_str()).to_string());
-                out.push(':');
+                serde_json::to_writer(&mut *out, k).expect("a string serialises");
+                out.push(b':');
                 canonical_json(&m[k], out);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(a) => {
-            out.push('[');
+            out.push(b'[');
             for (i, x) in a.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 canonical_json(x, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => serde_json::to_writer(&mut *out, scalar).expect("a scalar serialises"),
     }
 }
 
@@ -1881,12 +1881,12 @@ mod tests {
         assert_eq!(hash_of(&reordered), "340951819071eb28");
         let other = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "b"}});
         assert_ne!(hash_of(&other), "340951819071eb28");
-        let mut text = String::new();
+        let mut text = Vec::new();
         canonical_json(
             &json!({"b": [1, "x\"y", null], "a": {"d": 1.5, "c": true}}),
             &mut text,
         );
-        assert_eq!(text, r#"{"a":{"c":true,"d":1.5},"b":[1,"x\"y",null]}"#);
+        assert_eq!(text, br#"{"a":{"c":true,"d":1.5},"b":[1,"x\"y",null]}"#);
     }
 
     #[test]
