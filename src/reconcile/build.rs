@@ -11,7 +11,7 @@
 //! Typed where the content is ours, JSON where it is the user's: every child's metadata is a
 //! k8s-openapi `ObjectMeta` with the owner reference from kube's
 //! `Resource::controller_owner_ref` ([`Meta::owner`]); ServiceAccounts, Roles, RoleBindings and
-//! the ClusterRoleBinding are k8s-openapi objects ([`Meta::typed`]). The workloads keep the
+//! the ClusterRoleBinding and the Services are k8s-openapi objects ([`Meta::typed`]). The workloads keep the
 //! user's pod templates (`spec.template`, `worker`, `prefill.template`, the scheduler's
 //! template) as the JSON they were admitted as: k8s-openapi (compiled for Kubernetes 1.37, the
 //! test bed's version) drops fields it does not know, and a newer API server's pod field, or an
@@ -23,11 +23,12 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::core::v1::{Service, ServiceAccount, ServicePort, ServiceSpec};
 use k8s_openapi::api::rbac::v1::{
     ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource as _;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::{Map, Value, json};
@@ -343,14 +344,25 @@ impl Meta {
     where
         K: k8s_openapi::Resource + kube::Resource<DynamicType = ()> + Default + serde::Serialize,
     {
+        let extra = extra_labels
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), Value::from(*v)))
+            .collect();
+        self.typed_labelled(name, extra, fill)
+    }
+
+    /// [`Meta::typed`] with labels from JSON (the spec's own labels, for instance).
+    fn typed_labelled<K>(
+        &self,
+        name: &str,
+        extra_labels: Map<String, Value>,
+        fill: impl FnOnce(&mut K),
+    ) -> Value
+    where
+        K: k8s_openapi::Resource + kube::Resource<DynamicType = ()> + Default + serde::Serialize,
+    {
         let mut k = K::default();
-        *k.meta_mut() = self.metadata(
-            name,
-            extra_labels
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), Value::from(*v)))
-                .collect(),
-        );
+        *k.meta_mut() = self.metadata(name, extra_labels);
         fill(&mut k);
         serde_json::to_value(k).expect("k8s-openapi objects serialise")
     }
@@ -1151,20 +1163,18 @@ impl<'a> Plan<'a> {
             }),
         );
         out.push(Value::Object(d));
-        let mut svc = meta.object("v1", "Service", &names::tokenizer(n), &comp);
-        svc.insert(
-            "spec".into(),
-            json!({
-                "selector": labels,
-                "ports": [{
-                    "name": TOKENIZER_PORT_NAME,
-                    "port": TOKENIZER_PORT,
-                    "targetPort": TOKENIZER_PORT_NAME,
-                    "protocol": "TCP",
-                }],
-            }),
-        );
-        out.push(Value::Object(svc));
+        out.push(meta.typed::<Service>(&names::tokenizer(n), &comp, |svc| {
+            svc.spec = Some(ServiceSpec {
+                selector: Some(string_map(&labels)),
+                ports: Some(vec![service_port(
+                    TOKENIZER_PORT_NAME,
+                    TOKENIZER_PORT,
+                    IntOrString::String(TOKENIZER_PORT_NAME.into()),
+                    Some("TCP"),
+                )]),
+                ..Default::default()
+            });
+        }));
         Ok(())
     }
 
@@ -1221,16 +1231,14 @@ impl<'a> Plan<'a> {
             PART_OF_LABEL: PART_OF,
             APP_COMPONENT_LABEL: SCHEDULER_COMPONENT,
         });
-        let mut svc = meta.object("v1", "Service", &names::epp_service(n), &comp);
-        svc.insert(
-            "spec".into(),
-            json!({
-                "type": "ClusterIP",
-                "selector": selector,
-                "ports": scheduler_service_ports(s),
-            }),
-        );
-        out.push(Value::Object(svc));
+        out.push(meta.typed::<Service>(&names::epp_service(n), &comp, |svc| {
+            svc.spec = Some(ServiceSpec {
+                type_: Some("ClusterIP".into()),
+                selector: Some(string_map(&selector)),
+                ports: Some(scheduler_service_ports(s)),
+                ..Default::default()
+            });
+        }));
 
         let p = "spec.router.scheduler.";
         let mut pod = obj(s.get("template"), &format!("{p}template"))?
@@ -1346,9 +1354,9 @@ fn scheduler_role_rules() -> Vec<PolicyRule> {
 /// `grpc-health`, `metrics` or `zmq` (target: the port's name), sorted by name. A template that
 /// names none gets the endpoint picker's usual ports (9002, 9003, 9090), not a Service without
 /// ports (refused by the API server).
-fn scheduler_service_ports(s: &Map<String, Value>) -> Value {
+fn scheduler_service_ports(s: &Map<String, Value>) -> Vec<ServicePort> {
     const WANTED: [&str; 4] = ["grpc", "grpc-health", "metrics", "zmq"];
-    let mut ports: std::collections::BTreeMap<String, Value> = Default::default();
+    let mut ports: BTreeMap<String, ServicePort> = Default::default();
     let containers = s
         .get("template")
         .and_then(|t| t.get("containers"))
@@ -1368,23 +1376,47 @@ fn scheduler_service_ports(s: &Map<String, Value>) -> Value {
         if !WANTED.contains(&name) {
             continue;
         }
-        let mut p = Map::new();
-        p.insert("name".into(), name.into());
-        p.insert("port".into(), number.into());
-        p.insert("targetPort".into(), name.into());
-        if let Some(proto) = port.get("protocol").filter(|v| v.is_string()) {
-            p.insert("protocol".into(), proto.clone());
-        }
-        ports.insert(name.to_string(), Value::Object(p));
+        let protocol = port.get("protocol").and_then(Value::as_str);
+        let target = IntOrString::String(name.into());
+        ports.insert(
+            name.to_string(),
+            service_port(name, number, target, protocol),
+        );
     }
     if ports.is_empty() {
-        return json!([
-            {"name": "grpc", "port": 9002, "targetPort": 9002, "protocol": "TCP"},
-            {"name": "grpc-health", "port": 9003, "targetPort": 9003, "protocol": "TCP"},
-            {"name": "metrics", "port": 9090, "targetPort": 9090, "protocol": "TCP"},
-        ]);
+        return [("grpc", 9002), ("grpc-health", 9003), ("metrics", 9090)]
+            .into_iter()
+            .map(|(name, port)| {
+                service_port(name, port, IntOrString::Int(int32(port)), Some("TCP"))
+            })
+            .collect();
     }
-    Value::Array(ports.into_values().collect())
+    ports.into_values().collect()
+}
+
+/// A Service port `name` (`port`, `targetPort`, `protocol` when given).
+fn service_port(name: &str, port: i64, target: IntOrString, protocol: Option<&str>) -> ServicePort {
+    ServicePort {
+        name: Some(name.into()),
+        port: int32(port),
+        target_port: Some(target),
+        protocol: protocol.map(str::to_string),
+        ..Default::default()
+    }
+}
+
+/// A port number or count as int32 (saturating: the API server refuses what is out of range).
+fn int32(n: i64) -> i32 {
+    i32::try_from(n).unwrap_or(if n < 0 { i32::MIN } else { i32::MAX })
+}
+
+/// The string entries of a JSON object (labels, selectors).
+fn string_map(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect()
 }
 
 /// With more than one replica, as KServe: `--ha-enable-leader-election` on the `main`
@@ -2020,27 +2052,29 @@ pub fn build_grouped(
         .cloned()
         .unwrap_or_default();
     ws_labels.insert(APP_COMPONENT_LABEL.into(), WORKLOAD_COMPONENT.into());
-    let mut ws = meta.object_labelled(
-        "v1",
-        "Service",
+    out.push(meta.typed_labelled::<Service>(
         &names::workload_service(&meta.name),
         ws_labels,
-    );
-    ws.insert(
-        "spec".into(),
-        json!({
-            "type": "ClusterIP",
-            "selector": {PART_OF_LABEL: PART_OF, NAME_LABEL: meta.name, COMPONENT_LABEL: "workload"},
-            "ports": [{
-                "name": "http",
-                "port": WORKLOAD_PORT,
-                "targetPort": WORKLOAD_PORT,
-                "protocol": "TCP",
-                "appProtocol": "http",
-            }],
-        }),
-    );
-    out.push(Value::Object(ws));
+        |ws| {
+            let mut port = service_port(
+                "http",
+                WORKLOAD_PORT,
+                IntOrString::Int(int32(WORKLOAD_PORT)),
+                Some("TCP"),
+            );
+            port.app_protocol = Some("http".into());
+            ws.spec = Some(ServiceSpec {
+                type_: Some("ClusterIP".into()),
+                selector: Some(BTreeMap::from([
+                    (PART_OF_LABEL.to_string(), PART_OF.to_string()),
+                    (NAME_LABEL.to_string(), meta.name.clone()),
+                    (COMPONENT_LABEL.to_string(), "workload".to_string()),
+                ])),
+                ports: Some(vec![port]),
+                ..Default::default()
+            });
+        },
+    ));
     out.extend(plan.decode.build(meta, opts)?);
     if let Some(p) = &plan.prefill {
         out.extend(p.build(meta, opts)?);
