@@ -10,16 +10,20 @@
 //!
 //! Typed where the content is ours, JSON where it is the user's: every child's metadata is a
 //! k8s-openapi `ObjectMeta` with the owner reference from kube's
-//! `Resource::controller_owner_ref` ([`Meta::owner`]); ServiceAccounts, Roles, RoleBindings and
-//! the ClusterRoleBinding and the Services are k8s-openapi objects ([`Meta::typed`]). The workloads keep the
-//! user's pod templates (`spec.template`, `worker`, `prefill.template`, the scheduler's
-//! template) as the JSON they were admitted as: k8s-openapi (compiled for Kubernetes 1.37, the
-//! test bed's version) drops fields it does not know, and a newer API server's pod field, or an
-//! extension's, must reach the pods (`tests::pod_template_fields_unknown_to_k8s_openapi_survive`
-//! shows the loss through `PodSpec` and that the builder keeps them). Every child leaves as
-//! JSON (`serde_json::Value`): the controller applies it with server-side apply; the key order
-//! is k8s-openapi's for the typed parts (the child hash is over canonical JSON, so order is
-//! not a change).
+//! `Resource::controller_owner_ref` ([`Meta::owner`]); the ServiceAccounts, Roles,
+//! RoleBindings, the ClusterRoleBinding and the Services are k8s-openapi objects
+//! ([`Meta::typed`]). The workloads (Deployments, LeaderWorkerSets) keep the user's pod
+//! templates (`spec.template`, `worker`, `prefill.template`, the scheduler's and tokenizer's
+//! templates) and `rolloutStrategy` as the JSON they were admitted as: k8s-openapi (compiled for
+//! Kubernetes 1.37, the test bed's version) drops fields it does not know, and a newer API
+//! server's pod field, or an extension's, must reach the pods
+//! (`tests::pod_template_fields_unknown_to_k8s_openapi_survive` shows the loss through
+//! `PodSpec` and that the builder keeps them). The CRD kinds (LeaderWorkerSet, InferencePool,
+//! HTTPRoute, ScaledObject) are that typed metadata plus JSON, the shape of a
+//! `kube::api::DynamicObject`; so are, not yet converted, the HorizontalPodAutoscaler, the
+//! ResourceClaimTemplate and the Deployments' own fields (replicas, selector). Every child leaves as JSON (`serde_json::Value`), which the
+//! controller applies with server-side apply; the key order is k8s-openapi's for the typed
+//! parts (the child hash is over canonical JSON, so order is not a change).
 
 use std::collections::BTreeMap;
 
