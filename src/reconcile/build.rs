@@ -21,9 +21,10 @@
 //! `PodSpec` and that the builder keeps them). The CRD kinds (LeaderWorkerSet, InferencePool,
 //! HTTPRoute, ScaledObject) are that typed metadata plus JSON, the shape of a
 //! `kube::api::DynamicObject`; so are, not yet converted, the HorizontalPodAutoscaler, the
-//! ResourceClaimTemplate and the Deployments' own fields (replicas, selector). Every child leaves as JSON (`serde_json::Value`), which the
-//! controller applies with server-side apply; the key order is k8s-openapi's for the typed
-//! parts (the child hash is over canonical JSON, so order is not a change).
+//! ResourceClaimTemplate and the Deployments' own fields (replicas, selector). Every child
+//! leaves as JSON (`serde_json::Value`), which the controller applies with server-side apply;
+//! the key order is k8s-openapi's for the typed parts (the child hash is over canonical JSON,
+//! so order is not a change).
 
 use std::collections::BTreeMap;
 
