@@ -11,8 +11,9 @@
 //! Typed where the content is ours, JSON where it is the user's: every child's metadata is a
 //! k8s-openapi `ObjectMeta` with the owner reference from kube's
 //! `Resource::controller_owner_ref` ([`Meta::owner`]); the ServiceAccounts, Roles,
-//! RoleBindings, the ClusterRoleBinding and the Services are k8s-openapi objects
-//! ([`Meta::typed`]). The workloads (Deployments, LeaderWorkerSets) keep the user's pod
+//! RoleBindings, the ClusterRoleBinding, the Services and the HorizontalPodAutoscaler (with the
+//! user's `behavior` spliced in as written) are k8s-openapi objects ([`Meta::typed`]). The
+//! workloads (Deployments, LeaderWorkerSets) keep the user's pod
 //! templates (`spec.template`, `worker`, `prefill.template`, the scheduler's and tokenizer's
 //! templates) and `rolloutStrategy` as the JSON they were admitted as: k8s-openapi (compiled for
 //! Kubernetes 1.37, the test bed's version) drops fields it does not know, and a newer API
@@ -20,18 +21,24 @@
 //! (`tests::pod_template_fields_unknown_to_k8s_openapi_survive` shows the loss through
 //! `PodSpec` and that the builder keeps them). The CRD kinds (LeaderWorkerSet, InferencePool,
 //! HTTPRoute, ScaledObject) are that typed metadata plus JSON, the shape of a
-//! `kube::api::DynamicObject`; so are, not yet converted, the HorizontalPodAutoscaler, the
-//! ResourceClaimTemplate and the Deployments' own fields (replicas, selector). Every child
+//! `kube::api::DynamicObject`; so are, not yet converted, the ResourceClaimTemplate and the
+//! Deployments' own fields (replicas, selector). Every child
 //! leaves as JSON (`serde_json::Value`), which the controller applies with server-side apply;
 //! the key order is k8s-openapi's for the typed parts (the child hash is over canonical JSON,
 //! so order is not a change).
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, ExternalMetricSource, HorizontalPodAutoscaler,
+    HorizontalPodAutoscalerSpec, MetricIdentifier, MetricSpec, MetricTarget,
+};
 use k8s_openapi::api::core::v1::{Service, ServiceAccount, ServicePort, ServiceSpec};
 use k8s_openapi::api::rbac::v1::{
     ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource as _;
@@ -828,37 +835,53 @@ impl Workload<'_> {
         let Actuator::WvaHpa { hpa, .. } = actuator else {
             return Ok(None);
         };
-        let mut o = meta.object(
-            "autoscaling/v2",
-            "HorizontalPodAutoscaler",
-            &own_name,
-            &labels,
-        );
-        annotate(&mut o);
-        let mut spec = Map::new();
-        spec.insert("scaleTargetRef".into(), target_ref);
-        // An HPA cannot go below 1 without the HPAScaleToZero feature gate.
-        spec.insert("minReplicas".into(), min.unwrap_or(1).max(1).into());
-        spec.insert("maxReplicas".into(), max.into());
         // WVA publishes the desired replicas of each variant (named after its HPA) as an
         // external metric; a Value target of 1 makes the HPA follow it exactly.
-        spec.insert(
-            "metrics".into(),
-            json!([{
-                "type": "External",
-                "external": {
-                    "metric": {
-                        "name": wva::METRIC,
-                        "selector": {"matchLabels": {"variant_name": own_name}},
-                    },
-                    "target": {"type": "Value", "value": "1"},
+        let metric = MetricSpec {
+            type_: "External".into(),
+            external: Some(ExternalMetricSource {
+                metric: MetricIdentifier {
+                    name: wva::METRIC.into(),
+                    selector: Some(LabelSelector {
+                        match_labels: Some(BTreeMap::from([(
+                            "variant_name".to_string(),
+                            own_name.clone(),
+                        )])),
+                        ..Default::default()
+                    }),
                 },
-            }]),
-        );
-        if let Some(b) = hpa.get("behavior").filter(|b| !b.is_null()) {
+                target: MetricTarget {
+                    type_: "Value".into(),
+                    value: Some(Quantity("1".into())),
+                    ..Default::default()
+                },
+            }),
+            ..Default::default()
+        };
+        let hpa_object = meta.typed::<HorizontalPodAutoscaler>(&own_name, &labels, |h| {
+            h.spec = HorizontalPodAutoscalerSpec {
+                scale_target_ref: CrossVersionObjectReference {
+                    api_version: Some(api_version.into()),
+                    kind: kind.into(),
+                    name: target.into(),
+                },
+                // An HPA cannot go below 1 without the HPAScaleToZero feature gate.
+                min_replicas: Some(int32(min.unwrap_or(1).max(1))),
+                max_replicas: int32(max),
+                metrics: Some(vec![metric]),
+                behavior: None,
+            };
+        });
+        let Value::Object(mut o) = hpa_object else {
+            unreachable!("an object serialises as a JSON object")
+        };
+        annotate(&mut o);
+        // The user's `behavior` as written (unknown fields kept).
+        if let Some(b) = hpa.get("behavior").filter(|b| !b.is_null())
+            && let Some(Value::Object(spec)) = o.get_mut("spec")
+        {
             spec.insert("behavior".into(), b.clone());
         }
-        o.insert("spec".into(), Value::Object(spec));
         Ok(Some(Value::Object(o)))
     }
 
@@ -2176,6 +2199,26 @@ mod tests {
         .unwrap();
         let l = find(&objs, "LeaderWorkerSet", "m-kserve-mn");
         assert_eq!(l["spec"]["leaderWorkerTemplate"]["size"], 4);
+    }
+
+    /// The HPA is a k8s-openapi object; the user's `behavior` reaches it as written (a field
+    /// k8s-openapi does not know included).
+    #[test]
+    fn hpa_keeps_the_users_behavior() {
+        let behavior = json!({"scaleDown": {"stabilizationWindowSeconds": 60, "futureField": 1}});
+        let objs = build(&svc(json!({
+            "template": {},
+            "scaling": {"maxReplicas": 3, "wva": {"hpa": {"behavior": behavior}}},
+        })))
+        .unwrap();
+        let h = find(&objs, "HorizontalPodAutoscaler", "m-kserve-hpa");
+        assert_eq!(h["spec"]["behavior"], behavior);
+        assert_eq!(h["spec"]["minReplicas"], 1);
+        assert_eq!(h["spec"]["metrics"][0]["external"]["target"]["value"], "1");
+        assert_eq!(
+            h["metadata"]["annotations"][wva::MANAGED_ANNOTATION],
+            "true"
+        );
     }
 
     #[test]
