@@ -7,7 +7,42 @@
 //! Every object carries [`MANAGED_BY_LABEL`]=[`MANAGED_BY`], `app.kubernetes.io/name: <n>`,
 //! `app.kubernetes.io/part-of: llminferenceservice` and a controller owner reference to the
 //! service. The output is deterministic (fixed order, no timestamps).
+//!
+//! Typed where the content is ours, JSON where it is the user's: every child's metadata is a
+//! k8s-openapi `ObjectMeta` with the owner reference from kube's
+//! `Resource::controller_owner_ref` ([`Meta::owner`]); the ServiceAccounts, Roles,
+//! RoleBindings, the ClusterRoleBinding, the Services and the HorizontalPodAutoscaler (with the
+//! user's `behavior` spliced in as written) are k8s-openapi objects ([`Meta::typed`]). The
+//! workloads (Deployments, LeaderWorkerSets) keep the user's pod
+//! templates (`spec.template`, `worker`, `prefill.template`, the scheduler's and tokenizer's
+//! templates) and `rolloutStrategy` as the JSON they were admitted as: k8s-openapi (compiled for
+//! Kubernetes 1.37, the test bed's version) drops fields it does not know, and a newer API
+//! server's pod field, or an extension's, must reach the pods
+//! (`tests::pod_template_fields_unknown_to_k8s_openapi_survive` shows the loss through
+//! `PodSpec` and that the builder keeps them). The CRD kinds (LeaderWorkerSet, InferencePool,
+//! HTTPRoute, ScaledObject) are that typed metadata plus JSON, the shape of a
+//! `kube::api::DynamicObject`; so are, not yet converted, the ResourceClaimTemplate and the
+//! Deployments' own fields (replicas, selector). Every child
+//! leaves as JSON (`serde_json::Value`), which the controller applies with server-side apply;
+//! the key order is k8s-openapi's for the typed parts (the child hash is over canonical JSON,
+//! so order is not a change).
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, ExternalMetricSource, HorizontalPodAutoscaler,
+    HorizontalPodAutoscalerSpec, MetricIdentifier, MetricSpec, MetricTarget,
+};
+use k8s_openapi::api::core::v1::{Service, ServiceAccount, ServicePort, ServiceSpec};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::Resource as _;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::{Map, Value, json};
 
 pub use crate::model::children::{
@@ -129,6 +164,10 @@ pub struct Meta {
     /// `spec.model.confidential`, when `enabled: true`: its `resourceId` (may be empty); see
     /// [`inject_confidential`].
     pub confidential: Option<String>,
+    /// The controller owner reference every namespaced child carries, made once by kube's
+    /// `Resource::controller_owner_ref` from the service (`controller: true`), with
+    /// `blockOwnerDeletion: true` as controller-runtime sets it for KServe.
+    pub owner: OwnerReference,
 }
 
 /// The string entries of `map` whose key starts with one of `prefixes`.
@@ -155,15 +194,32 @@ impl Meta {
             }
         };
         let m = svc.get("metadata");
+        let name = s("metadata.name", m.and_then(|m| m.get("name")))?;
+        let uid = s("metadata.uid", m.and_then(|m| m.get("uid")))?;
+        let kind = svc
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("LLMInferenceService")
+            .to_string();
+        let owner = {
+            let (group, version) = OWNER_API_VERSION.split_once('/').unwrap_or_default();
+            let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, &kind));
+            let mut o = DynamicObject::new(&name, &ar);
+            o.metadata.uid = Some(uid.clone());
+            // kube's helper sets `controller`; `blockOwnerDeletion` as controller-runtime's
+            // `SetControllerReference` (KServe): the service is not gone before its children.
+            OwnerReference {
+                block_owner_deletion: Some(true),
+                ..o.controller_owner_ref(&ar)
+                    .expect("the owner has a name and a uid")
+            }
+        };
         Ok(Meta {
-            name: s("metadata.name", m.and_then(|m| m.get("name")))?,
             namespace: s("metadata.namespace", m.and_then(|m| m.get("namespace")))?,
-            uid: s("metadata.uid", m.and_then(|m| m.get("uid")))?,
-            kind: svc
-                .get("kind")
-                .and_then(Value::as_str)
-                .unwrap_or("LLMInferenceService")
-                .to_string(),
+            owner,
+            name,
+            uid,
+            kind,
             model_id: ["name", "uri"]
                 .iter()
                 .find_map(|k| svc["spec"]["model"][k].as_str().filter(|v| !v.is_empty()))
@@ -190,17 +246,6 @@ impl Meta {
                     .unwrap_or_default()
                     .to_string()
             }),
-        })
-    }
-
-    fn owner_ref(&self) -> Value {
-        json!({
-            "apiVersion": OWNER_API_VERSION,
-            "kind": self.kind,
-            "name": self.name,
-            "uid": self.uid,
-            "controller": true,
-            "blockOwnerDeletion": true,
         })
     }
 
@@ -234,24 +279,71 @@ impl Meta {
         name: &str,
         extra_labels: Map<String, Value>,
     ) -> Map<String, Value> {
-        // The common labels win: children are found by them.
-        let mut labels = self.common_labels();
-        for (k, v) in extra_labels {
-            labels.entry(k).or_insert(v);
-        }
         let mut o = Map::new();
         o.insert("apiVersion".into(), api_version.into());
         o.insert("kind".into(), kind.into());
+        let meta = self.metadata(name, extra_labels);
         o.insert(
             "metadata".into(),
-            json!({
-                "name": name,
-                "namespace": self.namespace,
-                "labels": labels,
-                "ownerReferences": [self.owner_ref()],
-            }),
+            serde_json::to_value(meta).expect("ObjectMeta serialises"),
         );
         o
+    }
+
+    /// The metadata of child `name`: in the service's namespace, the common labels (they win
+    /// over `extra_labels`: children are found by them; only string values are labels) and
+    /// [`Meta::owner`].
+    fn metadata(&self, name: &str, extra_labels: Map<String, Value>) -> ObjectMeta {
+        let mut labels: BTreeMap<String, String> = self
+            .common_labels()
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
+            .collect();
+        for (k, v) in extra_labels {
+            if let Value::String(v) = v {
+                labels.entry(k).or_insert(v);
+            }
+        }
+        ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(self.namespace.clone()),
+            labels: Some(labels),
+            owner_references: Some(vec![self.owner.clone()]),
+            ..Default::default()
+        }
+    }
+
+    /// A typed built-in child (k8s-openapi) with [`Meta::metadata`], as the JSON applied.
+    fn typed<K>(
+        &self,
+        name: &str,
+        extra_labels: &[(&str, &str)],
+        fill: impl FnOnce(&mut K),
+    ) -> Value
+    where
+        K: k8s_openapi::Resource + kube::Resource<DynamicType = ()> + Default + serde::Serialize,
+    {
+        let extra = extra_labels
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), Value::from(*v)))
+            .collect();
+        self.typed_labelled(name, extra, fill)
+    }
+
+    /// [`Meta::typed`] with labels from JSON (the spec's own labels, for instance).
+    fn typed_labelled<K>(
+        &self,
+        name: &str,
+        extra_labels: Map<String, Value>,
+        fill: impl FnOnce(&mut K),
+    ) -> Value
+    where
+        K: k8s_openapi::Resource + kube::Resource<DynamicType = ()> + Default + serde::Serialize,
+    {
+        let mut k = K::default();
+        *k.meta_mut() = self.metadata(name, extra_labels);
+        fill(&mut k);
+        serde_json::to_value(k).expect("k8s-openapi objects serialise")
     }
 }
 
@@ -516,12 +608,11 @@ impl Workload<'_> {
                 let sa = match named {
                     Some(sa) => sa,
                     None => {
-                        out.push(Value::Object(meta.object(
-                            "v1",
-                            "ServiceAccount",
+                        out.push(meta.typed::<ServiceAccount>(
                             &expected,
                             &[(APP_COMPONENT_LABEL, WORKLOAD_COMPONENT)],
-                        )));
+                            |_| {},
+                        ));
                         expected
                     }
                 };
@@ -574,12 +665,7 @@ impl Workload<'_> {
         if let Some(sa) = existing.filter(|s| *s != expected) {
             return Ok(sa);
         }
-        out.push(Value::Object(meta.object(
-            "v1",
-            "ServiceAccount",
-            &expected,
-            &[],
-        )));
+        out.push(meta.typed::<ServiceAccount>(&expected, &[], |_| {}));
         Ok(expected)
     }
 
@@ -716,37 +802,53 @@ impl Workload<'_> {
         let Actuator::WvaHpa { hpa, .. } = actuator else {
             return Ok(None);
         };
-        let mut o = meta.object(
-            "autoscaling/v2",
-            "HorizontalPodAutoscaler",
-            &own_name,
-            &labels,
-        );
-        annotate(&mut o);
-        let mut spec = Map::new();
-        spec.insert("scaleTargetRef".into(), target_ref);
-        // An HPA cannot go below 1 without the HPAScaleToZero feature gate.
-        spec.insert("minReplicas".into(), min.unwrap_or(1).max(1).into());
-        spec.insert("maxReplicas".into(), max.into());
         // WVA publishes the desired replicas of each variant (named after its HPA) as an
         // external metric; a Value target of 1 makes the HPA follow it exactly.
-        spec.insert(
-            "metrics".into(),
-            json!([{
-                "type": "External",
-                "external": {
-                    "metric": {
-                        "name": wva::METRIC,
-                        "selector": {"matchLabels": {"variant_name": own_name}},
-                    },
-                    "target": {"type": "Value", "value": "1"},
+        let metric = MetricSpec {
+            type_: "External".into(),
+            external: Some(ExternalMetricSource {
+                metric: MetricIdentifier {
+                    name: wva::METRIC.into(),
+                    selector: Some(LabelSelector {
+                        match_labels: Some(BTreeMap::from([(
+                            "variant_name".to_string(),
+                            own_name.clone(),
+                        )])),
+                        ..Default::default()
+                    }),
                 },
-            }]),
-        );
-        if let Some(b) = hpa.get("behavior").filter(|b| !b.is_null()) {
+                target: MetricTarget {
+                    type_: "Value".into(),
+                    value: Some(Quantity("1".into())),
+                    ..Default::default()
+                },
+            }),
+            ..Default::default()
+        };
+        let hpa_object = meta.typed::<HorizontalPodAutoscaler>(&own_name, &labels, |h| {
+            h.spec = HorizontalPodAutoscalerSpec {
+                scale_target_ref: CrossVersionObjectReference {
+                    api_version: Some(api_version.into()),
+                    kind: kind.into(),
+                    name: target.into(),
+                },
+                // An HPA cannot go below 1 without the HPAScaleToZero feature gate.
+                min_replicas: Some(int32(min.unwrap_or(1).max(1))),
+                max_replicas: int32(max),
+                metrics: Some(vec![metric]),
+                behavior: None,
+            };
+        });
+        let Value::Object(mut o) = hpa_object else {
+            unreachable!("an object serialises as a JSON object")
+        };
+        annotate(&mut o);
+        // The user's `behavior` as written (unknown fields kept).
+        if let Some(b) = hpa.get("behavior").filter(|b| !b.is_null())
+            && let Some(Value::Object(spec)) = o.get_mut("spec")
+        {
             spec.insert("behavior".into(), b.clone());
         }
-        o.insert("spec".into(), Value::Object(spec));
         Ok(Some(Value::Object(o)))
     }
 
@@ -835,34 +937,53 @@ fn sidecar_rbac(meta: &Meta, sa: &str, multi_node: bool, out: &mut Vec<Value>) {
             &[(APP_COMPONENT_LABEL, WORKLOAD_COMPONENT)],
         )
     };
-    let mut role = meta.object("rbac.authorization.k8s.io/v1", "Role", &role_name, labels);
-    role.insert(
-        "rules".into(),
-        json!([
-            {"apiGroups": [""], "resources": ["pods"], "verbs": read},
-            {
-                "apiGroups": ["inference.networking.x-k8s.io", "inference.networking.k8s.io"],
-                "resources": ["inferencepools"],
-                "verbs": read,
-            },
-        ]),
-    );
-    out.push(Value::Object(role));
-    let mut rb = meta.object(
-        "rbac.authorization.k8s.io/v1",
-        "RoleBinding",
-        &rb_name,
-        labels,
-    );
-    rb.insert(
-        "roleRef".into(),
-        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name}),
-    );
-    rb.insert(
-        "subjects".into(),
-        json!([{"kind": "ServiceAccount", "name": sa, "namespace": meta.namespace}]),
-    );
-    out.push(Value::Object(rb));
+    out.push(meta.typed::<Role>(&role_name, labels, |r| {
+        r.rules = Some(vec![
+            rule(&[""], &["pods"], &read),
+            rule(
+                &[
+                    "inference.networking.x-k8s.io",
+                    "inference.networking.k8s.io",
+                ],
+                &["inferencepools"],
+                &read,
+            ),
+        ]);
+    }));
+    out.push(meta.typed::<RoleBinding>(&rb_name, labels, |rb| {
+        rb.role_ref = role_ref("Role", &role_name);
+        rb.subjects = Some(vec![service_account_subject(sa, &meta.namespace)]);
+    }));
+}
+
+/// An RBAC rule (`apiGroups`, `resources`, `verbs`).
+fn rule(api_groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    let strings = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect());
+    PolicyRule {
+        api_groups: strings(api_groups),
+        resources: strings(resources),
+        verbs: verbs.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+/// A `roleRef` to `kind` (`Role`, `ClusterRole`) `name`.
+fn role_ref(kind: &str, name: &str) -> RoleRef {
+    RoleRef {
+        api_group: Some("rbac.authorization.k8s.io".into()),
+        kind: kind.into(),
+        name: name.into(),
+    }
+}
+
+/// The binding subject ServiceAccount `ns/name`.
+fn service_account_subject(name: &str, ns: &str) -> Subject {
+    Subject {
+        kind: "ServiceAccount".into(),
+        name: name.into(),
+        namespace: Some(ns.into()),
+        ..Default::default()
+    }
 }
 
 /// What the spec asks for, read once (shared by [`build`] and the status).
@@ -1037,20 +1158,18 @@ impl<'a> Plan<'a> {
             }),
         );
         out.push(Value::Object(d));
-        let mut svc = meta.object("v1", "Service", &names::tokenizer(n), &comp);
-        svc.insert(
-            "spec".into(),
-            json!({
-                "selector": labels,
-                "ports": [{
-                    "name": TOKENIZER_PORT_NAME,
-                    "port": TOKENIZER_PORT,
-                    "targetPort": TOKENIZER_PORT_NAME,
-                    "protocol": "TCP",
-                }],
-            }),
-        );
-        out.push(Value::Object(svc));
+        out.push(meta.typed::<Service>(&names::tokenizer(n), &comp, |svc| {
+            svc.spec = Some(ServiceSpec {
+                selector: Some(string_map(&labels)),
+                ports: Some(vec![service_port(
+                    TOKENIZER_PORT_NAME,
+                    TOKENIZER_PORT,
+                    IntOrString::String(TOKENIZER_PORT_NAME.into()),
+                    Some("TCP"),
+                )]),
+                ..Default::default()
+            });
+        }));
         Ok(())
     }
 
@@ -1063,75 +1182,58 @@ impl<'a> Plan<'a> {
         let n = &meta.name;
         let comp = [(APP_COMPONENT_LABEL, SCHEDULER_COMPONENT)];
 
-        let mut sa = meta.object("v1", "ServiceAccount", &names::epp_sa(n), &comp);
-        sa.insert("automountServiceAccountToken".into(), true.into());
-        out.push(Value::Object(sa));
-
-        let mut role = meta.object(
-            "rbac.authorization.k8s.io/v1",
-            "Role",
-            &names::epp_role(n),
-            &comp,
+        out.push(
+            meta.typed::<ServiceAccount>(&names::epp_sa(n), &comp, |sa| {
+                sa.automount_service_account_token = Some(true);
+            }),
         );
-        role.insert("rules".into(), scheduler_role_rules());
-        out.push(Value::Object(role));
-
-        let mut rb = meta.object(
-            "rbac.authorization.k8s.io/v1",
-            "RoleBinding",
-            &names::epp_role_binding(n),
-            &comp,
+        out.push(meta.typed::<Role>(&names::epp_role(n), &comp, |r| {
+            r.rules = Some(scheduler_role_rules());
+        }));
+        out.push(
+            meta.typed::<RoleBinding>(&names::epp_role_binding(n), &comp, |rb| {
+                rb.role_ref = role_ref("Role", &names::epp_role(n));
+                rb.subjects = Some(vec![service_account_subject(
+                    &names::epp_sa(n),
+                    &meta.namespace,
+                )]);
+            }),
         );
-        rb.insert(
-            "roleRef".into(),
-            json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": names::epp_role(n)}),
-        );
-        rb.insert(
-            "subjects".into(),
-            json!([{"kind": "ServiceAccount", "name": names::epp_sa(n), "namespace": meta.namespace}]),
-        );
-        out.push(Value::Object(rb));
 
         // As KServe: the picker authenticates `/metrics` scrapes (TokenReview,
-        // SubjectAccessReview). Cluster-scoped: no owner reference; pruned by its labels.
-        let mut crb = meta.object(
-            "rbac.authorization.k8s.io/v1",
-            "ClusterRoleBinding",
+        // SubjectAccessReview). Cluster-scoped: no namespace, no owner reference; pruned by
+        // its labels.
+        let crb_labels = [
+            (APP_COMPONENT_LABEL, SCHEDULER_COMPONENT),
+            (SERVICE_NAMESPACE_LABEL, meta.namespace.as_str()),
+        ];
+        out.push(meta.typed::<ClusterRoleBinding>(
             &names::epp_auth_binding(&meta.namespace, n),
-            &[
-                (APP_COMPONENT_LABEL, SCHEDULER_COMPONENT),
-                (SERVICE_NAMESPACE_LABEL, &meta.namespace),
-            ],
-        );
-        if let Some(Value::Object(m)) = crb.get_mut("metadata") {
-            m.remove("namespace");
-            m.remove("ownerReferences");
-        }
-        crb.insert(
-            "roleRef".into(),
-            json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"}),
-        );
-        crb.insert(
-            "subjects".into(),
-            json!([{"kind": "ServiceAccount", "name": names::epp_sa(n), "namespace": meta.namespace}]),
-        );
-        out.push(Value::Object(crb));
+            &crb_labels,
+            |crb| {
+                crb.metadata.namespace = None;
+                crb.metadata.owner_references = None;
+                crb.role_ref = role_ref("ClusterRole", "system:auth-delegator");
+                crb.subjects = Some(vec![service_account_subject(
+                    &names::epp_sa(n),
+                    &meta.namespace,
+                )]);
+            },
+        ));
 
         let selector = json!({
             NAME_LABEL: n,
             PART_OF_LABEL: PART_OF,
             APP_COMPONENT_LABEL: SCHEDULER_COMPONENT,
         });
-        let mut svc = meta.object("v1", "Service", &names::epp_service(n), &comp);
-        svc.insert(
-            "spec".into(),
-            json!({
-                "type": "ClusterIP",
-                "selector": selector,
-                "ports": scheduler_service_ports(s),
-            }),
-        );
-        out.push(Value::Object(svc));
+        out.push(meta.typed::<Service>(&names::epp_service(n), &comp, |svc| {
+            svc.spec = Some(ServiceSpec {
+                type_: Some("ClusterIP".into()),
+                selector: Some(string_map(&selector)),
+                ports: Some(scheduler_service_ports(s)),
+                ..Default::default()
+            });
+        }));
 
         let p = "spec.router.scheduler.";
         let mut pod = obj(s.get("template"), &format!("{p}template"))?
@@ -1210,41 +1312,46 @@ fn pool_spec_v1alpha2(v1: &Value) -> Value {
 
 /// The scheduler's Role, as KServe's: read pods, pools and objectives (both InferencePool API
 /// groups and llm-d's), endpoint slices; manage leases (leader election).
-fn scheduler_role_rules() -> Value {
+fn scheduler_role_rules() -> Vec<PolicyRule> {
     let read = ["get", "list", "watch"];
-    json!([
-        {"apiGroups": [""], "resources": ["pods"], "verbs": read},
-        {
-            "apiGroups": ["inference.networking.k8s.io", "inference.networking.x-k8s.io"],
-            "resources": ["inferencepools", "inferenceobjectives", "inferencemodels"],
-            "verbs": read,
-        },
-        {
-            "apiGroups": ["inference.networking.x-k8s.io"],
-            "resources": ["inferencemodelrewrites", "inferencepoolimports"],
-            "verbs": read,
-        },
-        {
-            "apiGroups": ["llm-d.ai"],
-            "resources": ["inferenceobjectives", "inferencemodelrewrites"],
-            "verbs": read,
-        },
-        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
-        {
-            "apiGroups": ["coordination.k8s.io"],
-            "resources": ["leases"],
-            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
-        },
-    ])
+    vec![
+        rule(&[""], &["pods"], &read),
+        rule(
+            &[
+                "inference.networking.k8s.io",
+                "inference.networking.x-k8s.io",
+            ],
+            &["inferencepools", "inferenceobjectives", "inferencemodels"],
+            &read,
+        ),
+        rule(
+            &["inference.networking.x-k8s.io"],
+            &["inferencemodelrewrites", "inferencepoolimports"],
+            &read,
+        ),
+        rule(
+            &["llm-d.ai"],
+            &["inferenceobjectives", "inferencemodelrewrites"],
+            &read,
+        ),
+        rule(&["discovery.k8s.io"], &["endpointslices"], &read),
+        rule(
+            &["coordination.k8s.io"],
+            &["leases"],
+            &[
+                "get", "list", "watch", "create", "update", "patch", "delete",
+            ],
+        ),
+    ]
 }
 
 /// Ports of the scheduler Service, as KServe: the containers' ports named `grpc`,
 /// `grpc-health`, `metrics` or `zmq` (target: the port's name), sorted by name. A template that
 /// names none gets the endpoint picker's usual ports (9002, 9003, 9090), not a Service without
 /// ports (refused by the API server).
-fn scheduler_service_ports(s: &Map<String, Value>) -> Value {
+fn scheduler_service_ports(s: &Map<String, Value>) -> Vec<ServicePort> {
     const WANTED: [&str; 4] = ["grpc", "grpc-health", "metrics", "zmq"];
-    let mut ports: std::collections::BTreeMap<String, Value> = Default::default();
+    let mut ports: BTreeMap<String, ServicePort> = Default::default();
     let containers = s
         .get("template")
         .and_then(|t| t.get("containers"))
@@ -1264,23 +1371,47 @@ fn scheduler_service_ports(s: &Map<String, Value>) -> Value {
         if !WANTED.contains(&name) {
             continue;
         }
-        let mut p = Map::new();
-        p.insert("name".into(), name.into());
-        p.insert("port".into(), number.into());
-        p.insert("targetPort".into(), name.into());
-        if let Some(proto) = port.get("protocol").filter(|v| v.is_string()) {
-            p.insert("protocol".into(), proto.clone());
-        }
-        ports.insert(name.to_string(), Value::Object(p));
+        let protocol = port.get("protocol").and_then(Value::as_str);
+        let target = IntOrString::String(name.into());
+        ports.insert(
+            name.to_string(),
+            service_port(name, number, target, protocol),
+        );
     }
     if ports.is_empty() {
-        return json!([
-            {"name": "grpc", "port": 9002, "targetPort": 9002, "protocol": "TCP"},
-            {"name": "grpc-health", "port": 9003, "targetPort": 9003, "protocol": "TCP"},
-            {"name": "metrics", "port": 9090, "targetPort": 9090, "protocol": "TCP"},
-        ]);
+        return [("grpc", 9002), ("grpc-health", 9003), ("metrics", 9090)]
+            .into_iter()
+            .map(|(name, port)| {
+                service_port(name, port, IntOrString::Int(int32(port)), Some("TCP"))
+            })
+            .collect();
     }
-    Value::Array(ports.into_values().collect())
+    ports.into_values().collect()
+}
+
+/// A Service port `name` (`port`, `targetPort`, `protocol` when given).
+fn service_port(name: &str, port: i64, target: IntOrString, protocol: Option<&str>) -> ServicePort {
+    ServicePort {
+        name: Some(name.into()),
+        port: int32(port),
+        target_port: Some(target),
+        protocol: protocol.map(str::to_string),
+        ..Default::default()
+    }
+}
+
+/// A port number or count as int32 (saturating: the API server refuses what is out of range).
+fn int32(n: i64) -> i32 {
+    i32::try_from(n).unwrap_or(if n < 0 { i32::MIN } else { i32::MAX })
+}
+
+/// The string entries of a JSON object (labels, selectors).
+fn string_map(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect()
 }
 
 /// With more than one replica, as KServe: `--ha-enable-leader-election` on the `main`
@@ -1916,27 +2047,29 @@ pub fn build_grouped(
         .cloned()
         .unwrap_or_default();
     ws_labels.insert(APP_COMPONENT_LABEL.into(), WORKLOAD_COMPONENT.into());
-    let mut ws = meta.object_labelled(
-        "v1",
-        "Service",
+    out.push(meta.typed_labelled::<Service>(
         &names::workload_service(&meta.name),
         ws_labels,
-    );
-    ws.insert(
-        "spec".into(),
-        json!({
-            "type": "ClusterIP",
-            "selector": {PART_OF_LABEL: PART_OF, NAME_LABEL: meta.name, COMPONENT_LABEL: "workload"},
-            "ports": [{
-                "name": "http",
-                "port": WORKLOAD_PORT,
-                "targetPort": WORKLOAD_PORT,
-                "protocol": "TCP",
-                "appProtocol": "http",
-            }],
-        }),
-    );
-    out.push(Value::Object(ws));
+        |ws| {
+            let mut port = service_port(
+                "http",
+                WORKLOAD_PORT,
+                IntOrString::Int(int32(WORKLOAD_PORT)),
+                Some("TCP"),
+            );
+            port.app_protocol = Some("http".into());
+            ws.spec = Some(ServiceSpec {
+                type_: Some("ClusterIP".into()),
+                selector: Some(BTreeMap::from([
+                    (PART_OF_LABEL.to_string(), PART_OF.to_string()),
+                    (NAME_LABEL.to_string(), meta.name.clone()),
+                    (COMPONENT_LABEL.to_string(), "workload".to_string()),
+                ])),
+                ports: Some(vec![port]),
+                ..Default::default()
+            });
+        },
+    ));
     out.extend(plan.decode.build(meta, opts)?);
     if let Some(p) = &plan.prefill {
         out.extend(p.build(meta, opts)?);
@@ -2035,6 +2168,26 @@ mod tests {
         assert_eq!(l["spec"]["leaderWorkerTemplate"]["size"], 4);
     }
 
+    /// The HPA is a k8s-openapi object; the user's `behavior` reaches it as written (a field
+    /// k8s-openapi does not know included).
+    #[test]
+    fn hpa_keeps_the_users_behavior() {
+        let behavior = json!({"scaleDown": {"stabilizationWindowSeconds": 60, "futureField": 1}});
+        let objs = build(&svc(json!({
+            "template": {},
+            "scaling": {"maxReplicas": 3, "wva": {"hpa": {"behavior": behavior}}},
+        })))
+        .unwrap();
+        let h = find(&objs, "HorizontalPodAutoscaler", "m-kserve-hpa");
+        assert_eq!(h["spec"]["behavior"], behavior);
+        assert_eq!(h["spec"]["minReplicas"], 1);
+        assert_eq!(h["spec"]["metrics"][0]["external"]["target"]["value"], "1");
+        assert_eq!(
+            h["metadata"]["annotations"][wva::MANAGED_ANNOTATION],
+            "true"
+        );
+    }
+
     #[test]
     fn scaling_drops_replicas() {
         let objs = build(&svc(json!({
@@ -2053,6 +2206,71 @@ mod tests {
         })))
         .unwrap();
         find(&objs, "ScaledObject", "m-kserve-keda");
+    }
+
+    /// Unknown fields kept: a pod template field k8s-openapi does not know (a newer
+    /// Kubernetes field, or an API server extension) reaches every workload built from the
+    /// user's templates (decode, worker, prefill, scheduler). Guards a typed builder too: a
+    /// round trip through `k8s_openapi::api::core::v1::PodSpec` would drop it (checked here).
+    #[test]
+    fn pod_template_fields_unknown_to_k8s_openapi_survive() {
+        let pod = json!({"futurePodField": {"x": 1},
+            "containers": [{"name": "main", "futureContainerField": true}]});
+        let typed: k8s_openapi::api::core::v1::PodSpec =
+            serde_json::from_value(pod.clone()).unwrap();
+        let round_trip = serde_json::to_value(typed).unwrap();
+        assert!(round_trip.get("futurePodField").is_none(), "{round_trip}");
+        assert!(
+            round_trip["containers"][0]
+                .get("futureContainerField")
+                .is_none()
+        );
+
+        let check = |o: &Value, path: &[&str]| {
+            let mut p = o;
+            for k in path {
+                p = &p[k];
+            }
+            assert_eq!(
+                p["futurePodField"],
+                json!({"x": 1}),
+                "{} {}",
+                o["kind"],
+                o["metadata"]["name"]
+            );
+            let main = p["containers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == "main");
+            assert_eq!(
+                main.unwrap()["futureContainerField"],
+                true,
+                "{}",
+                o["metadata"]["name"]
+            );
+        };
+        let objs = build(&svc(json!({"template": pod, "prefill": {"template": pod},
+            "router": {"scheduler": {"template": pod, "pool": {"spec": {}}}}})))
+        .unwrap();
+        for name in ["m-kserve", "m-kserve-prefill", "m-kserve-router-scheduler"] {
+            check(
+                find(&objs, "Deployment", name),
+                &["spec", "template", "spec"],
+            );
+        }
+        let objs = build(&svc(json!({"template": pod, "worker": pod,
+            "parallelism": {"pipeline": 2}})))
+        .unwrap();
+        let lws = find(&objs, "LeaderWorkerSet", "m-kserve-mn");
+        check(
+            lws,
+            &["spec", "leaderWorkerTemplate", "leaderTemplate", "spec"],
+        );
+        check(
+            lws,
+            &["spec", "leaderWorkerTemplate", "workerTemplate", "spec"],
+        );
     }
 
     #[test]
@@ -2616,30 +2834,6 @@ mod tests {
                 vec![pool_ref("v1", 90), pool_ref("v2", 50)],
             ),
             (
-                "peer without RouterReady: left out",
-                member("v1", "g", 80),
-                vec![member("v2", "g", 20)],
-                vec![pool_ref("v1", 80)],
-            ),
-            (
-                "peer with zero ready replicas: left out",
-                member("v1", "g", 80),
-                vec![zero_ready],
-                vec![pool_ref("v1", 80)],
-            ),
-            (
-                "peer whose scheduler has no ready replicas: left out",
-                member("v1", "g", 80),
-                vec![nil_scheduler],
-                vec![pool_ref("v1", 80)],
-            ),
-            (
-                "terminating peer: left out",
-                member("v1", "g", 80),
-                vec![terminating(routable(member("v2", "g", 20)))],
-                vec![pool_ref("v1", 80)],
-            ),
-            (
                 "stopped peer: omitted (a weight-0 backendRef leaks on some gateways)",
                 member("v1", "g", 40),
                 vec![stopped(member("v2", "g", 60))],
@@ -2651,13 +2845,34 @@ mod tests {
                 vec![other_model(routable(member("v2", "g", 30)))],
                 vec![pool_ref("v1", 50)],
             ),
+        ];
+        // Peers that are not routed to: member v1's route names only its own backend.
+        let left_out: Vec<(&str, Vec<Value>)> = vec![
+            ("peer without RouterReady", vec![member("v2", "g", 20)]),
+            ("peer with zero ready replicas", vec![zero_ready]),
             (
-                "other group, other namespace: ignored",
-                member("v1", "g", 80),
+                "peer whose scheduler has no ready replicas",
+                vec![nil_scheduler],
+            ),
+            (
+                "terminating peer",
+                vec![terminating(routable(member("v2", "g", 20)))],
+            ),
+            (
+                "other group, other namespace",
                 vec![routable(member("v2", "h", 20)), other_ns],
-                vec![pool_ref("v1", 80)],
             ),
         ];
+        let cases = cases
+            .into_iter()
+            .chain(left_out.into_iter().map(|(name, others)| {
+                (
+                    name,
+                    member("v1", "g", 80),
+                    others,
+                    vec![pool_ref("v1", 80)],
+                )
+            }));
         for (name, svc, others, want) in cases {
             let route = route_of(&svc, &others);
             assert_eq!(

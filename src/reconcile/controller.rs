@@ -8,9 +8,11 @@
 //!    we apply has the same value live, nothing is written. Otherwise server-side apply
 //!    (field manager [`FIELD_MANAGER`], `force`: we own these fields). A reconcile that finds
 //!    everything in place writes nothing.
-//! 3. Prune: children labelled `app.kubernetes.io/managed-by=llmisvc`,
-//!    `app.kubernetes.io/name=<n>`, with an owner reference to this service's uid, that are no
-//!    longer built are deleted (found in the watch caches, no LIST).
+//! 3. Prune: the children that are no longer built are deleted (found in the watch caches, no
+//!    LIST): namespaced ones by their controller owner reference to this service's uid (not by
+//!    name or labels: a re-created service of the same name does not adopt the old one's
+//!    children), the cluster-scoped ones by their labels (`app.kubernetes.io/managed-by`,
+//!    `app.kubernetes.io/name`, `llmisvc/service-namespace`).
 //! 4. Status via the status subresource (merge patch), only when it changed.
 //!
 //! Watch caches: every served child kind (label `app.kubernetes.io/managed-by=llmisvc`), the
@@ -70,6 +72,7 @@ use super::build::{
     BuildOptions, FINALIZER, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, PART_OF, PART_OF_LABEL,
     SERVICE_NAMESPACE_LABEL, cluster_scoped,
 };
+use crate::api::v1alpha2::LLMInferenceServiceStatus;
 use crate::presets::{
     EMBEDDED_FILES, MISSING_BASE_REFS_ANNOTATION, PresetStore, parse_yaml_documents,
 };
@@ -240,15 +243,63 @@ fn child_api(client: &Client, ns: &str, api_version: &str, kind: &str) -> Api<Dy
     }
 }
 
-/// Label selector of the children of service `ns/name`: namespaced ones (also owned by its
-/// uid) or, for [`cluster_scoped`] kinds, labelled with its namespace.
+/// Label selector of the candidates for the children of service `ns/name` (LIST, for kinds
+/// without a watch cache): for [`cluster_scoped`] kinds the service's own labels (they are
+/// found by them), for namespaced kinds every object we manage in the namespace ([`prunable`]
+/// then keeps those the service's uid owns, whatever their other labels say).
 fn children_selector(ns: &str, name: &str, kind: &str) -> String {
-    let s = format!("{MANAGED_BY_LABEL}={MANAGED_BY},{NAME_LABEL}={name}");
     if cluster_scoped(kind) {
-        format!("{s},{SERVICE_NAMESPACE_LABEL}={ns}")
+        format!(
+            "{MANAGED_BY_LABEL}={MANAGED_BY},{NAME_LABEL}={name},{SERVICE_NAMESPACE_LABEL}={ns}"
+        )
     } else {
-        s
+        format!("{MANAGED_BY_LABEL}={MANAGED_BY}")
     }
+}
+
+/// The service whose children are pruned.
+struct Owner<'a> {
+    namespace: &'a str,
+    name: &'a str,
+    uid: &'a str,
+}
+
+/// Is live object `o` (of `kind`) a child of `owner`? Namespaced: in its namespace with a
+/// controller owner reference to its uid (a service deleted and re-created under the same
+/// name has a new uid: the old one's children, still labelled with the name until the garbage
+/// collector removes them, are not this one's; a child whose labels were edited is still
+/// ours). Cluster-scoped (no owner reference possible): labelled [`MANAGED_BY_LABEL`],
+/// [`NAME_LABEL`] and [`SERVICE_NAMESPACE_LABEL`] of the service.
+fn child_of(o: &DynamicObject, kind: &str, owner: &Owner) -> bool {
+    if cluster_scoped(kind) {
+        let l = o.labels();
+        return l.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY)
+            && l.get(NAME_LABEL).map(String::as_str) == Some(owner.name)
+            && l.get(SERVICE_NAMESPACE_LABEL).map(String::as_str) == Some(owner.namespace);
+    }
+    o.metadata.namespace.as_deref() == Some(owner.namespace)
+        && o.metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|r| r.uid == owner.uid && r.controller == Some(true))
+}
+
+/// Names of the live objects of `api_version`/`kind` among `candidates` that are children of
+/// `owner` ([`child_of`]) and not in `keep` (the (apiVersion, kind, name) of every child this
+/// reconcile built): what is pruned.
+fn prunable<'a>(
+    candidates: impl Iterator<Item = &'a DynamicObject>,
+    api_version: &str,
+    kind: &str,
+    owner: &Owner,
+    keep: &BTreeSet<(String, String, String)>,
+) -> Vec<String> {
+    candidates
+        .filter(|o| child_of(o, kind, owner))
+        .map(|o| o.name_any())
+        .filter(|n| !keep.contains(&(api_version.to_string(), kind.to_string(), n.clone())))
+        .collect()
 }
 
 /// Deletes the cluster-scoped children of service `ns/name` (found by their labels).
@@ -504,14 +555,46 @@ pub fn contained(want: &Value, live: &Value) -> bool {
     }
 }
 
-/// The child's desired-state hash: 64-bit FNV-1a of its JSON text (serde_json keeps the
-/// builder's key order), so every process and every Rust release computes the same value
-/// (`DefaultHasher`'s algorithm is unspecified: an upgrade would have re-applied every child).
+/// The child's desired-state hash: 64-bit FNV-1a of its canonical JSON text (object keys
+/// sorted, [`canonical_json`]), so every process and every Rust release computes the same value
+/// (`DefaultHasher`'s algorithm is unspecified: an upgrade would have re-applied every child)
+/// and the order in which the builder writes keys does not matter.
 fn hash_of(v: &Value) -> String {
-    format!(
-        "{:016x}",
-        crate::model::md5::fnv1a64(v.to_string().as_bytes())
-    )
+    let mut text = Vec::new();
+    canonical_json(v, &mut text);
+    format!("{:016x}", crate::model::md5::fnv1a64(&text))
+}
+
+/// Appends `v` as compact JSON with every object's keys in byte order (strings and numbers as
+/// serde_json writes them), into one buffer.
+fn canonical_json(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort_unstable();
+            out.push(b'{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, k).expect("a string serialises");
+                out.push(b':');
+                canonical_json(&m[k], out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(a) => {
+            out.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                canonical_json(x, out);
+            }
+            out.push(b']');
+        }
+        scalar => serde_json::to_writer(&mut *out, scalar).expect("a scalar serialises"),
+    }
 }
 
 fn not_found(e: &kube::Error) -> bool {
@@ -694,7 +777,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
             )
             .await;
             let status = super::status::invalid_spec(&svc, &message, &now_rfc3339());
-            write_status(&ctx, &svc_api, &svc, status, &ns, &name).await?;
+            write_status(&ctx, &svc_api, &svc, &status, &ns, &name).await?;
             return Ok(Action::requeue(ctx.cfg.resync));
         }
     };
@@ -885,26 +968,18 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     } else {
         "no longer part of the service"
     };
+    let owner = Owner {
+        namespace: &ns,
+        name: &name,
+        uid: &uid,
+    };
     for (api_version, kind, _) in CHILD_KINDS {
         let api = child_api(client, &ns, api_version, kind);
-        let items: Vec<DynamicObject> = match ctx.caches.children.get(&(*api_version, *kind)) {
+        let gone: Vec<String> = match ctx.caches.children.get(&(*api_version, *kind)) {
             Some((_, store)) => {
                 synced(store, &format!("{kind} ({api_version})")).await?;
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|o| {
-                        let l = o.labels();
-                        l.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY)
-                            && l.get(NAME_LABEL) == Some(&name)
-                            && if cluster_scoped(kind) {
-                                l.get(SERVICE_NAMESPACE_LABEL) == Some(&ns)
-                            } else {
-                                o.namespace().as_deref() == Some(ns.as_str())
-                            }
-                    })
-                    .map(|o| (*o).clone())
-                    .collect()
+                let state = store.state();
+                prunable(state.iter().map(|o| &**o), api_version, kind, &owner, &keep)
             }
             None => {
                 if !served_cached(&ctx, &resource_of(api_version, kind)).await {
@@ -912,41 +987,29 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
                 }
                 let selector = children_selector(&ns, &name, kind);
                 match api.list(&ListParams::default().labels(&selector)).await {
-                    Ok(l) => l.items,
+                    Ok(l) => prunable(l.items.iter(), api_version, kind, &owner, &keep),
                     Err(e) if not_found(&e) => continue,
                     Err(e) => return Err(e.into()),
                 }
             }
         };
-        for o in items {
-            let owned = o
-                .metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|r| r.uid == uid)
-                // Cluster-scoped: no owner; the selector names the service.
-                || cluster_scoped(kind);
-            let oname = o.name_any();
-            if owned && !keep.contains(&(api_version.to_string(), kind.to_string(), oname.clone()))
-            {
-                match api.delete(&oname, &DeleteParams::background()).await {
-                    Ok(_) => {
-                        writes += 1;
-                        tracing::info!(%ns, service = %name, kind, name = %oname, "pruned");
-                        publish(
-                            &ctx,
-                            &regarding,
-                            EventType::Normal,
-                            "Deleted",
-                            format!("Deleted {kind} {oname}: {why_pruned}"),
-                            Some(child_ref(api_version, kind, &ns, &oname)),
-                        )
-                        .await;
-                    }
-                    Err(e) if not_found(&e) => {}
-                    Err(e) => return Err(e.into()),
+        for oname in gone {
+            match api.delete(&oname, &DeleteParams::background()).await {
+                Ok(_) => {
+                    writes += 1;
+                    tracing::info!(%ns, service = %name, kind, name = %oname, "pruned");
+                    publish(
+                        &ctx,
+                        &regarding,
+                        EventType::Normal,
+                        "Deleted",
+                        format!("Deleted {kind} {oname}: {why_pruned}"),
+                        Some(child_ref(api_version, kind, &ns, &oname)),
+                    )
+                    .await;
                 }
+                Err(e) if not_found(&e) => {}
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -1039,7 +1102,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
 
     let presets = preset_store(&ctx).await;
     let status = super::status::status_grouped(&svc, &observed, &presets, &now_rfc3339(), &peers);
-    if write_status(&ctx, &svc_api, &svc, status, &ns, &name).await? {
+    if write_status(&ctx, &svc_api, &svc, &status, &ns, &name).await? {
         writes += 1;
     }
     if let Ok(mut f) = ctx.failures.lock() {
@@ -1089,7 +1152,7 @@ async fn pending_base_refs(
     }
     let message = super::build::BuildError::PendingBaseRefs(names.to_vec()).to_string();
     let status = super::status::config_not_found(svc, &message, &now_rfc3339());
-    write_status(ctx, svc_api, svc, status, ns, name).await?;
+    write_status(ctx, svc_api, svc, &status, ns, name).await?;
     Ok(Action::requeue(ctx.cfg.resync.min(Duration::from_secs(20))))
 }
 
@@ -1101,10 +1164,11 @@ async fn write_status(
     ctx: &Ctx,
     svc_api: &Api<DynamicObject>,
     svc: &Value,
-    status: Value,
+    status: &LLMInferenceServiceStatus,
     ns: &str,
     name: &str,
 ) -> Result<bool, Error> {
+    let status = serde_json::to_value(status)?;
     let old = svc.get("status").cloned().unwrap_or(Value::Null);
     let key = format!("{ns}/{name}");
     if old == status {
@@ -1699,6 +1763,17 @@ mod tests {
     fn child_hash_is_stable() {
         let obj = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}});
         assert_eq!(hash_of(&obj), "340951819071eb28");
+        // Key order does not count; values do.
+        let reordered = json!({"metadata": {"name": "a"}, "kind": "Service", "apiVersion": "v1"});
+        assert_eq!(hash_of(&reordered), "340951819071eb28");
+        let other = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "b"}});
+        assert_ne!(hash_of(&other), "340951819071eb28");
+        let mut text = Vec::new();
+        canonical_json(
+            &json!({"b": [1, "x\"y", null], "a": {"d": 1.5, "c": true}}),
+            &mut text,
+        );
+        assert_eq!(text, br#"{"a":{"c":true,"d":1.5},"b":[1,"x\"y",null]}"#);
     }
 
     #[test]
@@ -1725,6 +1800,103 @@ mod tests {
         assert_eq!(
             first_difference(&json!({"a": {"b": [1]}}), &live, ""),
             Some(".a.b (length 1 live 2)".into())
+        );
+    }
+
+    /// Pruning goes by the controller owner reference (namespaced) or the service's labels
+    /// (cluster-scoped). The earlier rule (labels `managed-by` + `app.kubernetes.io/name`, then
+    /// any owner reference with the uid) left `relabelled` (still ours) and took `linked` (an
+    /// object that only names the service for garbage collection).
+    #[test]
+    fn prune_goes_by_owner_uid() {
+        let obj = |name: &str, ns: Option<&str>, labels: Value, owners: Value| -> DynamicObject {
+            let mut meta = json!({"name": name, "labels": labels, "ownerReferences": owners});
+            if let Some(ns) = ns {
+                meta["namespace"] = ns.into();
+            }
+            serde_json::from_value(
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta}),
+            )
+            .unwrap()
+        };
+        let ours = json!({MANAGED_BY_LABEL: MANAGED_BY, NAME_LABEL: "m"});
+        let owner_ref = |uid: &str, controller: bool| {
+            json!([{"apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceService",
+                "name": "m", "uid": uid, "controller": controller}])
+        };
+        let owner = Owner {
+            namespace: "ns",
+            name: "m",
+            uid: "uid-new",
+        };
+        let keep: BTreeSet<(String, String, String)> = [(
+            "apps/v1".to_string(),
+            "Deployment".to_string(),
+            "kept".to_string(),
+        )]
+        .into();
+        let live = [
+            // Ours and still built.
+            obj("kept", Some("ns"), ours.clone(), owner_ref("uid-new", true)),
+            // Ours, no longer built.
+            obj("old", Some("ns"), ours.clone(), owner_ref("uid-new", true)),
+            // Ours, its name label edited: still ours (the earlier rule never pruned it).
+            obj(
+                "relabelled",
+                Some("ns"),
+                json!({MANAGED_BY_LABEL: MANAGED_BY, NAME_LABEL: "other"}),
+                owner_ref("uid-new", true),
+            ),
+            // Same labels, owned by the deleted service of the same name: not ours.
+            obj(
+                "previous",
+                Some("ns"),
+                ours.clone(),
+                owner_ref("uid-old", true),
+            ),
+            // Our uid, but not as controller (a user's GC link): not ours to delete.
+            obj(
+                "linked",
+                Some("ns"),
+                ours.clone(),
+                owner_ref("uid-new", false),
+            ),
+            // Our uid in another namespace (cannot be a real owner there): not ours.
+            obj(
+                "elsewhere",
+                Some("other-ns"),
+                ours.clone(),
+                owner_ref("uid-new", true),
+            ),
+        ];
+        assert_eq!(
+            prunable(live.iter(), "apps/v1", "Deployment", &owner, &keep),
+            vec!["old", "relabelled"]
+        );
+        // The same name under another apiVersion/kind is not kept.
+        assert_eq!(
+            prunable(live[..1].iter(), "apps/v1", "StatefulSet", &owner, &keep),
+            vec!["kept"]
+        );
+        // Cluster-scoped: no owner; the service's labels, including its namespace.
+        let crb = |ns_label: &str| {
+            obj(
+                "ns-m-epp-auth-rb",
+                None,
+                json!({MANAGED_BY_LABEL: MANAGED_BY, NAME_LABEL: "m", SERVICE_NAMESPACE_LABEL: ns_label}),
+                json!(null),
+            )
+        };
+        let live = [crb("ns"), crb("other-ns")];
+        assert_eq!(
+            prunable(
+                live.iter(),
+                "rbac.authorization.k8s.io/v1",
+                "ClusterRoleBinding",
+                &owner,
+                &BTreeSet::new()
+            ),
+            vec!["ns-m-epp-auth-rb"]
         );
     }
 

@@ -22,6 +22,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::api::v1alpha2::{BackendObjectReference, GroupMemberStatus, GroupStatus};
 use crate::model::children as names;
 
 /// KServe's `constants.LLMRoutingGroupLabelKey`: on the grouped service's HTTPRoute.
@@ -264,20 +265,34 @@ pub fn rewrite_rules(route_spec: &mut Value, svc: &Value, g: &Resolved) {
 }
 
 /// `status.router.group` (KServe's `updateGroupStatus`): the matching members with their
-/// declared weight, `stopped` when force-stopped, and their backend.
-pub fn status(g: &Resolved) -> Value {
-    let members: Vec<Value> = g
+/// declared weight, `stopped` when force-stopped, and their backend (its `group`, `kind`,
+/// `name`, `namespace` and `port` as far as they are set).
+pub fn status(g: &Resolved) -> GroupStatus {
+    let int32 = |n: i64| i32::try_from(n).unwrap_or(if n < 0 { i32::MIN } else { i32::MAX });
+    let members = g
         .matching
         .iter()
         .map(|m| {
-            let mut o = json!({"name": m.name, "weight": m.weight, "backendRef": m.backend_ref});
-            if m.stopped {
-                o["stopped"] = true.into();
+            let b = &m.backend_ref;
+            let text = |k: &str| b[k].as_str().map(str::to_string);
+            GroupMemberStatus {
+                name: m.name.clone(),
+                weight: int32(m.weight),
+                stopped: m.stopped.then_some(true),
+                backend_ref: Some(BackendObjectReference {
+                    group: text("group"),
+                    kind: text("kind"),
+                    name: text("name").unwrap_or_default(),
+                    namespace: text("namespace"),
+                    port: b["port"].as_i64().map(int32),
+                }),
             }
-            o
         })
         .collect();
-    json!({"name": g.name, "members": members})
+    GroupStatus {
+        name: g.name.clone(),
+        members: Some(members),
+    }
 }
 
 /// KServe's `divergenceMessage`, `None` when every member serves self's models.

@@ -1,4 +1,5 @@
-//! The pure status computation: the service plus the live children in, `status` out.
+//! The pure status computation: the service plus the live children in, the typed v1alpha2
+//! status ([`LLMInferenceServiceStatus`], the CRD's own status type) out.
 //!
 //! Conditions (Kubernetes conventions: `type`, `status` True/False/Unknown, CamelCase `reason`,
 //! `message`, `lastTransitionTime` kept while `status` does not change):
@@ -10,18 +11,32 @@
 //!   no router at all the condition is True (`RouterNotConfigured`).
 //! - `PresetsUpToDate`: every preset in the `serving.kserve.io/applied-presets` annotation
 //!   still has the version recorded there (informational; does not affect `Ready`).
+//! - `ScalingReady`: the autoscalers can scale (only for autoscaled services; informational).
 //! - `GroupReady` (True, with a managed route in a `route.group`) and `GroupDegraded` (True,
 //!   `MemberDivergence`, while members of the group serve other models): KServe's
 //!   `applyGroupStatus` (router_group_status.go); informational, they do not affect `Ready`.
 //! - `Ready`: `WorkloadsReady` and `RouterReady`.
 //!
-//! Only fields of the CRD's status schema are written (others would be pruned by the API
-//! server and look like a perpetual change).
+//! [`status_grouped`] runs the steps in order: [`WorkloadsStep`] (the workload objects and
+//! `WorkloadsReady`), [`RouterStep`] (the routes and `RouterReady`), [`Addresses`] (URL,
+//! gateways), then the conditions that follow from them. Being the CRD's type, only fields of
+//! its status schema can be written (others would be pruned by the API server and look like a
+//! perpetual change). The controller serialises it for the status subresource.
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::build::{ChildRef, Plan, names};
+use crate::api::common::{
+    Addressable, Condition, ObjectReference, ObservedGateway, ObservedSchedulerStatus,
+};
+use crate::api::v1alpha2::{
+    AppliedConfigRef, LLMInferenceServiceStatus, ModelAddress, ObservedWorkload, RouterStatus,
+    SourcedAddress, TypedLocalObjectReference, WorkloadStatus,
+};
 use crate::presets::{APPLIED_PRESETS_ANNOTATION, PresetStore, parse_applied_annotation};
+
+/// The Gateway API group (Gateways and HTTPRoutes in status references).
+const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 
 /// Condition status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,8 +54,18 @@ impl St {
             St::Unknown => "Unknown",
         }
     }
+    /// `Unknown` stays `Unknown`, anything else not True becomes `False` (how a sub-condition
+    /// that is not True reaches `Ready`).
+    fn not_true(self) -> St {
+        if self == St::Unknown {
+            St::Unknown
+        } else {
+            St::False
+        }
+    }
 }
 
+/// A condition before its type and `lastTransitionTime` are known (see [`conditions`]).
 struct Cond {
     status: St,
     reason: String,
@@ -53,6 +78,15 @@ fn cond(status: St, reason: &str, message: impl Into<String>) -> Cond {
         reason: reason.into(),
         message: message.into(),
     }
+}
+
+/// `RouterReady` of a service without a managed scheduler or route.
+fn router_not_configured() -> Cond {
+    cond(
+        St::True,
+        "RouterNotConfigured",
+        "no scheduler or route is managed for this service",
+    )
 }
 
 fn find<'a>(observed: &'a [Value], r: &ChildRef) -> Option<&'a Value> {
@@ -76,6 +110,10 @@ fn i64_at(v: &Value, path: &[&str]) -> Option<i64> {
     cur.as_i64()
 }
 
+/// An int32 status field from a count (saturating; replica counts are int32 in Kubernetes).
+fn int32(n: i64) -> i32 {
+    i32::try_from(n).unwrap_or(if n < 0 { i32::MIN } else { i32::MAX })
+}
 /// Whether pod `p` belongs to workload `o` (named by `r`): a LeaderWorkerSet's pods carry its
 /// name in `leaderworkerset.sigs.k8s.io/name`; a Deployment's match its `spec.selector`.
 fn pod_of(p: &Value, o: &Value, r: &ChildRef) -> bool {
@@ -177,17 +215,14 @@ fn workload_replicas_ready(o: &Value, r: &ChildRef) -> (bool, i64, String) {
     )
 }
 
-fn observed_workload(r: &ChildRef, ready: Option<i64>) -> Value {
-    let mut m = Map::new();
-    if let Some(g) = group_of(r.api_version) {
-        m.insert("apiGroup".into(), g.into());
+/// The status reference of workload `r` with its ready replicas (`None` when not found).
+fn observed_workload(r: &ChildRef, ready: Option<i64>) -> ObservedWorkload {
+    ObservedWorkload {
+        api_group: group_of(r.api_version),
+        kind: r.kind.into(),
+        name: r.name.clone(),
+        ready_replicas: ready.map(int32),
     }
-    m.insert("kind".into(), r.kind.into());
-    m.insert("name".into(), r.name.clone().into());
-    if let Some(n) = ready {
-        m.insert("readyReplicas".into(), n.into());
-    }
-    Value::Object(m)
 }
 
 /// Names of the user-managed HTTPRoutes of `svc` (`spec.router.route.http.refs[].name`, in the
@@ -214,10 +249,10 @@ fn route_accepted(route: &Value) -> Option<bool> {
     }))
 }
 
-/// `PresetsUpToDate` for the annotation on `svc` against `presets`. A recorded
-/// `fnv1a64:` version is compared with the preset's content hash, any other with its
-/// resourceVersion.
-fn presets_condition(svc: &Value, presets: &PresetStore) -> (Cond, Vec<Value>) {
+/// `PresetsUpToDate` for the annotation on `svc` against `presets`, with the presets it names
+/// (`status.appliedConfigs`). A recorded `fnv1a64:` version is compared with the preset's
+/// content hash, any other with its resourceVersion.
+fn presets_condition(svc: &Value, presets: &PresetStore) -> (Cond, Vec<AppliedConfigRef>) {
     let Some(ann) = svc["metadata"]["annotations"][APPLIED_PRESETS_ANNOTATION].as_str() else {
         return (cond(St::True, "NoPresets", "no presets applied"), vec![]);
     };
@@ -232,7 +267,11 @@ fn presets_condition(svc: &Value, presets: &PresetStore) -> (Cond, Vec<Value>) {
     };
     let refs = applied
         .iter()
-        .map(|a| json!({"name": a.name, "namespace": a.namespace, "source": a.source.as_str()}))
+        .map(|a| AppliedConfigRef {
+            name: a.name.clone(),
+            namespace: a.namespace.clone(),
+            source: a.source.as_str().into(),
+        })
         .collect();
     let mut changed = Vec::new();
     for a in &applied {
@@ -270,326 +309,101 @@ fn presets_condition(svc: &Value, presets: &PresetStore) -> (Cond, Vec<Value>) {
     (c, refs)
 }
 
+/// A status of `svc` with `observedGeneration` and the conditions `conds` (see
+/// [`conditions`]), nothing else.
+fn with_conditions(svc: &Value, conds: Vec<(&str, Cond)>, now: &str) -> LLMInferenceServiceStatus {
+    LLMInferenceServiceStatus {
+        observed_generation: svc["metadata"]["generation"].as_i64(),
+        conditions: Some(conditions(svc, conds, now)),
+        ..Default::default()
+    }
+}
+
+/// `Some(list)` unless it is empty (optional status lists are left out when empty).
+fn non_empty<T>(list: Vec<T>) -> Option<Vec<T>> {
+    (!list.is_empty()).then_some(list)
+}
+
 /// The status of a service that cannot be built: `Ready` is `False` with reason
 /// `InvalidSpec` and `message`.
-pub fn invalid_spec(svc: &Value, message: &str, now: &str) -> Value {
-    let mut st = Map::new();
-    if let Some(g) = svc["metadata"]["generation"].as_i64() {
-        st.insert("observedGeneration".into(), g.into());
-    }
-    let conds = vec![("Ready", cond(St::False, "InvalidSpec", message.to_string()))];
-    st.insert("conditions".into(), conditions(svc, conds, now));
-    Value::Object(st)
+pub fn invalid_spec(svc: &Value, message: &str, now: &str) -> LLMInferenceServiceStatus {
+    let conds = vec![("Ready", cond(St::False, "InvalidSpec", message))];
+    with_conditions(svc, conds, now)
 }
 
 /// The status of a service whose `baseRefs` name configs that do not exist yet, as KServe
 /// reports it (controller_int_config_not_found_test.go): `PresetsCombined=False` and
 /// `Ready=False`, both with reason `ConfigNotFound` and `message`.
-pub fn config_not_found(svc: &Value, message: &str, now: &str) -> Value {
-    let mut st = Map::new();
-    if let Some(g) = svc["metadata"]["generation"].as_i64() {
-        st.insert("observedGeneration".into(), g.into());
-    }
+pub fn config_not_found(svc: &Value, message: &str, now: &str) -> LLMInferenceServiceStatus {
     let conds = vec![
-        (
-            "Ready",
-            cond(St::False, "ConfigNotFound", message.to_string()),
-        ),
+        ("Ready", cond(St::False, "ConfigNotFound", message)),
         (
             "PresetsCombined",
-            cond(St::False, "ConfigNotFound", message.to_string()),
+            cond(St::False, "ConfigNotFound", message),
         ),
     ];
-    st.insert("conditions".into(), conditions(svc, conds, now));
-    Value::Object(st)
+    with_conditions(svc, conds, now)
 }
 
 /// The status of `svc` given its live children `observed` (any kinds; a Gateway named by the
 /// route may be included for the URL), the current presets and the time `now` (RFC 3339,
 /// used only for conditions whose status changes).
-pub fn status(svc: &Value, observed: &[Value], presets: &PresetStore, now: &str) -> Value {
+pub fn status(
+    svc: &Value,
+    observed: &[Value],
+    presets: &PresetStore,
+    now: &str,
+) -> LLMInferenceServiceStatus {
     status_grouped(svc, observed, presets, now, &[])
 }
 
 /// [`status`] of a service of a `route.group`, given the other services of its namespace
-/// (`others`, as for [`super::build::build_grouped`]): with a managed route, also
-/// `status.router.group` and, as KServe's `applyGroupStatus`, `GroupReady` True and
-/// `GroupDegraded` True (reason `MemberDivergence`) while members serve other models. Neither
-/// gates `Ready`.
+/// (`others`, as [`super::group::resolve`] takes them): with a managed route it also has
+/// `status.router.group` and the conditions `GroupReady` (True) and `GroupDegraded` (True,
+/// `MemberDivergence`) while members serve other models. Neither gates `Ready`.
 pub fn status_grouped(
     svc: &Value,
     observed: &[Value],
     presets: &PresetStore,
     now: &str,
     others: &[Value],
-) -> Value {
-    let mut st = Map::new();
-    if let Some(g) = svc["metadata"]["generation"].as_i64() {
-        st.insert("observedGeneration".into(), g.into());
-    }
+) -> LLMInferenceServiceStatus {
     if super::build::stopped(svc) {
-        // As KServe: nothing runs, the workload (and router) conditions say Stopped.
-        let stopped = || cond(St::False, "Stopped", "Service is stopped");
-        let router = Plan::of(svc).ok().filter(|p| {
-            p.scheduler_ref().is_some() || p.route_ref().is_some() || p.pool_ref().is_some()
-        });
-        let (presets_cond, applied) = presets_condition(svc, presets);
-        let conds = vec![
-            ("Ready", stopped()),
-            ("WorkloadsReady", stopped()),
-            (
-                "RouterReady",
-                match router {
-                    Some(_) => stopped(),
-                    None => cond(
-                        St::True,
-                        "RouterNotConfigured",
-                        "no scheduler or route is managed for this service",
-                    ),
-                },
-            ),
-            ("PresetsUpToDate", presets_cond),
-        ];
-        st.insert("conditions".into(), conditions(svc, conds, now));
-        if !applied.is_empty() {
-            st.insert("appliedConfigs".into(), Value::Array(applied));
-        }
-        return Value::Object(st);
+        return stopped_status(svc, presets, now);
     }
     let plan = match Plan::of(svc) {
         Ok(p) => p,
         Err(e) => return invalid_spec(svc, &e.to_string(), now),
     };
-    let n = &plan.meta.name;
-    let ns = &plan.meta.namespace;
-
-    // Workloads.
-    let mut workloads = Map::new();
-    let mut not_ready = Vec::new();
-    let mut missing = Vec::new();
-    let mut check = |r: &ChildRef, slot: &str, workloads: &mut Map<String, Value>| -> bool {
-        match find(observed, r) {
-            None => {
-                missing.push(format!("{} {} not found", r.kind, r.name));
-                workloads.insert(slot.into(), observed_workload(r, None));
-                false
-            }
-            Some(o) => {
-                let (ok, ready, msg) = workload_ready(o, r, observed);
-                if !ok {
-                    not_ready.push(msg);
-                }
-                workloads.insert(slot.into(), observed_workload(r, Some(ready)));
-                ok
-            }
-        }
-    };
-    let mut all = check(&plan.decode_ref(), "primary", &mut workloads);
-    if let Some(p) = plan.prefill_ref() {
-        all &= check(&p, "prefill", &mut workloads);
-    }
-    let sched_ok = plan
-        .scheduler_ref()
-        .map(|r| check(&r, "scheduler", &mut workloads));
-    workloads.insert(
-        "service".into(),
-        json!({"kind": "Service", "name": names::workload_service(n)}),
-    );
-    // `check` also saw the scheduler: split its messages back out.
-    let sched_name = names::scheduler(n);
-    let (sched_msgs, wl_msgs): (Vec<String>, Vec<String>) = missing
-        .iter()
-        .chain(not_ready.iter())
-        .cloned()
-        .partition(|m| m.contains(&format!(" {sched_name}")));
-    let workloads_cond = if all {
-        cond(St::True, "Ready", "all workloads are ready")
-    } else if missing
-        .iter()
-        .any(|m| !m.contains(&format!(" {sched_name}")))
-    {
-        cond(St::Unknown, "Pending", wl_msgs.join("; "))
-    } else {
-        cond(St::False, "MinimumReplicasUnavailable", wl_msgs.join("; "))
-    };
-
-    // Router.
-    let route = plan.route_ref();
-    let route_obj = route.as_ref().and_then(|r| find(observed, r));
-    // User-managed routes (`router.route.http.refs`, no managed route): as KServe's
-    // `collectReferencedRoutes` / `validateHTTPRouteReferences` (router.go,
-    // router_validation.go), each must exist in the service's namespace and be accepted by a
-    // gateway; they give the gateways and the URL.
-    let ref_routes: Vec<ChildRef> = if route.is_none() {
-        referenced_routes(svc)
-            .into_iter()
-            .map(|name| ChildRef {
-                api_version: "gateway.networking.k8s.io/v1",
-                kind: "HTTPRoute",
-                name,
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let mut router_problems = sched_msgs;
-    let mut router_pending = false;
-    for r in &ref_routes {
-        match find(observed, r).map(route_accepted) {
-            None => router_problems.push(format!("HTTPRoute {ns}/{} does not exist", r.name)),
-            Some(None) => {
-                router_pending = true;
-                router_problems.push(format!(
-                    "HTTPRoute {} not yet accepted by a gateway",
-                    r.name
-                ));
-            }
-            Some(Some(false)) => {
-                router_problems.push(format!("HTTPRoute {} not accepted by a gateway", r.name))
-            }
-            Some(Some(true)) => {}
-        }
-    }
-    if let Some(r) = &route {
-        match route_obj.map(route_accepted) {
-            None => {
-                router_pending = true;
-                router_problems.push(format!("HTTPRoute {} not found", r.name));
-            }
-            Some(None) => {
-                router_pending = true;
-                router_problems.push(format!(
-                    "HTTPRoute {} not yet accepted by a gateway",
-                    r.name
-                ));
-            }
-            Some(Some(false)) => {
-                router_problems.push(format!("HTTPRoute {} not accepted by a gateway", r.name))
-            }
-            Some(Some(true)) => {}
-        }
-    }
-    let router_cond = if route.is_none() && ref_routes.is_empty() && sched_ok.is_none() {
-        cond(
-            St::True,
-            "RouterNotConfigured",
-            "no scheduler or route is managed for this service",
-        )
-    } else if router_problems.is_empty() {
-        cond(St::True, "Ready", "the router is ready")
-    } else if router_pending && sched_ok != Some(false) {
-        cond(St::Unknown, "Pending", router_problems.join("; "))
-    } else {
-        cond(St::False, "RouterNotReady", router_problems.join("; "))
-    };
-
-    // Router status objects.
-    let mut router = Map::new();
-    if let Some(p) = plan.pool_ref() {
-        router.insert(
-            "scheduler".into(),
-            json!({
-                "inferencePool": {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": p.name, "namespace": ns},
-            }),
-        );
-    }
-    // URL: the route's gateway address when the Gateway is known and has one, else the
-    // workload Service.
-    let mut url = format!(
-        "http://{}.{ns}.svc.cluster.local:{}",
-        names::workload_service(n),
-        super::build::WORKLOAD_PORT
-    );
-    // `origin` (group required by the schema) is only set for a Gateway: a status with an
-    // empty (core) group was refused by kube-apiserver v1.20 in the real-cluster test (the
-    // value reached validation as null; cause not pinned down).
-    let mut origin = Value::Null;
-    // Each route (the managed one, else the referenced ones) with its spec.
-    let mut routes: Vec<(&str, &Value)> = Vec::new();
-    if let Some(r) = &route {
-        routes.push((&r.name, &svc["spec"]["router"]["route"]["http"]["spec"]));
-    }
-    for r in &ref_routes {
-        if let Some(o) = find(observed, r) {
-            routes.push((&r.name, &o["spec"]));
-        }
-    }
-    let mut gateways = Vec::new();
-    for (rname, spec) in routes {
-        for p in spec["parentRefs"].as_array().into_iter().flatten() {
-            if p.get("kind").and_then(Value::as_str).unwrap_or("Gateway") != "Gateway" {
-                continue;
-            }
-            let gname = p["name"].as_str().unwrap_or_default();
-            let gns = p["namespace"].as_str().unwrap_or(ns);
-            gateways.push(json!({
-                "group": "gateway.networking.k8s.io", "kind": "Gateway", "name": gname, "namespace": gns,
-                "httpRoutes": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": rname, "namespace": ns}],
-            }));
-            let gw = observed.iter().find(|o| {
-                o["kind"] == "Gateway"
-                    && o["metadata"]["name"] == gname
-                    && o["metadata"]["namespace"] == gns
-            });
-            let addr = gw.and_then(|g| g["status"]["addresses"][0]["value"].as_str());
-            if let Some(addr) = addr
-                && origin.is_null()
-            {
-                let path = spec["rules"][0]["matches"][0]["path"]["value"]
-                    .as_str()
-                    .unwrap_or("")
-                    .trim_end_matches('/');
-                url = format!("http://{addr}{path}");
-                origin = json!({"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": gname, "namespace": gns});
-            }
-        }
-    }
-    if !gateways.is_empty() {
-        router.insert("gateways".into(), Value::Array(gateways));
-    }
-
-    let scaling_cond = scaling_condition(&plan, observed);
+    let workloads = WorkloadsStep::of(&plan, observed);
+    let router = RouterStep::of(svc, &plan, observed, &workloads);
+    let addresses = Addresses::of(svc, &plan, observed, &router);
     let (presets_cond, applied) = presets_condition(svc, presets);
-    let ready_cond = match (workloads_cond.status, router_cond.status) {
-        (St::True, St::True) => cond(St::True, "Ready", "the service is ready"),
-        (St::True, s) => cond(
-            if s == St::Unknown {
-                St::Unknown
-            } else {
-                St::False
-            },
-            "RouterNotReady",
-            router_cond.message.clone(),
-        ),
-        (s, _) => cond(
-            if s == St::Unknown {
-                St::Unknown
-            } else {
-                St::False
-            },
-            "WorkloadsNotReady",
-            workloads_cond.message.clone(),
-        ),
-    };
+    let ready_cond = ready_condition(&workloads.condition, &router.condition);
 
-    st.insert("url".into(), url.clone().into());
-    st.insert("address".into(), json!({"url": url}));
-    let model = svc["spec"]["model"]["name"].as_str().unwrap_or(n);
-    let mut address = json!({"url": url, "models": [{"name": model}]});
-    if !origin.is_null() {
-        address["origin"] = origin;
-    }
-    st.insert("addresses".into(), json!([address]));
+    let mut router_status = RouterStatus {
+        scheduler: plan.pool_ref().map(|p| ObservedSchedulerStatus {
+            inference_pool: Some(ObjectReference {
+                group: "inference.networking.k8s.io".into(),
+                kind: "InferencePool".into(),
+                name: p.name,
+                namespace: Some(plan.meta.namespace.clone()),
+            }),
+            service: None,
+        }),
+        gateways: non_empty(addresses.gateways),
+        group: None,
+    };
     let mut conds = vec![
         ("Ready", ready_cond),
-        ("WorkloadsReady", workloads_cond),
-        ("RouterReady", router_cond),
+        ("WorkloadsReady", workloads.condition),
+        ("RouterReady", router.condition),
         ("PresetsUpToDate", presets_cond),
     ];
-    if let Some(c) = scaling_cond {
+    if let Some(c) = scaling_condition(&plan, observed) {
         conds.push(("ScalingReady", c));
     }
-    if route.is_some()
+    if router.route.is_some()
         && let Some(g) = super::group::resolve(svc, others)
     {
         conds.push((
@@ -599,17 +413,312 @@ pub fn status_grouped(
         if let Some(msg) = super::group::divergence(&g) {
             conds.push(("GroupDegraded", cond(St::True, "MemberDivergence", msg)));
         }
-        router.insert("group".into(), super::group::status(&g));
+        router_status.group = Some(super::group::status(&g));
     }
-    st.insert("conditions".into(), conditions(svc, conds, now));
-    st.insert("workloads".into(), Value::Object(workloads));
-    if !router.is_empty() {
-        st.insert("router".into(), Value::Object(router));
+    let url = addresses.url;
+    let model = svc["spec"]["model"]["name"]
+        .as_str()
+        .unwrap_or(&plan.meta.name);
+    LLMInferenceServiceStatus {
+        address: Some(Addressable {
+            url: Some(url.clone()),
+            ..Default::default()
+        }),
+        addresses: Some(vec![SourcedAddress {
+            address: Addressable {
+                url: Some(url.clone()),
+                ..Default::default()
+            },
+            origin: addresses.origin,
+            models: Some(vec![ModelAddress { name: model.into() }]),
+        }]),
+        url: Some(url),
+        workloads: Some(workloads.status),
+        router: (router_status != RouterStatus::default()).then_some(router_status),
+        applied_configs: non_empty(applied),
+        ..with_conditions(svc, conds, now)
     }
-    if !applied.is_empty() {
-        st.insert("appliedConfigs".into(), Value::Array(applied));
+}
+
+/// A stopped service ([`super::build::STOP_ANNOTATION`]), as KServe: nothing runs, the
+/// workload (and router) conditions say `Stopped`.
+fn stopped_status(svc: &Value, presets: &PresetStore, now: &str) -> LLMInferenceServiceStatus {
+    let stopped = || cond(St::False, "Stopped", "Service is stopped");
+    let router = Plan::of(svc).ok().filter(|p| {
+        p.scheduler_ref().is_some() || p.route_ref().is_some() || p.pool_ref().is_some()
+    });
+    let (presets_cond, applied) = presets_condition(svc, presets);
+    let conds = vec![
+        ("Ready", stopped()),
+        ("WorkloadsReady", stopped()),
+        (
+            "RouterReady",
+            match router {
+                Some(_) => stopped(),
+                None => router_not_configured(),
+            },
+        ),
+        ("PresetsUpToDate", presets_cond),
+    ];
+    LLMInferenceServiceStatus {
+        applied_configs: non_empty(applied),
+        ..with_conditions(svc, conds, now)
     }
-    Value::Object(st)
+}
+
+/// Step 1: the workload objects (`status.workloads`) and `WorkloadsReady`.
+struct WorkloadsStep {
+    status: WorkloadStatus,
+    condition: Cond,
+    /// The scheduler Deployment's readiness, when one is built.
+    scheduler_ready: Option<bool>,
+    /// Why the scheduler is not ready (it gates `RouterReady`, not `WorkloadsReady`).
+    scheduler_problems: Vec<String>,
+}
+
+/// One workload checked against the live objects.
+struct Checked {
+    status: ObservedWorkload,
+    ready: bool,
+    /// `<kind> <name> not found`, when it is not there.
+    missing: Option<String>,
+    /// Why it is not ready, when it is there.
+    not_ready: Option<String>,
+}
+
+impl Checked {
+    fn of(r: &ChildRef, observed: &[Value]) -> Checked {
+        match find(observed, r) {
+            None => Checked {
+                status: observed_workload(r, None),
+                ready: false,
+                missing: Some(format!("{} {} not found", r.kind, r.name)),
+                not_ready: None,
+            },
+            Some(o) => {
+                let (ready, replicas, msg) = workload_ready(o, r, observed);
+                Checked {
+                    status: observed_workload(r, Some(replicas)),
+                    ready,
+                    missing: None,
+                    not_ready: (!ready).then_some(msg),
+                }
+            }
+        }
+    }
+}
+
+impl WorkloadsStep {
+    /// The decode and prefill workloads make `WorkloadsReady`: `True` when all are ready,
+    /// `Unknown` (`Pending`) while one is not there yet, else `False`
+    /// (`MinimumReplicasUnavailable`); the messages name what is missing first.
+    fn of(plan: &Plan, observed: &[Value]) -> WorkloadsStep {
+        let primary = Checked::of(&plan.decode_ref(), observed);
+        let prefill = plan.prefill_ref().map(|r| Checked::of(&r, observed));
+        let scheduler = plan.scheduler_ref().map(|r| Checked::of(&r, observed));
+        let serving: Vec<&Checked> = std::iter::once(&primary).chain(prefill.as_ref()).collect();
+        let messages: Vec<String> = serving
+            .iter()
+            .filter_map(|c| c.missing.clone())
+            .chain(serving.iter().filter_map(|c| c.not_ready.clone()))
+            .collect();
+        let condition = if serving.iter().all(|c| c.ready) {
+            cond(St::True, "Ready", "all workloads are ready")
+        } else if serving.iter().any(|c| c.missing.is_some()) {
+            cond(St::Unknown, "Pending", messages.join("; "))
+        } else {
+            cond(St::False, "MinimumReplicasUnavailable", messages.join("; "))
+        };
+        let scheduler_problems = scheduler
+            .iter()
+            .flat_map(|c| c.missing.iter().chain(&c.not_ready).cloned())
+            .collect();
+        WorkloadsStep {
+            condition,
+            scheduler_ready: scheduler.as_ref().map(|c| c.ready),
+            scheduler_problems,
+            status: WorkloadStatus {
+                primary: Some(primary.status),
+                prefill: prefill.map(|c| c.status),
+                scheduler: scheduler.map(|c| c.status),
+                service: Some(TypedLocalObjectReference {
+                    api_group: None,
+                    kind: "Service".into(),
+                    name: names::workload_service(&plan.meta.name),
+                }),
+            },
+        }
+    }
+}
+
+/// Step 2: the routes and `RouterReady`.
+struct RouterStep {
+    /// The managed HTTPRoute, when one is built.
+    route: Option<ChildRef>,
+    /// The user-managed HTTPRoutes (`router.route.http.refs`), when no route is managed.
+    referenced: Vec<ChildRef>,
+    condition: Cond,
+}
+
+impl RouterStep {
+    /// `RouterReady`: `True` (`RouterNotConfigured`) without a scheduler or route; else `True`
+    /// when the scheduler is ready and every route accepted, `Unknown` (`Pending`) while a
+    /// route is not there or not yet answered (and the scheduler is not failing), else `False`
+    /// (`RouterNotReady`). User-managed routes, as KServe's `collectReferencedRoutes` /
+    /// `validateHTTPRouteReferences` (router.go, router_validation.go), must exist in the
+    /// service's namespace and be accepted by a gateway.
+    fn of(svc: &Value, plan: &Plan, observed: &[Value], workloads: &WorkloadsStep) -> RouterStep {
+        let ns = &plan.meta.namespace;
+        let route = plan.route_ref();
+        let referenced: Vec<ChildRef> = if route.is_none() {
+            referenced_routes(svc)
+                .into_iter()
+                .map(|name| ChildRef {
+                    api_version: "gateway.networking.k8s.io/v1",
+                    kind: "HTTPRoute",
+                    name,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut problems = workloads.scheduler_problems.clone();
+        let mut pending = false;
+        let routes = referenced
+            .iter()
+            .map(|r| (r, true))
+            .chain(route.iter().map(|r| (r, false)));
+        for (r, user_managed) in routes {
+            let name = &r.name;
+            match find(observed, r).map(route_accepted) {
+                None if user_managed => {
+                    problems.push(format!("HTTPRoute {ns}/{name} does not exist"))
+                }
+                None => {
+                    pending = true;
+                    problems.push(format!("HTTPRoute {name} not found"));
+                }
+                Some(None) => {
+                    pending = true;
+                    problems.push(format!("HTTPRoute {name} not yet accepted by a gateway"));
+                }
+                Some(Some(false)) => {
+                    problems.push(format!("HTTPRoute {name} not accepted by a gateway"))
+                }
+                Some(Some(true)) => {}
+            }
+        }
+        let scheduler = workloads.scheduler_ready;
+        let condition = if route.is_none() && referenced.is_empty() && scheduler.is_none() {
+            router_not_configured()
+        } else if problems.is_empty() {
+            cond(St::True, "Ready", "the router is ready")
+        } else if pending && scheduler != Some(false) {
+            cond(St::Unknown, "Pending", problems.join("; "))
+        } else {
+            cond(St::False, "RouterNotReady", problems.join("; "))
+        };
+        RouterStep {
+            route,
+            referenced,
+            condition,
+        }
+    }
+}
+
+/// Step 3: where the service is reached.
+struct Addresses {
+    /// The route's gateway address when the Gateway is known and has one, else the workload
+    /// Service's cluster URL.
+    url: String,
+    /// The Gateway the URL comes from. Only set for a Gateway (its group is required by the
+    /// schema): a status with an empty (core) group was refused by kube-apiserver v1.20 in the
+    /// real-cluster test (the value reached validation as null; cause not pinned down).
+    origin: Option<ObjectReference>,
+    /// Each Gateway a route names, with that route (`status.router.gateways`).
+    gateways: Vec<ObservedGateway>,
+}
+
+impl Addresses {
+    /// From the managed route's spec, else the referenced routes' live specs: every parent
+    /// Gateway, and the first one with an address gives the URL (with the path of the route's
+    /// first match).
+    fn of(svc: &Value, plan: &Plan, observed: &[Value], router: &RouterStep) -> Addresses {
+        let ns = &plan.meta.namespace;
+        let mut out = Addresses {
+            url: format!(
+                "http://{}.{ns}.svc.cluster.local:{}",
+                names::workload_service(&plan.meta.name),
+                super::build::WORKLOAD_PORT
+            ),
+            origin: None,
+            gateways: Vec::new(),
+        };
+        let managed = router
+            .route
+            .iter()
+            .map(|r| (&r.name, &svc["spec"]["router"]["route"]["http"]["spec"]));
+        let referenced = router
+            .referenced
+            .iter()
+            .filter_map(|r| find(observed, r).map(|o| (&r.name, &o["spec"])));
+        let gateway = |name: &str, namespace: &str| ObjectReference {
+            group: GATEWAY_GROUP.into(),
+            kind: "Gateway".into(),
+            name: name.into(),
+            namespace: Some(namespace.into()),
+        };
+        for (rname, spec) in managed.chain(referenced) {
+            for p in spec["parentRefs"].as_array().into_iter().flatten() {
+                if p.get("kind").and_then(Value::as_str).unwrap_or("Gateway") != "Gateway" {
+                    continue;
+                }
+                let gname = p["name"].as_str().unwrap_or_default();
+                let gns = p["namespace"].as_str().unwrap_or(ns);
+                out.gateways.push(ObservedGateway {
+                    group: GATEWAY_GROUP.into(),
+                    kind: "Gateway".into(),
+                    name: gname.into(),
+                    namespace: Some(gns.into()),
+                    listeners: None,
+                    http_routes: Some(vec![ObjectReference {
+                        group: GATEWAY_GROUP.into(),
+                        kind: "HTTPRoute".into(),
+                        name: rname.clone(),
+                        namespace: Some(ns.clone()),
+                    }]),
+                });
+                if out.origin.is_some() {
+                    continue;
+                }
+                let gw = observed.iter().find(|o| {
+                    o["kind"] == "Gateway"
+                        && o["metadata"]["name"] == gname
+                        && o["metadata"]["namespace"] == gns
+                });
+                if let Some(addr) = gw.and_then(|g| g["status"]["addresses"][0]["value"].as_str()) {
+                    let path = spec["rules"][0]["matches"][0]["path"]["value"]
+                        .as_str()
+                        .unwrap_or("")
+                        .trim_end_matches('/');
+                    out.url = format!("http://{addr}{path}");
+                    out.origin = Some(gateway(gname, gns));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `Ready`: `True` when workloads and router are; else the first that is not gives the reason
+/// (`WorkloadsNotReady` before `RouterNotReady`), its message and its status (`Unknown`
+/// stays, anything else is `False`).
+fn ready_condition(workloads: &Cond, router: &Cond) -> Cond {
+    match (workloads.status, router.status) {
+        (St::True, St::True) => cond(St::True, "Ready", "the service is ready"),
+        (St::True, s) => cond(s.not_true(), "RouterNotReady", router.message.clone()),
+        (s, _) => cond(s.not_true(), "WorkloadsNotReady", workloads.message.clone()),
+    }
 }
 
 /// `ScalingReady` when the service autoscales (None otherwise), from its autoscalers' own
@@ -669,10 +778,10 @@ fn scaling_condition(plan: &Plan, observed: &[Value]) -> Option<Cond> {
 }
 
 /// Conditions with `lastTransitionTime` carried over from the service's current status when
-/// the status of that type did not change.
-fn conditions(svc: &Value, conds: Vec<(&str, Cond)>, now: &str) -> Value {
+/// the status of that type did not change (else `now`); an empty message is left out.
+fn conditions(svc: &Value, conds: Vec<(&str, Cond)>, now: &str) -> Vec<Condition> {
     let old = svc["status"]["conditions"].as_array();
-    let list = conds
+    conds
         .into_iter()
         .map(|(t, c)| {
             let prev = old
@@ -682,31 +791,57 @@ fn conditions(svc: &Value, conds: Vec<(&str, Cond)>, now: &str) -> Value {
             let ltt = prev
                 .and_then(|p| p["lastTransitionTime"].as_str())
                 .unwrap_or(now);
-            let mut m = Map::new();
-            m.insert("type".into(), t.into());
-            m.insert("status".into(), c.status.as_str().into());
-            m.insert("lastTransitionTime".into(), ltt.into());
-            m.insert("reason".into(), c.reason.into());
-            if !c.message.is_empty() {
-                m.insert("message".into(), c.message.into());
+            Condition {
+                type_: t.into(),
+                status: c.status.as_str().into(),
+                severity: None,
+                last_transition_time: Some(ltt.into()),
+                reason: Some(c.reason),
+                message: (!c.message.is_empty()).then_some(c.message),
             }
-            Value::Object(m)
         })
-        .collect();
-    Value::Array(list)
+        .collect()
 }
 
-/// The condition `type` of a status value, for callers and tests.
-pub fn condition<'a>(status: &'a Value, type_: &str) -> Option<&'a Value> {
-    status["conditions"]
-        .as_array()?
+/// The condition `type_` of a status, for callers and tests.
+pub fn condition<'a>(status: &'a LLMInferenceServiceStatus, type_: &str) -> Option<&'a Condition> {
+    status
+        .conditions
+        .as_ref()?
         .iter()
-        .find(|c| c["type"] == type_)
+        .find(|c| c.type_ == type_)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    // The tests read the status as the controller writes it: serialised.
+    fn json_of(s: LLMInferenceServiceStatus) -> Value {
+        serde_json::to_value(s).unwrap()
+    }
+    fn status(svc: &Value, observed: &[Value], presets: &PresetStore, now: &str) -> Value {
+        json_of(super::status(svc, observed, presets, now))
+    }
+    fn status_grouped(
+        svc: &Value,
+        observed: &[Value],
+        presets: &PresetStore,
+        now: &str,
+        others: &[Value],
+    ) -> Value {
+        json_of(super::status_grouped(svc, observed, presets, now, others))
+    }
+    fn config_not_found(svc: &Value, message: &str, now: &str) -> Value {
+        json_of(super::config_not_found(svc, message, now))
+    }
+    fn condition<'a>(status: &'a Value, type_: &str) -> Option<&'a Value> {
+        status["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == type_)
+    }
 
     const NOW: &str = "2026-01-01T00:00:00Z";
 

@@ -257,13 +257,16 @@ fn prefill_and_decode_carry_matching_kv_transfer_config() {
     assert!(e.validate(None, &out).errors.is_empty());
 }
 
-fn cond<'a>(status: &'a Value, t: &str) -> (&'a str, &'a str, &'a str) {
+fn cond<'a>(
+    status: &'a llmisvc::api::v1alpha2::LLMInferenceServiceStatus,
+    t: &str,
+) -> (&'a str, &'a str, &'a str) {
     let c = llmisvc::reconcile::status::condition(status, t)
-        .unwrap_or_else(|| panic!("no {t} in {status}"));
+        .unwrap_or_else(|| panic!("no {t} in {status:?}"));
     (
-        c["status"].as_str().unwrap_or(""),
-        c["reason"].as_str().unwrap_or(""),
-        c["message"].as_str().unwrap_or(""),
+        c.status.as_str(),
+        c.reason.as_deref().unwrap_or(""),
+        c.message.as_deref().unwrap_or(""),
     )
 }
 
@@ -287,9 +290,9 @@ fn multi_node_service_is_ready_when_its_leaderworkerset_is() {
             "status": {"readyReplicas": ready, "conditions": [{"type": "Available", "status": available}]}})
     };
     let s = llmisvc::reconcile::status::status(&svc, &[lws("True", 1)], &e.presets, NOW);
-    assert_eq!(cond(&s, "Ready").0, "True", "{s}");
+    assert_eq!(cond(&s, "Ready").0, "True", "{s:?}");
     let s = llmisvc::reconcile::status::status(&svc, &[lws("False", 0)], &e.presets, NOW);
-    assert_eq!(cond(&s, "Ready").0, "False", "{s}");
+    assert_eq!(cond(&s, "Ready").0, "False", "{s:?}");
 }
 
 /// kserve/kserve#5986: a service with a user-supplied gateway and no route waited forever on
@@ -307,7 +310,7 @@ fn gateway_without_route_does_not_block_readiness() {
     let deploy = json!({"kind": "Deployment", "metadata": {"name": "m-kserve"}, "spec": {"replicas": 1},
         "status": {"readyReplicas": 1}});
     let s = llmisvc::reconcile::status::status(&svc, &[deploy], &e.presets, NOW);
-    assert_eq!(cond(&s, "Ready").0, "True", "{s}");
+    assert_eq!(cond(&s, "Ready").0, "True", "{s:?}");
 }
 
 /// Multi-node workloads start their workers once the leader pod exists (LeaderWorkerSet
@@ -349,7 +352,7 @@ fn a_changed_preset_is_reported_not_applied() {
     svc["metadata"]["uid"] = "u1".into();
     svc["metadata"]["generation"] = 1.into();
     let s = llmisvc::reconcile::status::status(&svc, &[], &e.presets, NOW);
-    assert_eq!(cond(&s, "PresetsUpToDate").0, "True", "{s}");
+    assert_eq!(cond(&s, "PresetsUpToDate").0, "True", "{s:?}");
 
     // The platform team edits the template preset.
     let mut objs = Vec::new();

@@ -100,12 +100,13 @@ fn status_of(engine: &Engine, obj: &Value) -> Value {
     };
     admitted["metadata"]["uid"] = json!("00000000-0000-4000-8000-000000000001");
     let presets = llmisvc::presets::PresetStore::embedded("llmisvc-system").unwrap();
-    llmisvc::reconcile::status::status(
+    let status = llmisvc::reconcile::status::status(
         &admitted,
         &status_observed(),
         &presets,
         "2026-01-01T00:00:00Z",
-    )
+    );
+    serde_json::to_value(status).unwrap()
 }
 
 /// Sets a schema path, creating what is missing (`[]` as a one-item list).
