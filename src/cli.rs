@@ -652,6 +652,22 @@ fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// A refused document in `render`: its field errors as `validate` and kubectl print them
+/// (`<origin>: field: Invalid value: v: why`, exit 1); a refusal naming no field is an error.
+fn refusal(origin: &str, refused: &crate::pipeline::Refused) -> anyhow::Result<ExitCode> {
+    match refused.field_errors() {
+        Some(errors) => field_errors(origin, &errors),
+        None => Err(anyhow::anyhow!("{origin}: {refused}")),
+    }
+}
+
+fn field_errors(origin: &str, errors: &[crate::validate::FieldError]) -> anyhow::Result<ExitCode> {
+    for e in errors {
+        eprintln!("{origin}: {e}");
+    }
+    Ok(ExitCode::from(1))
+}
+
 fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     use crate::pipeline::StopAfter;
     let mut engine = args.engine.engine()?;
@@ -667,8 +683,10 @@ fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let mut out = Vec::new();
     for (origin, doc) in read_documents(&args.files)? {
         if args.explain {
-            let entries = crate::explain::explain(&engine, &doc)
-                .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+            let entries = match crate::explain::explain(&engine, &doc) {
+                Ok(entries) => entries,
+                Err(refused) => return refusal(&origin, &refused),
+            };
             if args.output == "json" {
                 println!("{}", serde_json::to_string_pretty(&entries)?);
             } else {
@@ -690,24 +708,22 @@ fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         if args.objects {
-            let objs = engine
-                .children(&doc, &args.wva.build_options())
-                .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+            let objs = match engine.children(&doc, &args.wva.build_options()) {
+                Ok(objs) => objs,
+                Err(crate::pipeline::ChildrenError::Refused(refused)) => {
+                    return refusal(&origin, &refused);
+                }
+                Err(crate::pipeline::ChildrenError::Invalid(outcome)) => {
+                    return field_errors(&origin, &outcome.errors);
+                }
+                Err(e) => return Err(anyhow::anyhow!("{origin}: {e}")),
+            };
             out.extend(objs);
             continue;
         }
         let mutated = match engine.mutate_until(&doc, stop) {
             Ok(m) => m,
-            // Field errors as `validate` and kubectl print them (`field: Invalid value: v: why`).
-            Err(refused) => match refused.field_errors() {
-                Some(errors) => {
-                    for e in errors {
-                        eprintln!("{origin}: {e}");
-                    }
-                    return Ok(ExitCode::from(1));
-                }
-                None => return Err(anyhow::anyhow!("{origin}: {refused}")),
-            },
+            Err(refused) => return refusal(&origin, &refused),
         };
         out.push(if args.diff {
             serde_json::to_value(json_patch::diff(&doc, &mutated))?

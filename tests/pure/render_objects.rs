@@ -124,7 +124,8 @@ fn a_closed_stdout_ends_render_quietly() {
     assert_ne!(status.code(), Some(101), "{err}");
 }
 
-/// A refused service: `render` prints the field error as `validate` and kubectl do
+/// A refused service: `render` (plain, `--objects`, `--explain`, `--diff`) prints the field
+/// error as `validate` and kubectl do
 /// (`field: Invalid value: <value>: why`), with the document it came from, and exits 1.
 #[test]
 fn render_prints_a_refusal_as_a_field_error() {
@@ -137,14 +138,19 @@ fn render_prints_a_refusal_as_a_field_error() {
          spec:\n  model: {uri: \"hf://Qwen/Qwen3-0.6B\"}\n  parallelism: {tensor: \"4\"}\n",
     )
     .unwrap();
-    let (ok, stdout, stderr) = render(&["-f", file.to_str().unwrap()]);
-    assert!(!ok);
-    assert!(stdout.is_empty(), "{stdout}");
-    assert_eq!(
-        stderr.trim(),
-        format!(
-            "{}#1: spec.parallelism.tensor: Invalid value: \"4\": must be an integer, not a string",
-            file.display()
-        )
-    );
+    for extra in [&[][..], &["--objects"], &["--explain"], &["--diff"]] {
+        let mut args = vec!["-f", file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let (ok, stdout, stderr) = render(&args);
+        assert!(!ok, "{extra:?}");
+        assert!(stdout.is_empty(), "{extra:?}: {stdout}");
+        assert_eq!(
+            stderr.trim(),
+            format!(
+                "{}#1: spec.parallelism.tensor: Invalid value: \"4\": must be an integer, not a string",
+                file.display()
+            ),
+            "{extra:?}"
+        );
+    }
 }
