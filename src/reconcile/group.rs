@@ -8,7 +8,7 @@
 //!   `scheduler` present: KServe's `filterEligibleMembers` / `isMemberRoutable`).
 //! - Each member's backend: the controller-managed backendRef of its own (admitted) route,
 //!   i.e. its InferencePool, its `scheduler.pool.ref` pool, or without a scheduler its workload
-//!   Service (KServe's `resolveMemberBackendRef`; port 8000 when the route has none).
+//!   Service (KServe's `resolveMemberBackendRef`; [`names::WORKLOAD_PORT`] when the route has none).
 //! - Members serving other models than self (`status.addresses[].models`, else
 //!   `spec.model.name` + LoRA adapter names; a stopped member matches when it lists self's
 //!   `spec.model.name`) are "divergent": left out of the route, reported by `GroupDegraded`.
@@ -27,9 +27,6 @@ use crate::model::children as names;
 
 /// KServe's `constants.LLMRoutingGroupLabelKey`: on the grouped service's HTTPRoute.
 pub const ROUTING_GROUP_LABEL: &str = "serving.kserve.io/routing-group";
-
-/// Port of a member's backend when its route does not say (KServe writes 8000).
-const DEFAULT_PORT: i64 = 8000;
 
 /// `spec.router.route.group` when set and non-empty.
 pub fn group_of(svc: &Value) -> Option<&str> {
@@ -165,20 +162,22 @@ fn backend_ref(svc: &Value, name: &str) -> Value {
         }
         out.insert(
             "port".into(),
-            b.get("port").cloned().unwrap_or(DEFAULT_PORT.into()),
+            b.get("port")
+                .cloned()
+                .unwrap_or(names::WORKLOAD_PORT.into()),
         );
         return Value::Object(out);
     }
     let sched = svc["spec"]["router"]["scheduler"].is_object();
     match pool_ref(svc) {
         Some(r) if sched => {
-            json!({"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": r, "port": DEFAULT_PORT})
+            json!({"group": names::INFERENCE_POOL_GROUP, "kind": "InferencePool", "name": r, "port": names::WORKLOAD_PORT})
         }
         _ if sched => {
-            json!({"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": names::pool(name), "port": DEFAULT_PORT})
+            json!({"group": names::INFERENCE_POOL_GROUP, "kind": "InferencePool", "name": names::pool(name), "port": names::WORKLOAD_PORT})
         }
         _ => {
-            json!({"kind": "Service", "name": names::workload_service(name), "port": DEFAULT_PORT})
+            json!({"kind": "Service", "name": names::workload_service(name), "port": names::WORKLOAD_PORT})
         }
     }
 }

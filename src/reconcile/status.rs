@@ -25,7 +25,7 @@
 
 use serde_json::Value;
 
-use super::build::{ChildRef, Plan, names};
+use super::build::{ChildRef, Plan, int32, names};
 use crate::api::common::{
     Addressable, Condition, ObjectReference, ObservedGateway, ObservedSchedulerStatus,
 };
@@ -34,9 +34,6 @@ use crate::api::v1alpha2::{
     SourcedAddress, TypedLocalObjectReference, WorkloadStatus,
 };
 use crate::presets::{APPLIED_PRESETS_ANNOTATION, PresetStore, parse_applied_annotation};
-
-/// The Gateway API group (Gateways and HTTPRoutes in status references).
-const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 
 /// Condition status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,10 +107,6 @@ fn i64_at(v: &Value, path: &[&str]) -> Option<i64> {
     cur.as_i64()
 }
 
-/// An int32 status field from a count (saturating; replica counts are int32 in Kubernetes).
-fn int32(n: i64) -> i32 {
-    i32::try_from(n).unwrap_or(if n < 0 { i32::MIN } else { i32::MAX })
-}
 /// Whether pod `p` belongs to workload `o` (named by `r`): a LeaderWorkerSet's pods carry its
 /// name in `leaderworkerset.sigs.k8s.io/name`; a Deployment's match its `spec.selector`.
 fn pod_of(p: &Value, o: &Value, r: &ChildRef) -> bool {
@@ -384,7 +377,7 @@ pub fn status_grouped(
     let mut router_status = RouterStatus {
         scheduler: plan.pool_ref().map(|p| ObservedSchedulerStatus {
             inference_pool: Some(ObjectReference {
-                group: "inference.networking.k8s.io".into(),
+                group: names::INFERENCE_POOL_GROUP.into(),
                 kind: "InferencePool".into(),
                 name: p.name,
                 namespace: Some(plan.meta.namespace.clone()),
@@ -574,7 +567,7 @@ impl RouterStep {
             referenced_routes(svc)
                 .into_iter()
                 .map(|name| ChildRef {
-                    api_version: "gateway.networking.k8s.io/v1",
+                    api_version: names::HTTP_ROUTE_API_VERSION,
                     kind: "HTTPRoute",
                     name,
                 })
@@ -663,7 +656,7 @@ impl Addresses {
             .iter()
             .filter_map(|r| find(observed, r).map(|o| (&r.name, &o["spec"])));
         let gateway = |name: &str, namespace: &str| ObjectReference {
-            group: GATEWAY_GROUP.into(),
+            group: names::GATEWAY_GROUP.into(),
             kind: "Gateway".into(),
             name: name.into(),
             namespace: Some(namespace.into()),
@@ -676,13 +669,13 @@ impl Addresses {
                 let gname = p["name"].as_str().unwrap_or_default();
                 let gns = p["namespace"].as_str().unwrap_or(ns);
                 out.gateways.push(ObservedGateway {
-                    group: GATEWAY_GROUP.into(),
+                    group: names::GATEWAY_GROUP.into(),
                     kind: "Gateway".into(),
                     name: gname.into(),
                     namespace: Some(gns.into()),
                     listeners: None,
                     http_routes: Some(vec![ObjectReference {
-                        group: GATEWAY_GROUP.into(),
+                        group: names::GATEWAY_GROUP.into(),
                         kind: "HTTPRoute".into(),
                         name: rname.clone(),
                         namespace: Some(ns.clone()),
