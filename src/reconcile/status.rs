@@ -99,12 +99,10 @@ fn group_of(api_version: &str) -> Option<String> {
     api_version.split_once('/').map(|(g, _)| g.to_string())
 }
 
-fn i64_at(v: &Value, path: &[&str]) -> Option<i64> {
-    let mut cur = v;
-    for k in path {
-        cur = cur.get(k)?;
-    }
-    cur.as_i64()
+/// The integer at the JSON pointer `at` of an observed object (`None` when absent or not an
+/// integer: observed objects are read leniently).
+fn i64_at(v: &Value, at: &str) -> Option<i64> {
+    v.pointer(at).and_then(Value::as_i64)
 }
 
 /// Whether pod `p` belongs to workload `o` (named by `r`): a LeaderWorkerSet's pods carry its
@@ -176,8 +174,8 @@ fn workload_ready(o: &Value, r: &ChildRef, observed: &[Value]) -> (bool, i64, St
 }
 
 fn workload_replicas_ready(o: &Value, r: &ChildRef) -> (bool, i64, String) {
-    let want = i64_at(o, &["spec", "replicas"]).unwrap_or(1);
-    let ready = i64_at(o, &["status", "readyReplicas"]).unwrap_or(0);
+    let want = i64_at(o, "/spec/replicas").unwrap_or(1);
+    let ready = i64_at(o, "/status/readyReplicas").unwrap_or(0);
     let what = format!("{} {}", r.kind, r.name);
     if r.kind == "LeaderWorkerSet" {
         let available = o["status"]["conditions"]
@@ -190,8 +188,8 @@ fn workload_replicas_ready(o: &Value, r: &ChildRef) -> (bool, i64, String) {
         }
         return (false, ready, format!("{what}: {ready}/{want} groups ready"));
     }
-    let generation = i64_at(o, &["metadata", "generation"]);
-    let observed = i64_at(o, &["status", "observedGeneration"]);
+    let generation = i64_at(o, "/metadata/generation");
+    let observed = i64_at(o, "/status/observedGeneration");
     if let (Some(g), Some(og)) = (generation, observed)
         && og < g
     {
