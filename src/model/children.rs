@@ -80,12 +80,25 @@ pub const WORKLOAD_PORT: i64 = 8000;
 /// `endpointPickerRef.port`), as KServe's scheduler preset and the gateway-api-inference-
 /// extension's default.
 pub const EPP_GRPC_PORT: i64 = 9002;
+/// The endpoint picker's gRPC health port (the scheduler Service's `grpc-health` port), as
+/// KServe's scheduler preset `config/llmisvcconfig/config-llm-scheduler.yaml` (`containerPort`,
+/// the probes' `port`, `--grpc-health-port`).
+pub const EPP_GRPC_HEALTH_PORT: i64 = 9003;
+/// The endpoint picker's metrics port (the scheduler Service's `metrics` port), as KServe's
+/// scheduler preset `config/llmisvcconfig/config-llm-scheduler.yaml`.
+pub const EPP_METRICS_PORT: i64 = 9090;
 /// `apiVersion` of Deployments.
 pub const DEPLOYMENT_API_VERSION: &str = "apps/v1";
 /// `apiVersion` of LeaderWorkerSets (LWS v0.9).
 pub const LWS_API_VERSION: &str = "leaderworkerset.x-k8s.io/v1";
 /// The InferencePool's group (gateway-api-inference-extension v1).
 pub const INFERENCE_POOL_GROUP: &str = "inference.networking.k8s.io";
+/// The group of the older, experimental InferencePool API (`v1alpha2`), which KServe's
+/// controller still reads and lets the scheduler read (`workload.go`'s Role rules).
+pub const INFERENCE_POOL_X_GROUP: &str = "inference.networking.x-k8s.io";
+/// `apiVersion` of the older InferencePool (Gateway API Inference Extension v0.x), which KServe
+/// creates alongside the v1 one where it is served.
+pub const POOL_V1ALPHA2_API_VERSION: &str = "inference.networking.x-k8s.io/v1alpha2";
 /// `apiVersion` of the InferencePool made.
 pub const INFERENCE_POOL_API_VERSION: &str = "inference.networking.k8s.io/v1";
 /// Group of the Gateway API objects (HTTPRoute, Gateway).

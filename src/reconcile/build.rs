@@ -45,24 +45,27 @@ use kube::Resource as _;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::{Map, Value, json};
 
+use crate::model::json::{self, JsonError, Path};
+use crate::model::view::PoolView;
+
 pub use crate::model::children::{
     APP_COMPONENT_LABEL, COMPONENT_LABEL, FINALIZER, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL,
     OWNER_API_VERSION, PART_OF, PART_OF_LABEL, ROLE_LABEL, ROUTER_COMPONENT, SCHEDULER_COMPONENT,
     SERVICE_NAMESPACE_LABEL, WORKLOAD_COMPONENT, WORKLOAD_PORT, cluster_scoped,
 };
+use crate::model::children::{
+    DEPLOYMENT_API_VERSION, EPP_GRPC_HEALTH_PORT, EPP_GRPC_PORT, EPP_METRICS_PORT, HPA_API_VERSION,
+    HTTP_ROUTE_API_VERSION, INFERENCE_POOL_API_VERSION, INFERENCE_POOL_GROUP,
+    INFERENCE_POOL_X_GROUP, LWS_API_VERSION, SCALED_OBJECT_API_VERSION,
+};
 
 /// Why a service cannot be built.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum BuildError {
-    /// A required field is absent.
-    #[error("{0} is missing")]
-    Missing(&'static str),
-    /// A field has the wrong JSON type.
-    #[error("{path}: expected {expected}")]
-    WrongType {
-        path: String,
-        expected: &'static str,
-    },
+    /// A required field is absent (`<path> is missing`) or has the wrong JSON type
+    /// (`<path>: expected an object`), as [`crate::model::json`] reads it.
+    #[error(transparent)]
+    Json(#[from] JsonError),
     /// The spec asks for something the reconciler was not configured for.
     #[error("{path}: {message}")]
     Unconfigured { path: String, message: &'static str },
@@ -182,20 +185,20 @@ fn with_prefix(map: Option<&Value>, prefixes: &[&str]) -> Map<String, Value> {
 
 impl Meta {
     pub fn of(svc: &Value) -> Result<Meta, BuildError> {
-        let s = |p: &'static str, v: Option<&Value>| -> Result<String, BuildError> {
-            match v {
-                Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-                None | Some(Value::Null) => Err(BuildError::Missing(p)),
-                Some(Value::String(_)) => Err(BuildError::Missing(p)),
-                Some(_) => Err(BuildError::WrongType {
-                    path: p.into(),
-                    expected: "string",
-                }),
-            }
+        let root = json::as_obj(svc, &Path::ROOT)?;
+        let mp = Path::Lit("metadata");
+        let metadata = json::child(root, "metadata", &Path::ROOT)?;
+        // A required, non-empty string of `metadata` (an empty one counts as missing).
+        let s = |key: &str| -> Result<String, JsonError> {
+            let v = match metadata {
+                Some(m) => json::get_str(m, key, &mp)?,
+                None => None,
+            };
+            json::required(v.filter(|s| !s.is_empty()), &mp.key(key)).map(str::to_string)
         };
         let m = svc.get("metadata");
-        let name = s("metadata.name", m.and_then(|m| m.get("name")))?;
-        let uid = s("metadata.uid", m.and_then(|m| m.get("uid")))?;
+        let name = s("name")?;
+        let uid = s("uid")?;
         let kind = svc
             .get("kind")
             .and_then(Value::as_str)
@@ -215,7 +218,7 @@ impl Meta {
             }
         };
         Ok(Meta {
-            namespace: s("metadata.namespace", m.and_then(|m| m.get("namespace")))?,
+            namespace: s("namespace")?,
             owner,
             name,
             uid,
@@ -234,11 +237,11 @@ impl Meta {
                 p.push(PROPAGATED_LWS_ANNOTATION_PREFIX);
                 p
             }),
-            tracing: obj(svc["spec"].get("tracing"), "spec.tracing")?.cloned(),
-            confidential: obj(
-                svc["spec"]["model"].get("confidential"),
-                "spec.model.confidential",
-            )?
+            tracing: json::child(spec_of(svc), "tracing", &Path::Lit("spec"))?.cloned(),
+            confidential: match spec_of(svc).get("model").and_then(Value::as_object) {
+                Some(model) => json::child(model, "confidential", &Path::Lit("spec.model"))?,
+                None => None,
+            }
             .filter(|c| c.get("enabled").and_then(Value::as_bool) == Some(true))
             .map(|c| {
                 c.get("resourceId")
@@ -372,32 +375,6 @@ fn propagate_onto(o: &mut Map<String, Value>, meta: &Meta, lws: bool) {
     }
 }
 
-fn obj<'a>(v: Option<&'a Value>, path: &str) -> Result<Option<&'a Map<String, Value>>, BuildError> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(m)) => Ok(Some(m)),
-        Some(_) => Err(BuildError::WrongType {
-            path: path.into(),
-            expected: "object",
-        }),
-    }
-}
-
-fn int(v: Option<&Value>, path: &str) -> Result<Option<i64>, BuildError> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) if n.as_i64().is_some() => Ok(n.as_i64()),
-        Some(_) => Err(BuildError::WrongType {
-            path: path.into(),
-            expected: "integer",
-        }),
-    }
-}
-
-fn i32_of(v: Option<i64>) -> Option<i32> {
-    v.and_then(|x| i32::try_from(x).ok())
-}
-
 pub use crate::model::children::Pool;
 
 /// Which pods a template makes.
@@ -414,14 +391,17 @@ enum PodKind {
 /// One workload (decode or prefill) as read from the spec.
 struct Workload<'a> {
     pool: Pool,
-    path: &'static str,
+    /// The pool's path (`spec`, `spec.prefill`).
+    path: Path<'static>,
     spec: &'a Map<String, Value>,
+    /// The pool's shape (multi-node, group size), as [`crate::model::view`] reads it.
+    view: PoolView,
     role: &'static str,
 }
 
 impl Workload<'_> {
     fn multi_node(&self) -> bool {
-        matches!(self.spec.get("worker"), Some(Value::Object(_)))
+        self.view.multi_node()
     }
     fn name(&self, n: &str) -> String {
         match self.pool {
@@ -429,25 +409,12 @@ impl Workload<'_> {
             Pool::Prefill => names::prefill(n, self.multi_node()),
         }
     }
-    fn scaling(&self) -> Result<Option<&Map<String, Value>>, BuildError> {
-        obj(self.spec.get("scaling"), &format!("{}scaling", self.path))
+    fn scaling(&self) -> Result<Option<&Map<String, Value>>, JsonError> {
+        json::child(self.spec, "scaling", &self.path)
     }
-    fn group_size(&self) -> Result<i32, BuildError> {
-        let par = obj(
-            self.spec.get("parallelism"),
-            &format!("{}parallelism", self.path),
-        )?;
-        let get = |k: &str| -> Result<Option<i32>, BuildError> {
-            Ok(i32_of(int(
-                par.and_then(|p| p.get(k)),
-                &format!("{}parallelism.{k}", self.path),
-            )?))
-        };
-        Ok(crate::mutate::group_size(
-            get("data")?,
-            get("dataLocal")?,
-            get("pipeline")?,
-        ))
+    /// Pods per LeaderWorkerSet group ([`PoolView::group_size`]), saturated to LWS's `int32`.
+    fn group_size(&self) -> i32 {
+        i32::try_from(self.view.group_size()).unwrap_or(i32::MAX)
     }
     /// Our labels of a pod (and of its Deployment, whose selector they are), as KServe:
     /// `app.kubernetes.io/component` (`llminferenceservice-workload[-leader|-worker][-prefill]`),
@@ -482,7 +449,7 @@ impl Workload<'_> {
         let mut labels = meta.propagated_labels.clone();
         let own = self.own_labels(meta, pod);
         labels.extend(own.clone());
-        if let Some(l) = obj(self.spec.get("labels"), &format!("{}labels", self.path))? {
+        if let Some(l) = json::child(self.spec, "labels", &self.path)? {
             for (k, v) in l {
                 // The role is derived from the service (prefill or not), as KServe's controller
                 // sets it: a stale `llm-d.ai/role` the webhook once stored in spec.labels (while
@@ -496,10 +463,7 @@ impl Workload<'_> {
         let mut m = Map::new();
         m.insert("labels".into(), Value::Object(labels));
         let mut annotations = workload_annotations(meta, lws);
-        if let Some(a) = obj(
-            self.spec.get("annotations"),
-            &format!("{}annotations", self.path),
-        )? {
+        if let Some(a) = json::child(self.spec, "annotations", &self.path)? {
             annotations.extend(a.clone());
         }
         if !annotations.is_empty() {
@@ -507,23 +471,18 @@ impl Workload<'_> {
         }
         Ok(Value::Object(m))
     }
-    fn template(&self) -> Result<&Map<String, Value>, BuildError> {
-        obj(self.spec.get("template"), &format!("{}template", self.path))?.ok_or(
-            BuildError::Missing(match self.pool {
-                Pool::Decode => "spec.template",
-                Pool::Prefill => "spec.prefill.template",
-            }),
+    fn template(&self) -> Result<&Map<String, Value>, JsonError> {
+        json::required(
+            json::child(self.spec, "template", &self.path)?,
+            &self.path.key("template"),
         )
     }
 
     fn build(&self, meta: &Meta, opts: &BuildOptions) -> Result<Vec<Value>, BuildError> {
         let name = self.name(&meta.name);
         let scaling = self.scaling()?;
-        let replicas = int(self.spec.get("replicas"), &format!("{}replicas", self.path))?;
-        let rollout = obj(
-            self.spec.get("rolloutStrategy"),
-            &format!("{}rolloutStrategy", self.path),
-        )?;
+        let replicas = json::get_int(self.spec, "replicas", &self.path)?;
+        let rollout = json::child(self.spec, "rolloutStrategy", &self.path)?;
         let mut template = self.template()?.clone();
         let suffix = match self.pool {
             Pool::Decode => "-decode",
@@ -537,10 +496,9 @@ impl Workload<'_> {
             spec.insert("replicas".into(), replicas.unwrap_or(1).into());
         }
         let mut out = Vec::new();
-        let (api_version, kind) = if let Some(worker) = self.spec.get("worker") {
-            let mut worker = obj(Some(worker), &format!("{}worker", self.path))?
-                .cloned()
-                .unwrap_or_default();
+        let worker = json::child(self.spec, "worker", &self.path)?;
+        let (api_version, kind) = if let Some(worker) = worker {
+            let mut worker = worker.clone();
             inject_server_tracing(&mut worker, meta, suffix);
             inject_confidential(&mut worker, meta);
             let mut template = template;
@@ -559,7 +517,7 @@ impl Workload<'_> {
             }
             // As KServe: the LeaderWorkerSet carries its workers' labels.
             let mut o = meta.object_labelled(
-                "leaderworkerset.x-k8s.io/v1",
+                LWS_API_VERSION,
                 "LeaderWorkerSet",
                 &name,
                 self.own_labels(meta, PodKind::Worker),
@@ -577,7 +535,7 @@ impl Workload<'_> {
             spec.insert(
                 "leaderWorkerTemplate".into(),
                 json!({
-                    "size": self.group_size()?,
+                    "size": self.group_size(),
                     "restartPolicy": "RecreateGroupOnPodRestart",
                     "leaderTemplate": {
                         "metadata": self.pod_metadata(meta, PodKind::Leader)?,
@@ -591,7 +549,7 @@ impl Workload<'_> {
             );
             o.insert("spec".into(), Value::Object(spec));
             out.push(Value::Object(o));
-            ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet")
+            (LWS_API_VERSION, "LeaderWorkerSet")
         } else {
             let mut template = template;
             // As KServe (`expectedSingleNodeMainDeployment`): decode pods with the routing
@@ -622,7 +580,8 @@ impl Workload<'_> {
                 }
             }
             let own = self.own_labels(meta, PodKind::Single);
-            let mut o = meta.object_labelled("apps/v1", "Deployment", &name, own.clone());
+            let mut o =
+                meta.object_labelled(DEPLOYMENT_API_VERSION, "Deployment", &name, own.clone());
             propagate_onto(&mut o, meta, false);
             spec.insert("selector".into(), json!({ "matchLabels": own }));
             if let Some(r) = rollout {
@@ -637,7 +596,7 @@ impl Workload<'_> {
             );
             o.insert("spec".into(), Value::Object(spec));
             out.push(Value::Object(o));
-            ("apps/v1", "Deployment")
+            (DEPLOYMENT_API_VERSION, "Deployment")
         };
         if let Some(scaling) = scaling {
             out.extend(self.autoscaler(meta, scaling, &name, api_version, kind, opts)?);
@@ -683,10 +642,12 @@ impl Workload<'_> {
         kind: &str,
         opts: &BuildOptions,
     ) -> Result<Option<Value>, BuildError> {
-        let p = format!("{}scaling", self.path);
-        let min = int(scaling.get("minReplicas"), &format!("{p}.minReplicas"))?;
-        let max = int(scaling.get("maxReplicas"), &format!("{p}.maxReplicas"))?
-            .ok_or(BuildError::Missing("scaling.maxReplicas"))?;
+        let p = self.path.key("scaling");
+        let min = json::get_int(scaling, "minReplicas", &p)?;
+        let max = json::required(
+            json::get_int(scaling, "maxReplicas", &p)?,
+            &p.key("maxReplicas"),
+        )?;
         let Some(actuator) = self.actuator(scaling)? else {
             // Neither actuator (the validating webhook refuses this): nothing to scale with.
             return Ok(None);
@@ -720,7 +681,12 @@ impl Workload<'_> {
 
         let wva = match actuator {
             Actuator::Keda(keda) => {
-                let mut o = meta.object("keda.sh/v1alpha1", "ScaledObject", &own_name, &workload);
+                let mut o = meta.object(
+                    SCALED_OBJECT_API_VERSION,
+                    "ScaledObject",
+                    &own_name,
+                    &workload,
+                );
                 // As KServe: `minReplicas` defaults to 1 (not KEDA's own 0, scale to zero).
                 let triggers = keda.get("triggers").cloned().unwrap_or(Value::Null);
                 o.insert(
@@ -731,7 +697,7 @@ impl Workload<'_> {
             }
             Actuator::WvaKeda { wva, .. } | Actuator::WvaHpa { wva, .. } => wva,
         };
-        let accelerator = obj(self.spec.get("labels"), &format!("{}labels", self.path))?
+        let accelerator = json::child(self.spec, "labels", &self.path)?
             .and_then(|l| l.get(wva::ACCELERATOR_LABEL))
             .and_then(Value::as_str)
             .filter(|a| !a.is_empty())
@@ -765,7 +731,12 @@ impl Workload<'_> {
                               metric: start the reconciler with --wva-prometheus-url",
                 });
             };
-            let mut o = meta.object("keda.sh/v1alpha1", "ScaledObject", &own_name, &labels);
+            let mut o = meta.object(
+                SCALED_OBJECT_API_VERSION,
+                "ScaledObject",
+                &own_name,
+                &labels,
+            );
             annotate(&mut o);
             // Prometheus renames the namespace label WVA emits to exported_namespace.
             let query = format!(
@@ -857,18 +828,19 @@ impl Workload<'_> {
     fn actuator<'s>(
         &self,
         scaling: &'s Map<String, Value>,
-    ) -> Result<Option<Actuator<'s>>, BuildError> {
-        let p = format!("{}scaling", self.path);
-        if let Some(keda) = obj(scaling.get("keda"), &format!("{p}.keda"))? {
+    ) -> Result<Option<Actuator<'s>>, JsonError> {
+        let p = self.path.key("scaling");
+        if let Some(keda) = json::child(scaling, "keda", &p)? {
             return Ok(Some(Actuator::Keda(keda)));
         }
-        let Some(wva) = obj(scaling.get("wva"), &format!("{p}.wva"))? else {
+        let Some(wva) = json::child(scaling, "wva", &p)? else {
             return Ok(None);
         };
-        if let Some(keda) = obj(wva.get("keda"), &format!("{p}.wva.keda"))? {
+        let wp = p.key("wva");
+        if let Some(keda) = json::child(wva, "keda", &wp)? {
             return Ok(Some(Actuator::WvaKeda { wva, keda }));
         }
-        Ok(obj(wva.get("hpa"), &format!("{p}.wva.hpa"))?.map(|hpa| Actuator::WvaHpa { wva, hpa }))
+        Ok(json::child(wva, "hpa", &wp)?.map(|hpa| Actuator::WvaHpa { wva, hpa }))
     }
 }
 
@@ -894,12 +866,12 @@ impl Actuator<'_> {
     fn child(&self, n: &str, pool: Pool) -> ChildRef {
         match self {
             Actuator::Keda(_) | Actuator::WvaKeda { .. } => ChildRef {
-                api_version: "keda.sh/v1alpha1",
+                api_version: SCALED_OBJECT_API_VERSION,
                 kind: "ScaledObject",
                 name: names::scaled_object(n, pool),
             },
             Actuator::WvaHpa { .. } => ChildRef {
-                api_version: "autoscaling/v2",
+                api_version: HPA_API_VERSION,
                 kind: "HorizontalPodAutoscaler",
                 name: names::hpa(n, pool),
             },
@@ -941,10 +913,7 @@ fn sidecar_rbac(meta: &Meta, sa: &str, multi_node: bool, out: &mut Vec<Value>) {
         r.rules = Some(vec![
             rule(&[""], &["pods"], &read),
             rule(
-                &[
-                    "inference.networking.x-k8s.io",
-                    "inference.networking.k8s.io",
-                ],
+                &[INFERENCE_POOL_X_GROUP, INFERENCE_POOL_GROUP],
                 &["inferencepools"],
                 &read,
             ),
@@ -1007,29 +976,40 @@ pub struct ChildRef {
 impl<'a> Plan<'a> {
     pub fn of(svc: &'a Value) -> Result<Plan<'a>, BuildError> {
         let meta = Meta::of(svc)?;
-        let spec = obj(svc.get("spec"), "spec")?.ok_or(BuildError::Missing("spec"))?;
-        let prefill = obj(spec.get("prefill"), "spec.prefill")?;
+        let root = json::as_obj(svc, &Path::ROOT)?;
+        let sp = Path::Lit("spec");
+        let spec = json::required(json::child(root, "spec", &Path::ROOT)?, &sp)?;
+        let prefill = json::child(spec, "prefill", &sp)?;
         let decode = Workload {
             pool: Pool::Decode,
-            path: "spec.",
+            path: sp,
             spec,
+            view: PoolView::read(spec, &sp)?,
             role: if prefill.is_some() { "decode" } else { "both" },
         };
-        let prefill = prefill.map(|p| Workload {
-            pool: Pool::Prefill,
-            path: "spec.prefill.",
-            spec: p,
-            role: "prefill",
-        });
-        let router = obj(spec.get("router"), "spec.router")?;
-        let sched = obj(
-            router.and_then(|r| r.get("scheduler")),
-            "spec.router.scheduler",
-        )?;
-        let pool = obj(
-            sched.and_then(|s| s.get("pool")),
-            "spec.router.scheduler.pool",
-        )?;
+        let prefill = match prefill {
+            None => None,
+            Some(p) => {
+                let path = Path::Lit("spec.prefill");
+                Some(Workload {
+                    pool: Pool::Prefill,
+                    path,
+                    spec: p,
+                    view: PoolView::read(p, &path)?,
+                    role: "prefill",
+                })
+            }
+        };
+        let router = json::child(spec, "router", &sp)?;
+        let rp = Path::Lit("spec.router");
+        let sched = match router {
+            Some(r) => json::child(r, "scheduler", &rp)?,
+            None => None,
+        };
+        let pool = match sched {
+            Some(s) => json::child(s, "pool", &rp.key("scheduler"))?,
+            None => None,
+        };
         let pool_ref = pool.and_then(|p| p.get("ref")).filter(|v| !v.is_null());
         let (scheduler, pool_spec) = match (sched, pool_ref) {
             (Some(s), None) => (
@@ -1056,9 +1036,9 @@ impl<'a> Plan<'a> {
     fn workload_ref(w: &Workload) -> ChildRef {
         ChildRef {
             api_version: if w.multi_node() {
-                "leaderworkerset.x-k8s.io/v1"
+                LWS_API_VERSION
             } else {
-                "apps/v1"
+                DEPLOYMENT_API_VERSION
             },
             kind: if w.multi_node() {
                 "LeaderWorkerSet"
@@ -1097,7 +1077,7 @@ impl<'a> Plan<'a> {
     /// The scheduler Deployment, if built.
     pub fn scheduler_ref(&self) -> Option<ChildRef> {
         self.scheduler.map(|_| ChildRef {
-            api_version: "apps/v1",
+            api_version: DEPLOYMENT_API_VERSION,
             kind: "Deployment",
             name: names::scheduler(&self.meta.name),
         })
@@ -1105,7 +1085,7 @@ impl<'a> Plan<'a> {
     /// The InferencePool, if built.
     pub fn pool_ref(&self) -> Option<ChildRef> {
         self.pool_spec.map(|_| ChildRef {
-            api_version: "inference.networking.k8s.io/v1",
+            api_version: INFERENCE_POOL_API_VERSION,
             kind: "InferencePool",
             name: names::pool(&self.meta.name),
         })
@@ -1113,7 +1093,7 @@ impl<'a> Plan<'a> {
     /// The HTTPRoute, if built.
     pub fn route_ref(&self) -> Option<ChildRef> {
         self.route_spec.map(|_| ChildRef {
-            api_version: "gateway.networking.k8s.io/v1",
+            api_version: HTTP_ROUTE_API_VERSION,
             kind: "HTTPRoute",
             name: names::route(&self.meta.name),
         })
@@ -1132,13 +1112,13 @@ impl<'a> Plan<'a> {
     ) -> Result<(), BuildError> {
         let meta = &self.meta;
         let n = &meta.name;
-        let pod = obj(
-            s.get("tokenizer").and_then(|t| t.get("template")),
-            "spec.router.scheduler.tokenizer.template",
-        )?
-        .ok_or(BuildError::Missing(
-            "spec.router.scheduler.tokenizer.template",
-        ))?;
+        let tp = Path::Lit("spec.router.scheduler.tokenizer");
+        let tokenizer = json::child(s, "tokenizer", &Path::Lit("spec.router.scheduler"))?;
+        let pod = match tokenizer {
+            Some(t) => json::child(t, "template", &tp)?,
+            None => None,
+        };
+        let pod = json::required(pod, &tp.key("template"))?;
         let labels = json!({
             APP_COMPONENT_LABEL: TOKENIZER_COMPONENT,
             NAME_LABEL: n,
@@ -1148,7 +1128,12 @@ impl<'a> Plan<'a> {
         // As KServe: the tokenizer's model download is a storage initializer too.
         let mut pod = pod.clone();
         inject_confidential(&mut pod, meta);
-        let mut d = meta.object("apps/v1", "Deployment", &names::tokenizer(n), &comp);
+        let mut d = meta.object(
+            DEPLOYMENT_API_VERSION,
+            "Deployment",
+            &names::tokenizer(n),
+            &comp,
+        );
         d.insert(
             "spec".into(),
             json!({
@@ -1235,34 +1220,35 @@ impl<'a> Plan<'a> {
             });
         }));
 
-        let p = "spec.router.scheduler.";
-        let mut pod = obj(s.get("template"), &format!("{p}template"))?
-            .cloned()
-            .ok_or(BuildError::Missing("spec.router.scheduler.template"))?;
+        let p = Path::Lit("spec.router.scheduler");
+        let mut pod = json::required(json::child(s, "template", &p)?, &p.key("template"))?.clone();
         pod.insert("serviceAccountName".into(), names::epp_sa(n).into());
         let tokenizer_url = (crate::presets::tokenizer_enabled(s)
             && epp_version_at_least(s, (0, 9, 0)))
         .then(|| tokenizer_url(meta));
         wire_scheduler_config(s, &mut pod, tokenizer_url.as_deref())?;
         inject_scheduler_tracing(&mut pod, meta);
-        let mut labels = obj(s.get("labels"), &format!("{p}labels"))?
-            .cloned()
-            .unwrap_or_default();
+        let mut labels = json::child(s, "labels", &p)?.cloned().unwrap_or_default();
         if let Value::Object(sel) = &selector {
             labels.extend(sel.clone());
         }
         let mut pod_meta = Map::new();
         pod_meta.insert("labels".into(), Value::Object(labels));
-        if let Some(a) = obj(s.get("annotations"), &format!("{p}annotations"))?
+        if let Some(a) = json::child(s, "annotations", &p)?
             && !a.is_empty()
         {
             pod_meta.insert("annotations".into(), Value::Object(a.clone()));
         }
-        let replicas = int(s.get("replicas"), &format!("{p}replicas"))?.unwrap_or(1);
+        let replicas = json::get_int(s, "replicas", &p)?.unwrap_or(1);
         if replicas > 1 {
             enable_leader_election(&mut pod);
         }
-        let mut d = meta.object("apps/v1", "Deployment", &names::scheduler(n), &comp);
+        let mut d = meta.object(
+            DEPLOYMENT_API_VERSION,
+            "Deployment",
+            &names::scheduler(n),
+            &comp,
+        );
         d.insert(
             "spec".into(),
             json!({
@@ -1279,9 +1265,7 @@ impl<'a> Plan<'a> {
     }
 }
 
-/// API version of the older InferencePool (Gateway API Inference Extension v0.x), which KServe
-/// creates alongside the v1 one where it is served.
-pub const POOL_V1ALPHA2_API_VERSION: &str = "inference.networking.x-k8s.io/v1alpha2";
+pub use crate::model::children::POOL_V1ALPHA2_API_VERSION;
 
 /// A v1 InferencePool spec in v1alpha2's shape, as the inference extension's conversion
 /// (`ConvertFrom`): `selector.matchLabels` → `selector`, the first of `targetPorts` →
@@ -1317,15 +1301,12 @@ fn scheduler_role_rules() -> Vec<PolicyRule> {
     vec![
         rule(&[""], &["pods"], &read),
         rule(
-            &[
-                "inference.networking.k8s.io",
-                "inference.networking.x-k8s.io",
-            ],
+            &[INFERENCE_POOL_GROUP, INFERENCE_POOL_X_GROUP],
             &["inferencepools", "inferenceobjectives", "inferencemodels"],
             &read,
         ),
         rule(
-            &["inference.networking.x-k8s.io"],
+            &[INFERENCE_POOL_X_GROUP],
             &["inferencemodelrewrites", "inferencepoolimports"],
             &read,
         ),
@@ -1379,12 +1360,14 @@ fn scheduler_service_ports(s: &Map<String, Value>) -> Vec<ServicePort> {
         );
     }
     if ports.is_empty() {
-        return [("grpc", 9002), ("grpc-health", 9003), ("metrics", 9090)]
-            .into_iter()
-            .map(|(name, port)| {
-                service_port(name, port, IntOrString::Int(int32(port)), Some("TCP"))
-            })
-            .collect();
+        return [
+            ("grpc", EPP_GRPC_PORT),
+            ("grpc-health", EPP_GRPC_HEALTH_PORT),
+            ("metrics", EPP_METRICS_PORT),
+        ]
+        .into_iter()
+        .map(|(name, port)| service_port(name, port, IntOrString::Int(int32(port)), Some("TCP")))
+        .collect();
     }
     ports.into_values().collect()
 }
@@ -1400,8 +1383,9 @@ fn service_port(name: &str, port: i64, target: IntOrString, protocol: Option<&st
     }
 }
 
-/// A port number or count as int32 (saturating: the API server refuses what is out of range).
-fn int32(n: i64) -> i32 {
+/// A port number or count as int32 (saturating: the API server refuses what is out of range;
+/// replica counts in a status are int32 too).
+pub(super) fn int32(n: i64) -> i32 {
     i32::try_from(n).unwrap_or(if n < 0 { i32::MIN } else { i32::MAX })
 }
 
@@ -1447,11 +1431,12 @@ fn wire_scheduler_config(
     pod: &mut Map<String, Value>,
     tokenizer_url: Option<&str>,
 ) -> Result<(), BuildError> {
-    let Some(cfg) = obj(s.get("config"), "spec.router.scheduler.config")? else {
+    let p = Path::Lit("spec.router.scheduler");
+    let Some(cfg) = json::child(s, "config", &p)? else {
         return Ok(());
     };
     let inline = cfg.get("inline").filter(|v| v.is_object());
-    let cref = obj(cfg.get("ref"), "spec.router.scheduler.config.ref")?;
+    let cref = json::child(cfg, "ref", &p.key("config"))?;
     if inline.is_none() && cref.is_none() {
         return Ok(());
     }
@@ -1467,10 +1452,8 @@ fn wire_scheduler_config(
     };
     let args = c.entry("args").or_insert_with(|| json!([]));
     let Value::Array(args) = args else {
-        return Err(BuildError::WrongType {
-            path: "spec.router.scheduler.template.containers[main].args".into(),
-            expected: "array",
-        });
+        let at = Path::Lit("spec.router.scheduler.template.containers[main].args");
+        return Err(json::wrong(&at, json::LIST, args).into());
     };
     if args
         .iter()
@@ -1712,9 +1695,11 @@ impl ManagedDra {
         let count = match get(DEVICE_COUNT) {
             None => 1,
             Some(raw) => {
-                crate::validate::dra::device_count(raw).map_err(|_| BuildError::WrongType {
-                    path: format!("metadata.annotations[{DEVICE_COUNT}]"),
+                crate::validate::dra::device_count(raw).map_err(|_| JsonError::WrongType {
+                    path: json::sub_path("metadata.annotations", DEVICE_COUNT),
                     expected: "a whole number of devices, at least 1",
+                    found: json::STRING,
+                    value: json::render(&Value::from(raw)),
                 })?
             }
         };
@@ -2043,7 +2028,7 @@ pub fn build_grouped(
     }
     // As KServe: the spec's labels on the Service too (ours kept: children are found by them),
     // and the selector of every serving pod, decode and prefill alike.
-    let mut ws_labels = obj(spec_of(svc).get("labels"), "spec.labels")?
+    let mut ws_labels = json::child(spec_of(svc), "labels", &Path::Lit("spec"))?
         .cloned()
         .unwrap_or_default();
     ws_labels.insert(APP_COMPONENT_LABEL.into(), WORKLOAD_COMPONENT.into());
@@ -2076,7 +2061,7 @@ pub fn build_grouped(
     }
     if let Some(spec) = plan.pool_spec {
         let mut o = meta.object(
-            "inference.networking.k8s.io/v1",
+            INFERENCE_POOL_API_VERSION,
             "InferencePool",
             &names::pool(&meta.name),
             &[(APP_COMPONENT_LABEL, SCHEDULER_COMPONENT)],
@@ -2101,7 +2086,7 @@ pub fn build_grouped(
             labels.push((super::group::ROUTING_GROUP_LABEL, g.name.as_str()));
         }
         let mut o = meta.object(
-            "gateway.networking.k8s.io/v1",
+            HTTP_ROUTE_API_VERSION,
             "HTTPRoute",
             &names::route(&meta.name),
             &labels,
@@ -2563,9 +2548,9 @@ mod tests {
         // Enabled without the preset's pod: an error, not a Deployment without containers.
         assert_eq!(
             with(json!({"template": {}, "tokenizer": {}})),
-            Err(BuildError::Missing(
-                "spec.router.scheduler.tokenizer.template"
-            ))
+            Err(BuildError::Json(JsonError::Missing {
+                path: "spec.router.scheduler.tokenizer.template".into()
+            }))
         );
     }
 
@@ -2729,18 +2714,24 @@ mod tests {
     fn errors() {
         let mut s = svc(json!({"template": {}}));
         s["metadata"].as_object_mut().unwrap().remove("uid");
-        assert_eq!(build(&s), Err(BuildError::Missing("metadata.uid")));
+        let missing = |path: &str| BuildError::Json(JsonError::Missing { path: path.into() });
+        assert_eq!(build(&s), Err(missing("metadata.uid")));
         assert_eq!(
-            build(&svc(json!({"template": 3}))),
-            Err(BuildError::WrongType {
+            build(&s).unwrap_err().to_string(),
+            "metadata.uid is missing"
+        );
+        let wrong = build(&svc(json!({"template": 3}))).unwrap_err();
+        assert_eq!(
+            wrong,
+            BuildError::Json(JsonError::WrongType {
                 path: "spec.template".into(),
-                expected: "object"
+                expected: json::OBJECT,
+                found: json::INTEGER,
+                value: "3".into(),
             })
         );
-        assert_eq!(
-            build(&svc(json!({}))),
-            Err(BuildError::Missing("spec.template"))
-        );
+        assert_eq!(wrong.to_string(), "spec.template: expected an object");
+        assert_eq!(build(&svc(json!({}))), Err(missing("spec.template")));
     }
 
     /// A member of routing group `g` as stored after admission: a scheduler, and the route the
@@ -2757,7 +2748,7 @@ mod tests {
                     "scheduler": {"template": {}, "pool": {"spec": {}}},
                     "route": {"group": group, "weight": weight, "http": {"spec": {"rules": [{
                         "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                        "backendRefs": [{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": names::pool(name), "port": 8000}],
+                        "backendRefs": [{"group": INFERENCE_POOL_GROUP, "kind": "InferencePool", "name": names::pool(name), "port": WORKLOAD_PORT}],
                     }]}}},
                 },
             },
@@ -2775,7 +2766,7 @@ mod tests {
     }
 
     fn pool_ref(name: &str, w: i64) -> Value {
-        json!({"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": names::pool(name), "port": 8000, "weight": w})
+        json!({"group": INFERENCE_POOL_GROUP, "kind": "InferencePool", "name": names::pool(name), "port": WORKLOAD_PORT, "weight": w})
     }
 
     fn route_of(svc: &Value, others: &[Value]) -> Value {
@@ -2898,7 +2889,7 @@ mod tests {
             .unwrap()
             .remove("scheduler");
         no_sched["spec"]["router"]["route"]["http"]["spec"]["rules"][0]["backendRefs"] = json!([
-            {"group": "", "kind": "Service", "name": names::workload_service("v2"), "port": 8000}
+            {"group": "", "kind": "Service", "name": names::workload_service("v2"), "port": WORKLOAD_PORT}
         ]);
         let mut by_ref = routable(member("v3", "g", 30));
         by_ref["spec"]["router"]["scheduler"]["pool"] = json!({"ref": {"name": "shared"}});
@@ -2912,9 +2903,9 @@ mod tests {
             route["spec"]["rules"][0]["backendRefs"],
             json!([
                 pool_ref("v1", 10),
-                {"group": "", "kind": "Service", "name": names::workload_service("v2"), "port": 8000, "weight": 20},
-                {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "shared", "port": 8000, "weight": 30},
-                {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": names::pool("v4"), "port": 8000, "weight": 40},
+                {"group": "", "kind": "Service", "name": names::workload_service("v2"), "port": WORKLOAD_PORT, "weight": 20},
+                {"group": INFERENCE_POOL_GROUP, "kind": "InferencePool", "name": "shared", "port": WORKLOAD_PORT, "weight": 30},
+                {"group": INFERENCE_POOL_GROUP, "kind": "InferencePool", "name": names::pool("v4"), "port": WORKLOAD_PORT, "weight": 40},
             ])
         );
     }
@@ -2924,7 +2915,7 @@ mod tests {
     #[test]
     fn route_group_keeps_user_and_per_participant_rules() {
         let mut v1 = member("v1", "g", 9);
-        let own = json!([{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": names::pool("v1"), "port": 8000}]);
+        let own = json!([{"group": INFERENCE_POOL_GROUP, "kind": "InferencePool", "name": names::pool("v1"), "port": WORKLOAD_PORT}]);
         let user = json!([{"kind": "Service", "name": "user-custom-svc", "port": 80}]);
         v1["spec"]["router"]["route"]["http"]["spec"]["rules"] = json!([
             {"matches": [{"path": {"type": "PathPrefix", "value": "/ns/v1/v1"}}], "backendRefs": own},
@@ -2951,7 +2942,7 @@ mod tests {
         let route = route_of(&s, &[routable(member("v2", "g", 1))]);
         assert_eq!(
             route["spec"]["rules"][0]["backendRefs"],
-            json!([{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": names::pool("v1"), "port": 8000}])
+            json!([{"group": INFERENCE_POOL_GROUP, "kind": "InferencePool", "name": names::pool("v1"), "port": WORKLOAD_PORT}])
         );
         assert!(
             route["metadata"]["labels"]

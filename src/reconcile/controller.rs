@@ -73,6 +73,7 @@ use super::build::{
     SERVICE_NAMESPACE_LABEL, cluster_scoped,
 };
 use crate::api::v1alpha2::LLMInferenceServiceStatus;
+use crate::model::children as names;
 use crate::presets::{
     EMBEDDED_FILES, MISSING_BASE_REFS_ANNOTATION, PresetStore, parse_yaml_documents,
 };
@@ -191,21 +192,17 @@ pub fn service_resource() -> ApiResource {
 /// Kinds the builder makes (apiVersion, kind, plural).
 pub const CHILD_KINDS: &[(&str, &str, &str)] = &[
     ("v1", "ServiceAccount", "serviceaccounts"),
-    ("rbac.authorization.k8s.io/v1", "Role", "roles"),
-    (
-        "rbac.authorization.k8s.io/v1",
-        "RoleBinding",
-        "rolebindings",
-    ),
+    (names::RBAC_API_VERSION, "Role", "roles"),
+    (names::RBAC_API_VERSION, "RoleBinding", "rolebindings"),
     ("v1", "Service", "services"),
-    ("apps/v1", "Deployment", "deployments"),
+    (names::DEPLOYMENT_API_VERSION, "Deployment", "deployments"),
     (
-        "leaderworkerset.x-k8s.io/v1",
+        names::LWS_API_VERSION,
         "LeaderWorkerSet",
         "leaderworkersets",
     ),
     (
-        "inference.networking.k8s.io/v1",
+        names::INFERENCE_POOL_API_VERSION,
         "InferencePool",
         "inferencepools",
     ),
@@ -214,13 +211,17 @@ pub const CHILD_KINDS: &[(&str, &str, &str)] = &[
         "InferencePool",
         "inferencepools",
     ),
-    ("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes"),
+    (names::HTTP_ROUTE_API_VERSION, "HTTPRoute", "httproutes"),
     (
-        "autoscaling/v2",
+        names::HPA_API_VERSION,
         "HorizontalPodAutoscaler",
         "horizontalpodautoscalers",
     ),
-    ("keda.sh/v1alpha1", "ScaledObject", "scaledobjects"),
+    (
+        names::SCALED_OBJECT_API_VERSION,
+        "ScaledObject",
+        "scaledobjects",
+    ),
     (
         "resource.k8s.io/v1",
         "ResourceClaimTemplate",
@@ -1029,7 +1030,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
             match api.get_opt(&rname).await {
                 Ok(Some(r)) => {
                     let mut r = serde_json::to_value(r)?;
-                    r["apiVersion"] = "gateway.networking.k8s.io/v1".into();
+                    r["apiVersion"] = names::HTTP_ROUTE_API_VERSION.into();
                     r["kind"] = "HTTPRoute".into();
                     parent_refs.extend(
                         r["spec"]["parentRefs"]
@@ -1308,14 +1309,14 @@ async fn served(client: &Client, ar: &ApiResource) -> bool {
 /// The Gateway resource (`gateway.networking.k8s.io/v1`).
 fn http_route_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
+        &GroupVersionKind::gvk(names::GATEWAY_GROUP, "v1", "HTTPRoute"),
         "httproutes",
     )
 }
 
 fn gateway_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "Gateway"),
+        &GroupVersionKind::gvk(names::GATEWAY_GROUP, "v1", "Gateway"),
         "gateways",
     )
 }

@@ -8,7 +8,7 @@
 //!   `scheduler` present: KServe's `filterEligibleMembers` / `isMemberRoutable`).
 //! - Each member's backend: the controller-managed backendRef of its own (admitted) route,
 //!   i.e. its InferencePool, its `scheduler.pool.ref` pool, or without a scheduler its workload
-//!   Service (KServe's `resolveMemberBackendRef`; port 8000 when the route has none).
+//!   Service (KServe's `resolveMemberBackendRef`; [`names::WORKLOAD_PORT`] when the route has none).
 //! - Members serving other models than self (`status.addresses[].models`, else
 //!   `spec.model.name` + LoRA adapter names; a stopped member matches when it lists self's
 //!   `spec.model.name`) are "divergent": left out of the route, reported by `GroupDegraded`.
@@ -24,12 +24,10 @@ use serde_json::{Map, Value, json};
 
 use crate::api::v1alpha2::{BackendObjectReference, GroupMemberStatus, GroupStatus};
 use crate::model::children as names;
+use crate::model::view::RouterView;
 
 /// KServe's `constants.LLMRoutingGroupLabelKey`: on the grouped service's HTTPRoute.
 pub const ROUTING_GROUP_LABEL: &str = "serving.kserve.io/routing-group";
-
-/// Port of a member's backend when its route does not say (KServe writes 8000).
-const DEFAULT_PORT: i64 = 8000;
 
 /// `spec.router.route.group` when set and non-empty.
 pub fn group_of(svc: &Value) -> Option<&str> {
@@ -130,32 +128,36 @@ fn model_names(svc: &Value, spec_model: &str) -> Vec<String> {
     out
 }
 
-/// The `scheduler.pool.ref.name` of a service with a scheduler.
-fn pool_ref(svc: &Value) -> Option<&str> {
-    svc["spec"]["router"]["scheduler"]["pool"]["ref"]["name"]
-        .as_str()
-        .filter(|n| !n.is_empty())
+/// The shape of the service's `spec.router` ([`RouterView`]: scheduler managed or by
+/// `pool.ref`; absent when `spec.router` is not an object).
+fn router_of(svc: &Value) -> RouterView {
+    svc.get("spec")
+        .and_then(|s| s.get("router"))
+        .and_then(Value::as_object)
+        .map(RouterView::read)
+        .unwrap_or_default()
 }
 
 /// KServe's `isExpectedBackendRef`: the service's default InferencePool, its
 /// `scheduler.pool.ref` pool, or its workload Service (kind defaults to `Service`).
-fn is_managed_backend(svc: &Value, name: &str, b: &Value) -> bool {
+fn is_managed_backend(router: &RouterView, name: &str, b: &Value) -> bool {
     let kind = b["kind"].as_str().unwrap_or("Service");
     let n = b["name"].as_str().unwrap_or_default();
-    (kind == "InferencePool" && (n == names::pool(name) || Some(n) == pool_ref(svc)))
+    (kind == "InferencePool" && (n == names::pool(name) || Some(n) == router.pool_ref.as_deref()))
         || (kind == "Service" && n == names::workload_service(name))
 }
 
 /// The member's backend: the first controller-managed backendRef of its admitted route
 /// (group, kind, name, port), else computed as KServe's `resolveMemberBackendRef` does.
 fn backend_ref(svc: &Value, name: &str) -> Value {
+    let router = router_of(svc);
     let rules = &svc["spec"]["router"]["route"]["http"]["spec"]["rules"];
     let found = rules
         .as_array()
         .into_iter()
         .flatten()
         .flat_map(|r| r["backendRefs"].as_array().into_iter().flatten())
-        .find(|b| is_managed_backend(svc, name, b));
+        .find(|b| is_managed_backend(&router, name, b));
     let mut out = Map::new();
     if let Some(b) = found {
         for k in ["group", "kind", "name", "namespace"] {
@@ -165,20 +167,22 @@ fn backend_ref(svc: &Value, name: &str) -> Value {
         }
         out.insert(
             "port".into(),
-            b.get("port").cloned().unwrap_or(DEFAULT_PORT.into()),
+            b.get("port")
+                .cloned()
+                .unwrap_or(names::WORKLOAD_PORT.into()),
         );
         return Value::Object(out);
     }
-    let sched = svc["spec"]["router"]["scheduler"].is_object();
-    match pool_ref(svc) {
+    let sched = router.scheduler.present();
+    match router.pool_ref.as_deref() {
         Some(r) if sched => {
-            json!({"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": r, "port": DEFAULT_PORT})
+            json!({"group": names::INFERENCE_POOL_GROUP, "kind": "InferencePool", "name": r, "port": names::WORKLOAD_PORT})
         }
         _ if sched => {
-            json!({"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": names::pool(name), "port": DEFAULT_PORT})
+            json!({"group": names::INFERENCE_POOL_GROUP, "kind": "InferencePool", "name": names::pool(name), "port": names::WORKLOAD_PORT})
         }
         _ => {
-            json!({"kind": "Service", "name": names::workload_service(name), "port": DEFAULT_PORT})
+            json!({"kind": "Service", "name": names::workload_service(name), "port": names::WORKLOAD_PORT})
         }
     }
 }
@@ -251,13 +255,14 @@ pub fn rewrite_rules(route_spec: &mut Value, svc: &Value, g: &Resolved) {
     let Some(rules) = route_spec.get_mut("rules").and_then(Value::as_array_mut) else {
         return;
     };
+    let router = router_of(svc);
     for rule in rules {
         if per_participant(rule, &prefix) {
             continue;
         }
         let managed = rule["backendRefs"]
             .as_array()
-            .is_some_and(|bs| bs.iter().any(|b| is_managed_backend(svc, name, b)));
+            .is_some_and(|bs| bs.iter().any(|b| is_managed_backend(&router, name, b)));
         if managed {
             rule["backendRefs"] = Value::Array(refs.clone());
         }

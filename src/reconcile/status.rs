@@ -25,7 +25,7 @@
 
 use serde_json::Value;
 
-use super::build::{ChildRef, Plan, names};
+use super::build::{ChildRef, Plan, int32, names};
 use crate::api::common::{
     Addressable, Condition, ObjectReference, ObservedGateway, ObservedSchedulerStatus,
 };
@@ -34,9 +34,6 @@ use crate::api::v1alpha2::{
     SourcedAddress, TypedLocalObjectReference, WorkloadStatus,
 };
 use crate::presets::{APPLIED_PRESETS_ANNOTATION, PresetStore, parse_applied_annotation};
-
-/// The Gateway API group (Gateways and HTTPRoutes in status references).
-const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 
 /// Condition status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,18 +99,12 @@ fn group_of(api_version: &str) -> Option<String> {
     api_version.split_once('/').map(|(g, _)| g.to_string())
 }
 
-fn i64_at(v: &Value, path: &[&str]) -> Option<i64> {
-    let mut cur = v;
-    for k in path {
-        cur = cur.get(k)?;
-    }
-    cur.as_i64()
+/// The integer at the JSON pointer `at` of an observed object (`None` when absent or not an
+/// integer: observed objects are read leniently).
+fn i64_at(v: &Value, at: &str) -> Option<i64> {
+    v.pointer(at).and_then(Value::as_i64)
 }
 
-/// An int32 status field from a count (saturating; replica counts are int32 in Kubernetes).
-fn int32(n: i64) -> i32 {
-    i32::try_from(n).unwrap_or(if n < 0 { i32::MIN } else { i32::MAX })
-}
 /// Whether pod `p` belongs to workload `o` (named by `r`): a LeaderWorkerSet's pods carry its
 /// name in `leaderworkerset.sigs.k8s.io/name`; a Deployment's match its `spec.selector`.
 fn pod_of(p: &Value, o: &Value, r: &ChildRef) -> bool {
@@ -183,8 +174,8 @@ fn workload_ready(o: &Value, r: &ChildRef, observed: &[Value]) -> (bool, i64, St
 }
 
 fn workload_replicas_ready(o: &Value, r: &ChildRef) -> (bool, i64, String) {
-    let want = i64_at(o, &["spec", "replicas"]).unwrap_or(1);
-    let ready = i64_at(o, &["status", "readyReplicas"]).unwrap_or(0);
+    let want = i64_at(o, "/spec/replicas").unwrap_or(1);
+    let ready = i64_at(o, "/status/readyReplicas").unwrap_or(0);
     let what = format!("{} {}", r.kind, r.name);
     if r.kind == "LeaderWorkerSet" {
         let available = o["status"]["conditions"]
@@ -197,8 +188,8 @@ fn workload_replicas_ready(o: &Value, r: &ChildRef) -> (bool, i64, String) {
         }
         return (false, ready, format!("{what}: {ready}/{want} groups ready"));
     }
-    let generation = i64_at(o, &["metadata", "generation"]);
-    let observed = i64_at(o, &["status", "observedGeneration"]);
+    let generation = i64_at(o, "/metadata/generation");
+    let observed = i64_at(o, "/status/observedGeneration");
     if let (Some(g), Some(og)) = (generation, observed)
         && og < g
     {
@@ -384,7 +375,7 @@ pub fn status_grouped(
     let mut router_status = RouterStatus {
         scheduler: plan.pool_ref().map(|p| ObservedSchedulerStatus {
             inference_pool: Some(ObjectReference {
-                group: "inference.networking.k8s.io".into(),
+                group: names::INFERENCE_POOL_GROUP.into(),
                 kind: "InferencePool".into(),
                 name: p.name,
                 namespace: Some(plan.meta.namespace.clone()),
@@ -574,7 +565,7 @@ impl RouterStep {
             referenced_routes(svc)
                 .into_iter()
                 .map(|name| ChildRef {
-                    api_version: "gateway.networking.k8s.io/v1",
+                    api_version: names::HTTP_ROUTE_API_VERSION,
                     kind: "HTTPRoute",
                     name,
                 })
@@ -663,7 +654,7 @@ impl Addresses {
             .iter()
             .filter_map(|r| find(observed, r).map(|o| (&r.name, &o["spec"])));
         let gateway = |name: &str, namespace: &str| ObjectReference {
-            group: GATEWAY_GROUP.into(),
+            group: names::GATEWAY_GROUP.into(),
             kind: "Gateway".into(),
             name: name.into(),
             namespace: Some(namespace.into()),
@@ -676,13 +667,13 @@ impl Addresses {
                 let gname = p["name"].as_str().unwrap_or_default();
                 let gns = p["namespace"].as_str().unwrap_or(ns);
                 out.gateways.push(ObservedGateway {
-                    group: GATEWAY_GROUP.into(),
+                    group: names::GATEWAY_GROUP.into(),
                     kind: "Gateway".into(),
                     name: gname.into(),
                     namespace: Some(gns.into()),
                     listeners: None,
                     http_routes: Some(vec![ObjectReference {
-                        group: GATEWAY_GROUP.into(),
+                        group: names::GATEWAY_GROUP.into(),
                         kind: "HTTPRoute".into(),
                         name: rname.clone(),
                         namespace: Some(ns.clone()),
