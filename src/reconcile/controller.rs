@@ -1324,6 +1324,32 @@ fn gateway_resource() -> ApiResource {
 /// Key under which [`cache_form`] keeps an object's packed fields.
 const PACKED: &str = "llmisvc.kserve.io/packed";
 
+/// Watch settings: initial LISTs in pages of [`LIST_PAGE_SIZE`].
+fn paged() -> watcher::Config {
+    watcher::Config::default().page_size(LIST_PAGE_SIZE)
+}
+
+/// A cluster-wide watch of `ar` objects (LIST pages of [`paged`], backoff on errors) into a
+/// cache of their [`cache_form`]: the cache, and a stream that yields once per changed object
+/// (for `Controller::reconcile_all_on`).
+fn watched_cache(
+    client: &Client,
+    ar: &ApiResource,
+) -> (
+    Store<DynamicObject>,
+    impl futures::Stream<Item = ()> + Send + 'static,
+) {
+    let writer = Writer::new(ar.clone());
+    let cache = writer.as_reader();
+    let changes = watcher(Api::<DynamicObject>::all_with(client.clone(), ar), paged())
+        .default_backoff()
+        .modify(cache_form(ar, false))
+        .reflect(writer)
+        .touched_objects()
+        .map(|_| ());
+    (cache, changes)
+}
+
 /// What a watch cache keeps of an object: no managedFields (never read), its apiVersion/kind
 /// set (LIST items come without them) and, with `pack`, every top-level object or array
 /// besides `metadata` (`spec`, `status`, a Role's `rules`, ...) as one compact JSON text under
@@ -1395,7 +1421,6 @@ pub async fn run_controller(
         Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
         None => Api::all_with(client.clone(), &ar),
     };
-    let paged = || watcher::Config::default().page_size(LIST_PAGE_SIZE);
     let owned_wc = paged().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
     // The services' own cache keeps them without managedFields (as large as the spec once
     // a few managers have written): at 1,000 services that is most of the reconciler's heap.
@@ -1444,33 +1469,15 @@ pub async fn run_controller(
     // queue's concurrency bounds the write rate.
     let car = config_resource();
     if served(&client, &car).await {
-        let writer = Writer::new(car.clone());
-        caches.presets = Some(writer.as_reader());
-        let stream = watcher(
-            Api::<DynamicObject>::all_with(client.clone(), &car),
-            paged(),
-        )
-        .default_backoff()
-        .modify(cache_form(&car, false))
-        .reflect(writer)
-        .touched_objects()
-        .map(|_| ());
-        controller = controller.reconcile_all_on(stream);
+        let (cache, changes) = watched_cache(&client, &car);
+        caches.presets = Some(cache);
+        controller = controller.reconcile_all_on(changes);
     }
     let gar = gateway_resource();
     if served(&client, &gar).await {
-        let writer = Writer::new(gar.clone());
-        caches.gateways = Some((gar.clone(), writer.as_reader()));
-        let stream = watcher(
-            Api::<DynamicObject>::all_with(client.clone(), &gar),
-            paged(),
-        )
-        .default_backoff()
-        .modify(cache_form(&gar, false))
-        .reflect(writer)
-        .touched_objects()
-        .map(|_| ());
-        controller = controller.reconcile_all_on(stream);
+        let (cache, changes) = watched_cache(&client, &gar);
+        caches.gateways = Some((gar.clone(), cache));
+        controller = controller.reconcile_all_on(changes);
     }
     // The namespaces' `default` ServiceAccounts (pull secrets to copy): cached, not watched for
     // wake-ups (a change reaches the services at their next reconcile or resync, as in KServe).
