@@ -940,14 +940,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
                 source,
             })?;
         writes += 1;
-        if let (Some(rv), Ok(mut a)) = (
-            applied
-                .metadata
-                .resource_version
-                .as_deref()
-                .and_then(|v| v.parse().ok()),
-            ctx.applied.lock(),
-        ) {
+        if let (Some(rv), Ok(mut a)) = (written_version(&applied), ctx.applied.lock()) {
             a.insert(akey, (hash, rv));
         }
         tracing::info!(%ns, service = %name, kind, name = %cname, reason, "applied");
@@ -1203,14 +1196,7 @@ async fn write_status(
             what: format!("status of {ns}/{name}"),
             source,
         })?;
-    if let (Some(rv), Ok(mut w)) = (
-        after
-            .metadata
-            .resource_version
-            .as_deref()
-            .and_then(|v| v.parse().ok()),
-        ctx.written.lock(),
-    ) {
+    if let (Some(rv), Ok(mut w)) = (written_version(&after), ctx.written.lock()) {
         w.insert(key, (rv, written));
     }
     tracing::info!(%ns, service = %name, "status written");
@@ -1323,6 +1309,13 @@ fn gateway_resource() -> ApiResource {
 
 /// Key under which [`cache_form`] keeps an object's packed fields.
 const PACKED: &str = "llmisvc.kserve.io/packed";
+
+/// The `resourceVersion` the API server gave our write, as a number: remembered so that a
+/// watch cache still older than our own write is not mistaken for drift (children and status
+/// alike). `None` when absent or not numeric (the API server's are decimal integers).
+fn written_version(o: &DynamicObject) -> Option<u64> {
+    o.metadata.resource_version.as_deref()?.parse().ok()
+}
 
 /// Watch settings: initial LISTs in pages of [`LIST_PAGE_SIZE`].
 fn paged() -> watcher::Config {
