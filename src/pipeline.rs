@@ -66,8 +66,9 @@ fn join_errors(errors: &[FieldError]) -> String {
 impl Refused {
     /// The refusal as Kubernetes field errors (`FieldValueInvalid` for a step's error, the
     /// field its path; a wrong JSON type with its value and validation's wording:
-    /// `spec.parallelism.tensor: Invalid value: "four": must be an integer, not a string`): `None` when it names no field of the object (an unsupported kind, a
-    /// preset whose own template fails), which the edge answers as one message.
+    /// `spec.parallelism.tensor: Invalid value: "four": must be an integer, not a string`):
+    /// `None` when it names no field of the object (an unsupported kind, a preset whose own
+    /// template fails), which the edge answers as one message.
     pub fn field_errors(&self) -> Option<Vec<FieldError>> {
         let one = |field: &str, value: Option<&str>, detail: String| {
             Some(vec![FieldError {
