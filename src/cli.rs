@@ -618,10 +618,11 @@ fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             .to_string();
         let mutated = match engine.admit(&doc) {
             Ok(a) => a,
-            // Field errors one a line, as validation's below; anything else with its origin.
+            // Field errors one a line with their document, as validation's below; anything
+            // else with its origin and name.
             Err(refused) => {
                 match refused.field_errors() {
-                    Some(errors) => errors.iter().for_each(|e| println!("{e}")),
+                    Some(errors) => errors.iter().for_each(|e| println!("{origin}: {e}")),
                     None => println!("{origin} ({name}): {refused}"),
                 }
                 invalid = true;
@@ -637,7 +638,7 @@ fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             eprintln!("Warning: {w}");
         }
         for e in &outcome.errors {
-            println!("{e}");
+            println!("{origin}: {e}");
         }
         if outcome.errors.is_empty() {
             eprintln!("{origin} ({name}): valid");

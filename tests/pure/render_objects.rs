@@ -154,3 +154,36 @@ fn render_prints_a_refusal_as_a_field_error() {
         );
     }
 }
+
+/// `validate` names the document of every error (`<file>#<n>: field: ...`), so the errors of
+/// several files stay apart; the valid ones are reported on stderr.
+#[test]
+fn validate_names_the_document_of_each_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: serving.kserve.io/v1alpha2\nkind: LLMInferenceService\n\
+         metadata: {name: bad, namespace: demo}\n\
+         spec:\n  model: {uri: \"hf://Qwen/Qwen3-0.6B\"}\n  parallelism: {tensor: \"4\"}\n",
+    )
+    .unwrap();
+    let good = format!("{}/examples/minimal.yaml", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_llmisvc"))
+        .args(["validate", "-f", &good, "-f"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.trim(),
+        format!(
+            "{}#1: spec.parallelism.tensor: Invalid value: \"4\": must be an integer, not a string",
+            bad.display()
+        )
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("{good}#1 (")), "{stderr}");
+    assert!(stderr.contains("): valid"), "{stderr}");
+}
