@@ -17,7 +17,7 @@ use llmisvc::pipeline::Engine;
 use llmisvc::policy::PolicySet;
 use llmisvc::server::review::sample_admission_review;
 use llmisvc::server::tls::{CertFiles, watch_files};
-use llmisvc::server::{AppState, Server, ServerOptions};
+use llmisvc::server::{AppState, ServerOptions};
 use serde_json::{Value, json};
 use support::client::request;
 
@@ -145,18 +145,8 @@ async fn soak_mixed_traffic_with_rotation_and_policy_reloads() {
             }
         },
     ));
-    let server = Server::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        state.clone(),
-        ServerOptions::default(),
-    )
-    .await
-    .unwrap();
-    let addr = server.local_addr().unwrap();
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(server.run(async move {
-        let _ = rx.await;
-    }));
+    let (addr, stop, handle) =
+        support::server::in_process(state.clone(), ServerOptions::default()).await;
 
     let bodies = Arc::new(bodies());
     let done = Arc::new(AtomicBool::new(false));

@@ -14,7 +14,7 @@ use llmisvc::certs::CertResolver;
 use llmisvc::certs::localhost_bundle;
 use llmisvc::pipeline::Engine;
 use llmisvc::server::review::{self, Answer, Endpoint, sample_admission_review};
-use llmisvc::server::{AppState, Server, ServerOptions};
+use llmisvc::server::{AppState, ServerOptions};
 use proptest::prelude::*;
 use rustls::pki_types::ServerName;
 use serde_json::{Value, json};
@@ -591,14 +591,7 @@ impl Srv {
         let resolver =
             Arc::new(CertResolver::new(&bundle.serving.cert, &bundle.serving.key).unwrap());
         let state = AppState::new(engine().clone(), resolver);
-        let server = Server::bind("127.0.0.1:0".parse().unwrap(), state.clone(), opts)
-            .await
-            .unwrap();
-        let addr = server.local_addr().unwrap();
-        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-        let handle = tokio::spawn(server.run(async move {
-            let _ = rx.await;
-        }));
+        let (addr, stop, handle) = support::server::in_process(state.clone(), opts).await;
         Srv {
             addr,
             state,

@@ -12,7 +12,7 @@ use llmisvc::certs::CertResolver;
 use llmisvc::pipeline::Engine;
 use llmisvc::server::review::sample_admission_review;
 use llmisvc::server::tls::{CertFiles, watch_files};
-use llmisvc::server::{AppState, Server, ServerOptions};
+use llmisvc::server::{AppState, ServerOptions};
 use support::client::request;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -51,14 +51,7 @@ async fn start(dir: &Path, opts: ServerOptions) -> Running {
         Duration::from_millis(100),
         |_| {},
     ));
-    let server = Server::bind("127.0.0.1:0".parse().unwrap(), state.clone(), opts)
-        .await
-        .unwrap();
-    let addr = server.local_addr().unwrap();
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(server.run(async move {
-        let _ = rx.await;
-    }));
+    let (addr, stop, handle) = support::server::in_process(state.clone(), opts).await;
     Running {
         addr,
         state,

@@ -193,3 +193,25 @@ pub fn install_with_env(
     }
     server
 }
+
+/// The library's TLS server (`llmisvc::server::Server`) on a free loopback port in this
+/// process: its address, the sender that stops it (graceful shutdown when sent or dropped) and
+/// the task that ends when it has stopped.
+pub async fn in_process(
+    state: std::sync::Arc<llmisvc::server::AppState>,
+    opts: llmisvc::server::ServerOptions,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let server = llmisvc::server::Server::bind("127.0.0.1:0".parse().unwrap(), state, opts)
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(server.run(async move {
+        let _ = rx.await;
+    }));
+    (addr, stop, handle)
+}
